@@ -1,0 +1,90 @@
+#ifndef EVALD_METRICS_H
+#define EVALD_METRICS_H
+
+#include <evald/stream.h>
+
+/*
+ * Metrics read from a stream. A metric that is undefined for the data
+ * (precision with nothing predicted positive, ROC-AUC with one class)
+ * is NaN, never a made-up number; test it with isnan().
+ *
+ * A record is predicted positive iff score >= threshold (sklearn's rule).
+ */
+
+/* The confusion counts at one threshold and the rates derived from them. */
+struct evald_confusion {
+	double threshold;
+	bool exact; /* the counts are provably those of the raw records */
+	double tp, fp, tn, fn;
+	double precision, recall, f1, accuracy, fpr, specificity;
+};
+
+/* A metric with certified bounds: lo <= the exact value <= hi. */
+struct evald_estimate {
+	double value, lo, hi;
+};
+
+/* One operating point on the curve: the threshold that gives it and its rates. */
+struct evald_point {
+	double threshold, precision, recall, f1;
+};
+
+/* Everything about a stream that does not depend on a requested threshold. */
+struct evald_summary {
+	double n, positives, negatives; /* weight sums; record counts when unweighted */
+	uint64_t records;               /* records observed */
+	uint64_t out_of_range;          /* records whose score lay outside [lo, hi] */
+	struct evald_estimate average_precision;
+	struct evald_estimate roc_auc;
+	struct evald_point best_f1; /* the curve point with the highest F1 */
+};
+
+/* One point of the PR and ROC curves: every record in its bin or a higher one is predicted
+ * positive. */
+struct evald_curve_point {
+	double threshold; /* the lowest score seen in the bin */
+	double tp, fp;
+	double precision, recall, fpr;
+};
+
+/* Walks the curve from the highest threshold down; caller-owned, no allocation. */
+struct evald_curve_iter {
+	const evald_stream *stream;
+	uint32_t bin; /* bins not yet visited lie below this one */
+	double tp, fp;
+};
+
+/* Fills the totals, average precision, ROC-AUC with their bounds, and the best-F1 point. */
+void evald_stream_summarize(const evald_stream *s, struct evald_summary *out);
+
+/*
+ * The confusion at threshold t. Exact at a configured threshold, and at
+ * any t where the bin holding t shows (by its per-class min and max) on
+ * which side of t each of its records lies; otherwise estimated.
+ * EVALD_ETHRESHOLD if t is not finite.
+ */
+int evald_stream_confusion(const evald_stream *s, double t, struct evald_confusion *out);
+
+/* Derives the rates of *c from its tp, fp, tn and fn. */
+void evald_confusion_rates(struct evald_confusion *c);
+
+/* The number of curve points: the bins that hold any record. */
+size_t evald_curve_length(const evald_stream *s);
+
+void evald_curve_begin(struct evald_curve_iter *it, const evald_stream *s);
+
+/* Fills *p with the next point, thresholds descending; false after the last. */
+bool evald_curve_next(struct evald_curve_iter *it, struct evald_curve_point *p);
+
+/*
+ * The curve point with the highest precision among those whose recall
+ * is >= recall, or all NaN if there is none. EVALD_EINVAL unless
+ * 0 <= recall <= 1.
+ */
+int evald_stream_precision_at_recall(const evald_stream *s, double recall, struct evald_point *out);
+
+/* The curve point with the highest recall among those whose precision is >= precision. */
+int evald_stream_recall_at_precision(const evald_stream *s, double precision,
+                                     struct evald_point *out);
+
+#endif

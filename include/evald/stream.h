@@ -1,0 +1,80 @@
+#ifndef EVALD_STREAM_H
+#define EVALD_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define EVALD_BINS_MAX       1000000
+#define EVALD_THRESHOLDS_MAX 32
+
+enum evald_spacing {
+	EVALD_SPACING_UNIFORM, /* edge(k) = lo + k * (hi - lo) / bins */
+	EVALD_SPACING_LOGIT,   /* edges uniform in log-odds between the logit limits */
+};
+
+/* How one stream bins its scores and which thresholds it counts exactly. */
+struct evald_config {
+	uint32_t bins;
+	double lo, hi; /* the outer edges; scores outside are clamped into the end bins */
+	enum evald_spacing spacing;
+	double logit_lo, logit_hi; /* log-odds of the first and last edge (logit only) */
+	uint32_t nthresholds;
+	double thresholds[EVALD_THRESHOLDS_MAX];
+};
+
+/* 1000 uniform bins on [0, 1], logit limits -12 .. 12, one threshold at 0.5. */
+extern const struct evald_config evald_config_default;
+
+/* 0 if the configuration can make a stream, otherwise the error that says why. */
+int evald_config_check(const struct evald_config *cfg);
+
+/* The name of a spacing ("uniform", "logit"). */
+const char *evald_spacing_name(enum evald_spacing spacing);
+
+/* Parses a spacing name into *out; EVALD_EINVAL if it is neither. */
+int evald_spacing_parse(const char *name, enum evald_spacing *out);
+
+/* The state of one classifier output: per-bin histograms and exact counts. */
+typedef struct evald_stream evald_stream;
+
+/*
+ * Makes an empty stream. The thresholds are kept sorted and without
+ * repeats; evald_stream_config() shows them so.
+ */
+int evald_stream_new(const struct evald_config *cfg, evald_stream **out);
+void evald_stream_free(evald_stream *s);
+
+/* The stream's configuration, with its thresholds sorted and unique. */
+const struct evald_config *evald_stream_config(const evald_stream *s);
+
+/*
+ * Counts one record. label is 0 or 1, score is finite, weight is finite
+ * and > 0; otherwise the stream is unchanged and the error says which.
+ */
+int evald_stream_observe(evald_stream *s, int label, double score, double weight);
+
+/*
+ * Counts n records, or none: if any record is invalid, the stream is
+ * unchanged, *bad_index names the first bad record and the error says
+ * what was wrong with it. weights may be NULL (every weight is 1).
+ */
+int evald_stream_observe_batch(evald_stream *s, size_t n, const int *labels, const double *scores,
+                               const double *weights, size_t *bad_index);
+
+/* Adds src into dst. EVALD_EMISMATCH, and no change, unless the configurations are equal. */
+int evald_stream_merge(evald_stream *dst, const evald_stream *src);
+
+/* Forgets every record; the configuration stays. */
+void evald_stream_reset(evald_stream *s);
+
+/* Bytes of memory the stream holds, its own struct included. */
+size_t evald_stream_footprint(const evald_stream *s);
+
+/* The lower edge of bin k, 0 <= k <= bins; edge(bins) is hi. */
+double evald_stream_edge(const evald_stream *s, uint32_t k);
+
+/* The bin a score falls in: edge(k) <= score < edge(k+1), clamped to the end bins. */
+uint32_t evald_stream_bin(const evald_stream *s, double score);
+
+#endif

@@ -1,0 +1,115 @@
+#include <math.h>
+
+#include <evald/error.h>
+#include <evald/metrics.h>
+
+#include "stream_impl.h"
+
+size_t evald_curve_length(const evald_stream *s)
+{
+	size_t n = 0;
+
+	for (uint32_t k = 0; k < s->cfg.bins; k++)
+		n += evald__cell(s, k, 0)->weight > 0.0 || evald__cell(s, k, 1)->weight > 0.0;
+	return n;
+}
+
+void evald_curve_begin(struct evald_curve_iter *it, const evald_stream *s)
+{
+	it->stream = s;
+	it->bin = s->cfg.bins;
+	it->tp = it->fp = 0.0;
+}
+
+bool evald_curve_next(struct evald_curve_iter *it, struct evald_curve_point *p)
+{
+	const evald_stream *s = it->stream;
+
+	while (it->bin > 0) {
+		const struct evald_cell *neg = evald__cell(s, --it->bin, 0);
+		const struct evald_cell *pos = evald__cell(s, it->bin, 1);
+		if (neg->weight == 0.0 && pos->weight == 0.0)
+			continue;
+		it->tp += pos->weight;
+		it->fp += neg->weight;
+		p->threshold = pos->min < neg->min ? pos->min : neg->min;
+		p->tp = it->tp;
+		p->fp = it->fp;
+		p->precision = it->tp / (it->tp + it->fp);
+		p->recall = s->weight[1] > 0.0 ? it->tp / s->weight[1] : NAN;
+		p->fpr = s->weight[0] > 0.0 ? it->fp / s->weight[0] : NAN;
+		return true;
+	}
+	return false;
+}
+
+static double point_f1(const evald_stream *s, const struct evald_curve_point *p)
+{
+	return 2.0 * p->tp / (p->tp + p->fp + s->weight[1]);
+}
+
+static void point_set(struct evald_point *out, const evald_stream *s,
+                      const struct evald_curve_point *p)
+{
+	out->threshold = p->threshold;
+	out->precision = p->precision;
+	out->recall = p->recall;
+	out->f1 = point_f1(s, p);
+}
+
+static const struct evald_point undefined_point = {NAN, NAN, NAN, NAN};
+
+/* The best F1 over the curve; the highest threshold wins a tie. Undefined without positives. */
+void evald__best_f1(const evald_stream *s, struct evald_point *out)
+{
+	struct evald_curve_iter it;
+	struct evald_curve_point p;
+	double best = -1.0;
+
+	*out = undefined_point;
+	if (!(s->weight[1] > 0.0))
+		return;
+	evald_curve_begin(&it, s);
+	while (evald_curve_next(&it, &p)) {
+		double f1 = point_f1(s, &p);
+		if (f1 > best) {
+			best = f1;
+			point_set(out, s, &p);
+		}
+	}
+}
+
+int evald_stream_precision_at_recall(const evald_stream *s, double recall, struct evald_point *out)
+{
+	struct evald_curve_iter it;
+	struct evald_curve_point p;
+
+	if (!(recall >= 0.0 && recall <= 1.0))
+		return EVALD_EINVAL;
+	*out = undefined_point;
+	if (!(s->weight[1] > 0.0))
+		return 0;
+	evald_curve_begin(&it, s);
+	while (evald_curve_next(&it, &p))
+		if (p.recall >= recall && (isnan(out->precision) || p.precision > out->precision))
+			point_set(out, s, &p);
+	return 0;
+}
+
+int evald_stream_recall_at_precision(const evald_stream *s, double precision,
+                                     struct evald_point *out)
+{
+	struct evald_curve_iter it;
+	struct evald_curve_point p;
+
+	if (!(precision >= 0.0 && precision <= 1.0))
+		return EVALD_EINVAL;
+	*out = undefined_point;
+	if (!(s->weight[1] > 0.0))
+		return 0;
+	evald_curve_begin(&it, s);
+	while (evald_curve_next(&it, &p))
+		if (p.precision >= precision && (isnan(out->recall) || p.recall > out->recall))
+			point_set(out, s, &p);
+	return 0;
+}

@@ -1,0 +1,306 @@
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <evald/error.h>
+
+#include "stream_impl.h"
+
+const struct evald_config evald_config_default = {
+        .bins = 1000,
+        .lo = 0.0,
+        .hi = 1.0,
+        .spacing = EVALD_SPACING_UNIFORM,
+        .logit_lo = -12.0,
+        .logit_hi = 12.0,
+        .nthresholds = 1,
+        .thresholds = {0.5},
+};
+
+const char *evald_spacing_name(enum evald_spacing spacing)
+{
+	return spacing == EVALD_SPACING_LOGIT ? "logit" : "uniform";
+}
+
+int evald_spacing_parse(const char *name, enum evald_spacing *out)
+{
+	if (strcmp(name, "uniform") == 0)
+		*out = EVALD_SPACING_UNIFORM;
+	else if (strcmp(name, "logit") == 0)
+		*out = EVALD_SPACING_LOGIT;
+	else
+		return EVALD_EINVAL;
+	return 0;
+}
+
+/* The lower edge of bin k, 0 < k < bins, exactly as documented in docs/metrics.md. */
+static double edge_at(const struct evald_config *cfg, uint32_t k)
+{
+	if (cfg->spacing == EVALD_SPACING_LOGIT) {
+		double z = cfg->logit_lo + (double)k * (cfg->logit_hi - cfg->logit_lo) / cfg->bins;
+		return cfg->lo + (cfg->hi - cfg->lo) / (1.0 + exp(-z));
+	}
+	return cfg->lo + (double)k * (cfg->hi - cfg->lo) / cfg->bins;
+}
+
+/*
+ * Computes every edge, into edges when it is not NULL, and fails unless
+ * they strictly increase: a bin must never be empty by construction.
+ */
+static int edges_fill(const struct evald_config *cfg, double *edges)
+{
+	int collapsed = cfg->spacing == EVALD_SPACING_LOGIT ? EVALD_ELIMITS : EVALD_ERANGE;
+	double prev = cfg->lo;
+
+	if (edges)
+		edges[0] = cfg->lo;
+	for (uint32_t k = 1; k <= cfg->bins; k++) {
+		double e = k == cfg->bins ? cfg->hi : edge_at(cfg, k);
+		if (!(e > prev))
+			return collapsed;
+		if (edges)
+			edges[k] = e;
+		prev = e;
+	}
+	return 0;
+}
+
+int evald_config_check(const struct evald_config *cfg)
+{
+	if (cfg->bins < 1 || cfg->bins > EVALD_BINS_MAX)
+		return EVALD_EBINS;
+	if (!isfinite(cfg->lo) || !isfinite(cfg->hi) || !(cfg->lo < cfg->hi) ||
+	    !isfinite(cfg->hi - cfg->lo))
+		return EVALD_ERANGE;
+	if (cfg->spacing != EVALD_SPACING_UNIFORM && cfg->spacing != EVALD_SPACING_LOGIT)
+		return EVALD_EINVAL;
+	if (cfg->spacing == EVALD_SPACING_LOGIT &&
+	    (!isfinite(cfg->logit_lo) || !isfinite(cfg->logit_hi) ||
+	     !(cfg->logit_lo < cfg->logit_hi)))
+		return EVALD_ELIMITS;
+	if (cfg->nthresholds > EVALD_THRESHOLDS_MAX)
+		return EVALD_ETHRESHOLD;
+	for (uint32_t i = 0; i < cfg->nthresholds; i++)
+		if (!isfinite(cfg->thresholds[i]))
+			return EVALD_ETHRESHOLD;
+	return edges_fill(cfg, NULL);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Sorts the thresholds and drops repeats, so that equal sets compare equal. */
+static void normalize_thresholds(struct evald_config *cfg)
+{
+	uint32_t n = 0;
+
+	qsort(cfg->thresholds, cfg->nthresholds, sizeof(double), cmp_double);
+	for (uint32_t i = 0; i < cfg->nthresholds; i++)
+		if (n == 0 || cfg->thresholds[i] != cfg->thresholds[n - 1])
+			cfg->thresholds[n++] = cfg->thresholds[i];
+	for (uint32_t i = n; i < cfg->nthresholds; i++)
+		cfg->thresholds[i] = 0.0;
+	cfg->nthresholds = n;
+}
+
+int evald_stream_new(const struct evald_config *cfg, evald_stream **out)
+{
+	evald_stream *s;
+	int err = evald_config_check(cfg);
+
+	if (err)
+		return err;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return EVALD_ENOMEM;
+	s->cfg = *cfg;
+	normalize_thresholds(&s->cfg);
+	s->edges = malloc(((size_t)cfg->bins + 1) * sizeof(double));
+	s->cells = malloc((size_t)cfg->bins * 2 * sizeof(struct evald_cell));
+	s->band = malloc(((size_t)s->cfg.nthresholds + 1) * 2 * sizeof(double));
+	if (!s->edges || !s->cells || !s->band) {
+		err = EVALD_ENOMEM;
+		goto fail;
+	}
+	err = edges_fill(&s->cfg, s->edges);
+	if (err)
+		goto fail;
+	if (cfg->spacing == EVALD_SPACING_LOGIT) {
+		s->origin = cfg->logit_lo;
+		s->scale = cfg->bins / (cfg->logit_hi - cfg->logit_lo);
+	} else {
+		s->origin = cfg->lo;
+		s->scale = cfg->bins / (cfg->hi - cfg->lo);
+	}
+	evald_stream_reset(s);
+	*out = s;
+	return 0;
+fail:
+	evald_stream_free(s);
+	return err;
+}
+
+void evald_stream_free(evald_stream *s)
+{
+	if (!s)
+		return;
+	free(s->edges);
+	free(s->cells);
+	free(s->band);
+	free(s);
+}
+
+const struct evald_config *evald_stream_config(const evald_stream *s)
+{
+	return &s->cfg;
+}
+
+void evald_stream_reset(evald_stream *s)
+{
+	for (size_t i = 0; i < (size_t)s->cfg.bins * 2; i++)
+		s->cells[i] = (struct evald_cell){0.0, 0.0, INFINITY, -INFINITY};
+	memset(s->band, 0, ((size_t)s->cfg.nthresholds + 1) * 2 * sizeof(double));
+	s->weight[0] = s->weight[1] = 0.0;
+	s->records = 0;
+	s->out_of_range = 0;
+}
+
+double evald_stream_edge(const evald_stream *s, uint32_t k)
+{
+	return s->edges[k <= s->cfg.bins ? k : s->cfg.bins];
+}
+
+/*
+ * A computed guess, then a walk against the stored edges: the guess is
+ * fast, the walk makes the answer exact whatever the guess's rounding.
+ */
+uint32_t evald_stream_bin(const evald_stream *s, double x)
+{
+	const struct evald_config *cfg = &s->cfg;
+	const double *e = s->edges;
+	uint32_t last = cfg->bins - 1, k;
+	double g;
+
+	if (!(x > cfg->lo))
+		return 0;
+	if (x >= cfg->hi)
+		return last;
+	if (cfg->spacing == EVALD_SPACING_LOGIT) {
+		double u = (x - cfg->lo) / (cfg->hi - cfg->lo);
+		g = (log(u / (1.0 - u)) - s->origin) * s->scale;
+	} else {
+		g = (x - s->origin) * s->scale;
+	}
+	if (!(g > 0.0))
+		k = 0;
+	else if (g >= last)
+		k = last;
+	else
+		k = (uint32_t)g;
+	while (k > 0 && x < e[k])
+		k--;
+	while (k < last && x >= e[k + 1])
+		k++;
+	return k;
+}
+
+static int check_record(int label, double score, double weight)
+{
+	if (label != 0 && label != 1)
+		return EVALD_ELABEL;
+	if (!isfinite(score))
+		return EVALD_ESCORE;
+	if (!(weight > 0.0) || !isfinite(weight))
+		return EVALD_EWEIGHT;
+	return 0;
+}
+
+/* Counts a record already checked by check_record(). */
+static void add_record(evald_stream *s, int label, double x, double w)
+{
+	struct evald_cell *c = &s->cells[2 * (size_t)evald_stream_bin(s, x) + (size_t)label];
+	const double *t = s->cfg.thresholds;
+	size_t j = 0;
+
+	c->weight += w;
+	c->sum += w * x;
+	c->min = x < c->min ? x : c->min;
+	c->max = x > c->max ? x : c->max;
+	for (uint32_t i = 0; i < s->cfg.nthresholds; i++)
+		j += x >= t[i];
+	s->band[2 * j + (size_t)label] += w;
+	s->weight[label] += w;
+	s->records++;
+	s->out_of_range += (x < s->cfg.lo) | (x > s->cfg.hi);
+}
+
+int evald_stream_observe(evald_stream *s, int label, double score, double weight)
+{
+	int err = check_record(label, score, weight);
+
+	if (err)
+		return err;
+	add_record(s, label, score, weight);
+	return 0;
+}
+
+int evald_stream_observe_batch(evald_stream *s, size_t n, const int *labels, const double *scores,
+                               const double *weights, size_t *bad_index)
+{
+	for (size_t i = 0; i < n; i++) {
+		int err = check_record(labels[i], scores[i], weights ? weights[i] : 1.0);
+		if (err) {
+			*bad_index = i;
+			return err;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		add_record(s, labels[i], scores[i], weights ? weights[i] : 1.0);
+	return 0;
+}
+
+static bool config_equal(const struct evald_config *a, const struct evald_config *b)
+{
+	if (a->bins != b->bins || a->lo != b->lo || a->hi != b->hi || a->spacing != b->spacing ||
+	    a->nthresholds != b->nthresholds)
+		return false;
+	if (a->spacing == EVALD_SPACING_LOGIT &&
+	    (a->logit_lo != b->logit_lo || a->logit_hi != b->logit_hi))
+		return false;
+	for (uint32_t i = 0; i < a->nthresholds; i++)
+		if (a->thresholds[i] != b->thresholds[i])
+			return false;
+	return true;
+}
+
+int evald_stream_merge(evald_stream *dst, const evald_stream *src)
+{
+	if (!config_equal(&dst->cfg, &src->cfg))
+		return EVALD_EMISMATCH;
+	for (size_t i = 0; i < (size_t)dst->cfg.bins * 2; i++) {
+		struct evald_cell *d = &dst->cells[i];
+		const struct evald_cell *c = &src->cells[i];
+		d->weight += c->weight;
+		d->sum += c->sum;
+		d->min = c->min < d->min ? c->min : d->min;
+		d->max = c->max > d->max ? c->max : d->max;
+	}
+	for (size_t j = 0; j < ((size_t)dst->cfg.nthresholds + 1) * 2; j++)
+		dst->band[j] += src->band[j];
+	dst->weight[0] += src->weight[0];
+	dst->weight[1] += src->weight[1];
+	dst->records += src->records;
+	dst->out_of_range += src->out_of_range;
+	return 0;
+}
+
+size_t evald_stream_footprint(const evald_stream *s)
+{
+	size_t bins = s->cfg.bins;
+
+	return sizeof(*s) + (bins + 1) * sizeof(double) + bins * 2 * sizeof(struct evald_cell) +
+	       ((size_t)s->cfg.nthresholds + 1) * 2 * sizeof(double);
+}

@@ -1,0 +1,39 @@
+#ifndef EVALD_CORE_STREAM_IMPL_H
+#define EVALD_CORE_STREAM_IMPL_H
+
+#include <evald/stream.h>
+
+/* What one bin knows of one class. An empty cell has min = +inf, max = -inf. */
+struct evald_cell {
+	double weight, sum, min, max;
+};
+
+/*
+ * cells[2 * k + label] is bin k, class label.
+ * band[2 * j + label] is the weight of the records with exactly j
+ * configured thresholds <= score, so tp at threshold i is the sum of
+ * band[2 * j + 1] over j > i.
+ */
+struct evald_stream {
+	struct evald_config cfg;
+	double *edges; /* bins + 1, strictly increasing, edges[bins] == hi */
+	double scale;  /* maps a score (or its log-odds) to a bin guess */
+	double origin;
+	struct evald_cell *cells;
+	double *band;
+	double weight[2];
+	uint64_t records;
+	uint64_t out_of_range;
+};
+
+static inline const struct evald_cell *evald__cell(const evald_stream *s, uint32_t k, int label)
+{
+	return &s->cells[2 * (size_t)k + (size_t)label];
+}
+
+struct evald_point;
+
+/* The curve point with the highest F1; all NaN when the stream has no positives. */
+void evald__best_f1(const evald_stream *s, struct evald_point *out);
+
+#endif

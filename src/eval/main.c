@@ -1,0 +1,297 @@
+/*
+ * evald-eval: reads label,score[,weight] records, feeds them to one
+ * evald stream and prints its snapshot as JSON. The engine without the
+ * daemon: for trying bin settings, and as the reference tests' driver.
+ */
+#define _DEFAULT_SOURCE
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include <evald/error.h>
+#include <evald/metrics.h>
+
+#include "records.h"
+
+#define REQUESTS_MAX 256
+
+struct options {
+	struct evald_config cfg;
+	bool thresholds_given;
+	bool curve, edges;
+	size_t nat, nprec, nrec;
+	double at[REQUESTS_MAX];           /* extra thresholds for the snapshot */
+	double at_recall[REQUESTS_MAX];    /* --precision-at-recall */
+	double at_precision[REQUESTS_MAX]; /* --recall-at-precision */
+};
+
+static const char usage[] =
+        "usage: evald-eval [options] < records.csv\n"
+        "Reads label,score[,weight] lines and prints the snapshot as JSON.\n"
+        "  --bins N                    bins (default 1000)\n"
+        "  --range LO,HI               outer bin edges (default 0,1)\n"
+        "  --spacing uniform|logit     bin spacing (default uniform)\n"
+        "  --logit-limits A,B          log-odds of the first and last edge (default -12,12)\n"
+        "  --threshold T               a threshold counted exactly at ingest (repeatable;\n"
+        "                              default 0.5)\n"
+        "  --at T                      also report the confusion at T (repeatable)\n"
+        "  --precision-at-recall R     best precision with recall >= R (repeatable)\n"
+        "  --recall-at-precision P     best recall with precision >= P (repeatable)\n"
+        "  --curve                     include the PR/ROC curve\n"
+        "  --edges                     include the bin edges\n"
+        "  --help                      this text\n";
+
+static bool parse_double(const char *s, double *out)
+{
+	char *end;
+
+	*out = strtod(s, &end);
+	return end != s && *end == '\0';
+}
+
+static bool parse_pair(const char *s, double *a, double *b)
+{
+	char buf[128], *comma;
+
+	if (strlen(s) >= sizeof(buf))
+		return false;
+	strcpy(buf, s);
+	comma = strchr(buf, ',');
+	if (!comma)
+		return false;
+	*comma = '\0';
+	return parse_double(buf, a) && parse_double(comma + 1, b);
+}
+
+static bool push(double *list, size_t *n, const char *arg)
+{
+	return *n < REQUESTS_MAX && parse_double(arg, &list[(*n)++]);
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+	        {"bins", required_argument, NULL, 'b'},
+	        {"range", required_argument, NULL, 'r'},
+	        {"spacing", required_argument, NULL, 's'},
+	        {"logit-limits", required_argument, NULL, 'l'},
+	        {"threshold", required_argument, NULL, 't'},
+	        {"at", required_argument, NULL, 'a'},
+	        {"precision-at-recall", required_argument, NULL, 'R'},
+	        {"recall-at-precision", required_argument, NULL, 'P'},
+	        {"curve", no_argument, NULL, 'c'},
+	        {"edges", no_argument, NULL, 'e'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	int c, idx = 0;
+
+	o->cfg = evald_config_default;
+	while ((c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
+		bool ok = true;
+		double v;
+		switch (c) {
+		case 'b':
+			ok = parse_double(optarg, &v) && v >= 1 && v <= EVALD_BINS_MAX &&
+			     v == floor(v);
+			o->cfg.bins = ok ? (uint32_t)v : 0;
+			break;
+		case 'r':
+			ok = parse_pair(optarg, &o->cfg.lo, &o->cfg.hi);
+			break;
+		case 's':
+			ok = evald_spacing_parse(optarg, &o->cfg.spacing) == 0;
+			break;
+		case 'l':
+			ok = parse_pair(optarg, &o->cfg.logit_lo, &o->cfg.logit_hi);
+			break;
+		case 't':
+			if (!o->thresholds_given)
+				o->cfg.nthresholds = 0;
+			o->thresholds_given = true;
+			ok = o->cfg.nthresholds < EVALD_THRESHOLDS_MAX &&
+			     parse_double(optarg, &o->cfg.thresholds[o->cfg.nthresholds++]);
+			break;
+		case 'a':
+			ok = push(o->at, &o->nat, optarg);
+			break;
+		case 'R':
+			ok = push(o->at_recall, &o->nrec, optarg);
+			break;
+		case 'P':
+			ok = push(o->at_precision, &o->nprec, optarg);
+			break;
+		case 'c':
+			o->curve = true;
+			break;
+		case 'e':
+			o->edges = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			exit(0);
+		default:
+			fputs(usage, stderr);
+			return -1;
+		}
+		if (!ok) {
+			fprintf(stderr, "evald-eval: bad value '%s' for --%s\n", optarg,
+			        longopts[idx].name);
+			return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "evald-eval: unexpected argument '%s'\n%s", argv[optind], usage);
+		return -1;
+	}
+	return 0;
+}
+
+/* A JSON number, or null for an undefined (NaN) value. */
+static json_t *number(double v)
+{
+	return isnan(v) ? json_null() : json_real(v);
+}
+
+static json_t *pair(double a, double b)
+{
+	return json_pack("[o, o]", number(a), number(b));
+}
+
+static json_t *confusion_json(const struct evald_confusion *c)
+{
+	return json_pack("{s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	                 "threshold", number(c->threshold), "exact", c->exact, "tp", number(c->tp),
+	                 "fp", number(c->fp), "tn", number(c->tn), "fn", number(c->fn), "precision",
+	                 number(c->precision), "recall", number(c->recall), "f1", number(c->f1),
+	                 "accuracy", number(c->accuracy), "fpr", number(c->fpr), "specificity",
+	                 number(c->specificity));
+}
+
+static json_t *point_json(const struct evald_point *p)
+{
+	return json_pack("{s:o, s:o, s:o, s:o}", "threshold", number(p->threshold), "precision",
+	                 number(p->precision), "recall", number(p->recall), "f1", number(p->f1));
+}
+
+static json_t *curve_json(const evald_stream *s)
+{
+	static const char *const names[] = {"threshold", "precision", "recall", "fpr", "tp", "fp"};
+	json_t *cols[6], *curve = json_object();
+	struct evald_curve_iter it;
+	struct evald_curve_point p;
+
+	for (int i = 0; i < 6; i++) {
+		cols[i] = json_array();
+		json_object_set_new(curve, names[i], cols[i]);
+	}
+	evald_curve_begin(&it, s);
+	while (evald_curve_next(&it, &p)) {
+		const double v[6] = {p.threshold, p.precision, p.recall, p.fpr, p.tp, p.fp};
+		for (int i = 0; i < 6; i++)
+			json_array_append_new(cols[i], number(v[i]));
+	}
+	return curve;
+}
+
+static json_t *snapshot_json(const evald_stream *s, const struct options *o)
+{
+	const struct evald_config *cfg = evald_stream_config(s);
+	struct evald_summary sum;
+	struct evald_confusion c;
+	struct evald_point p;
+	json_t *root, *list;
+
+	evald_stream_summarize(s, &sum);
+	root = json_pack("{s:o, s:o, s:o, s:I, s:I, s:i, s:o, s:s}", "n", number(sum.n),
+	                 "positives", number(sum.positives), "negatives", number(sum.negatives),
+	                 "records", (json_int_t)sum.records, "out_of_range",
+	                 (json_int_t)sum.out_of_range, "bins", (int)cfg->bins, "range",
+	                 pair(cfg->lo, cfg->hi), "spacing", evald_spacing_name(cfg->spacing));
+	if (cfg->spacing == EVALD_SPACING_LOGIT)
+		json_object_set_new(root, "logit_limits", pair(cfg->logit_lo, cfg->logit_hi));
+
+	list = json_array();
+	for (size_t i = 0; i < cfg->nthresholds + o->nat; i++) {
+		double t = i < cfg->nthresholds ? cfg->thresholds[i] : o->at[i - cfg->nthresholds];
+		if (evald_stream_confusion(s, t, &c) == 0)
+			json_array_append_new(list, confusion_json(&c));
+	}
+	json_object_set_new(root, "thresholds", list);
+
+	json_object_set_new(root, "average_precision", number(sum.average_precision.value));
+	json_object_set_new(root, "average_precision_bounds",
+	                    pair(sum.average_precision.lo, sum.average_precision.hi));
+	json_object_set_new(root, "roc_auc", number(sum.roc_auc.value));
+	json_object_set_new(root, "roc_auc_bounds", pair(sum.roc_auc.lo, sum.roc_auc.hi));
+	json_object_set_new(root, "best_f1", point_json(&sum.best_f1));
+
+	list = json_array();
+	for (size_t i = 0; i < o->nrec; i++)
+		if (evald_stream_precision_at_recall(s, o->at_recall[i], &p) == 0)
+			json_array_append_new(list, json_pack("{s:o, s:o}", "recall_min",
+			                                      number(o->at_recall[i]), "point",
+			                                      point_json(&p)));
+	json_object_set_new(root, "precision_at_recall", list);
+	list = json_array();
+	for (size_t i = 0; i < o->nprec; i++)
+		if (evald_stream_recall_at_precision(s, o->at_precision[i], &p) == 0)
+			json_array_append_new(list, json_pack("{s:o, s:o}", "precision_min",
+			                                      number(o->at_precision[i]), "point",
+			                                      point_json(&p)));
+	json_object_set_new(root, "recall_at_precision", list);
+
+	if (o->curve)
+		json_object_set_new(root, "curve", curve_json(s));
+	if (o->edges) {
+		list = json_array();
+		for (uint32_t k = 0; k <= cfg->bins; k++)
+			json_array_append_new(list, json_real(evald_stream_edge(s, k)));
+		json_object_set_new(root, "edges", list);
+	}
+	return root;
+}
+
+int main(int argc, char **argv)
+{
+	static struct options o;
+	struct records_reader reader;
+	struct text_record rec;
+	evald_stream *s = NULL;
+	char why[256];
+	json_t *root;
+	int err, rc = 2, got;
+
+	if (parse_options(argc, argv, &o) != 0)
+		return 2;
+	err = evald_stream_new(&o.cfg, &s);
+	if (err) {
+		fprintf(stderr, "evald-eval: bad bin configuration: %s\n", evald_strerror(err));
+		return 2;
+	}
+	records_reader_init(&reader, stdin);
+	while ((got = records_reader_next(&reader, &rec, why, sizeof(why))) > 0) {
+		err = evald_stream_observe(s, rec.label, rec.score, rec.weight);
+		if (err) {
+			fprintf(stderr, "evald-eval: line %lu: %s\n", reader.lineno,
+			        evald_strerror(err));
+			goto done;
+		}
+	}
+	if (got < 0) {
+		fprintf(stderr, "evald-eval: line %lu: %s\n", reader.lineno, why);
+		goto done;
+	}
+	root = snapshot_json(s, &o);
+	rc = root && json_dumpf(root, stdout, JSON_REAL_PRECISION(17) | JSON_COMPACT) == 0 ? 0 : 1;
+	if (rc == 0)
+		putchar('\n');
+	json_decref(root);
+done:
+	records_reader_destroy(&reader);
+	evald_stream_free(s);
+	return rc;
+}
