@@ -79,37 +79,39 @@ void evald__best_f1(const evald_stream *s, struct evald_point *out)
 	}
 }
 
-int evald_stream_precision_at_recall(const evald_stream *s, double recall, struct evald_point *out)
+/*
+ * The curve point that maximizes one rate (precision, or recall when
+ * by_recall is false) among those whose other rate is >= floor.
+ */
+static int best_constrained(const evald_stream *s, double floor, bool floor_on_recall,
+                            struct evald_point *out)
 {
 	struct evald_curve_iter it;
 	struct evald_curve_point p;
 
-	if (!(recall >= 0.0 && recall <= 1.0))
+	if (!(floor >= 0.0 && floor <= 1.0))
 		return EVALD_EINVAL;
 	*out = undefined_point;
 	if (!(s->weight[1] > 0.0))
 		return 0;
 	evald_curve_begin(&it, s);
-	while (evald_curve_next(&it, &p))
-		if (p.recall >= recall && (isnan(out->precision) || p.precision > out->precision))
+	while (evald_curve_next(&it, &p)) {
+		double constrained = floor_on_recall ? p.recall : p.precision;
+		double goal = floor_on_recall ? p.precision : p.recall;
+		double best = floor_on_recall ? out->precision : out->recall;
+		if (constrained >= floor && (isnan(best) || goal > best))
 			point_set(out, s, &p);
+	}
 	return 0;
+}
+
+int evald_stream_precision_at_recall(const evald_stream *s, double recall, struct evald_point *out)
+{
+	return best_constrained(s, recall, true, out);
 }
 
 int evald_stream_recall_at_precision(const evald_stream *s, double precision,
                                      struct evald_point *out)
 {
-	struct evald_curve_iter it;
-	struct evald_curve_point p;
-
-	if (!(precision >= 0.0 && precision <= 1.0))
-		return EVALD_EINVAL;
-	*out = undefined_point;
-	if (!(s->weight[1] > 0.0))
-		return 0;
-	evald_curve_begin(&it, s);
-	while (evald_curve_next(&it, &p))
-		if (p.precision >= precision && (isnan(out->recall) || p.recall > out->recall))
-			point_set(out, s, &p);
-	return 0;
+	return best_constrained(s, precision, false, out);
 }

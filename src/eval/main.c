@@ -66,9 +66,15 @@ static bool parse_pair(const char *s, double *a, double *b)
 	return parse_double(buf, a) && parse_double(comma + 1, b);
 }
 
-static bool push(double *list, size_t *n, const char *arg)
+/* Appends a rate (0 to 1) to list. */
+static bool push_rate(double *list, size_t *n, const char *arg)
 {
-	return *n < REQUESTS_MAX && parse_double(arg, &list[(*n)++]);
+	double v;
+
+	if (*n == REQUESTS_MAX || !parse_double(arg, &v) || !(v >= 0.0 && v <= 1.0))
+		return false;
+	list[(*n)++] = v;
+	return true;
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -116,13 +122,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 			     parse_double(optarg, &o->cfg.thresholds[o->cfg.nthresholds++]);
 			break;
 		case 'a':
-			ok = push(o->at, &o->nat, optarg);
+			ok = o->nat < REQUESTS_MAX && parse_double(optarg, &o->at[o->nat++]);
 			break;
 		case 'R':
-			ok = push(o->at_recall, &o->nrec, optarg);
+			ok = push_rate(o->at_recall, &o->nrec, optarg);
 			break;
 		case 'P':
-			ok = push(o->at_precision, &o->nprec, optarg);
+			ok = push_rate(o->at_precision, &o->nprec, optarg);
 			break;
 		case 'c':
 			o->curve = true;
@@ -177,6 +183,25 @@ static json_t *point_json(const struct evald_point *p)
 	                 number(p->precision), "recall", number(p->recall), "f1", number(p->f1));
 }
 
+/* Precision at each recall floor, or recall at each precision floor. */
+static json_t *operating_points(const evald_stream *s, const double *floors, size_t n,
+                                bool floor_on_recall)
+{
+	json_t *list = json_array();
+	struct evald_point p;
+
+	for (size_t i = 0; i < n; i++) {
+		int err = floor_on_recall ? evald_stream_precision_at_recall(s, floors[i], &p)
+		                          : evald_stream_recall_at_precision(s, floors[i], &p);
+		if (err == 0)
+			json_array_append_new(
+			        list, json_pack("{s:o, s:o}",
+			                        floor_on_recall ? "recall_min" : "precision_min",
+			                        number(floors[i]), "point", point_json(&p)));
+	}
+	return list;
+}
+
 static json_t *curve_json(const evald_stream *s)
 {
 	static const char *const names[] = {"threshold", "precision", "recall", "fpr", "tp", "fp"};
@@ -202,7 +227,6 @@ static json_t *snapshot_json(const evald_stream *s, const struct options *o)
 	const struct evald_config *cfg = evald_stream_config(s);
 	struct evald_summary sum;
 	struct evald_confusion c;
-	struct evald_point p;
 	json_t *root, *list;
 
 	evald_stream_summarize(s, &sum);
@@ -229,20 +253,10 @@ static json_t *snapshot_json(const evald_stream *s, const struct options *o)
 	json_object_set_new(root, "roc_auc_bounds", pair(sum.roc_auc.lo, sum.roc_auc.hi));
 	json_object_set_new(root, "best_f1", point_json(&sum.best_f1));
 
-	list = json_array();
-	for (size_t i = 0; i < o->nrec; i++)
-		if (evald_stream_precision_at_recall(s, o->at_recall[i], &p) == 0)
-			json_array_append_new(list, json_pack("{s:o, s:o}", "recall_min",
-			                                      number(o->at_recall[i]), "point",
-			                                      point_json(&p)));
-	json_object_set_new(root, "precision_at_recall", list);
-	list = json_array();
-	for (size_t i = 0; i < o->nprec; i++)
-		if (evald_stream_recall_at_precision(s, o->at_precision[i], &p) == 0)
-			json_array_append_new(list, json_pack("{s:o, s:o}", "precision_min",
-			                                      number(o->at_precision[i]), "point",
-			                                      point_json(&p)));
-	json_object_set_new(root, "recall_at_precision", list);
+	json_object_set_new(root, "precision_at_recall",
+	                    operating_points(s, o->at_recall, o->nrec, true));
+	json_object_set_new(root, "recall_at_precision",
+	                    operating_points(s, o->at_precision, o->nprec, false));
 
 	if (o->curve)
 		json_object_set_new(root, "curve", curve_json(s));

@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "close.h"
+#include "testutil.h"
 
 #include <evald/error.h>
 #include <evald/stream.h>

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "close.h"
+#include "testutil.h"
 
 #include <evald/error.h>
 #include <evald/metrics.h>
@@ -57,16 +57,6 @@ static void oracle_counts(const struct rec *r, size_t n, double t, double *tp, d
 	for (size_t i = 0; i < n; i++)
 		if (r[i].score >= t)
 			*(r[i].label ? tp : fp) += r[i].weight;
-}
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-
-static double uniform01(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (double)(rng_state >> 11) / 9007199254740992.0;
 }
 
 static evald_stream *new_stream(uint32_t bins, enum evald_spacing spacing)
@@ -131,16 +121,16 @@ static void test_bounds_collapse_and_match_sklearn_on_resolved_bins(void **state
 	static struct rec r[N];
 
 	for (int trial = 0; trial < 40; trial++) {
-		uint32_t bins = 1 + (uint32_t)(uniform01() * 300);
+		uint32_t bins = 1 + (uint32_t)(test_uniform01() * 300);
 		evald_stream *s =
 		        new_stream(bins, trial % 2 ? EVALD_SPACING_LOGIT : EVALD_SPACING_UNIFORM);
 		struct evald_summary sum;
 		double ap, auc;
 		for (int i = 0; i < N; i++) {
-			uint32_t k = (uint32_t)(uniform01() * uniform01() * bins);
-			r[i].label = uniform01() < (double)k / bins * 0.8 + 0.05;
+			uint32_t k = (uint32_t)(test_uniform01() * test_uniform01() * bins);
+			r[i].label = test_uniform01() < (double)k / bins * 0.8 + 0.05;
 			r[i].score = evald_stream_edge(s, k);
-			r[i].weight = trial % 3 == 0 ? 0.25 + uniform01() * 4 : 1.0;
+			r[i].weight = trial % 3 == 0 ? 0.25 + test_uniform01() * 4 : 1.0;
 		}
 		feed(s, r, N);
 		evald_stream_summarize(s, &sum);
@@ -162,17 +152,18 @@ static void test_bounds_contain_sklearn_for_any_order_ties_and_weights(void **st
 	static struct rec r[N];
 
 	for (int trial = 0; trial < 200; trial++) {
-		uint32_t bins = 1 + (uint32_t)(uniform01() * 40);
+		uint32_t bins = 1 + (uint32_t)(test_uniform01() * 40);
 		evald_stream *s = new_stream(bins, EVALD_SPACING_UNIFORM);
 		double levels = trial % 4 == 0 ? 1e9 : 5 + trial; /* coarse levels make ties */
 		double prevalence = trial % 5 == 0 ? 0.02 : 0.5;
 		struct evald_summary sum;
 		double ap, auc;
 		for (int i = 0; i < N; i++) {
-			r[i].label = uniform01() < prevalence;
-			double x = r[i].label ? pow(uniform01(), 0.6) : pow(uniform01(), 1.4);
+			r[i].label = test_uniform01() < prevalence;
+			double x = r[i].label ? pow(test_uniform01(), 0.6)
+			                      : pow(test_uniform01(), 1.4);
 			r[i].score = floor(x * levels) / levels;
-			r[i].weight = trial % 2 ? 0.1 + uniform01() * 3 : 1.0;
+			r[i].weight = trial % 2 ? 0.1 + test_uniform01() * 3 : 1.0;
 		}
 		feed(s, r, N);
 		evald_stream_summarize(s, &sum);
@@ -265,8 +256,8 @@ static void test_curve_points_are_exact_operating_points(void **state)
 	size_t points = 0;
 
 	for (int i = 0; i < N; i++) {
-		r[i].label = uniform01() < 0.3;
-		r[i].score = uniform01() * 1.1 - 0.05;
+		r[i].label = test_uniform01() < 0.3;
+		r[i].score = test_uniform01() * 1.1 - 0.05;
 		r[i].weight = 1.0;
 	}
 	feed(s, r, N);
@@ -295,12 +286,12 @@ static void test_operating_point_queries_match_a_search_of_the_curve(void **stat
 	double best_f1 = -1, best_prec = -1, best_rec = -1, t_f1 = 0, t_prec = 0, t_rec = 0;
 
 	for (int i = 0; i < 500; i++) {
-		int label = uniform01() < 0.4;
-		assert_int_equal(
-		        evald_stream_observe(s, label,
-		                             label ? sqrt(uniform01()) : uniform01() * uniform01(),
-		                             1.0),
-		        0);
+		int label = test_uniform01() < 0.4;
+		assert_int_equal(evald_stream_observe(s, label,
+		                                      label ? sqrt(test_uniform01())
+		                                            : test_uniform01() * test_uniform01(),
+		                                      1.0),
+		                 0);
 	}
 	evald_curve_begin(&it, s);
 	while (evald_curve_next(&it, &p)) {

@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <evald/error.h>
 #include <evald/metrics.h>
 
@@ -165,17 +167,6 @@ static void test_batch_with_a_bad_record_changes_nothing(void **state)
 	evald_stream_free(s);
 }
 
-/* A small deterministic generator, so the tests repeat exactly. */
-static uint64_t rng_state = 88172645463325252ull;
-
-static double uniform01(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (double)(rng_state >> 11) / 9007199254740992.0;
-}
-
 static void test_merge_equals_observing_everything_in_one_stream(void **state)
 {
 	(void)state;
@@ -184,8 +175,8 @@ static void test_merge_equals_observing_everything_in_one_stream(void **state)
 	evald_stream *all = stream_with(50, 2, t);
 
 	for (int i = 0; i < 2000; i++) {
-		int label = uniform01() < 0.3;
-		double score = label ? sqrt(uniform01()) : uniform01() * 1.2 - 0.1;
+		int label = test_uniform01() < 0.3;
+		double score = label ? sqrt(test_uniform01()) : test_uniform01() * 1.2 - 0.1;
 		assert_int_equal(evald_stream_observe(i % 3 ? a : b, label, score, 1.0), 0);
 		assert_int_equal(evald_stream_observe(all, label, score, 1.0), 0);
 	}
@@ -261,7 +252,7 @@ static void test_reset_forgets_every_record(void **state)
 	struct evald_confusion c;
 
 	for (int i = 0; i < 100; i++)
-		assert_int_equal(evald_stream_observe(s, i & 1, uniform01() * 3 - 1, 1.5), 0);
+		assert_int_equal(evald_stream_observe(s, i & 1, test_uniform01() * 3 - 1, 1.5), 0);
 	evald_stream_reset(s);
 	assert_empty(s);
 	assert_same_state(s, fresh);
