@@ -1,22 +1,39 @@
 #ifndef EVALD_ERROR_H
 #define EVALD_ERROR_H
 
-/* Every evald function that can fail returns 0 or one of these codes. */
+/*
+ * Every evald function that can fail returns 0 or one of these codes.
+ * Those a client can cause have a wire name (evald_error_name), the
+ * "code" of a protocol error reply.
+ */
 enum evald_error {
 	EVALD_OK = 0,
-	EVALD_ENOMEM = -1,     /* an allocation failed */
-	EVALD_EINVAL = -2,     /* an argument outside its documented domain */
-	EVALD_EBINS = -3,      /* bins outside 1 .. EVALD_BINS_MAX */
-	EVALD_ERANGE = -4,     /* range not finite, lo >= hi, or too narrow for the bins */
-	EVALD_ELIMITS = -5,    /* logit limits not finite, or lo >= hi */
-	EVALD_ETHRESHOLD = -6, /* a threshold that is not finite, or too many */
-	EVALD_ELABEL = -7,     /* a label other than 0 or 1 */
-	EVALD_ESCORE = -8,     /* a score that is NaN or infinite */
-	EVALD_EWEIGHT = -9,    /* a weight that is not finite and > 0 */
-	EVALD_EMISMATCH = -10, /* merging streams whose configurations differ */
+	EVALD_ENOMEM = -1,      /* an allocation failed */
+	EVALD_EINVAL = -2,      /* an argument outside its documented domain */
+	EVALD_EBINS = -3,       /* bins outside 1 .. EVALD_BINS_MAX */
+	EVALD_ERANGE = -4,      /* range not finite, lo >= hi, or too narrow for the bins */
+	EVALD_ELIMITS = -5,     /* logit limits not finite, or lo >= hi */
+	EVALD_ETHRESHOLD = -6,  /* bad_threshold: not finite, or too many */
+	EVALD_ELABEL = -7,      /* bad_label: not 0 or 1 */
+	EVALD_ESCORE = -8,      /* bad_score: NaN, infinite, or not a number */
+	EVALD_EWEIGHT = -9,     /* bad_weight: not finite and > 0 */
+	EVALD_EMISMATCH = -10,  /* merging streams whose configurations differ */
+	EVALD_EBADREQ = -11,    /* bad_request: not a map or array, missing or mistyped field */
+	EVALD_EUNKNOWNOP = -12, /* unknown_op */
+	EVALD_ELENGTH = -13,    /* length_mismatch: batch columns of different lengths */
+	EVALD_ESTREAM = -14,    /* bad_stream: a stream name that is not 1-128 printable bytes */
+	EVALD_ENOSTREAM = -15,  /* unknown_stream */
+	EVALD_ETOOMANY = -16,   /* too_many_streams */
+	EVALD_EWINDOW = -17,    /* bad_window */
+	EVALD_ETOOLARGE = -18,  /* message_too_large */
+	EVALD_EMSGPACK = -19,   /* invalid_msgpack */
 };
 
 /* A one-line English description of an error code; never NULL. */
 const char *evald_strerror(int err);
+
+/* The protocol's name for an error code ("bad_label"), or "internal" for those a client cannot
+ * cause. */
+const char *evald_error_name(int err);
 
 #endif

@@ -48,6 +48,10 @@ void evald_stream_free(evald_stream *s);
 /* The stream's configuration, with its thresholds sorted and unique. */
 const struct evald_config *evald_stream_config(const evald_stream *s);
 
+/* 0 if (label, score, weight) is a valid record, else EVALD_ELABEL, _ESCORE or _EWEIGHT, checked in
+ * that order. */
+int evald_record_check(int label, double score, double weight);
+
 /*
  * Counts one record. label is 0 or 1, score is finite, weight is finite
  * and > 0; otherwise the stream is unchanged and the error says which.

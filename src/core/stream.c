@@ -207,7 +207,7 @@ uint32_t evald_stream_bin(const evald_stream *s, double x)
 	return k;
 }
 
-static int check_record(int label, double score, double weight)
+int evald_record_check(int label, double score, double weight)
 {
 	if (label != 0 && label != 1)
 		return EVALD_ELABEL;
@@ -218,7 +218,7 @@ static int check_record(int label, double score, double weight)
 	return 0;
 }
 
-/* Counts a record already checked by check_record(). */
+/* Counts a record already checked by evald_record_check(). */
 static void add_record(evald_stream *s, int label, double x, double w)
 {
 	struct evald_cell *c = &s->cells[2 * (size_t)evald_stream_bin(s, x) + (size_t)label];
@@ -239,7 +239,7 @@ static void add_record(evald_stream *s, int label, double x, double w)
 
 int evald_stream_observe(evald_stream *s, int label, double score, double weight)
 {
-	int err = check_record(label, score, weight);
+	int err = evald_record_check(label, score, weight);
 
 	if (err)
 		return err;
@@ -251,7 +251,7 @@ int evald_stream_observe_batch(evald_stream *s, size_t n, const int *labels, con
                                const double *weights, size_t *bad_index)
 {
 	for (size_t i = 0; i < n; i++) {
-		int err = check_record(labels[i], scores[i], weights ? weights[i] : 1.0);
+		int err = evald_record_check(labels[i], scores[i], weights ? weights[i] : 1.0);
 		if (err) {
 			*bad_index = i;
 			return err;

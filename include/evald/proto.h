@@ -1,0 +1,163 @@
+#ifndef EVALD_PROTO_H
+#define EVALD_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#include <evald/metrics.h>
+#include <evald/registry.h>
+
+/*
+ * Wire protocol v1 (docs/protocol.md): a connection carries MessagePack
+ * values, each one request; replies are maps, in request order.
+ */
+
+#define EVALD_DEPTH_MAX            16 /* nesting accepted in a request */
+#define EVALD_QUERY_THRESHOLDS_MAX 1024
+
+/*
+ * Finds where each message ends in a byte stream without decoding it, and
+ * refuses one before msgpack-c could allocate for it: msgpack-c allocates
+ * count * sizeof(msgpack_object) as soon as it reads an array or map
+ * header, so a five-byte header could ask for gigabytes. Here a header is
+ * refused when its count or length exceeds what the rest of a message of
+ * at most limit bytes could hold.
+ */
+struct evald_frame {
+	size_t limit;
+	size_t size;      /* bytes of the current message seen */
+	uint64_t pending; /* elements the current message still owes */
+	uint64_t skip;    /* payload bytes of the current element still to pass */
+	unsigned char head[9];
+	uint8_t have, need; /* header bytes gathered and wanted; need = 0 between headers */
+	uint32_t depth;
+	bool too_deep; /* nested deeper than EVALD_DEPTH_MAX */
+	uint64_t open[EVALD_DEPTH_MAX];
+};
+
+void evald_frame_init(struct evald_frame *f, size_t limit);
+
+/*
+ * Scans up to n bytes: returns how many it consumed, which stops right
+ * after a message's last byte (*done set) or at the end of the bytes.
+ * EVALD_ETOOLARGE or EVALD_EMSGPACK (the 0xc1 byte) when the stream cannot
+ * be framed. After *done the next call starts a new message.
+ */
+long evald_frame_scan(struct evald_frame *f, const char *p, size_t n, bool *done);
+
+enum evald_op {
+	EVALD_OP_RECORD, /* a compact [label, score(, weight)] array */
+	EVALD_OP_USE,
+	EVALD_OP_OBSERVE,
+	EVALD_OP_SNAPSHOT,
+	EVALD_OP_STREAMS,
+	EVALD_OP_RESET,
+	EVALD_OP_STATS,
+	EVALD_OP_PING,
+};
+
+/* n records, as msgpack objects already checked by the decoder. */
+struct evald_records {
+	size_t n;
+	const msgpack_object *labels, *scores, *weights; /* weights may be NULL */
+	size_t stride;                                   /* 1 for batch columns, 0 for one record */
+};
+
+/*
+ * One decoded request. Its strings and objects point into the decoder's
+ * buffers and live until the next evald_decoder_next() call.
+ */
+struct evald_request {
+	enum evald_op op;
+	const msgpack_object *id; /* echoed in the reply; NULL if absent */
+	const char *stream;       /* NULL: the connection's current stream */
+	size_t stream_len;
+	struct evald_records records;
+	const char *window; /* snapshot: NULL means "total" */
+	size_t window_len;
+	const msgpack_object *thresholds; /* snapshot: checked finite numbers */
+	size_t nthresholds;
+	bool curve;
+	bool has_id_reply; /* use/observe: reply only when an id is given */
+	/* A request that failed to decode: error != 0, and nothing is to be done. */
+	int error;
+	const char *message;
+	size_t index; /* SIZE_MAX unless the error is about one record of a batch */
+};
+
+/* The record at i of a request that decoded without error. */
+void evald_records_get(const struct evald_records *r, size_t i, int *label, double *score,
+                       double *weight);
+
+/* Decodes one MessagePack value into a request; never fails, sets req->error instead. */
+void evald_request_decode(const msgpack_object *o, struct evald_request *req, char *msg,
+                          size_t msglen);
+
+/*
+ * A connection's decoder: bytes are read straight into the msgpack-c
+ * unpacker's buffer, framed and bounded by evald_frame, then decoded one
+ * message at a time with no zone allocated per message.
+ */
+struct evald_decoder {
+	msgpack_unpacker unpacker;
+	struct evald_frame frame;
+	size_t scanned; /* bytes past the unpacker's parse offset already framed */
+	bool decoded;   /* a message's objects are alive in the zone */
+	msgpack_object root;
+	char message[256];
+};
+
+int evald_decoder_init(struct evald_decoder *d, size_t max_message_bytes);
+void evald_decoder_destroy(struct evald_decoder *d);
+
+/* A place for at least want bytes of input: *buf, *len. EVALD_ENOMEM if it cannot grow. */
+int evald_decoder_buffer(struct evald_decoder *d, size_t want, char **buf, size_t *len);
+
+/* n bytes were written at the place evald_decoder_buffer() gave. */
+void evald_decoder_consumed(struct evald_decoder *d, size_t n);
+
+/*
+ * The next request: 1 with *req filled (perhaps with req->error set), 0
+ * when more bytes are needed, or EVALD_ETOOLARGE / EVALD_EMSGPACK when the
+ * input can no longer be framed; then the connection must be closed.
+ */
+int evald_decoder_next(struct evald_decoder *d, struct evald_request *req);
+
+#define EVALD_ERROR_CODES 20 /* -EVALD_EMSGPACK + 1: counters are indexed by -error */
+
+/* Server counters for the stats reply. */
+struct evald_stats {
+	double uptime;
+	uint64_t connections, connections_total;
+	uint64_t records_accepted;
+	uint64_t records_rejected[EVALD_ERROR_CODES]; /* records in rejected requests */
+	uint64_t errors[EVALD_ERROR_CODES];           /* error replies */
+	uint64_t bytes_received;
+	uint64_t streams;
+	uint64_t state_bytes;
+};
+
+/* What a snapshot reply says of one stream. */
+struct evald_snapshot {
+	const char *stream;
+	const char *window;
+	const evald_stream *s;
+	const double *thresholds; /* requested, after the stream's configured ones */
+	size_t nthresholds;
+	bool curve;
+};
+
+void evald_reply_error(msgpack_packer *pk, const msgpack_object *id, int err, const char *message,
+                       size_t index);
+void evald_reply_ok(msgpack_packer *pk, const msgpack_object *id);
+void evald_reply_accepted(msgpack_packer *pk, const msgpack_object *id, size_t n);
+void evald_reply_ping(msgpack_packer *pk, const msgpack_object *id, const char *version);
+void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const evald_registry *r);
+void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struct evald_stats *st);
+void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
+                          const struct evald_snapshot *snap);
+
+#endif

@@ -1,0 +1,168 @@
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <evald/error.h>
+#include <evald/registry.h>
+
+struct entry {
+	char name[EVALD_STREAM_NAME_MAX + 1];
+	size_t len;
+	uint64_t hash;
+	evald_stream *stream;
+};
+
+/*
+ * entries holds the streams in creation order; slots is an open-addressed
+ * index into it (entry number + 1; 0 is free) at most half full.
+ */
+struct evald_registry {
+	struct entry *entries;
+	size_t count, cap, max;
+	uint32_t *slots;
+	size_t nslots;
+	size_t footprint; /* of the streams, kept as they are added */
+};
+
+int evald_stream_name_check(const char *name, size_t len)
+{
+	if (len < 1 || len > EVALD_STREAM_NAME_MAX)
+		return EVALD_ESTREAM;
+	for (size_t i = 0; i < len; i++)
+		if (name[i] < 0x20 || name[i] > 0x7e)
+			return EVALD_ESTREAM;
+	return 0;
+}
+
+static uint64_t fnv1a(const char *s, size_t len)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+	return h;
+}
+
+int evald_registry_new(size_t max_streams, evald_registry **out)
+{
+	evald_registry *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return EVALD_ENOMEM;
+	if (max_streams > UINT32_MAX / 4)
+		max_streams = UINT32_MAX / 4;
+	r->max = max_streams;
+	*out = r;
+	return 0;
+}
+
+void evald_registry_free(evald_registry *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->count; i++)
+		evald_stream_free(r->entries[i].stream);
+	free(r->entries);
+	free(r->slots);
+	free(r);
+}
+
+/* The slot that holds name, or the free slot where it would go. */
+static size_t probe(const evald_registry *r, const char *name, size_t len, uint64_t hash)
+{
+	size_t mask = r->nslots - 1, i = hash & mask;
+
+	for (;; i = (i + 1) & mask) {
+		uint32_t e = r->slots[i];
+		if (e == 0)
+			return i;
+		const struct entry *en = &r->entries[e - 1];
+		if (en->hash == hash && en->len == len && memcmp(en->name, name, len) == 0)
+			return i;
+	}
+}
+
+evald_stream *evald_registry_find(const evald_registry *r, const char *name, size_t len)
+{
+	uint32_t e;
+
+	if (r->nslots == 0)
+		return NULL;
+	e = r->slots[probe(r, name, len, fnv1a(name, len))];
+	return e ? r->entries[e - 1].stream : NULL;
+}
+
+/* Makes room for one more entry: grows the entry array and rehashes the index. */
+static int grow(evald_registry *r)
+{
+	if (r->count == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16;
+		struct entry *e = realloc(r->entries, cap * sizeof(*e));
+		if (!e)
+			return EVALD_ENOMEM;
+		r->entries = e;
+		r->cap = cap;
+	}
+	if (2 * (r->count + 1) > r->nslots) {
+		size_t n = r->nslots ? r->nslots * 2 : 32;
+		uint32_t *slots = calloc(n, sizeof(*slots));
+		if (!slots)
+			return EVALD_ENOMEM;
+		free(r->slots);
+		r->slots = slots;
+		r->nslots = n;
+		for (size_t i = 0; i < r->count; i++) {
+			const struct entry *en = &r->entries[i];
+			r->slots[probe(r, en->name, en->len, en->hash)] = (uint32_t)(i + 1);
+		}
+	}
+	return 0;
+}
+
+int evald_registry_add(evald_registry *r, const char *name, size_t len,
+                       const struct evald_config *cfg, evald_stream **out)
+{
+	evald_stream *s;
+	struct entry *en;
+	int err = evald_stream_name_check(name, len);
+
+	if (err)
+		return err;
+	if (evald_registry_find(r, name, len))
+		return EVALD_EINVAL;
+	if (r->count >= r->max)
+		return EVALD_ETOOMANY;
+	err = grow(r);
+	if (err)
+		return err;
+	err = evald_stream_new(cfg, &s);
+	if (err)
+		return err;
+	en = &r->entries[r->count];
+	memcpy(en->name, name, len);
+	en->name[len] = '\0';
+	en->len = len;
+	en->hash = fnv1a(name, len);
+	en->stream = s;
+	r->slots[probe(r, name, len, en->hash)] = (uint32_t)(++r->count);
+	r->footprint += evald_stream_footprint(s);
+	*out = s;
+	return 0;
+}
+
+size_t evald_registry_count(const evald_registry *r)
+{
+	return r->count;
+}
+
+evald_stream *evald_registry_at(const evald_registry *r, size_t i, const char **name)
+{
+	*name = r->entries[i].name;
+	return r->entries[i].stream;
+}
+
+size_t evald_registry_footprint(const evald_registry *r)
+{
+	return sizeof(*r) + r->cap * sizeof(struct entry) + r->nslots * sizeof(uint32_t) +
+	       r->footprint;
+}

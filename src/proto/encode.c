@@ -1,0 +1,284 @@
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <evald/error.h>
+#include <evald/proto.h>
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+	size_t n = strlen(s);
+
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, s, n);
+}
+
+/* A metric: a float, or nil when it is undefined. */
+static void pack_num(msgpack_packer *pk, double v)
+{
+	if (isnan(v))
+		msgpack_pack_nil(pk);
+	else
+		msgpack_pack_double(pk, v);
+}
+
+/* A count (a weight sum): an integer when it is a whole number below 2^53, else a float. */
+static void pack_count(msgpack_packer *pk, double v)
+{
+	if (v == floor(v) && fabs(v) < 9007199254740992.0)
+		msgpack_pack_int64(pk, (int64_t)v);
+	else
+		pack_num(pk, v);
+}
+
+static void pack_pair(msgpack_packer *pk, double a, double b)
+{
+	msgpack_pack_array(pk, 2);
+	pack_num(pk, a);
+	pack_num(pk, b);
+}
+
+/* Opens a reply map of n fields besides "ok" and "id", and writes those two. */
+static void open_reply(msgpack_packer *pk, const msgpack_object *id, bool ok, size_t n)
+{
+	msgpack_pack_map(pk, n + 1 + (id != NULL));
+	pack_str(pk, "ok");
+	if (ok)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+	if (id) {
+		pack_str(pk, "id");
+		msgpack_pack_object(pk, *id);
+	}
+}
+
+void evald_reply_error(msgpack_packer *pk, const msgpack_object *id, int err, const char *message,
+                       size_t index)
+{
+	open_reply(pk, id, false, 1);
+	pack_str(pk, "error");
+	msgpack_pack_map(pk, index == SIZE_MAX ? 2 : 3);
+	pack_str(pk, "code");
+	pack_str(pk, evald_error_name(err));
+	pack_str(pk, "message");
+	pack_str(pk, message ? message : evald_strerror(err));
+	if (index != SIZE_MAX) {
+		pack_str(pk, "index");
+		msgpack_pack_uint64(pk, index);
+	}
+}
+
+void evald_reply_ok(msgpack_packer *pk, const msgpack_object *id)
+{
+	open_reply(pk, id, true, 0);
+}
+
+void evald_reply_accepted(msgpack_packer *pk, const msgpack_object *id, size_t n)
+{
+	open_reply(pk, id, true, 1);
+	pack_str(pk, "accepted");
+	msgpack_pack_uint64(pk, n);
+}
+
+void evald_reply_ping(msgpack_packer *pk, const msgpack_object *id, const char *version)
+{
+	open_reply(pk, id, true, 1);
+	pack_str(pk, "version");
+	pack_str(pk, version);
+}
+
+void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const evald_registry *r)
+{
+	size_t n = evald_registry_count(r);
+
+	open_reply(pk, id, true, 1);
+	pack_str(pk, "streams");
+	msgpack_pack_array(pk, n);
+	for (size_t i = 0; i < n; i++) {
+		const char *name;
+		struct evald_summary sum;
+		evald_stream_summarize(evald_registry_at(r, i, &name), &sum);
+		msgpack_pack_map(pk, 4);
+		pack_str(pk, "name");
+		pack_str(pk, name);
+		pack_str(pk, "n");
+		pack_count(pk, sum.n);
+		pack_str(pk, "positives");
+		pack_count(pk, sum.positives);
+		pack_str(pk, "negatives");
+		pack_count(pk, sum.negatives);
+	}
+}
+
+/* A map from every wire error code to its counter. */
+static void pack_by_code(msgpack_packer *pk, const uint64_t *counts)
+{
+	size_t n = 0;
+
+	for (int e = EVALD_ETHRESHOLD; e >= EVALD_EMSGPACK; e--)
+		n += strcmp(evald_error_name(e), "internal") != 0;
+	msgpack_pack_map(pk, n);
+	for (int e = EVALD_ETHRESHOLD; e >= EVALD_EMSGPACK; e--) {
+		if (strcmp(evald_error_name(e), "internal") == 0)
+			continue;
+		pack_str(pk, evald_error_name(e));
+		msgpack_pack_uint64(pk, counts[-e]);
+	}
+}
+
+void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struct evald_stats *st)
+{
+	open_reply(pk, id, true, 9);
+	pack_str(pk, "uptime");
+	msgpack_pack_double(pk, st->uptime);
+	pack_str(pk, "connections");
+	msgpack_pack_uint64(pk, st->connections);
+	pack_str(pk, "connections_total");
+	msgpack_pack_uint64(pk, st->connections_total);
+	pack_str(pk, "records_accepted");
+	msgpack_pack_uint64(pk, st->records_accepted);
+	pack_str(pk, "records_rejected");
+	pack_by_code(pk, st->records_rejected);
+	pack_str(pk, "errors");
+	pack_by_code(pk, st->errors);
+	pack_str(pk, "bytes_received");
+	msgpack_pack_uint64(pk, st->bytes_received);
+	pack_str(pk, "streams");
+	msgpack_pack_uint64(pk, st->streams);
+	pack_str(pk, "state_bytes");
+	msgpack_pack_uint64(pk, st->state_bytes);
+}
+
+static void pack_confusion(msgpack_packer *pk, const struct evald_confusion *c)
+{
+	msgpack_pack_map(pk, 12);
+	pack_str(pk, "threshold");
+	msgpack_pack_double(pk, c->threshold);
+	pack_str(pk, "exact");
+	if (c->exact)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+	pack_str(pk, "tp");
+	pack_count(pk, c->tp);
+	pack_str(pk, "fp");
+	pack_count(pk, c->fp);
+	pack_str(pk, "tn");
+	pack_count(pk, c->tn);
+	pack_str(pk, "fn");
+	pack_count(pk, c->fn);
+	pack_str(pk, "precision");
+	pack_num(pk, c->precision);
+	pack_str(pk, "recall");
+	pack_num(pk, c->recall);
+	pack_str(pk, "f1");
+	pack_num(pk, c->f1);
+	pack_str(pk, "accuracy");
+	pack_num(pk, c->accuracy);
+	pack_str(pk, "fpr");
+	pack_num(pk, c->fpr);
+	pack_str(pk, "specificity");
+	pack_num(pk, c->specificity);
+}
+
+static const struct {
+	const char *name;
+	size_t offset;
+	bool count;
+} curve_columns[] = {
+        {"threshold", offsetof(struct evald_curve_point, threshold), false},
+        {"precision", offsetof(struct evald_curve_point, precision), false},
+        {"recall", offsetof(struct evald_curve_point, recall), false},
+        {"fpr", offsetof(struct evald_curve_point, fpr), false},
+        {"tp", offsetof(struct evald_curve_point, tp), true},
+        {"fp", offsetof(struct evald_curve_point, fp), true},
+};
+
+/* The curve as columns, one walk of the bins per column: no allocation. */
+static void pack_curve(msgpack_packer *pk, const evald_stream *s)
+{
+	size_t n = evald_curve_length(s), ncols = sizeof(curve_columns) / sizeof(curve_columns[0]);
+
+	msgpack_pack_map(pk, ncols);
+	for (size_t c = 0; c < ncols; c++) {
+		struct evald_curve_iter it;
+		struct evald_curve_point p;
+		pack_str(pk, curve_columns[c].name);
+		msgpack_pack_array(pk, n);
+		evald_curve_begin(&it, s);
+		while (evald_curve_next(&it, &p)) {
+			double v = *(const double *)((const char *)&p + curve_columns[c].offset);
+			if (curve_columns[c].count)
+				pack_count(pk, v);
+			else
+				pack_num(pk, v);
+		}
+	}
+}
+
+void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
+                          const struct evald_snapshot *snap)
+{
+	const struct evald_config *cfg = evald_stream_config(snap->s);
+	bool logit = cfg->spacing == EVALD_SPACING_LOGIT;
+	struct evald_summary sum;
+	struct evald_confusion c;
+
+	evald_stream_summarize(snap->s, &sum);
+	open_reply(pk, id, true, 16 + logit + snap->curve);
+	pack_str(pk, "stream");
+	pack_str(pk, snap->stream);
+	pack_str(pk, "window");
+	pack_str(pk, snap->window);
+	pack_str(pk, "n");
+	pack_count(pk, sum.n);
+	pack_str(pk, "positives");
+	pack_count(pk, sum.positives);
+	pack_str(pk, "negatives");
+	pack_count(pk, sum.negatives);
+	pack_str(pk, "records");
+	msgpack_pack_uint64(pk, sum.records);
+	pack_str(pk, "out_of_range");
+	msgpack_pack_uint64(pk, sum.out_of_range);
+	pack_str(pk, "bins");
+	msgpack_pack_uint32(pk, cfg->bins);
+	pack_str(pk, "range");
+	pack_pair(pk, cfg->lo, cfg->hi);
+	pack_str(pk, "spacing");
+	pack_str(pk, evald_spacing_name(cfg->spacing));
+	if (logit) {
+		pack_str(pk, "logit_limits");
+		pack_pair(pk, cfg->logit_lo, cfg->logit_hi);
+	}
+	pack_str(pk, "thresholds");
+	msgpack_pack_array(pk, cfg->nthresholds + snap->nthresholds);
+	for (size_t i = 0; i < cfg->nthresholds + snap->nthresholds; i++) {
+		double t = i < cfg->nthresholds ? cfg->thresholds[i]
+		                                : snap->thresholds[i - cfg->nthresholds];
+		evald_stream_confusion(snap->s, t, &c);
+		pack_confusion(pk, &c);
+	}
+	pack_str(pk, "average_precision");
+	pack_num(pk, sum.average_precision.value);
+	pack_str(pk, "average_precision_bounds");
+	pack_pair(pk, sum.average_precision.lo, sum.average_precision.hi);
+	pack_str(pk, "roc_auc");
+	pack_num(pk, sum.roc_auc.value);
+	pack_str(pk, "roc_auc_bounds");
+	pack_pair(pk, sum.roc_auc.lo, sum.roc_auc.hi);
+	pack_str(pk, "best_f1");
+	msgpack_pack_map(pk, 4);
+	pack_str(pk, "threshold");
+	pack_num(pk, sum.best_f1.threshold);
+	pack_str(pk, "precision");
+	pack_num(pk, sum.best_f1.precision);
+	pack_str(pk, "recall");
+	pack_num(pk, sum.best_f1.recall);
+	pack_str(pk, "f1");
+	pack_num(pk, sum.best_f1.f1);
+	if (snap->curve) {
+		pack_str(pk, "curve");
+		pack_curve(pk, snap->s);
+	}
+}

@@ -1,0 +1,641 @@
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <evald/error.h>
+#include <evald/proto.h>
+
+#include "testutil.h"
+
+#define LIMIT 4096
+
+/* Bytes under construction, packed with msgpack-c's own packer. */
+static msgpack_sbuffer sbuf;
+static msgpack_packer pk;
+
+static int setup(void **state)
+{
+	(void)state;
+	msgpack_sbuffer_init(&sbuf);
+	msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	msgpack_sbuffer_destroy(&sbuf);
+	return 0;
+}
+
+static void str(const char *s)
+{
+	msgpack_pack_str(&pk, strlen(s));
+	msgpack_pack_str_body(&pk, s, strlen(s));
+}
+
+static void raw(const char *bytes, size_t n)
+{
+	msgpack_sbuffer_write(&sbuf, bytes, n);
+}
+
+/* What one decoded request looked like, copied out before the next one. */
+struct seen {
+	int status; /* 1 request, or the decoder's fatal error */
+	int error;
+	enum evald_op op;
+	size_t index, n;
+	char stream[160];
+	char message[256];
+	bool has_id;
+	int64_t id;
+	int label[8];
+	double score[8], weight[8];
+	size_t nthresholds;
+	bool curve;
+	char window[16];
+};
+
+/* Feeds sbuf to a fresh decoder in chunks of chunk bytes; returns how many results. */
+static size_t decode_all(size_t chunk, struct seen *out, size_t max)
+{
+	struct evald_decoder d;
+	struct evald_request req;
+	size_t fed = 0, n = 0;
+	int r;
+
+	assert_int_equal(evald_decoder_init(&d, LIMIT), 0);
+	while (n < max) {
+		while ((r = evald_decoder_next(&d, &req)) == 1 && n < max) {
+			struct seen *s = &out[n++];
+			memset(s, 0, sizeof(*s));
+			s->status = 1;
+			s->error = req.error;
+			s->op = req.op;
+			s->index = req.index;
+			if (req.message)
+				snprintf(s->message, sizeof(s->message), "%s", req.message);
+			if (req.stream)
+				snprintf(s->stream, sizeof(s->stream), "%.*s", (int)req.stream_len,
+				         req.stream);
+			if (req.window)
+				snprintf(s->window, sizeof(s->window), "%.*s", (int)req.window_len,
+				         req.window);
+			s->has_id = req.id != NULL;
+			if (req.id && req.id->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+				s->id = (int64_t)req.id->via.u64;
+			s->nthresholds = req.nthresholds;
+			s->curve = req.curve;
+			if (!req.error) {
+				s->n = req.records.n;
+				for (size_t i = 0; i < req.records.n && i < 8; i++)
+					evald_records_get(&req.records, i, &s->label[i],
+					                  &s->score[i], &s->weight[i]);
+			}
+		}
+		if (r < 0) {
+			out[n].status = r;
+			n++;
+			break;
+		}
+		if (fed == sbuf.size)
+			break;
+		char *buf;
+		size_t len, take = sbuf.size - fed < chunk ? sbuf.size - fed : chunk;
+		assert_int_equal(evald_decoder_buffer(&d, take, &buf, &len), 0);
+		assert_true(len >= take);
+		memcpy(buf, sbuf.data + fed, take);
+		evald_decoder_consumed(&d, take);
+		fed += take;
+	}
+	evald_decoder_destroy(&d);
+	return n;
+}
+
+static struct seen one(void)
+{
+	struct seen s[2];
+	assert_int_equal(decode_all(sbuf.size, s, 2), 1);
+	return s[0];
+}
+
+static void reset_bytes(void)
+{
+	msgpack_sbuffer_clear(&sbuf);
+}
+
+static void test_compact_records_decode(void **state)
+{
+	(void)state;
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_double(&pk, 0.75);
+	struct seen s = one();
+	assert_int_equal(s.error, 0);
+	assert_int_equal(s.op, EVALD_OP_RECORD);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.label[0], 1);
+	assert_true(s.score[0] == 0.75 && s.weight[0] == 1.0);
+
+	reset_bytes();
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_false(&pk);
+	msgpack_pack_float(&pk, 0.25f);
+	msgpack_pack_int(&pk, 3);
+	s = one();
+	assert_int_equal(s.error, 0);
+	assert_int_equal(s.label[0], 0);
+	assert_true(s.score[0] == 0.25 && s.weight[0] == 3.0);
+}
+
+static void test_every_op_decodes_with_its_fields(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *op;
+		enum evald_op want;
+	} simple[] = {{"streams", EVALD_OP_STREAMS},
+	              {"stats", EVALD_OP_STATS},
+	              {"ping", EVALD_OP_PING},
+	              {"reset", EVALD_OP_RESET}};
+
+	for (size_t i = 0; i < 4; i++) {
+		reset_bytes();
+		msgpack_pack_map(&pk, 2);
+		str("op");
+		str(simple[i].op);
+		str("id");
+		msgpack_pack_uint32(&pk, 41 + (uint32_t)i);
+		struct seen s = one();
+		assert_int_equal(s.error, 0);
+		assert_int_equal(s.op, simple[i].want);
+		assert_true(s.has_id && s.id == 41 + (int64_t)i);
+	}
+
+	reset_bytes();
+	msgpack_pack_map(&pk, 2);
+	str("stream");
+	str("model-a/slice 1");
+	str("op");
+	str("use");
+	struct seen s = one();
+	assert_int_equal(s.error, 0);
+	assert_int_equal(s.op, EVALD_OP_USE);
+	assert_string_equal(s.stream, "model-a/slice 1");
+	assert_false(s.has_id);
+
+	reset_bytes();
+	msgpack_pack_map(&pk, 5);
+	str("op");
+	str("observe");
+	str("label");
+	msgpack_pack_true(&pk);
+	str("score");
+	msgpack_pack_int(&pk, -2);
+	str("weight");
+	msgpack_pack_double(&pk, 0.5);
+	str("stream");
+	str("s");
+	s = one();
+	assert_int_equal(s.error, 0);
+	assert_int_equal(s.op, EVALD_OP_OBSERVE);
+	assert_int_equal(s.n, 1);
+	assert_true(s.label[0] == 1 && s.score[0] == -2.0 && s.weight[0] == 0.5);
+	assert_string_equal(s.stream, "s");
+
+	reset_bytes();
+	msgpack_pack_map(&pk, 4);
+	str("op");
+	str("observe");
+	str("labels");
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_uint8(&pk, 0);
+	msgpack_pack_true(&pk);
+	msgpack_pack_uint8(&pk, 1);
+	str("scores");
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_float(&pk, 0.5f);
+	msgpack_pack_double(&pk, 0.1);
+	msgpack_pack_uint8(&pk, 1);
+	str("weights");
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_double(&pk, 1.5);
+	msgpack_pack_uint8(&pk, 2);
+	msgpack_pack_double(&pk, 1e-3);
+	s = one();
+	assert_int_equal(s.error, 0);
+	assert_int_equal(s.n, 3);
+	assert_true(s.label[0] == 0 && s.label[1] == 1 && s.label[2] == 1);
+	assert_true(s.score[0] == 0.5 && s.score[1] == 0.1 && s.score[2] == 1.0);
+	assert_true(s.weight[0] == 1.5 && s.weight[1] == 2.0 && s.weight[2] == 1e-3);
+
+	reset_bytes();
+	msgpack_pack_map(&pk, 5);
+	str("op");
+	str("snapshot");
+	str("window");
+	str("total");
+	str("thresholds");
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_double(&pk, 0.3);
+	msgpack_pack_uint8(&pk, 1);
+	str("curve");
+	msgpack_pack_true(&pk);
+	str("id");
+	str("abc");
+	s = one();
+	assert_int_equal(s.error, 0);
+	assert_int_equal(s.op, EVALD_OP_SNAPSHOT);
+	assert_string_equal(s.window, "total");
+	assert_int_equal(s.nthresholds, 2);
+	assert_true(s.curve && s.has_id);
+}
+
+/* Packs {"op": "observe", "labels": [...], "scores": [...]} with one bad value. */
+static void pack_batch(int bad_at, int which)
+{
+	msgpack_pack_map(&pk, 3);
+	str("op");
+	str("observe");
+	str("labels");
+	msgpack_pack_array(&pk, 4);
+	for (int i = 0; i < 4; i++)
+		if (i == bad_at && which == 0)
+			msgpack_pack_uint8(&pk, 2);
+		else
+			msgpack_pack_uint8(&pk, i & 1);
+	str("scores");
+	msgpack_pack_array(&pk, 4);
+	for (int i = 0; i < 4; i++)
+		if (i == bad_at && which == 1)
+			msgpack_pack_double(&pk, NAN);
+		else
+			msgpack_pack_double(&pk, 0.1 * i);
+}
+
+static void test_batch_errors_name_the_first_bad_record(void **state)
+{
+	(void)state;
+	pack_batch(2, 0);
+	struct seen s = one();
+	assert_int_equal(s.error, EVALD_ELABEL);
+	assert_int_equal(s.index, 2);
+	assert_non_null(strstr(s.message, "record 2"));
+	assert_non_null(strstr(s.message, "got 2"));
+
+	reset_bytes();
+	pack_batch(1, 1);
+	s = one();
+	assert_int_equal(s.error, EVALD_ESCORE);
+	assert_int_equal(s.index, 1);
+}
+
+/* Packs a one-field map {"op": op, key: <packed by fill>} and checks the error it gets. */
+#define EXPECT_ERROR(code, ...)                                                                    \
+	do {                                                                                       \
+		reset_bytes();                                                                     \
+		__VA_ARGS__;                                                                       \
+		struct seen s_ = one();                                                            \
+		if (s_.error != (code))                                                            \
+			fail_msg("line %d: got %d (%s) for want %s", __LINE__, s_.error,           \
+			         s_.message, evald_error_name(code));                              \
+		assert_true(s_.message[0] != '\0');                                                \
+	} while (0)
+
+static void observe_with(const char *key, void (*value)(void))
+{
+	msgpack_pack_map(&pk, 3);
+	str("op");
+	str("observe");
+	str(strcmp(key, "label") == 0 ? "score" : "label");
+	msgpack_pack_uint8(&pk, strcmp(key, "label") == 0 ? 0 : 1);
+	str(key);
+	value();
+}
+
+static void v_two(void)
+{
+	msgpack_pack_uint8(&pk, 2);
+}
+static void v_minus_one(void)
+{
+	msgpack_pack_int(&pk, -1);
+}
+static void v_half(void)
+{
+	msgpack_pack_double(&pk, 0.5);
+}
+static void v_string_one(void)
+{
+	str("1");
+}
+static void v_nan(void)
+{
+	msgpack_pack_double(&pk, NAN);
+}
+static void v_inf(void)
+{
+	msgpack_pack_double(&pk, INFINITY);
+}
+static void v_zero(void)
+{
+	msgpack_pack_double(&pk, 0.0);
+}
+static void v_nil(void)
+{
+	msgpack_pack_nil(&pk);
+}
+
+static void test_each_decoder_error_code(void **state)
+{
+	(void)state;
+	char name[200];
+
+	EXPECT_ERROR(EVALD_EBADREQ, str("hello"));
+	EXPECT_ERROR(EVALD_EBADREQ, msgpack_pack_map(&pk, 0));
+	EXPECT_ERROR(EVALD_EBADREQ, msgpack_pack_map(&pk, 1); msgpack_pack_uint8(&pk, 1);
+	             msgpack_pack_uint8(&pk, 1));
+	EXPECT_ERROR(EVALD_EBADREQ, msgpack_pack_map(&pk, 1); str("op");
+	             msgpack_pack_uint8(&pk, 1));
+	EXPECT_ERROR(EVALD_EBADREQ, msgpack_pack_map(&pk, 2); str("op"); str("ping"); str("stream");
+	             str("x"));
+	EXPECT_ERROR(EVALD_EBADREQ, msgpack_pack_map(&pk, 2); str("op"); str("ping"); str("id");
+	             msgpack_pack_array(&pk, 0));
+	EXPECT_ERROR(EVALD_EBADREQ, msgpack_pack_map(&pk, 3); str("op"); str("use"); str("stream");
+	             str("a"); str("stream"); str("b"));
+	EXPECT_ERROR(EVALD_EBADREQ, msgpack_pack_map(&pk, 1); str("op"); str("use"));
+	EXPECT_ERROR(EVALD_EBADREQ, msgpack_pack_array(&pk, 1); msgpack_pack_uint8(&pk, 1));
+	EXPECT_ERROR(EVALD_EBADREQ, msgpack_pack_array(&pk, 4);
+	             for (int i = 0; i < 4; i++) msgpack_pack_uint8(&pk, 1));
+	EXPECT_ERROR(EVALD_EBADREQ, msgpack_pack_map(&pk, 2); str("op"); str("observe");
+	             str("label"); msgpack_pack_uint8(&pk, 1));
+	EXPECT_ERROR(EVALD_EBADREQ, msgpack_pack_map(&pk, 3); str("op"); str("observe");
+	             str("label"); msgpack_pack_uint8(&pk, 1); str("scores");
+	             msgpack_pack_array(&pk, 0));
+	EXPECT_ERROR(EVALD_EBADREQ, msgpack_pack_map(&pk, 3); str("op"); str("observe");
+	             str("labels"); msgpack_pack_uint8(&pk, 1); str("scores");
+	             msgpack_pack_array(&pk, 0));
+	EXPECT_ERROR(EVALD_EBADREQ, msgpack_pack_map(&pk, 2); str("op"); str("snapshot");
+	             str("curve"); msgpack_pack_uint8(&pk, 1));
+	EXPECT_ERROR(EVALD_EUNKNOWNOP, msgpack_pack_map(&pk, 1); str("op"); str("explode"));
+
+	EXPECT_ERROR(EVALD_ELABEL, observe_with("label", v_two));
+	EXPECT_ERROR(EVALD_ELABEL, observe_with("label", v_minus_one));
+	EXPECT_ERROR(EVALD_ELABEL, observe_with("label", v_half));
+	EXPECT_ERROR(EVALD_ELABEL, observe_with("label", v_string_one));
+	EXPECT_ERROR(EVALD_ELABEL, observe_with("label", v_nil));
+	EXPECT_ERROR(EVALD_ESCORE, observe_with("score", v_nan));
+	EXPECT_ERROR(EVALD_ESCORE, observe_with("score", v_inf));
+	EXPECT_ERROR(EVALD_ESCORE, observe_with("score", v_string_one));
+	EXPECT_ERROR(EVALD_EWEIGHT, msgpack_pack_array(&pk, 3); msgpack_pack_uint8(&pk, 1);
+	             msgpack_pack_double(&pk, 0.5); v_zero());
+	EXPECT_ERROR(EVALD_EWEIGHT, msgpack_pack_array(&pk, 3); msgpack_pack_uint8(&pk, 1);
+	             msgpack_pack_double(&pk, 0.5); v_minus_one());
+	EXPECT_ERROR(EVALD_EWEIGHT, msgpack_pack_array(&pk, 3); msgpack_pack_uint8(&pk, 1);
+	             msgpack_pack_double(&pk, 0.5); v_inf());
+
+	EXPECT_ERROR(EVALD_ELENGTH, msgpack_pack_map(&pk, 3); str("op"); str("observe");
+	             str("labels"); msgpack_pack_array(&pk, 1); msgpack_pack_uint8(&pk, 1);
+	             str("scores"); msgpack_pack_array(&pk, 0));
+	EXPECT_ERROR(EVALD_ELENGTH, msgpack_pack_map(&pk, 4); str("op"); str("observe");
+	             str("labels"); msgpack_pack_array(&pk, 0); str("scores");
+	             msgpack_pack_array(&pk, 0); str("weights"); msgpack_pack_array(&pk, 1);
+	             msgpack_pack_uint8(&pk, 1));
+
+	EXPECT_ERROR(EVALD_ESTREAM, msgpack_pack_map(&pk, 2); str("op"); str("use"); str("stream");
+	             str(""));
+	memset(name, 'x', 129);
+	name[129] = '\0';
+	EXPECT_ERROR(EVALD_ESTREAM, msgpack_pack_map(&pk, 2); str("op"); str("use"); str("stream");
+	             str(name));
+	EXPECT_ERROR(EVALD_ESTREAM, msgpack_pack_map(&pk, 2); str("op"); str("use"); str("stream");
+	             str("tab\there"));
+	EXPECT_ERROR(EVALD_ESTREAM, msgpack_pack_map(&pk, 2); str("op"); str("snapshot");
+	             str("stream"); msgpack_pack_uint8(&pk, 7));
+
+	EXPECT_ERROR(EVALD_EWINDOW, msgpack_pack_map(&pk, 2); str("op"); str("snapshot");
+	             str("window"); msgpack_pack_uint8(&pk, 5));
+	EXPECT_ERROR(EVALD_ETHRESHOLD, msgpack_pack_map(&pk, 2); str("op"); str("snapshot");
+	             str("thresholds"); msgpack_pack_double(&pk, 0.5));
+	EXPECT_ERROR(EVALD_ETHRESHOLD, msgpack_pack_map(&pk, 2); str("op"); str("snapshot");
+	             str("thresholds"); msgpack_pack_array(&pk, 1); v_nan());
+	EXPECT_ERROR(EVALD_ETHRESHOLD, msgpack_pack_map(&pk, 2); str("op"); str("snapshot");
+	             str("thresholds"); msgpack_pack_array(&pk, 1); str("0.5"));
+
+	/* A 128-byte name is the longest allowed. */
+	name[128] = '\0';
+	reset_bytes();
+	msgpack_pack_map(&pk, 2);
+	str("op");
+	str("use");
+	str("stream");
+	str(name);
+	assert_int_equal(one().error, 0);
+}
+
+/* Three requests of different shapes, back to back. */
+static void pack_three(void)
+{
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_double(&pk, 0.9);
+	pack_batch(-1, 0);
+	msgpack_pack_map(&pk, 2);
+	str("op");
+	str("ping");
+	str("id");
+	msgpack_pack_uint8(&pk, 9);
+}
+
+static void test_split_and_merged_reads_give_the_same_requests(void **state)
+{
+	(void)state;
+	struct seen whole[4], part[4];
+
+	pack_three();
+	assert_int_equal(decode_all(sbuf.size, whole, 4), 3);
+	assert_int_equal(whole[0].op, EVALD_OP_RECORD);
+	assert_int_equal(whole[1].op, EVALD_OP_OBSERVE);
+	assert_int_equal(whole[1].n, 4);
+	assert_int_equal(whole[2].op, EVALD_OP_PING);
+	for (size_t chunk = 1; chunk <= sbuf.size; chunk++) {
+		assert_int_equal(decode_all(chunk, part, 4), 3);
+		for (int i = 0; i < 3; i++) {
+			assert_int_equal(part[i].op, whole[i].op);
+			assert_int_equal(part[i].error, 0);
+			assert_int_equal(part[i].n, whole[i].n);
+			assert_memory_equal(part[i].score, whole[i].score, sizeof(part[i].score));
+		}
+		assert_int_equal(part[2].id, 9);
+	}
+}
+
+static void test_many_requests_in_one_read(void **state)
+{
+	(void)state;
+	static struct seen out[301];
+
+	for (int i = 0; i < 300; i++) {
+		msgpack_pack_array(&pk, 2);
+		msgpack_pack_uint8(&pk, i & 1);
+		msgpack_pack_double(&pk, i / 300.0);
+	}
+	assert_int_equal(decode_all(sbuf.size, out, 301), 300);
+	for (int i = 0; i < 300; i++)
+		assert_true(out[i].score[0] == i / 300.0 && out[i].label[0] == (i & 1));
+}
+
+static void test_huge_headers_are_refused_before_msgpack_sees_them(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *bytes;
+		size_t len;
+	} headers[] = {
+	        {"\xdd\xff\xff\xff\xff", 5},     /* array32 of 2^32 - 1 */
+	        {"\xdf\xff\xff\xff\xff", 5},     /* map32 */
+	        {"\xdb\xff\xff\xff\xff", 5},     /* str32 */
+	        {"\xc6\x7f\xff\xff\xff", 5},     /* bin32 */
+	        {"\xc9\x7f\xff\xff\xff\x01", 6}, /* ext32, with its type byte */
+	        {"\xdc\x10\x00", 3}, /* array16 of 4096: more than LIMIT - 3 bytes hold */
+	};
+	struct seen out[4];
+
+	for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+		reset_bytes();
+		msgpack_pack_array(&pk, 2); /* a good record first: it is still delivered */
+		msgpack_pack_uint8(&pk, 1);
+		msgpack_pack_double(&pk, 0.5);
+		raw(headers[i].bytes, headers[i].len);
+		if (decode_all(sbuf.size, out, 4) != 2)
+			fail_msg("header %zu: status %d error %d", i, out[0].status, out[0].error);
+		assert_int_equal(out[0].status, 1);
+		assert_int_equal(out[0].error, 0);
+		assert_int_equal(out[1].status, EVALD_ETOOLARGE);
+	}
+
+	/* Nested: an inner header may not announce more than the outer message has room for. */
+	reset_bytes();
+	raw("\x92\x01\xdd\x00\x00\x10\x00", 7);
+	assert_int_equal(decode_all(sbuf.size, out, 4), 1);
+	assert_int_equal(out[0].status, EVALD_ETOOLARGE);
+
+	/* A message that grows past the limit, a byte at a time. */
+	reset_bytes();
+	msgpack_pack_array(&pk, 4000);
+	for (int i = 0; i < 4000; i++)
+		msgpack_pack_double(&pk, 0.5);
+	assert_int_equal(decode_all(1, out, 4), 1);
+	assert_int_equal(out[0].status, EVALD_ETOOLARGE);
+}
+
+static void test_the_unused_byte_is_invalid_msgpack(void **state)
+{
+	(void)state;
+	struct seen out[4];
+
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_double(&pk, 0.5);
+	raw("\x92\x01\xc1", 3);
+	assert_int_equal(decode_all(sbuf.size, out, 4), 2);
+	assert_int_equal(out[0].error, 0);
+	assert_int_equal(out[1].status, EVALD_EMSGPACK);
+}
+
+static void test_deep_nesting_is_refused_and_the_next_request_still_decodes(void **state)
+{
+	(void)state;
+	struct seen out[4];
+
+	for (int i = 0; i < 40; i++)
+		msgpack_pack_array(&pk, 1);
+	msgpack_pack_nil(&pk);
+	msgpack_pack_map(&pk, 1);
+	str("op");
+	str("ping");
+	assert_int_equal(decode_all(sbuf.size, out, 4), 2);
+	assert_int_equal(out[0].error, EVALD_EBADREQ);
+	assert_non_null(strstr(out[0].message, "nested"));
+	assert_int_equal(out[1].error, 0);
+	assert_int_equal(out[1].op, EVALD_OP_PING);
+
+	/* Nesting up to the limit is framed and decoded normally. */
+	reset_bytes();
+	for (int i = 0; i < EVALD_DEPTH_MAX; i++)
+		msgpack_pack_array(&pk, 1);
+	msgpack_pack_nil(&pk);
+	assert_int_equal(decode_all(sbuf.size, out, 4), 1);
+	assert_int_equal(out[0].error, EVALD_EBADREQ);
+	assert_null(strstr(out[0].message, "nested"));
+}
+
+static void test_every_kind_of_value_is_framed(void **state)
+{
+	(void)state;
+	struct seen out[4];
+	struct evald_frame f;
+	bool done;
+
+	/* One of each type in a map the decoder will refuse for its keys, after framing it. */
+	msgpack_pack_map(&pk, 1);
+	msgpack_pack_array(&pk, 14);
+	msgpack_pack_uint64(&pk, UINT64_MAX);
+	msgpack_pack_int64(&pk, INT64_MIN);
+	msgpack_pack_int16(&pk, -300);
+	msgpack_pack_uint32(&pk, 70000);
+	msgpack_pack_float(&pk, 1.5f);
+	msgpack_pack_double(&pk, 2.5);
+	msgpack_pack_bin(&pk, 3);
+	msgpack_pack_bin_body(&pk, "abc", 3);
+	msgpack_pack_ext(&pk, 1, 7);
+	msgpack_pack_ext_body(&pk, "x", 1);
+	msgpack_pack_ext(&pk, 16, 7);
+	msgpack_pack_ext_body(&pk, "0123456789abcdef", 16);
+	msgpack_pack_ext(&pk, 20, 7);
+	msgpack_pack_ext_body(&pk, "0123456789abcdefghij", 20);
+	msgpack_pack_str(&pk, 40);
+	msgpack_pack_str_body(&pk, "0123456789012345678901234567890123456789", 40);
+	msgpack_pack_nil(&pk);
+	msgpack_pack_true(&pk);
+	msgpack_pack_map(&pk, 0);
+	msgpack_pack_nil(&pk);
+	evald_frame_init(&f, LIMIT);
+	assert_int_equal(evald_frame_scan(&f, sbuf.data, sbuf.size, &done), (long)sbuf.size);
+	assert_true(done);
+	for (size_t chunk = 1; chunk < sbuf.size; chunk++) {
+		assert_int_equal(decode_all(chunk, out, 4), 1);
+		assert_int_equal(out[0].status, 1);
+		assert_int_equal(out[0].error, EVALD_EBADREQ);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_compact_records_decode, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_every_op_decodes_with_its_fields, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_batch_errors_name_the_first_bad_record, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_each_decoder_error_code, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_split_and_merged_reads_give_the_same_requests,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_many_requests_in_one_read, setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_huge_headers_are_refused_before_msgpack_sees_them, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_the_unused_byte_is_invalid_msgpack, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_deep_nesting_is_refused_and_the_next_request_still_decodes, setup,
+	                teardown),
+	        cmocka_unit_test_setup_teardown(test_every_kind_of_value_is_framed, setup,
+	                                        teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
