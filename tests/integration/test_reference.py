@@ -274,7 +274,7 @@ def test_bad_input_names_its_line(tmp_path):
     with open(bad) as f:
         proc = subprocess.run([EVAL], stdin=f, capture_output=True, text=True)
     assert proc.returncode == 2
-    assert "line 5" in proc.stderr and "label must be 0 or 1" in proc.stderr
+    assert "line 5" in proc.stderr and "label must be 0, 1" in proc.stderr
     bad.write_text("1,0.5\n0,nan\n")
     with open(bad) as f:
         proc = subprocess.run([EVAL], stdin=f, capture_output=True, text=True)
