@@ -1,0 +1,54 @@
+#ifndef EVALD_CONFIG_H
+#define EVALD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <evald/log.h>
+#include <evald/registry.h>
+#include <evald/stream.h>
+
+#define EVALD_ADDR_MAX 256
+#define EVALD_PATH_MAX 108 /* sun_path */
+
+/* A [stream "NAME"] section: the keys it sets override [defaults]. */
+struct evald_stream_section {
+	char name[EVALD_STREAM_NAME_MAX + 1];
+	unsigned set; /* which keys the section gave */
+	struct evald_config cfg;
+};
+
+/* Everything evald.ini can say; conf/evald.ini lists every key with its default. */
+struct evald_server_config {
+	char listen[EVALD_ADDR_MAX];    /* HOST:PORT, empty = no TCP listener */
+	char unix_path[EVALD_PATH_MAX]; /* empty = no Unix socket */
+	enum evald_log_level log_level;
+	uint64_t max_streams;
+	uint64_t max_connections;
+	uint64_t max_message_bytes;
+	struct evald_config defaults;
+	struct evald_stream_section *streams;
+	size_t nstreams;
+};
+
+extern const struct evald_server_config evald_server_config_default;
+
+/*
+ * Reads an INI file over *cfg (which starts as the defaults). On error
+ * returns nonzero with err[] naming the file, line, section and key and
+ * saying what is allowed.
+ */
+int evald_server_config_load(struct evald_server_config *cfg, const char *path, char *err,
+                             size_t errlen);
+
+/* The same, from a string; name stands for the file in messages. */
+int evald_server_config_parse(struct evald_server_config *cfg, const char *text, const char *name,
+                              char *err, size_t errlen);
+
+void evald_server_config_destroy(struct evald_server_config *cfg);
+
+/* The bin configuration for a new stream called name. */
+const struct evald_config *evald_server_config_stream(const struct evald_server_config *cfg,
+                                                      const char *name, size_t len);
+
+#endif

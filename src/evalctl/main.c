@@ -1,0 +1,554 @@
+/* evalctl: the command-line client of evald. */
+#define _DEFAULT_SOURCE
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <evald/error.h>
+#include <evald/proto_json.h>
+#include <evald/registry.h>
+#include <evald/stream.h>
+
+#include "client.h"
+#include "records.h"
+
+#define DEFAULT_CONNECT "tcp://127.0.0.1:7390"
+#define THRESHOLDS_MAX  1024
+#define WINDOW          64 /* batches sent ahead of their acknowledgements */
+
+enum { EXIT_SERVER_ERROR = 1, EXIT_USAGE = 2 };
+
+static const char usage[] =
+        "usage: evalctl [--connect tcp://HOST:PORT | unix:PATH] COMMAND [options]\n"
+        "commands:\n"
+        "  send [--stream S] [--batch N] [FILE]   send label,score[,weight] lines (CSV or TSV)\n"
+        "  snapshot [--stream S] [--window W] [--threshold T]... [--curve] [--json]\n"
+        "  streams [--json]                       list the streams\n"
+        "  reset --stream S                       forget a stream's records\n"
+        "  stats [--json]                         server counters\n"
+        "  ping                                   check that evald answers\n"
+        "--connect defaults to " DEFAULT_CONNECT " (or $EVALD_CONNECT).\n"
+        "exit status: 0 success, 1 the server refused a request, 2 usage error or no server\n";
+
+struct options {
+	const char *connect, *stream, *window, *file;
+	double thresholds[THRESHOLDS_MAX];
+	size_t nthresholds;
+	size_t batch;
+	bool curve, json;
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "evalctl: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n%s", usage);
+	return EXIT_USAGE;
+}
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+	msgpack_pack_str(pk, strlen(s));
+	msgpack_pack_str_body(pk, s, strlen(s));
+}
+
+static double num(const msgpack_object *o)
+{
+	if (!o)
+		return NAN;
+	switch (o->type) {
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		return (double)o->via.u64;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		return (double)o->via.i64;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		return o->via.f64;
+	default:
+		return NAN;
+	}
+}
+
+/* A number for a table: "-" when undefined. */
+static const char *fmt_num(double v, char *buf, size_t len)
+{
+	if (isnan(v))
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.6g", v);
+	return buf;
+}
+
+static const char *str_of(const msgpack_object *o, char *buf, size_t len)
+{
+	if (!o || o->type != MSGPACK_OBJECT_STR)
+		snprintf(buf, len, "?");
+	else
+		snprintf(buf, len, "%.*s", (int)o->via.str.size, o->via.str.ptr);
+	return buf;
+}
+
+/* Prints a server error reply; true if the reply was one. */
+static bool report_error(const msgpack_object *reply, const char *context)
+{
+	const msgpack_object *ok = client_get(reply, "ok");
+	const msgpack_object *e = client_get(reply, "error");
+	char code[64], message[512];
+
+	if (ok && ok->type == MSGPACK_OBJECT_BOOLEAN && ok->via.boolean)
+		return false;
+	fprintf(stderr, "evalctl: %s%s: %s\n", context ? context : "",
+	        str_of(client_get(e, "code"), code, sizeof(code)),
+	        str_of(client_get(e, "message"), message, sizeof(message)));
+	return true;
+}
+
+static void print_json(const msgpack_object *reply)
+{
+	json_t *j = evald_msgpack_to_json(reply);
+
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+	putchar('\n');
+	json_decref(j);
+}
+
+static void print_snapshot(const msgpack_object *r, bool curve)
+{
+	const msgpack_object *range = client_get(r, "range"), *list = client_get(r, "thresholds");
+	const msgpack_object *apb = client_get(r, "average_precision_bounds");
+	const msgpack_object *aucb = client_get(r, "roc_auc_bounds");
+	const msgpack_object *best = client_get(r, "best_f1");
+	char a[32], b[32], c[32], d[32], s1[160], s2[32], s3[32];
+
+	printf("stream %s  window %s  n %s  positives %s  negatives %s\n",
+	       str_of(client_get(r, "stream"), s1, sizeof(s1)),
+	       str_of(client_get(r, "window"), s2, sizeof(s2)),
+	       fmt_num(num(client_get(r, "n")), a, 32),
+	       fmt_num(num(client_get(r, "positives")), b, 32),
+	       fmt_num(num(client_get(r, "negatives")), c, 32));
+	printf("bins %s %s on [%s, %s]  out of range %s\n",
+	       fmt_num(num(client_get(r, "bins")), a, 32),
+	       str_of(client_get(r, "spacing"), s3, sizeof(s3)),
+	       fmt_num(range ? num(&range->via.array.ptr[0]) : NAN, b, 32),
+	       fmt_num(range ? num(&range->via.array.ptr[1]) : NAN, c, 32),
+	       fmt_num(num(client_get(r, "out_of_range")), d, 32));
+	printf("\naverage precision  %-10s bounds [%s, %s]\n",
+	       fmt_num(num(client_get(r, "average_precision")), a, 32),
+	       fmt_num(apb ? num(&apb->via.array.ptr[0]) : NAN, b, 32),
+	       fmt_num(apb ? num(&apb->via.array.ptr[1]) : NAN, c, 32));
+	printf("ROC-AUC            %-10s bounds [%s, %s]\n",
+	       fmt_num(num(client_get(r, "roc_auc")), a, 32),
+	       fmt_num(aucb ? num(&aucb->via.array.ptr[0]) : NAN, b, 32),
+	       fmt_num(aucb ? num(&aucb->via.array.ptr[1]) : NAN, c, 32));
+	printf("best F1            %-10s at threshold %s (precision %s, recall %s)\n\n",
+	       fmt_num(num(client_get(best, "f1")), a, 32),
+	       fmt_num(num(client_get(best, "threshold")), b, 32),
+	       fmt_num(num(client_get(best, "precision")), c, 32),
+	       fmt_num(num(client_get(best, "recall")), d, 32));
+
+	static const char *const cols[] = {"tp",     "fp", "tn",       "fn",  "precision",
+	                                   "recall", "f1", "accuracy", "fpr", "specificity"};
+	printf("%-12s %-5s", "threshold", "exact");
+	for (int i = 0; i < 10; i++)
+		printf(" %11s", cols[i]);
+	putchar('\n');
+	for (uint32_t k = 0; list && k < list->via.array.size; k++) {
+		const msgpack_object *row = &list->via.array.ptr[k];
+		const msgpack_object *exact = client_get(row, "exact");
+		printf("%-12s %-5s", fmt_num(num(client_get(row, "threshold")), a, 32),
+		       exact && exact->type == MSGPACK_OBJECT_BOOLEAN && exact->via.boolean ? "yes"
+		                                                                            : "no");
+		for (int i = 0; i < 10; i++)
+			printf(" %11s", fmt_num(num(client_get(row, cols[i])), b, 32));
+		putchar('\n');
+	}
+	if (!curve)
+		return;
+	const msgpack_object *cv = client_get(r, "curve");
+	static const char *const ccols[] = {"threshold", "precision", "recall", "fpr", "tp", "fp"};
+	printf("\ncurve\n");
+	for (int i = 0; i < 6; i++)
+		printf("%12s", ccols[i]);
+	putchar('\n');
+	const msgpack_object *t = client_get(cv, "threshold");
+	for (uint32_t k = 0; t && k < t->via.array.size; k++) {
+		for (int i = 0; i < 6; i++) {
+			const msgpack_object *col = client_get(cv, ccols[i]);
+			printf("%12s",
+			       fmt_num(col && k < col->via.array.size ? num(&col->via.array.ptr[k])
+			                                              : NAN,
+			               a, 32));
+		}
+		putchar('\n');
+	}
+}
+
+static void print_streams(const msgpack_object *r)
+{
+	const msgpack_object *list = client_get(r, "streams");
+	char name[160], a[32], b[32], c[32];
+
+	printf("%-40s %14s %14s %14s\n", "stream", "n", "positives", "negatives");
+	for (uint32_t i = 0; list && i < list->via.array.size; i++) {
+		const msgpack_object *s = &list->via.array.ptr[i];
+		printf("%-40s %14s %14s %14s\n", str_of(client_get(s, "name"), name, sizeof(name)),
+		       fmt_num(num(client_get(s, "n")), a, 32),
+		       fmt_num(num(client_get(s, "positives")), b, 32),
+		       fmt_num(num(client_get(s, "negatives")), c, 32));
+	}
+}
+
+/* key value lines; maps of counters show their nonzero entries as key.sub. */
+static void print_stats(const msgpack_object *r)
+{
+	char key[64], sub[64], a[32];
+
+	for (uint32_t i = 0; i < r->via.map.size; i++) {
+		const msgpack_object_kv *kv = &r->via.map.ptr[i];
+		str_of(&kv->key, key, sizeof(key));
+		if (strcmp(key, "ok") == 0)
+			continue;
+		if (kv->val.type != MSGPACK_OBJECT_MAP) {
+			printf("%-28s %s\n", key, fmt_num(num(&kv->val), a, 32));
+			continue;
+		}
+		for (uint32_t j = 0; j < kv->val.via.map.size; j++) {
+			double v = num(&kv->val.via.map.ptr[j].val);
+			if (v != 0) {
+				char full[140];
+				snprintf(full, sizeof(full), "%s.%s", key,
+				         str_of(&kv->val.via.map.ptr[j].key, sub, sizeof(sub)));
+				printf("%-28s %s\n", full, fmt_num(v, a, 32));
+			}
+		}
+	}
+}
+
+/* Sends one request and waits for its reply. */
+static int rpc(struct client *c, msgpack_sbuffer *req, const msgpack_object **reply)
+{
+	if (client_send(c, req->data, req->size) != 0 || client_recv(c, reply) != 0) {
+		fprintf(stderr, "evalctl: the connection to evald broke\n");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int simple_command(struct client *c, const char *cmd, const struct options *o)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	const msgpack_object *reply;
+	bool snapshot = strcmp(cmd, "snapshot") == 0;
+	int rc;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk,
+	                 1 + (o->stream != NULL) +
+	                         (snapshot ? 1 + (o->window != NULL) + (o->nthresholds > 0) : 0));
+	pack_str(&pk, "op");
+	pack_str(&pk, cmd);
+	if (o->stream) {
+		pack_str(&pk, "stream");
+		pack_str(&pk, o->stream);
+	}
+	if (snapshot) {
+		pack_str(&pk, "curve");
+		if (o->curve)
+			msgpack_pack_true(&pk);
+		else
+			msgpack_pack_false(&pk);
+		if (o->window) {
+			pack_str(&pk, "window");
+			pack_str(&pk, o->window);
+		}
+		if (o->nthresholds) {
+			pack_str(&pk, "thresholds");
+			msgpack_pack_array(&pk, o->nthresholds);
+			for (size_t i = 0; i < o->nthresholds; i++)
+				msgpack_pack_double(&pk, o->thresholds[i]);
+		}
+	}
+	rc = rpc(c, &sb, &reply);
+	msgpack_sbuffer_destroy(&sb);
+	if (rc)
+		return rc;
+	if (report_error(reply, NULL))
+		return EXIT_SERVER_ERROR;
+	if (o->json)
+		print_json(reply);
+	else if (snapshot)
+		print_snapshot(reply, o->curve);
+	else if (strcmp(cmd, "streams") == 0)
+		print_streams(reply);
+	else if (strcmp(cmd, "stats") == 0)
+		print_stats(reply);
+	else if (strcmp(cmd, "ping") == 0) {
+		char v[64];
+		printf("evald %s\n", str_of(client_get(reply, "version"), v, sizeof(v)));
+	} else
+		printf("ok\n");
+	return 0;
+}
+
+/* Records of one batch, with the lines they came from. */
+struct batch {
+	size_t n;
+	unsigned long *lines;
+	int *labels;
+	double *scores, *weights;
+	bool weighted;
+};
+
+static void pack_batch(msgpack_packer *pk, const struct batch *b, const char *stream, size_t id)
+{
+	msgpack_pack_map(pk, 4 + (stream != NULL) + b->weighted);
+	pack_str(pk, "op");
+	pack_str(pk, "observe");
+	pack_str(pk, "id");
+	msgpack_pack_uint64(pk, id);
+	if (stream) {
+		pack_str(pk, "stream");
+		pack_str(pk, stream);
+	}
+	pack_str(pk, "labels");
+	msgpack_pack_array(pk, b->n);
+	for (size_t i = 0; i < b->n; i++)
+		msgpack_pack_uint8(pk, (uint8_t)b->labels[i]);
+	pack_str(pk, "scores");
+	msgpack_pack_array(pk, b->n);
+	for (size_t i = 0; i < b->n; i++)
+		msgpack_pack_double(pk, b->scores[i]);
+	if (b->weighted) {
+		pack_str(pk, "weights");
+		msgpack_pack_array(pk, b->n);
+		for (size_t i = 0; i < b->n; i++)
+			msgpack_pack_double(pk, b->weights[i]);
+	}
+}
+
+struct sender {
+	struct client *c;
+	const struct options *o;
+	struct batch ring[WINDOW];
+	size_t sent, acked; /* batch numbers */
+	unsigned long accepted, rejected;
+	bool broken;
+};
+
+/* Reads the acknowledgement of the oldest batch in flight. */
+static void await_ack(struct sender *s)
+{
+	struct batch *b = &s->ring[s->acked % WINDOW];
+	const msgpack_object *reply, *e;
+
+	if (s->broken || client_recv(s->c, &reply) != 0) {
+		s->broken = true;
+		s->acked++;
+		return;
+	}
+	s->acked++;
+	if (!report_error(reply, NULL)) {
+		s->accepted += (unsigned long)num(client_get(reply, "accepted"));
+		return;
+	}
+	s->rejected += b->n;
+	e = client_get(client_get(reply, "error"), "index");
+	if (e && num(e) < (double)b->n)
+		fprintf(stderr, "evalctl: line %lu: the batch holding it was refused\n",
+		        b->lines[(size_t)num(e)]);
+}
+
+static int send_batch(struct sender *s, msgpack_sbuffer *sb)
+{
+	msgpack_packer pk;
+	struct batch *b = &s->ring[s->sent % WINDOW];
+
+	if (b->n == 0)
+		return 0;
+	msgpack_sbuffer_clear(sb);
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	pack_batch(&pk, b, s->o->stream, s->sent);
+	if (client_send(s->c, sb->data, sb->size) != 0) {
+		s->broken = true;
+		return -1;
+	}
+	s->sent++;
+	if (s->sent - s->acked == WINDOW)
+		await_ack(s);
+	struct batch *next = &s->ring[s->sent % WINDOW];
+	next->n = 0;
+	next->weighted = false;
+	return 0;
+}
+
+static int send_command(struct client *c, const struct options *o)
+{
+	struct sender s = {.c = c, .o = o};
+	struct records_reader reader;
+	struct text_record rec;
+	msgpack_sbuffer sb;
+	FILE *in = stdin;
+	char why[256];
+	int got, rc = 0;
+	unsigned long bad_lines = 0;
+
+	if (o->file && !(in = fopen(o->file, "r"))) {
+		perror(o->file);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < WINDOW; i++) {
+		struct batch *b = &s.ring[i];
+		b->lines = malloc(o->batch * sizeof(*b->lines));
+		b->labels = malloc(o->batch * sizeof(*b->labels));
+		b->scores = malloc(o->batch * sizeof(*b->scores));
+		b->weights = malloc(o->batch * sizeof(*b->weights));
+		if (!b->lines || !b->labels || !b->scores || !b->weights) {
+			fprintf(stderr, "evalctl: out of memory\n");
+			rc = EXIT_USAGE;
+			goto done;
+		}
+	}
+	msgpack_sbuffer_init(&sb);
+	records_reader_init(&reader, in);
+	while (!s.broken && (got = records_reader_next(&reader, &rec, why, sizeof(why))) != 0) {
+		int err;
+		if (got < 0 || (err = evald_record_check(rec.label, rec.score, rec.weight)) != 0) {
+			fprintf(stderr, "evalctl: line %lu: %s\n", reader.lineno,
+			        got < 0 ? why : evald_strerror(err));
+			bad_lines++;
+			continue;
+		}
+		struct batch *b = &s.ring[s.sent % WINDOW];
+		b->lines[b->n] = reader.lineno;
+		b->labels[b->n] = rec.label;
+		b->scores[b->n] = rec.score;
+		b->weights[b->n] = rec.weight;
+		b->weighted |= rec.weight != 1.0;
+		if (++b->n == o->batch)
+			send_batch(&s, &sb);
+	}
+	send_batch(&s, &sb);
+	while (s.acked < s.sent)
+		await_ack(&s);
+	records_reader_destroy(&reader);
+	msgpack_sbuffer_destroy(&sb);
+	if (s.broken) {
+		fprintf(stderr, "evalctl: the connection to evald broke after %lu records\n",
+		        s.accepted);
+		rc = EXIT_USAGE;
+	} else {
+		printf("sent %lu records to stream %s", s.accepted,
+		       o->stream ? o->stream : "default");
+		if (bad_lines || s.rejected)
+			printf("; %lu lines rejected", bad_lines + s.rejected);
+		printf("\n");
+		rc = bad_lines || s.rejected ? EXIT_SERVER_ERROR : 0;
+	}
+done:
+	for (size_t i = 0; i < WINDOW; i++) {
+		free(s.ring[i].lines);
+		free(s.ring[i].labels);
+		free(s.ring[i].scores);
+		free(s.ring[i].weights);
+	}
+	if (in != stdin)
+		fclose(in);
+	return rc;
+}
+
+static bool parse_double(const char *s, double *out)
+{
+	char *end;
+
+	*out = strtod(s, &end);
+	return end != s && *end == '\0' && isfinite(*out);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	        {"connect", required_argument, NULL, 'C'},
+	        {"stream", required_argument, NULL, 's'},
+	        {"window", required_argument, NULL, 'w'},
+	        {"threshold", required_argument, NULL, 't'},
+	        {"curve", no_argument, NULL, 'c'},
+	        {"json", no_argument, NULL, 'j'},
+	        {"batch", required_argument, NULL, 'b'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	static struct options o;
+	struct client c;
+	const char *cmd;
+	char err[512];
+	double v;
+	int opt, rc;
+
+	o.connect = getenv("EVALD_CONNECT") ? getenv("EVALD_CONNECT") : DEFAULT_CONNECT;
+	o.batch = 1000;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'C':
+			o.connect = optarg;
+			break;
+		case 's':
+			if (evald_stream_name_check(optarg, strlen(optarg)) != 0)
+				return usage_error("--stream: a stream name is 1 to 128 bytes of "
+				                   "printable ASCII, not '%s'",
+				                   optarg);
+			o.stream = optarg;
+			break;
+		case 'w':
+			o.window = optarg;
+			break;
+		case 't':
+			if (o.nthresholds == THRESHOLDS_MAX || !parse_double(optarg, &v))
+				return usage_error("--threshold: '%s' is not a finite number",
+				                   optarg);
+			o.thresholds[o.nthresholds++] = v;
+			break;
+		case 'c':
+			o.curve = true;
+			break;
+		case 'j':
+			o.json = true;
+			break;
+		case 'b':
+			if (!parse_double(optarg, &v) || v < 1 || v > 100000 || v != floor(v))
+				return usage_error(
+				        "--batch: '%s' is not an integer from 1 to 100000", optarg);
+			o.batch = (size_t)v;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind == argc)
+		return usage_error("%s", "no command given");
+	cmd = argv[optind++];
+	if (strcmp(cmd, "send") == 0 && optind < argc)
+		o.file = argv[optind++];
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (strcmp(cmd, "send") != 0 && strcmp(cmd, "snapshot") != 0 &&
+	    strcmp(cmd, "streams") != 0 && strcmp(cmd, "reset") != 0 && strcmp(cmd, "stats") != 0 &&
+	    strcmp(cmd, "ping") != 0)
+		return usage_error("unknown command '%s'", cmd);
+	if (strcmp(cmd, "reset") == 0 && !o.stream)
+		return usage_error("%s", "reset needs --stream");
+	if (client_connect(&c, o.connect, err, sizeof(err)) != 0) {
+		fprintf(stderr, "evalctl: %s\n", err);
+		return EXIT_USAGE;
+	}
+	rc = strcmp(cmd, "send") == 0 ? send_command(&c, &o) : simple_command(&c, cmd, &o);
+	client_close(&c);
+	return rc;
+}

@@ -1,0 +1,147 @@
+/* evald: the streaming evaluator daemon. */
+#define _DEFAULT_SOURCE
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include <evald/config.h>
+#include <evald/error.h>
+#include <evald/log.h>
+#include <evald/server.h>
+
+static const char usage[] =
+        "usage: evald [--config FILE] [--listen HOST:PORT] [--unix PATH] [--log-level LEVEL]\n"
+        "             [--version] [--help]\n"
+        "  --config FILE       read settings from an INI file (see conf/evald.ini)\n"
+        "  --listen HOST:PORT  TCP address (default 127.0.0.1:7390); '' turns TCP off\n"
+        "  --unix PATH         Unix socket (default evald.sock); '' turns it off\n"
+        "  --log-level LEVEL   debug, info, warn or error (default info)\n"
+        "Flags override the configuration file.\n";
+
+struct flags {
+	const char *config, *listen, *unix_path, *log_level;
+};
+
+/* 0 to go on, 1 to exit 0 (--help, --version), 2 on a usage error. */
+static int parse_flags(int argc, char **argv, struct flags *f)
+{
+	static const struct option longopts[] = {
+	        {"config", required_argument, NULL, 'c'},
+	        {"listen", required_argument, NULL, 'l'},
+	        {"unix", required_argument, NULL, 'u'},
+	        {"log-level", required_argument, NULL, 'L'},
+	        {"version", no_argument, NULL, 'V'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			f->config = optarg;
+			break;
+		case 'l':
+			f->listen = optarg;
+			break;
+		case 'u':
+			f->unix_path = optarg;
+			break;
+		case 'L':
+			f->log_level = optarg;
+			break;
+		case 'V':
+			printf("evald %s\n", EVALD_VERSION);
+			return 1;
+		case 'h':
+			fputs(usage, stdout);
+			return 1;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "evald: unexpected argument '%s'\n%s", argv[optind], usage);
+		return 2;
+	}
+	return 0;
+}
+
+/* Applies the flags over the configuration; 2 and a message if one is bad. */
+static int apply_flags(const struct flags *f, struct evald_server_config *cfg)
+{
+	if (f->listen) {
+		if (strlen(f->listen) >= sizeof(cfg->listen)) {
+			fprintf(stderr, "evald: --listen: address too long\n");
+			return 2;
+		}
+		strcpy(cfg->listen, f->listen);
+	}
+	if (f->unix_path) {
+		if (strlen(f->unix_path) >= sizeof(cfg->unix_path)) {
+			fprintf(stderr,
+			        "evald: --unix: a socket path must be shorter than %zu bytes\n",
+			        sizeof(cfg->unix_path));
+			return 2;
+		}
+		strcpy(cfg->unix_path, f->unix_path);
+	}
+	if (f->log_level && evald_log_level_parse(f->log_level, &cfg->log_level) != 0) {
+		fprintf(stderr, "evald: --log-level: '%s' is not debug, info, warn or error\n",
+		        f->log_level);
+		return 2;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct evald_server_config cfg = evald_server_config_default;
+	struct flags flags = {0};
+	evald_server *server = NULL;
+	uv_loop_t loop;
+	char err[1024];
+	int rc;
+
+	rc = parse_flags(argc, argv, &flags);
+	if (rc)
+		return rc == 1 ? 0 : 2;
+	if (flags.config && evald_server_config_load(&cfg, flags.config, err, sizeof(err)) != 0) {
+		fprintf(stderr, "evald: %s\n", err);
+		evald_server_config_destroy(&cfg);
+		return 2;
+	}
+	rc = apply_flags(&flags, &cfg);
+	if (rc) {
+		evald_server_config_destroy(&cfg);
+		return rc;
+	}
+	evald_log_set_level(cfg.log_level);
+	/* A peer that hangs up must not kill the daemon: writes fail with EPIPE instead. */
+	signal(SIGPIPE, SIG_IGN);
+
+	uv_loop_init(&loop);
+	if (evald_server_new(&loop, &cfg, &server, err, sizeof(err)) != 0) {
+		evald_log(EVALD_LOG_ERROR, "start_failed", "reason=\"%s\"", err);
+		fprintf(stderr, "evald: %s\n", err);
+		rc = 1;
+	} else {
+		evald_log(EVALD_LOG_INFO, "started", "version=%s config=%s max_streams=%llu",
+		          EVALD_VERSION, flags.config ? flags.config : "(defaults)",
+		          (unsigned long long)cfg.max_streams);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		evald_server_free(server);
+		evald_log(EVALD_LOG_INFO, "stopped", NULL);
+	}
+	if (uv_loop_close(&loop) != 0) {
+		evald_log(EVALD_LOG_ERROR, "unclean_exit", "reason=\"handles left open\"");
+		rc = 1;
+	}
+	evald_server_config_destroy(&cfg);
+	return rc;
+}

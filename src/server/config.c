@@ -1,0 +1,343 @@
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include <evald/config.h>
+#include <evald/error.h>
+
+const struct evald_server_config evald_server_config_default = {
+        .listen = "127.0.0.1:7390",
+        .unix_path = "evald.sock",
+        .log_level = EVALD_LOG_INFO,
+        .max_streams = 10000,
+        .max_connections = 1024,
+        .max_message_bytes = 1 << 20,
+        .defaults =
+                {
+                        .bins = 1000,
+                        .lo = 0.0,
+                        .hi = 1.0,
+                        .spacing = EVALD_SPACING_UNIFORM,
+                        .logit_lo = -12.0,
+                        .logit_hi = 12.0,
+                        .nthresholds = 1,
+                        .thresholds = {0.5},
+                },
+};
+
+enum bin_key {
+	K_BINS = 1 << 0,
+	K_RANGE = 1 << 1,
+	K_SPACING = 1 << 2,
+	K_LOGIT_LIMITS = 1 << 3,
+	K_THRESHOLDS = 1 << 4,
+};
+
+struct parse {
+	struct evald_server_config *cfg;
+	char *err;
+	size_t errlen;
+	int status; /* 0, or EVALD_ENOMEM / EVALD_EINVAL once an error is recorded */
+};
+
+static int fail(struct parse *p, int status, const char *section, const char *key, const char *fmt,
+                ...) __attribute__((format(printf, 5, 6)));
+
+/* Records the first error only; inih reports the line it happened on. */
+static int fail(struct parse *p, int status, const char *section, const char *key, const char *fmt,
+                ...)
+{
+	va_list ap;
+	int n;
+
+	if (p->status)
+		return 0;
+	p->status = status;
+	n = snprintf(p->err, p->errlen, "[%s] %s: ", section, key);
+	if (n > 0 && (size_t)n < p->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return 0;
+}
+
+static bool parse_u64(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	char *end;
+	unsigned long long x;
+
+	if (*v < '0' || *v > '9')
+		return false;
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (errno || *end || x < lo || x > hi)
+		return false;
+	*out = x;
+	return true;
+}
+
+static bool parse_double(const char *v, double *out)
+{
+	char *end;
+
+	*out = strtod(v, &end);
+	return end != v && *end == '\0' && isfinite(*out);
+}
+
+/* Parses a comma-separated list of at most max finite numbers. */
+static int parse_list(const char *v, double *out, uint32_t max)
+{
+	char buf[1024], *save = NULL, *tok;
+	int n = 0;
+
+	if (strlen(v) >= sizeof(buf))
+		return -1;
+	strcpy(buf, v);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		char *end = tok + strlen(tok);
+		while (end > tok && end[-1] == ' ')
+			*--end = '\0';
+		if ((uint32_t)n == max || !parse_double(tok, &out[n]))
+			return -1;
+		n++;
+	}
+	return n;
+}
+
+static int bin_key(struct parse *p, const char *section, struct evald_config *cfg, unsigned *set,
+                   const char *key, const char *v)
+{
+	double pair[2];
+	uint64_t bins;
+
+	if (strcmp(key, "bins") == 0) {
+		if (!parse_u64(v, 1, EVALD_BINS_MAX, &bins))
+			return fail(p, EVALD_EBINS, section, key,
+			            "'%s' is not an integer from 1 to %d", v, EVALD_BINS_MAX);
+		cfg->bins = (uint32_t)bins;
+		*set |= K_BINS;
+	} else if (strcmp(key, "range") == 0) {
+		if (parse_list(v, pair, 2) != 2 || !(pair[0] < pair[1]))
+			return fail(p, EVALD_ERANGE, section, key,
+			            "'%s' is not two numbers lo,hi with lo < hi", v);
+		cfg->lo = pair[0];
+		cfg->hi = pair[1];
+		*set |= K_RANGE;
+	} else if (strcmp(key, "spacing") == 0) {
+		if (evald_spacing_parse(v, &cfg->spacing) != 0)
+			return fail(p, EVALD_EINVAL, section, key, "'%s' is not uniform or logit",
+			            v);
+		*set |= K_SPACING;
+	} else if (strcmp(key, "logit_limits") == 0) {
+		if (parse_list(v, pair, 2) != 2 || !(pair[0] < pair[1]))
+			return fail(p, EVALD_ELIMITS, section, key,
+			            "'%s' is not two numbers lo,hi with lo < hi", v);
+		cfg->logit_lo = pair[0];
+		cfg->logit_hi = pair[1];
+		*set |= K_LOGIT_LIMITS;
+	} else if (strcmp(key, "thresholds") == 0) {
+		int n = parse_list(v, cfg->thresholds, EVALD_THRESHOLDS_MAX);
+		if (n < 0)
+			return fail(p, EVALD_ETHRESHOLD, section, key,
+			            "'%s' is not a list of at most %d finite numbers", v,
+			            EVALD_THRESHOLDS_MAX);
+		cfg->nthresholds = (uint32_t)n;
+		*set |= K_THRESHOLDS;
+	} else {
+		return fail(p, EVALD_EINVAL, section, key,
+		            "unknown key; expected bins, range, spacing, logit_limits or "
+		            "thresholds");
+	}
+	return 1;
+}
+
+static int server_key(struct parse *p, const char *key, const char *v)
+{
+	struct evald_server_config *cfg = p->cfg;
+
+	if (strcmp(key, "listen") == 0) {
+		if (strlen(v) >= sizeof(cfg->listen))
+			return fail(p, EVALD_EINVAL, "server", key, "longer than %zu bytes",
+			            sizeof(cfg->listen) - 1);
+		strcpy(cfg->listen, v);
+	} else if (strcmp(key, "unix") == 0) {
+		if (strlen(v) >= sizeof(cfg->unix_path))
+			return fail(p, EVALD_EINVAL, "server", key,
+			            "a socket path must be shorter than %zu bytes",
+			            sizeof(cfg->unix_path));
+		strcpy(cfg->unix_path, v);
+	} else if (strcmp(key, "log_level") == 0) {
+		if (evald_log_level_parse(v, &cfg->log_level) != 0)
+			return fail(p, EVALD_EINVAL, "server", key,
+			            "'%s' is not debug, info, warn or error", v);
+	} else if (strcmp(key, "max_streams") == 0) {
+		if (!parse_u64(v, 1, 10000000, &cfg->max_streams))
+			return fail(p, EVALD_EINVAL, "server", key,
+			            "'%s' is not an integer from 1 to 10000000", v);
+	} else if (strcmp(key, "max_connections") == 0) {
+		if (!parse_u64(v, 1, 1000000, &cfg->max_connections))
+			return fail(p, EVALD_EINVAL, "server", key,
+			            "'%s' is not an integer from 1 to 1000000", v);
+	} else if (strcmp(key, "max_message_bytes") == 0) {
+		if (!parse_u64(v, 1024, 1ull << 30, &cfg->max_message_bytes))
+			return fail(p, EVALD_EINVAL, "server", key,
+			            "'%s' is not an integer from 1024 to 1073741824", v);
+	} else {
+		return fail(p, EVALD_EINVAL, "server", key,
+		            "unknown key; expected listen, unix, log_level, max_streams, "
+		            "max_connections or max_message_bytes");
+	}
+	return 1;
+}
+
+/* The section for stream name, made if it is new. */
+static struct evald_stream_section *stream_section(struct parse *p, const char *name, size_t len)
+{
+	struct evald_server_config *cfg = p->cfg;
+	struct evald_stream_section *s;
+
+	for (size_t i = 0; i < cfg->nstreams; i++)
+		if (strlen(cfg->streams[i].name) == len &&
+		    memcmp(cfg->streams[i].name, name, len) == 0)
+			return &cfg->streams[i];
+	s = realloc(cfg->streams, (cfg->nstreams + 1) * sizeof(*s));
+	if (!s)
+		return NULL;
+	cfg->streams = s;
+	s = &cfg->streams[cfg->nstreams++];
+	memset(s, 0, sizeof(*s));
+	memcpy(s->name, name, len);
+	return s;
+}
+
+static int handler(void *user, const char *section, const char *key, const char *value)
+{
+	struct parse *p = user;
+	size_t len = strlen(section);
+
+	if (p->status)
+		return 1; /* only the first error is reported */
+	if (strcmp(section, "server") == 0)
+		return server_key(p, key, value);
+	if (strcmp(section, "defaults") == 0) {
+		unsigned set = 0;
+		return bin_key(p, section, &p->cfg->defaults, &set, key, value);
+	}
+	if (len >= 10 && strncmp(section, "stream \"", 8) == 0 && section[len - 1] == '"') {
+		const char *name = section + 8;
+		size_t n = len - 9;
+		struct evald_stream_section *s;
+		if (evald_stream_name_check(name, n) != 0)
+			return fail(p, EVALD_ESTREAM, section, key,
+			            "a stream name is 1 to %d bytes of printable ASCII",
+			            EVALD_STREAM_NAME_MAX);
+		s = stream_section(p, name, n);
+		if (!s)
+			return fail(p, EVALD_ENOMEM, section, key, "out of memory");
+		return bin_key(p, section, &s->cfg, &s->set, key, value);
+	}
+	return fail(p, EVALD_EINVAL, section, key,
+	            "unknown section; expected [server], [defaults] or [stream \"NAME\"]");
+}
+
+/* Fills each stream section's unset keys from [defaults] and checks every bin configuration. */
+static int finish(struct parse *p, const char *name)
+{
+	struct evald_server_config *cfg = p->cfg;
+	int err = evald_config_check(&cfg->defaults);
+
+	if (err) {
+		snprintf(p->err, p->errlen, "%s: [defaults]: %s", name, evald_strerror(err));
+		return err;
+	}
+	for (size_t i = 0; i < cfg->nstreams; i++) {
+		struct evald_stream_section *s = &cfg->streams[i];
+		struct evald_config c = cfg->defaults;
+		if (s->set & K_BINS)
+			c.bins = s->cfg.bins;
+		if (s->set & K_RANGE) {
+			c.lo = s->cfg.lo;
+			c.hi = s->cfg.hi;
+		}
+		if (s->set & K_SPACING)
+			c.spacing = s->cfg.spacing;
+		if (s->set & K_LOGIT_LIMITS) {
+			c.logit_lo = s->cfg.logit_lo;
+			c.logit_hi = s->cfg.logit_hi;
+		}
+		if (s->set & K_THRESHOLDS) {
+			c.nthresholds = s->cfg.nthresholds;
+			memcpy(c.thresholds, s->cfg.thresholds, sizeof(c.thresholds));
+		}
+		s->cfg = c;
+		err = evald_config_check(&c);
+		if (err) {
+			snprintf(p->err, p->errlen, "%s: [stream \"%s\"]: %s", name, s->name,
+			         evald_strerror(err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* Turns inih's result into the error message: the line, then what the handler said. */
+static int conclude(struct parse *p, int line, const char *name)
+{
+	char what[512];
+
+	if (line == -1) {
+		snprintf(p->err, p->errlen, "%s: cannot open: %s", name, strerror(errno));
+		return EVALD_EINVAL;
+	}
+	if (line < 0) {
+		snprintf(p->err, p->errlen, "%s: out of memory", name);
+		return EVALD_ENOMEM;
+	}
+	if (line > 0) {
+		snprintf(what, sizeof(what), "%s", p->status ? p->err : "not a key = value line");
+		snprintf(p->err, p->errlen, "%s:%d: %s", name, line, what);
+		return p->status ? p->status : EVALD_EINVAL;
+	}
+	return finish(p, name);
+}
+
+int evald_server_config_load(struct evald_server_config *cfg, const char *path, char *err,
+                             size_t errlen)
+{
+	struct parse p = {cfg, err, errlen, 0};
+
+	return conclude(&p, ini_parse(path, handler, &p), path);
+}
+
+int evald_server_config_parse(struct evald_server_config *cfg, const char *text, const char *name,
+                              char *err, size_t errlen)
+{
+	struct parse p = {cfg, err, errlen, 0};
+
+	return conclude(&p, ini_parse_string(text, handler, &p), name);
+}
+
+void evald_server_config_destroy(struct evald_server_config *cfg)
+{
+	free(cfg->streams);
+	cfg->streams = NULL;
+	cfg->nstreams = 0;
+}
+
+const struct evald_config *evald_server_config_stream(const struct evald_server_config *cfg,
+                                                      const char *name, size_t len)
+{
+	for (size_t i = 0; i < cfg->nstreams; i++)
+		if (strlen(cfg->streams[i].name) == len &&
+		    memcmp(cfg->streams[i].name, name, len) == 0)
+			return &cfg->streams[i].cfg;
+	return &cfg->defaults;
+}

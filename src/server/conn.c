@@ -1,0 +1,193 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include <evald/error.h>
+
+#include "server_impl.h"
+
+static void on_close(uv_handle_t *h)
+{
+	struct evald_conn *c = h->data;
+	struct evald_server *s = c->server;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->stats.connections--;
+	evald_decoder_destroy(&c->decoder);
+	msgpack_sbuffer_destroy(&c->out);
+	evald_log(EVALD_LOG_DEBUG, "connection_closed", "conn=%llu", (unsigned long long)c->id);
+	free(c);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	(void)status;
+	uv_close((uv_handle_t *)req->handle, on_close);
+}
+
+void evald__conn_close(struct evald_conn *c, bool force)
+{
+	if (c->closing) {
+		if (force && !uv_is_closing(&c->h.handle))
+			uv_close(&c->h.handle, on_close);
+		return;
+	}
+	c->closing = true;
+	uv_read_stop(&c->h.stream);
+	c->reading = false;
+	/* A shutdown waits for the queued replies, then the close runs. */
+	if (force || uv_shutdown(&c->shutdown, &c->h.stream, on_shutdown) != 0)
+		uv_close(&c->h.handle, on_close);
+}
+
+struct write_req {
+	uv_write_t req;
+	char *data;
+};
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct write_req *w = (struct write_req *)req;
+	struct evald_conn *c = req->handle->data;
+
+	free(w->data);
+	free(w);
+	if (status < 0 || c->closing)
+		return;
+	if (!c->reading && uv_stream_get_write_queue_size(&c->h.stream) < EVALD_OUTPUT_LOW) {
+		c->reading = uv_read_start(&c->h.stream, on_alloc, on_read) == 0;
+	}
+}
+
+/* Hands the packed replies to libuv, and stops reading if the client does not read its own. */
+static void flush(struct evald_conn *c)
+{
+	struct write_req *w;
+	uv_buf_t buf;
+	size_t len = c->out.size;
+
+	if (len == 0)
+		return;
+	w = malloc(sizeof(*w));
+	if (!w) {
+		evald__conn_close(c, true);
+		return;
+	}
+	w->data = msgpack_sbuffer_release(&c->out);
+	buf = uv_buf_init(w->data, (unsigned)len);
+	if (uv_write(&w->req, &c->h.stream, &buf, 1, on_write) != 0) {
+		free(w->data);
+		free(w);
+		evald__conn_close(c, true);
+		return;
+	}
+	if (c->reading && uv_stream_get_write_queue_size(&c->h.stream) > EVALD_OUTPUT_HIGH) {
+		uv_read_stop(&c->h.stream);
+		c->reading = false;
+	}
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct evald_conn *c = h->data;
+	char *base;
+	size_t len;
+
+	(void)suggested;
+	if (evald_decoder_buffer(&c->decoder, EVALD_READ_CHUNK, &base, &len) != 0) {
+		*buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS to on_read */
+		return;
+	}
+	*buf = uv_buf_init(base, (unsigned)len);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct evald_conn *c = stream->data;
+	struct evald_server *s = c->server;
+	struct evald_request req;
+	int r;
+
+	(void)buf;
+	if (nread < 0) {
+		if (nread != UV_EOF)
+			evald_log(EVALD_LOG_DEBUG, "read_error", "conn=%llu error=%s",
+			          (unsigned long long)c->id, uv_err_name((int)nread));
+		evald__conn_close(c, nread != UV_EOF);
+		return;
+	}
+	evald_decoder_consumed(&c->decoder, (size_t)nread);
+	s->stats.bytes_received += (uint64_t)nread;
+	while ((r = evald_decoder_next(&c->decoder, &req)) == 1)
+		evald__handle(c, &req);
+	if (r < 0) {
+		/* The stream cannot be framed any more: answer, then close. */
+		evald_reply_error(&c->pk, NULL, r,
+		                  r == EVALD_ETOOLARGE
+		                          ? "message exceeds max_message_bytes; closing the "
+		                            "connection"
+		                          : "invalid MessagePack; closing the connection",
+		                  SIZE_MAX);
+		s->stats.errors[-r]++;
+		evald_log(EVALD_LOG_WARN, "connection_dropped", "conn=%llu code=%s",
+		          (unsigned long long)c->id, evald_error_name(r));
+	}
+	flush(c);
+	if (r < 0)
+		evald__conn_close(c, false);
+}
+
+void evald__accept(uv_stream_t *listener, int status)
+{
+	struct evald_server *s = listener->data;
+	struct evald_conn *c;
+	int r;
+
+	if (status < 0) {
+		evald_log(EVALD_LOG_WARN, "accept_error", "error=%s", uv_err_name(status));
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || evald_decoder_init(&c->decoder, s->cfg->max_message_bytes) != 0) {
+		free(c);
+		evald_log(EVALD_LOG_ERROR, "accept_error", "error=ENOMEM");
+		return;
+	}
+	if (listener->type == UV_TCP)
+		uv_tcp_init(s->loop, &c->h.tcp);
+	else
+		uv_pipe_init(s->loop, &c->h.pipe, 0);
+	c->h.handle.data = c;
+	c->server = s;
+	c->id = ++s->next_conn_id;
+	strcpy(c->current_name, EVALD_DEFAULT_STREAM);
+	msgpack_sbuffer_init(&c->out);
+	msgpack_packer_init(&c->pk, &c->out, msgpack_sbuffer_write);
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->stats.connections++;
+	s->stats.connections_total++;
+	r = uv_accept(listener, &c->h.stream);
+	if (r == 0 && s->stats.connections > s->cfg->max_connections) {
+		evald_log(EVALD_LOG_WARN, "connection_refused", "reason=max_connections limit=%llu",
+		          (unsigned long long)s->cfg->max_connections);
+		r = UV_EBUSY;
+	}
+	if (r == 0)
+		r = uv_read_start(&c->h.stream, on_alloc, on_read);
+	if (r != 0) {
+		evald__conn_close(c, true);
+		return;
+	}
+	c->reading = true;
+	evald_log(EVALD_LOG_DEBUG, "connection_opened", "conn=%llu", (unsigned long long)c->id);
+}

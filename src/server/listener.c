@@ -1,0 +1,153 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "server_impl.h"
+
+/* Parses HOST:PORT or [IPV6]:PORT, with HOST an address literal. */
+static int parse_address(const char *text, struct sockaddr_storage *ss)
+{
+	char host[EVALD_ADDR_MAX];
+	const char *colon = strrchr(text, ':');
+	char *end;
+	long port;
+	size_t hostlen;
+
+	if (!colon || colon == text)
+		return UV_EINVAL;
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end || port < 0 || port > 65535)
+		return UV_EINVAL;
+	hostlen = (size_t)(colon - text);
+	if (text[0] == '[' && colon[-1] == ']') {
+		memcpy(host, text + 1, hostlen - 2);
+		host[hostlen - 2] = '\0';
+		return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss);
+	}
+	memcpy(host, text, hostlen);
+	host[hostlen] = '\0';
+	return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss);
+}
+
+static void format_address(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+	char ip[64] = "?";
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		uv_ip6_name(a, ip, sizeof(ip));
+		snprintf(out, len, "[%s]:%d", ip, ntohs(a->sin6_port));
+	} else {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		uv_ip4_name(a, ip, sizeof(ip));
+		snprintf(out, len, "%s:%d", ip, ntohs(a->sin_port));
+	}
+}
+
+static int listen_tcp(struct evald_server *s, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	char bound[128];
+	int len = sizeof(ss), r;
+
+	r = parse_address(s->cfg->listen, &ss);
+	if (r) {
+		snprintf(err, errlen,
+		         "listen address '%s' is not HOST:PORT with an IPv4 or [IPv6] literal",
+		         s->cfg->listen);
+		return r;
+	}
+	uv_tcp_init(s->loop, &s->tcp);
+	s->tcp.data = s;
+	s->tcp_open = true;
+	r = uv_tcp_bind(&s->tcp, (const struct sockaddr *)&ss, 0);
+	if (r == 0)
+		r = uv_listen((uv_stream_t *)&s->tcp, 511, evald__accept);
+	if (r) {
+		snprintf(err, errlen, "cannot listen on %s: %s", s->cfg->listen, uv_strerror(r));
+		return r;
+	}
+	uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&ss, &len);
+	format_address(&ss, bound, sizeof(bound));
+	evald_log(EVALD_LOG_INFO, "listening", "transport=tcp addr=%s", bound);
+	return 0;
+}
+
+/*
+ * Decides what to do with a socket file already at path: 1 if a live
+ * server answers there, 0 if there is nothing (a stale file is removed).
+ */
+static int probe_socket_file(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) != 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen,
+		         "%s exists and is not a socket; remove it or set [server] unix", path);
+		return UV_EEXIST;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		return uv_translate_sys_error(errno);
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	r = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
+	close(fd);
+	if (r == 0) {
+		snprintf(err, errlen,
+		         "another evald is already listening on %s; stop it or choose another "
+		         "socket path",
+		         path);
+		return 1;
+	}
+	if (unlink(path) == 0)
+		evald_log(EVALD_LOG_INFO, "stale_socket_removed", "path=%s", path);
+	return 0;
+}
+
+static int listen_unix(struct evald_server *s, char *err, size_t errlen)
+{
+	const char *path = s->cfg->unix_path;
+	int r = probe_socket_file(path, err, errlen);
+
+	if (r > 0)
+		return UV_EADDRINUSE;
+	if (r < 0)
+		return r;
+	uv_pipe_init(s->loop, &s->pipe, 0);
+	s->pipe.data = s;
+	s->pipe_open = true;
+	r = uv_pipe_bind(&s->pipe, path);
+	s->pipe_bound = r == 0;
+	if (r == 0)
+		r = uv_listen((uv_stream_t *)&s->pipe, 511, evald__accept);
+	if (r) {
+		snprintf(err, errlen, "cannot listen on %s: %s", path, uv_strerror(r));
+		return r;
+	}
+	evald_log(EVALD_LOG_INFO, "listening", "transport=unix path=%s", path);
+	return 0;
+}
+
+int evald__listen(struct evald_server *s, char *err, size_t errlen)
+{
+	int r = 0;
+
+	if (s->cfg->listen[0])
+		r = listen_tcp(s, err, errlen);
+	if (r == 0 && s->cfg->unix_path[0])
+		r = listen_unix(s, err, errlen);
+	if (r == 0 && !s->tcp_open && !s->pipe_open) {
+		snprintf(err, errlen, "both listeners are disabled: set [server] listen or unix");
+		r = UV_EINVAL;
+	}
+	return r;
+}

@@ -1,0 +1,69 @@
+#ifndef EVALD_SERVER_IMPL_H
+#define EVALD_SERVER_IMPL_H
+
+#include <stdbool.h>
+
+#include <uv.h>
+
+#include <evald/config.h>
+#include <evald/log.h>
+#include <evald/proto.h>
+#include <evald/registry.h>
+#include <evald/server.h>
+
+#define EVALD_READ_CHUNK     (64 * 1024)
+#define EVALD_OUTPUT_HIGH    (4 * 1024 * 1024) /* stop reading from a client above this */
+#define EVALD_OUTPUT_LOW     (1024 * 1024)     /* and start again below this */
+#define EVALD_DRAIN_MS       2000              /* how long a stopping server waits for writes */
+#define EVALD_DEFAULT_STREAM "default"         /* where compact records go before any use */
+
+struct evald_conn {
+	union {
+		uv_handle_t handle;
+		uv_stream_t stream;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} h;
+	uv_shutdown_t shutdown;
+	struct evald_server *server;
+	struct evald_conn *prev, *next;
+	uint64_t id;
+	struct evald_decoder decoder;
+	msgpack_sbuffer out; /* replies not yet handed to uv_write */
+	msgpack_packer pk;
+	evald_stream *current; /* the stream compact records go to; NULL until first used */
+	char current_name[EVALD_STREAM_NAME_MAX + 1];
+	bool reading, closing;
+};
+
+struct evald_server {
+	uv_loop_t *loop;
+	const struct evald_server_config *cfg;
+	uv_tcp_t tcp;
+	uv_pipe_t pipe;
+	bool tcp_open, pipe_open;
+	bool pipe_bound; /* the socket file is ours to remove */
+	uv_signal_t sigint, sigterm;
+	uv_timer_t drain; /* forces the last connections closed when stopping */
+	bool stopping;
+	evald_registry *streams;
+	struct evald_conn *conns; /* a list of every open connection */
+	uint64_t next_conn_id;
+	uint64_t started_ms;
+	struct evald_stats stats;
+	struct evald_ratelimit bad_input_log;
+};
+
+/* Binds the TCP and Unix listeners the configuration asks for. */
+int evald__listen(struct evald_server *s, char *err, size_t errlen);
+
+/* Takes one connection from a listener; refuses it past max_connections. */
+void evald__accept(uv_stream_t *listener, int status);
+
+/* Closes a connection once its queued replies are written (or at once if force). */
+void evald__conn_close(struct evald_conn *c, bool force);
+
+/* Executes one decoded request for connection c, packing its reply, if any, into c->pk. */
+void evald__handle(struct evald_conn *c, const struct evald_request *req);
+
+#endif
