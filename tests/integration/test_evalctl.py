@@ -1,0 +1,81 @@
+"""evalctl against a real evald: send and snapshot round trips, and exit codes."""
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from conftest import EVALCTL
+
+
+def evalctl(daemon, *args, transport="unix", stdin=None):
+    target = f"unix:{daemon.sock}" if transport == "unix" else f"tcp://127.0.0.1:{daemon.port}"
+    return subprocess.run([EVALCTL, "--connect", target, *args], input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("transport", ["unix", "tcp"])
+def test_send_then_snapshot_matches_sklearn(daemon, tmp_path, transport):
+    rng = np.random.default_rng(17)
+    y = (rng.random(25_000) < 0.4).astype(int)
+    s = np.round(rng.beta(2 + 2 * y, 2 + 2 * (1 - y)), 3)
+    csv = tmp_path / "records.csv"
+    csv.write_text("label,score\n# a model's scores\n" +
+                   "".join(f"{a},{b!r}\n" for a, b in zip(y, s)))
+    sent = evalctl(daemon, "send", "--stream", "m", "--batch", "700", str(csv), transport=transport)
+    assert sent.returncode == 0, sent.stderr
+    assert "sent 25000 records to stream m" in sent.stdout
+    snap = evalctl(daemon, "snapshot", "--stream", "m", "--json", "--threshold", "0.25",
+                   transport=transport)
+    assert snap.returncode == 0, snap.stderr
+    j = json.loads(snap.stdout)
+    assert j["n"] == 25_000 and j["positives"] == int(y.sum())
+    assert j["average_precision"] == pytest.approx(average_precision_score(y, s), abs=1e-12)
+    assert j["roc_auc"] == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    assert [r["threshold"] for r in j["thresholds"]] == [0.5, 0.25]
+    table = evalctl(daemon, "snapshot", "--stream", "m", transport=transport)
+    assert table.returncode == 0 and "average precision" in table.stdout
+
+
+def test_send_reads_stdin_tsv_and_weights_and_reports_bad_lines(daemon):
+    text = "1\t0.9\t2\n0\t0.1\n\n# comment\n1\t0.6\n2\t0.5\n1\tnope\n0\t0.4\t-1\n"
+    sent = evalctl(daemon, "send", "--stream", "t", stdin=text)
+    assert sent.returncode == 1
+    assert "line 6" in sent.stderr and "label" in sent.stderr
+    assert "line 7" in sent.stderr and "score" in sent.stderr
+    assert "line 8" in sent.stderr and "weight" in sent.stderr
+    assert "sent 3 records" in sent.stdout and "3 lines rejected" in sent.stdout
+    j = json.loads(evalctl(daemon, "snapshot", "--stream", "t", "--json").stdout)
+    assert j["n"] == 4 and j["positives"] == 3 and j["records"] == 3
+
+
+def test_other_commands(daemon):
+    assert evalctl(daemon, "send", stdin="1,0.8\n0,0.3\n").returncode == 0
+    ping = evalctl(daemon, "ping")
+    assert ping.returncode == 0 and "evald 0.1.0" in ping.stdout
+    streams = evalctl(daemon, "streams", "--json")
+    assert json.loads(streams.stdout)["streams"] == [
+        {"name": "default", "n": 2, "positives": 1, "negatives": 1}]
+    stats = json.loads(evalctl(daemon, "stats", "--json").stdout)
+    assert stats["records_accepted"] == 2
+    assert "records_accepted" in evalctl(daemon, "stats").stdout
+    assert evalctl(daemon, "reset", "--stream", "default").returncode == 0
+    assert json.loads(evalctl(daemon, "snapshot", "--json").stdout)["n"] == 0
+
+
+def test_exit_codes(daemon, tmp_path):
+    missing = evalctl(daemon, "snapshot", "--stream", "nobody")
+    assert missing.returncode == 1 and "unknown_stream" in missing.stderr
+    assert evalctl(daemon, "snapshot", "--window", "1y").returncode == 1
+    for usage in (["frobnicate"], ["reset"], ["snapshot", "--threshold", "x"],
+                  ["send", "--stream", ""], []):
+        proc = evalctl(daemon, *usage)
+        assert proc.returncode == 2, usage
+        assert "usage" in proc.stderr
+    gone = subprocess.run([EVALCTL, "--connect", f"unix:{tmp_path}/absent.sock", "ping"],
+                          capture_output=True, text=True, timeout=30)
+    assert gone.returncode == 2 and "cannot connect" in gone.stderr
+    bad = subprocess.run([EVALCTL, "--connect", "ftp://x", "ping"], capture_output=True,
+                         text=True, timeout=30)
+    assert bad.returncode == 2
