@@ -27,6 +27,7 @@ enum evald_error {
 	EVALD_EWINDOW = -17,    /* bad_window */
 	EVALD_ETOOLARGE = -18,  /* message_too_large */
 	EVALD_EMSGPACK = -19,   /* invalid_msgpack */
+	EVALD_ECONNLIMIT = -20, /* too_many_connections */
 };
 
 /* A one-line English description of an error code; never NULL. */

@@ -126,7 +126,7 @@ void evald_decoder_consumed(struct evald_decoder *d, size_t n);
  */
 int evald_decoder_next(struct evald_decoder *d, struct evald_request *req);
 
-#define EVALD_ERROR_CODES 20 /* -EVALD_EMSGPACK + 1: counters are indexed by -error */
+#define EVALD_ERROR_CODES 21 /* -EVALD_ECONNLIMIT + 1: counters are indexed by -error */
 
 /* Server counters for the stats reply. */
 struct evald_stats {

@@ -49,6 +49,8 @@ const char *evald_strerror(int err)
 		return "message too large";
 	case EVALD_EMSGPACK:
 		return "invalid MessagePack";
+	case EVALD_ECONNLIMIT:
+		return "too many connections";
 	}
 	return "unknown error";
 }
@@ -82,6 +84,8 @@ const char *evald_error_name(int err)
 		return "message_too_large";
 	case EVALD_EMSGPACK:
 		return "invalid_msgpack";
+	case EVALD_ECONNLIMIT:
+		return "too_many_connections";
 	}
 	return "internal";
 }

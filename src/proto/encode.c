@@ -116,10 +116,10 @@ static void pack_by_code(msgpack_packer *pk, const uint64_t *counts)
 {
 	size_t n = 0;
 
-	for (int e = EVALD_ETHRESHOLD; e >= EVALD_EMSGPACK; e--)
+	for (int e = EVALD_ETHRESHOLD; e >= EVALD_ECONNLIMIT; e--)
 		n += strcmp(evald_error_name(e), "internal") != 0;
 	msgpack_pack_map(pk, n);
-	for (int e = EVALD_ETHRESHOLD; e >= EVALD_EMSGPACK; e--) {
+	for (int e = EVALD_ETHRESHOLD; e >= EVALD_ECONNLIMIT; e--) {
 		if (strcmp(evald_error_name(e), "internal") == 0)
 			continue;
 		pack_str(pk, evald_error_name(e));

@@ -90,26 +90,31 @@ static bool parse_double(const char *v, double *out)
 	return end != v && *end == '\0' && isfinite(*out);
 }
 
-/* Parses a comma-separated list of at most max finite numbers. */
+/* Parses a comma-separated list of at most max finite numbers; -1 if any item is not one. */
 static int parse_list(const char *v, double *out, uint32_t max)
 {
-	char buf[1024], *save = NULL, *tok;
-	int n = 0;
+	char item[64];
+	uint32_t n = 0;
 
-	if (strlen(v) >= sizeof(buf))
-		return -1;
-	strcpy(buf, v);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		while (*tok == ' ')
-			tok++;
-		char *end = tok + strlen(tok);
-		while (end > tok && end[-1] == ' ')
-			*--end = '\0';
-		if ((uint32_t)n == max || !parse_double(tok, &out[n]))
+	if (*v == '\0')
+		return 0;
+	for (;;) {
+		size_t len = strcspn(v, ",");
+		const char *start = v, *end = v + len;
+		while (start < end && *start == ' ')
+			start++;
+		while (end > start && end[-1] == ' ')
+			end--;
+		if (n == max || (size_t)(end - start) >= sizeof(item))
 			return -1;
-		n++;
+		memcpy(item, start, (size_t)(end - start));
+		item[end - start] = '\0';
+		if (!parse_double(item, &out[n++]))
+			return -1;
+		if (v[len] == '\0')
+			return (int)n;
+		v += len + 1;
 	}
-	return n;
 }
 
 static int bin_key(struct parse *p, const char *section, struct evald_config *cfg, unsigned *set,

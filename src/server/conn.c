@@ -177,13 +177,26 @@ void evald__accept(uv_stream_t *listener, int status)
 	s->stats.connections++;
 	s->stats.connections_total++;
 	r = uv_accept(listener, &c->h.stream);
-	if (r == 0 && s->stats.connections > s->cfg->max_connections) {
-		evald_log(EVALD_LOG_WARN, "connection_refused", "reason=max_connections limit=%llu",
-		          (unsigned long long)s->cfg->max_connections);
-		r = UV_EBUSY;
+	if (r != 0) {
+		evald__conn_close(c, true);
+		return;
 	}
-	if (r == 0)
-		r = uv_read_start(&c->h.stream, on_alloc, on_read);
+	if (s->stats.connections > s->cfg->max_connections) {
+		uint64_t suppressed;
+		s->stats.errors[-EVALD_ECONNLIMIT]++;
+		if (evald_ratelimit_allow(&s->bad_input_log, uv_now(s->loop), &suppressed))
+			evald_log(EVALD_LOG_WARN, "connection_refused",
+			          "reason=max_connections limit=%llu suppressed=%llu",
+			          (unsigned long long)s->cfg->max_connections,
+			          (unsigned long long)suppressed);
+		evald_reply_error(&c->pk, NULL, EVALD_ECONNLIMIT,
+		                  "too many connections: max_connections reached; try again later",
+		                  SIZE_MAX);
+		flush(c);
+		evald__conn_close(c, false);
+		return;
+	}
+	r = uv_read_start(&c->h.stream, on_alloc, on_read);
 	if (r != 0) {
 		evald__conn_close(c, true);
 		return;

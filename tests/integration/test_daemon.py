@@ -4,6 +4,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 
 import msgpack
 import numpy as np
@@ -322,3 +323,25 @@ def test_stale_socket_is_replaced_and_a_live_daemon_is_detected(tmp_path):
             assert c.request({"op": "ping"})["ok"]
     finally:
         assert d.stop() == 0
+
+
+def test_connections_past_max_connections_are_closed(start_daemon):
+    d = start_daemon(server={"max_connections": 2})
+    with d.client() as a, d.client("unix") as b:
+        assert a.request({"op": "ping"})["ok"] and b.request({"op": "ping"})["ok"]
+        with d.client() as extra:
+            assert extra.recv()["error"]["code"] == "too_many_connections"
+            assert extra.recv() is None
+        assert a.request({"op": "ping"})["ok"]
+    # A freed place can be taken, once evald has seen the two connections close.
+    for _ in range(100):
+        with d.client() as again:
+            reply = again.request({"op": "ping"})
+        if reply.get("ok"):
+            break
+        time.sleep(0.05)
+    assert reply["ok"]
+    assert "connection_refused" in d.log_text()
+    with d.client() as c:
+        assert c.request({"op": "stats"})["errors"]["too_many_connections"] >= 1
+    assert d.stop() == 0

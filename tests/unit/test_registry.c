@@ -1,0 +1,86 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <evald/error.h>
+#include <evald/registry.h>
+
+static void test_names_are_checked(void **state)
+{
+	(void)state;
+	char name[200];
+
+	assert_int_equal(evald_stream_name_check("a", 1), 0);
+	assert_int_equal(evald_stream_name_check("model v2/slice=eu", 17), 0);
+	assert_int_equal(evald_stream_name_check("", 0), EVALD_ESTREAM);
+	assert_int_equal(evald_stream_name_check("a\tb", 3), EVALD_ESTREAM);
+	assert_int_equal(evald_stream_name_check("caf\xc3\xa9", 5), EVALD_ESTREAM);
+	assert_int_equal(evald_stream_name_check("a\0b", 3), EVALD_ESTREAM);
+	memset(name, 'x', sizeof(name));
+	assert_int_equal(evald_stream_name_check(name, EVALD_STREAM_NAME_MAX), 0);
+	assert_int_equal(evald_stream_name_check(name, EVALD_STREAM_NAME_MAX + 1), EVALD_ESTREAM);
+}
+
+static void test_streams_are_found_by_name_and_listed_in_creation_order(void **state)
+{
+	(void)state;
+	evald_registry *r;
+	evald_stream *s, *made[3000];
+	char name[32];
+	const char *got;
+
+	assert_int_equal(evald_registry_new(5000, &r), 0);
+	for (int i = 0; i < 3000; i++) {
+		int n = snprintf(name, sizeof(name), "stream-%d", i);
+		assert_null(evald_registry_find(r, name, (size_t)n));
+		assert_int_equal(evald_registry_add(r, name, (size_t)n, &evald_config_default, &made[i]),
+				 0);
+	}
+	assert_int_equal(evald_registry_count(r), 3000);
+	for (int i = 0; i < 3000; i++) {
+		int n = snprintf(name, sizeof(name), "stream-%d", i);
+		assert_ptr_equal(evald_registry_find(r, name, (size_t)n), made[i]);
+		assert_ptr_equal(evald_registry_at(r, (size_t)i, &got), made[i]);
+		assert_string_equal(got, name);
+	}
+	/* A prefix is another name. */
+	assert_null(evald_registry_find(r, "stream-1", 7));
+	assert_int_equal(evald_registry_add(r, "stream-7", 8, &evald_config_default, &s),
+			 EVALD_EINVAL);
+	assert_true(evald_registry_footprint(r) > 3000 * evald_stream_footprint(made[0]));
+	evald_registry_free(r);
+}
+
+static void test_the_cap_and_bad_configurations_are_refused(void **state)
+{
+	(void)state;
+	evald_registry *r;
+	evald_stream *s;
+	struct evald_config bad = evald_config_default;
+
+	assert_int_equal(evald_registry_new(2, &r), 0);
+	bad.bins = 0;
+	assert_int_equal(evald_registry_add(r, "a", 1, &bad, &s), EVALD_EBINS);
+	assert_int_equal(evald_registry_add(r, "", 0, &evald_config_default, &s), EVALD_ESTREAM);
+	assert_int_equal(evald_registry_add(r, "a", 1, &evald_config_default, &s), 0);
+	assert_int_equal(evald_registry_add(r, "b", 1, &evald_config_default, &s), 0);
+	assert_int_equal(evald_registry_add(r, "c", 1, &evald_config_default, &s), EVALD_ETOOMANY);
+	assert_int_equal(evald_registry_count(r), 2);
+	assert_null(evald_registry_find(r, "c", 1));
+	evald_registry_free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names_are_checked),
+		cmocka_unit_test(test_streams_are_found_by_name_and_listed_in_creation_order),
+		cmocka_unit_test(test_the_cap_and_bad_configurations_are_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
