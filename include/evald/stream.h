@@ -24,6 +24,14 @@ struct evald_config {
 };
 
 /* 1000 uniform bins on [0, 1], logit limits -12 .. 12, one threshold at 0.5. */
+#define EVALD_CONFIG_DEFAULT                                                                       \
+	{                                                                                          \
+		.bins = 1000, .lo = 0.0, .hi = 1.0, .spacing = EVALD_SPACING_UNIFORM,              \
+		.logit_lo = -12.0, .logit_hi = 12.0, .nthresholds = 1, .thresholds = {             \
+			0.5                                                                        \
+		}                                                                                  \
+	}
+
 extern const struct evald_config evald_config_default;
 
 /* 0 if the configuration can make a stream, otherwise the error that says why. */

@@ -6,16 +6,7 @@
 
 #include "stream_impl.h"
 
-const struct evald_config evald_config_default = {
-        .bins = 1000,
-        .lo = 0.0,
-        .hi = 1.0,
-        .spacing = EVALD_SPACING_UNIFORM,
-        .logit_lo = -12.0,
-        .logit_hi = 12.0,
-        .nthresholds = 1,
-        .thresholds = {0.5},
-};
+const struct evald_config evald_config_default = EVALD_CONFIG_DEFAULT;
 
 const char *evald_spacing_name(enum evald_spacing spacing)
 {

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include <evald/error.h>
 #include <evald/metrics.h>
+#include <evald/proto.h>
+#include <evald/proto_json.h>
 
 #include "records.h"
 
@@ -122,7 +122,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			     parse_double(optarg, &o->cfg.thresholds[o->cfg.nthresholds++]);
 			break;
 		case 'a':
-			ok = o->nat < REQUESTS_MAX && parse_double(optarg, &o->at[o->nat++]);
+			ok = o->nat < EVALD_QUERY_THRESHOLDS_MAX &&
+			     parse_double(optarg, &o->at[o->nat++]) && isfinite(o->at[o->nat - 1]);
 			break;
 		case 'R':
 			ok = push_rate(o->at_recall, &o->nrec, optarg);
@@ -162,21 +163,6 @@ static json_t *number(double v)
 	return isnan(v) ? json_null() : json_real(v);
 }
 
-static json_t *pair(double a, double b)
-{
-	return json_pack("[o, o]", number(a), number(b));
-}
-
-static json_t *confusion_json(const struct evald_confusion *c)
-{
-	return json_pack("{s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-	                 "threshold", number(c->threshold), "exact", c->exact, "tp", number(c->tp),
-	                 "fp", number(c->fp), "tn", number(c->tn), "fn", number(c->fn), "precision",
-	                 number(c->precision), "recall", number(c->recall), "f1", number(c->f1),
-	                 "accuracy", number(c->accuracy), "fpr", number(c->fpr), "specificity",
-	                 number(c->specificity));
-}
-
 static json_t *point_json(const struct evald_point *p)
 {
 	return json_pack("{s:o, s:o, s:o, s:o}", "threshold", number(p->threshold), "precision",
@@ -191,80 +177,51 @@ static json_t *operating_points(const evald_stream *s, const double *floors, siz
 	struct evald_point p;
 
 	for (size_t i = 0; i < n; i++) {
-		int err = floor_on_recall ? evald_stream_precision_at_recall(s, floors[i], &p)
-		                          : evald_stream_recall_at_precision(s, floors[i], &p);
-		if (err == 0)
-			json_array_append_new(
-			        list, json_pack("{s:o, s:o}",
-			                        floor_on_recall ? "recall_min" : "precision_min",
-			                        number(floors[i]), "point", point_json(&p)));
+		if (floor_on_recall)
+			evald_stream_precision_at_recall(s, floors[i], &p);
+		else
+			evald_stream_recall_at_precision(s, floors[i], &p);
+		json_array_append_new(list,
+		                      json_pack("{s:o, s:o}",
+		                                floor_on_recall ? "recall_min" : "precision_min",
+		                                number(floors[i]), "point", point_json(&p)));
 	}
 	return list;
 }
 
-static json_t *curve_json(const evald_stream *s)
-{
-	static const char *const names[] = {"threshold", "precision", "recall", "fpr", "tp", "fp"};
-	json_t *cols[6], *curve = json_object();
-	struct evald_curve_iter it;
-	struct evald_curve_point p;
-
-	for (int i = 0; i < 6; i++) {
-		cols[i] = json_array();
-		json_object_set_new(curve, names[i], cols[i]);
-	}
-	evald_curve_begin(&it, s);
-	while (evald_curve_next(&it, &p)) {
-		const double v[6] = {p.threshold, p.precision, p.recall, p.fpr, p.tp, p.fp};
-		for (int i = 0; i < 6; i++)
-			json_array_append_new(cols[i], number(v[i]));
-	}
-	return curve;
-}
-
+/*
+ * The snapshot as the daemon would send it (the same encoder, turned into
+ * JSON), with the operating-point queries and, if asked, the edges.
+ */
 static json_t *snapshot_json(const evald_stream *s, const struct options *o)
 {
-	const struct evald_config *cfg = evald_stream_config(s);
-	struct evald_summary sum;
-	struct evald_confusion c;
-	json_t *root, *list;
+	struct evald_snapshot snap = {"eval", "total", s, o->at, o->nat, o->curve};
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked up;
+	json_t *root = NULL;
+	size_t off = 0;
 
-	evald_stream_summarize(s, &sum);
-	root = json_pack("{s:o, s:o, s:o, s:I, s:I, s:i, s:o, s:s}", "n", number(sum.n),
-	                 "positives", number(sum.positives), "negatives", number(sum.negatives),
-	                 "records", (json_int_t)sum.records, "out_of_range",
-	                 (json_int_t)sum.out_of_range, "bins", (int)cfg->bins, "range",
-	                 pair(cfg->lo, cfg->hi), "spacing", evald_spacing_name(cfg->spacing));
-	if (cfg->spacing == EVALD_SPACING_LOGIT)
-		json_object_set_new(root, "logit_limits", pair(cfg->logit_lo, cfg->logit_hi));
-
-	list = json_array();
-	for (size_t i = 0; i < cfg->nthresholds + o->nat; i++) {
-		double t = i < cfg->nthresholds ? cfg->thresholds[i] : o->at[i - cfg->nthresholds];
-		if (evald_stream_confusion(s, t, &c) == 0)
-			json_array_append_new(list, confusion_json(&c));
-	}
-	json_object_set_new(root, "thresholds", list);
-
-	json_object_set_new(root, "average_precision", number(sum.average_precision.value));
-	json_object_set_new(root, "average_precision_bounds",
-	                    pair(sum.average_precision.lo, sum.average_precision.hi));
-	json_object_set_new(root, "roc_auc", number(sum.roc_auc.value));
-	json_object_set_new(root, "roc_auc_bounds", pair(sum.roc_auc.lo, sum.roc_auc.hi));
-	json_object_set_new(root, "best_f1", point_json(&sum.best_f1));
-
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_unpacked_init(&up);
+	evald_reply_snapshot(&pk, NULL, &snap);
+	if (msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS)
+		root = evald_msgpack_to_json(&up.data);
+	msgpack_unpacked_destroy(&up);
+	msgpack_sbuffer_destroy(&sb);
+	if (!root)
+		return NULL;
 	json_object_set_new(root, "precision_at_recall",
 	                    operating_points(s, o->at_recall, o->nrec, true));
 	json_object_set_new(root, "recall_at_precision",
 	                    operating_points(s, o->at_precision, o->nprec, false));
-
-	if (o->curve)
-		json_object_set_new(root, "curve", curve_json(s));
 	if (o->edges) {
-		list = json_array();
+		const struct evald_config *cfg = evald_stream_config(s);
+		json_t *edges = json_array();
 		for (uint32_t k = 0; k <= cfg->bins; k++)
-			json_array_append_new(list, json_real(evald_stream_edge(s, k)));
-		json_object_set_new(root, "edges", list);
+			json_array_append_new(edges, json_real(evald_stream_edge(s, k)));
+		json_object_set_new(root, "edges", edges);
 	}
 	return root;
 }

@@ -88,6 +88,17 @@ void evald_reply_ping(msgpack_packer *pk, const msgpack_object *id, const char *
 	pack_str(pk, version);
 }
 
+/* Three fields: n, positives and negatives. */
+static void pack_totals(msgpack_packer *pk, const struct evald_summary *sum)
+{
+	pack_str(pk, "n");
+	pack_count(pk, sum->n);
+	pack_str(pk, "positives");
+	pack_count(pk, sum->positives);
+	pack_str(pk, "negatives");
+	pack_count(pk, sum->negatives);
+}
+
 void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const evald_registry *r)
 {
 	size_t n = evald_registry_count(r);
@@ -102,12 +113,7 @@ void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const eva
 		msgpack_pack_map(pk, 4);
 		pack_str(pk, "name");
 		pack_str(pk, name);
-		pack_str(pk, "n");
-		pack_count(pk, sum.n);
-		pack_str(pk, "positives");
-		pack_count(pk, sum.positives);
-		pack_str(pk, "negatives");
-		pack_count(pk, sum.negatives);
+		pack_totals(pk, &sum);
 	}
 }
 
@@ -231,12 +237,7 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
 	pack_str(pk, snap->stream);
 	pack_str(pk, "window");
 	pack_str(pk, snap->window);
-	pack_str(pk, "n");
-	pack_count(pk, sum.n);
-	pack_str(pk, "positives");
-	pack_count(pk, sum.positives);
-	pack_str(pk, "negatives");
-	pack_count(pk, sum.negatives);
+	pack_totals(pk, &sum);
 	pack_str(pk, "records");
 	msgpack_pack_uint64(pk, sum.records);
 	pack_str(pk, "out_of_range");

@@ -17,17 +17,7 @@ const struct evald_server_config evald_server_config_default = {
         .max_streams = 10000,
         .max_connections = 1024,
         .max_message_bytes = 1 << 20,
-        .defaults =
-                {
-                        .bins = 1000,
-                        .lo = 0.0,
-                        .hi = 1.0,
-                        .spacing = EVALD_SPACING_UNIFORM,
-                        .logit_lo = -12.0,
-                        .logit_hi = 12.0,
-                        .nthresholds = 1,
-                        .thresholds = {0.5},
-                },
+        .defaults = EVALD_CONFIG_DEFAULT,
 };
 
 enum bin_key {
