@@ -31,7 +31,7 @@ struct evald_frame {
 	size_t size;      /* bytes of the current message seen */
 	uint64_t pending; /* elements the current message still owes */
 	uint64_t skip;    /* payload bytes of the current element still to pass */
-	unsigned char head[9];
+	unsigned char head[10]; /* the longest header kept whole: fixext 8, 1 + 9 bytes */
 	uint8_t have, need; /* header bytes gathered and wanted; need = 0 between headers */
 	uint32_t depth;
 	bool too_deep; /* nested deeper than EVALD_DEPTH_MAX */

@@ -430,13 +430,17 @@ void evald_decoder_destroy(struct evald_decoder *d)
 	msgpack_unpacker_destroy(&d->unpacker);
 }
 
+/* Frees the objects of the last message. msgpack-c 4 makes the zone on first use only. */
+static void release_objects(struct evald_decoder *d)
+{
+	if (d->decoded && d->unpacker.z)
+		msgpack_unpacker_reset_zone(&d->unpacker);
+	d->decoded = false;
+}
+
 int evald_decoder_buffer(struct evald_decoder *d, size_t want, char **buf, size_t *len)
 {
-	if (d->decoded) {
-		/* The buffer may move: no object may point into it any more. */
-		msgpack_unpacker_reset_zone(&d->unpacker);
-		d->decoded = false;
-	}
+	release_objects(d); /* the buffer may move: no object may point into it any more */
 	if (!msgpack_unpacker_reserve_buffer(&d->unpacker, want))
 		return EVALD_ENOMEM;
 	*buf = msgpack_unpacker_buffer(&d->unpacker);
@@ -456,10 +460,7 @@ int evald_decoder_next(struct evald_decoder *d, struct evald_request *req)
 	bool done;
 	long r;
 
-	if (d->decoded) {
-		msgpack_unpacker_reset_zone(u);
-		d->decoded = false;
-	}
+	release_objects(d);
 	r = evald_frame_scan(&d->frame, u->buffer + start, u->used - start, &done);
 	if (r < 0)
 		return (int)r;

@@ -584,7 +584,7 @@ static void test_every_kind_of_value_is_framed(void **state)
 
 	/* One of each type in a map the decoder will refuse for its keys, after framing it. */
 	msgpack_pack_map(&pk, 1);
-	msgpack_pack_array(&pk, 14);
+	msgpack_pack_array(&pk, 15);
 	msgpack_pack_uint64(&pk, UINT64_MAX);
 	msgpack_pack_int64(&pk, INT64_MIN);
 	msgpack_pack_int16(&pk, -300);
@@ -595,6 +595,8 @@ static void test_every_kind_of_value_is_framed(void **state)
 	msgpack_pack_bin_body(&pk, "abc", 3);
 	msgpack_pack_ext(&pk, 1, 7);
 	msgpack_pack_ext_body(&pk, "x", 1);
+	msgpack_pack_ext(&pk, 8, 7); /* fixext 8: the longest header, 10 bytes */
+	msgpack_pack_ext_body(&pk, "01234567", 8);
 	msgpack_pack_ext(&pk, 16, 7);
 	msgpack_pack_ext_body(&pk, "0123456789abcdef", 16);
 	msgpack_pack_ext(&pk, 20, 7);
@@ -613,6 +615,23 @@ static void test_every_kind_of_value_is_framed(void **state)
 		assert_int_equal(out[0].status, 1);
 		assert_int_equal(out[0].error, EVALD_EBADREQ);
 	}
+}
+
+static void test_a_first_message_that_allocates_nothing_is_followed_by_more(void **state)
+{
+	(void)state;
+	struct seen out[4];
+
+	/* msgpack-c makes its zone on first use: a scalar or string first must not trip on that. */
+	msgpack_pack_nil(&pk);
+	str("hello");
+	msgpack_pack_map(&pk, 1);
+	str("op");
+	str("ping");
+	assert_int_equal(decode_all(sbuf.size, out, 4), 3);
+	assert_int_equal(out[0].error, EVALD_EBADREQ);
+	assert_int_equal(out[1].error, EVALD_EBADREQ);
+	assert_int_equal(out[2].op, EVALD_OP_PING);
 }
 
 int main(void)
@@ -636,6 +655,9 @@ int main(void)
 	                teardown),
 	        cmocka_unit_test_setup_teardown(test_every_kind_of_value_is_framed, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_a_first_message_that_allocates_nothing_is_followed_by_more, setup,
+	                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,52 @@
+/*
+ * Fuzz target for the request decoder: arbitrary bytes, fed in chunks
+ * whose sizes the input also chooses, must never crash, leak or read out
+ * of bounds, and every request that decodes without error must hold
+ * records the engine accepts.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <evald/error.h>
+#include <evald/proto.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct evald_decoder d;
+	struct evald_request req;
+	size_t chunk, fed = 0;
+	int r = 0;
+
+	if (size < 1 || evald_decoder_init(&d, 4096) != 0)
+		return 0;
+	chunk = 1 + data[0] % 64;
+	data++;
+	size--;
+	while (fed < size && r >= 0) {
+		char *buf;
+		size_t len, take = size - fed < chunk ? size - fed : chunk;
+		if (evald_decoder_buffer(&d, take, &buf, &len) != 0)
+			break;
+		memcpy(buf, data + fed, take);
+		evald_decoder_consumed(&d, take);
+		fed += take;
+		while ((r = evald_decoder_next(&d, &req)) == 1) {
+			if (req.error)
+				continue;
+			for (size_t i = 0; i < req.records.n; i++) {
+				int label;
+				double score, weight;
+				evald_records_get(&req.records, i, &label, &score, &weight);
+				if (evald_record_check(label, score, weight) != 0)
+					abort(); /* the decoder let a bad record through */
+			}
+			if (req.stream && evald_stream_name_check(req.stream, req.stream_len) != 0)
+				abort();
+		}
+	}
+	evald_decoder_destroy(&d);
+	return 0;
+}
