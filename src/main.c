@@ -24,6 +24,7 @@ static const char usage[] =
 
 struct flags {
 	const char *config, *listen, *unix_path, *log_level;
+	bool manual_clock;
 };
 
 /* 0 to go on, 1 to exit 0 (--help, --version), 2 on a usage error. */
@@ -53,6 +54,14 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 			break;
 		case 'L':
 			f->log_level = optarg;
+			break;
+		case 'K':
+			if (strcmp(optarg, "manual") != 0 && strcmp(optarg, "system") != 0) {
+				fprintf(stderr, "evald: --clock: '%s' is not system or manual\n",
+				        optarg);
+				return 2;
+			}
+			f->manual_clock = strcmp(optarg, "manual") == 0;
 			break;
 		case 'V':
 			printf("evald %s\n", EVALD_VERSION);
@@ -126,7 +135,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	uv_loop_init(&loop);
-	if (evald_server_new(&loop, &cfg, &server, err, sizeof(err)) != 0) {
+	if (evald_server_new(&loop, &cfg, flags.manual_clock, &server, err, sizeof(err)) != 0) {
 		evald_log(EVALD_LOG_ERROR, "start_failed", "reason=\"%s\"", err);
 		fprintf(stderr, "evald: %s\n", err);
 		rc = 1;

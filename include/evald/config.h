@@ -6,6 +6,7 @@
 
 #include <evald/log.h>
 #include <evald/registry.h>
+#include <evald/series.h>
 #include <evald/stream.h>
 
 #define EVALD_ADDR_MAX 256
@@ -16,6 +17,17 @@ struct evald_stream_section {
 	char name[EVALD_STREAM_NAME_MAX + 1];
 	unsigned set; /* which keys the section gave */
 	struct evald_config cfg;
+	struct evald_window_config win;
+};
+
+/* [sink]: a JSON line per active stream every interval. */
+struct evald_sink_config {
+	char path[4096];     /* empty = off */
+	uint32_t interval;   /* seconds, a multiple of window_slot */
+	bool thresholds_set; /* else each stream's own */
+	uint32_t nthresholds;
+	double thresholds[EVALD_THRESHOLDS_MAX];
+	char streams[1024]; /* comma-separated glob patterns; empty = every stream */
 };
 
 /* Everything evald.ini can say; conf/evald.ini lists every key with its default. */
@@ -27,6 +39,8 @@ struct evald_server_config {
 	uint64_t max_connections;
 	uint64_t max_message_bytes;
 	struct evald_config defaults;
+	struct evald_window_config window;
+	struct evald_sink_config sink;
 	struct evald_stream_section *streams;
 	size_t nstreams;
 };
@@ -46,6 +60,10 @@ int evald_server_config_parse(struct evald_server_config *cfg, const char *text,
                               char *err, size_t errlen);
 
 void evald_server_config_destroy(struct evald_server_config *cfg);
+
+/* The window configuration for a new stream called name. */
+const struct evald_window_config *evald_server_config_window(const struct evald_server_config *cfg,
+                                                             const char *name, size_t len);
 
 /* The bin configuration for a new stream called name. */
 const struct evald_config *evald_server_config_stream(const struct evald_server_config *cfg,

@@ -28,11 +28,11 @@
  */
 struct evald_frame {
 	size_t limit;
-	size_t size;      /* bytes of the current message seen */
-	uint64_t pending; /* elements the current message still owes */
-	uint64_t skip;    /* payload bytes of the current element still to pass */
+	size_t size;            /* bytes of the current message seen */
+	uint64_t pending;       /* elements the current message still owes */
+	uint64_t skip;          /* payload bytes of the current element still to pass */
 	unsigned char head[10]; /* the longest header kept whole: fixext 8, 1 + 9 bytes */
-	uint8_t have, need; /* header bytes gathered and wanted; need = 0 between headers */
+	uint8_t have, need;     /* header bytes gathered and wanted; need = 0 between headers */
 	uint32_t depth;
 	bool too_deep; /* nested deeper than EVALD_DEPTH_MAX */
 	uint64_t open[EVALD_DEPTH_MAX];
@@ -57,6 +57,7 @@ enum evald_op {
 	EVALD_OP_RESET,
 	EVALD_OP_STATS,
 	EVALD_OP_PING,
+	EVALD_OP_ADVANCE_CLOCK, /* tests: moves a manual clock */
 };
 
 /* n records, as msgpack objects already checked by the decoder. */
@@ -81,6 +82,7 @@ struct evald_request {
 	const msgpack_object *thresholds; /* snapshot: checked finite numbers */
 	size_t nthresholds;
 	bool curve;
+	double seconds;    /* advance_clock */
 	bool has_id_reply; /* use/observe: reply only when an id is given */
 	/* A request that failed to decode: error != 0, and nothing is to be done. */
 	int error;
@@ -138,6 +140,7 @@ struct evald_stats {
 	uint64_t bytes_received;
 	uint64_t streams;
 	uint64_t state_bytes;
+	uint64_t sink_lines, sink_write_errors;
 };
 
 /* What a snapshot reply says of one stream. */
@@ -148,6 +151,7 @@ struct evald_snapshot {
 	const double *thresholds; /* requested, after the stream's configured ones */
 	size_t nthresholds;
 	bool curve;
+	double from, to; /* the interval the figures cover, Unix seconds */
 };
 
 void evald_reply_error(msgpack_packer *pk, const msgpack_object *id, int err, const char *message,
@@ -159,5 +163,15 @@ void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const eva
 void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struct evald_stats *st);
 void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
                           const struct evald_snapshot *snap);
+
+void evald_reply_clock(msgpack_packer *pk, const msgpack_object *id, double now);
+
+/*
+ * A map of a stream's figures: n, positives, negatives, the confusion at
+ * its configured thresholds (if with_configured) then at thresholds, AP
+ * and ROC-AUC with bounds, best F1. The periodic sink writes these.
+ */
+void evald_pack_figures(msgpack_packer *pk, const evald_stream *s, const double *thresholds,
+                        size_t nthresholds, bool with_configured);
 
 #endif

@@ -3,36 +3,38 @@
 
 #include <stddef.h>
 
-#include <evald/stream.h>
+#include <evald/series.h>
 
 #define EVALD_STREAM_NAME_MAX 128
 
-/* Named streams, found by name in constant time and listed in creation order. */
+/* Named series, found by name in constant time and listed in creation order. */
 typedef struct evald_registry evald_registry;
 
 /* 0 if name is 1 to EVALD_STREAM_NAME_MAX bytes of printable ASCII, else EVALD_ESTREAM. */
 int evald_stream_name_check(const char *name, size_t len);
 
-/* An empty registry that will hold at most max_streams streams. */
+/* An empty registry that will hold at most max_streams series. */
 int evald_registry_new(size_t max_streams, evald_registry **out);
 void evald_registry_free(evald_registry *r);
 
-/* The stream called name, or NULL. */
-evald_stream *evald_registry_find(const evald_registry *r, const char *name, size_t len);
+/* The series called name, or NULL. */
+evald_series *evald_registry_find(const evald_registry *r, const char *name, size_t len);
 
 /*
- * Makes a stream called name, which must not exist yet. EVALD_ESTREAM for
- * a bad name, EVALD_ETOOMANY past max_streams, or the configuration's error.
+ * Makes a series called name, which must not exist yet, starting at now.
+ * EVALD_ESTREAM for a bad name, EVALD_ETOOMANY past max_streams, or the
+ * configuration's error.
  */
 int evald_registry_add(evald_registry *r, const char *name, size_t len,
-                       const struct evald_config *cfg, evald_stream **out);
+                       const struct evald_config *cfg, const struct evald_window_config *w,
+                       double now, evald_series **out);
 
 size_t evald_registry_count(const evald_registry *r);
 
-/* The i-th stream made, i < count; *name is NUL-terminated. */
-evald_stream *evald_registry_at(const evald_registry *r, size_t i, const char **name);
+/* The i-th series made, i < count; *name is NUL-terminated. */
+evald_series *evald_registry_at(const evald_registry *r, size_t i, const char **name);
 
-/* Bytes held by the registry and all its streams. */
+/* Bytes held by the registry and all its series, slots included. */
 size_t evald_registry_footprint(const evald_registry *r);
 
 #endif

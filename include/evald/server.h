@@ -1,6 +1,7 @@
 #ifndef EVALD_SERVER_H
 #define EVALD_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <uv.h>
@@ -13,10 +14,11 @@ typedef struct evald_server evald_server;
 /*
  * Binds the configured listeners on loop and starts accepting. On
  * failure returns nonzero with err[] saying what and where; nothing is
- * left open. cfg must outlive the server.
+ * left open. cfg must outlive the server. A manual clock stands still
+ * until an advance_clock request moves it (for tests).
  */
-int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg, evald_server **out,
-                     char *err, size_t errlen);
+int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg, bool manual_clock,
+                     evald_server **out, char *err, size_t errlen);
 
 /*
  * Stops accepting, answers what has been read, closes every connection

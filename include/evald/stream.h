@@ -53,6 +53,9 @@ typedef struct evald_stream evald_stream;
 int evald_stream_new(const struct evald_config *cfg, evald_stream **out);
 void evald_stream_free(evald_stream *s);
 
+/* An empty stream with proto's configuration, sharing its bin edges (they outlive both). */
+int evald_stream_new_like(const evald_stream *proto, evald_stream **out);
+
 /* The stream's configuration, with its thresholds sorted and unique. */
 const struct evald_config *evald_stream_config(const evald_stream *s);
 
@@ -80,7 +83,7 @@ int evald_stream_merge(evald_stream *dst, const evald_stream *src);
 /* Forgets every record; the configuration stays. */
 void evald_stream_reset(evald_stream *s);
 
-/* Bytes of memory the stream holds, its own struct included. */
+/* Bytes of memory the stream holds, its own struct included; shared edges count a share. */
 size_t evald_stream_footprint(const evald_stream *s);
 
 /* The lower edge of bin k, 0 <= k <= bins; edge(bins) is hi. */

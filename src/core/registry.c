@@ -9,11 +9,11 @@ struct entry {
 	char name[EVALD_STREAM_NAME_MAX + 1];
 	size_t len;
 	uint64_t hash;
-	evald_stream *stream;
+	evald_series *series;
 };
 
 /*
- * entries holds the streams in creation order; slots is an open-addressed
+ * entries holds the series in creation order; slots is an open-addressed
  * index into it (entry number + 1; 0 is free) at most half full.
  */
 struct evald_registry {
@@ -21,7 +21,6 @@ struct evald_registry {
 	size_t count, cap, max;
 	uint32_t *slots;
 	size_t nslots;
-	size_t footprint; /* of the streams, kept as they are added */
 };
 
 int evald_stream_name_check(const char *name, size_t len)
@@ -61,7 +60,7 @@ void evald_registry_free(evald_registry *r)
 	if (!r)
 		return;
 	for (size_t i = 0; i < r->count; i++)
-		evald_stream_free(r->entries[i].stream);
+		evald_series_free(r->entries[i].series);
 	free(r->entries);
 	free(r->slots);
 	free(r);
@@ -82,14 +81,14 @@ static size_t probe(const evald_registry *r, const char *name, size_t len, uint6
 	}
 }
 
-evald_stream *evald_registry_find(const evald_registry *r, const char *name, size_t len)
+evald_series *evald_registry_find(const evald_registry *r, const char *name, size_t len)
 {
 	uint32_t e;
 
 	if (r->nslots == 0)
 		return NULL;
 	e = r->slots[probe(r, name, len, fnv1a(name, len))];
-	return e ? r->entries[e - 1].stream : NULL;
+	return e ? r->entries[e - 1].series : NULL;
 }
 
 /* Makes room for one more entry: grows the entry array and rehashes the index. */
@@ -120,9 +119,10 @@ static int grow(evald_registry *r)
 }
 
 int evald_registry_add(evald_registry *r, const char *name, size_t len,
-                       const struct evald_config *cfg, evald_stream **out)
+                       const struct evald_config *cfg, const struct evald_window_config *w,
+                       double now, evald_series **out)
 {
-	evald_stream *s;
+	evald_series *s;
 	struct entry *en;
 	int err = evald_stream_name_check(name, len);
 
@@ -135,7 +135,7 @@ int evald_registry_add(evald_registry *r, const char *name, size_t len,
 	err = grow(r);
 	if (err)
 		return err;
-	err = evald_stream_new(cfg, &s);
+	err = evald_series_new(cfg, w, now, &s);
 	if (err)
 		return err;
 	en = &r->entries[r->count];
@@ -143,9 +143,8 @@ int evald_registry_add(evald_registry *r, const char *name, size_t len,
 	en->name[len] = '\0';
 	en->len = len;
 	en->hash = fnv1a(name, len);
-	en->stream = s;
+	en->series = s;
 	r->slots[probe(r, name, len, en->hash)] = (uint32_t)(++r->count);
-	r->footprint += evald_stream_footprint(s);
 	*out = s;
 	return 0;
 }
@@ -155,14 +154,17 @@ size_t evald_registry_count(const evald_registry *r)
 	return r->count;
 }
 
-evald_stream *evald_registry_at(const evald_registry *r, size_t i, const char **name)
+evald_series *evald_registry_at(const evald_registry *r, size_t i, const char **name)
 {
 	*name = r->entries[i].name;
-	return r->entries[i].stream;
+	return r->entries[i].series;
 }
 
 size_t evald_registry_footprint(const evald_registry *r)
 {
-	return sizeof(*r) + r->cap * sizeof(struct entry) + r->nslots * sizeof(uint32_t) +
-	       r->footprint;
+	size_t bytes = sizeof(*r) + r->cap * sizeof(struct entry) + r->nslots * sizeof(uint32_t);
+
+	for (size_t i = 0; i < r->count; i++)
+		bytes += evald_series_footprint(r->entries[i].series);
+	return bytes;
 }

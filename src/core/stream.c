@@ -97,28 +97,23 @@ static void normalize_thresholds(struct evald_config *cfg)
 	cfg->nthresholds = n;
 }
 
-int evald_stream_new(const struct evald_config *cfg, evald_stream **out)
+/* An empty stream on cfg (already checked and normalized) and the given edges. */
+static int stream_make(const struct evald_config *cfg, struct evald_edges *edges,
+                       evald_stream **out)
 {
-	evald_stream *s;
-	int err = evald_config_check(cfg);
+	evald_stream *s = calloc(1, sizeof(*s));
 
-	if (err)
-		return err;
-	s = calloc(1, sizeof(*s));
 	if (!s)
 		return EVALD_ENOMEM;
 	s->cfg = *cfg;
-	normalize_thresholds(&s->cfg);
-	s->edges = malloc(((size_t)cfg->bins + 1) * sizeof(double));
+	s->edges = edges;
+	edges->refs++;
 	s->cells = malloc((size_t)cfg->bins * 2 * sizeof(struct evald_cell));
-	s->band = malloc(((size_t)s->cfg.nthresholds + 1) * 2 * sizeof(double));
-	if (!s->edges || !s->cells || !s->band) {
-		err = EVALD_ENOMEM;
-		goto fail;
+	s->band = malloc(((size_t)cfg->nthresholds + 1) * 2 * sizeof(double));
+	if (!s->cells || !s->band) {
+		evald_stream_free(s);
+		return EVALD_ENOMEM;
 	}
-	err = edges_fill(&s->cfg, s->edges);
-	if (err)
-		goto fail;
 	if (cfg->spacing == EVALD_SPACING_LOGIT) {
 		s->origin = cfg->logit_lo;
 		s->scale = cfg->bins / (cfg->logit_hi - cfg->logit_lo);
@@ -129,16 +124,41 @@ int evald_stream_new(const struct evald_config *cfg, evald_stream **out)
 	evald_stream_reset(s);
 	*out = s;
 	return 0;
-fail:
-	evald_stream_free(s);
-	return err;
+}
+
+int evald_stream_new(const struct evald_config *cfg, evald_stream **out)
+{
+	struct evald_config c;
+	struct evald_edges *edges;
+	int err = evald_config_check(cfg);
+
+	if (err)
+		return err;
+	c = *cfg;
+	normalize_thresholds(&c);
+	edges = malloc(sizeof(*edges) + ((size_t)c.bins + 1) * sizeof(double));
+	if (!edges)
+		return EVALD_ENOMEM;
+	edges->refs = 0;
+	err = edges_fill(&c, edges->at);
+	if (err) {
+		free(edges);
+		return err;
+	}
+	return stream_make(&c, edges, out); /* on failure, freeing the stream frees the edges */
+}
+
+int evald_stream_new_like(const evald_stream *proto, evald_stream **out)
+{
+	return stream_make(&proto->cfg, proto->edges, out);
 }
 
 void evald_stream_free(evald_stream *s)
 {
 	if (!s)
 		return;
-	free(s->edges);
+	if (s->edges && --s->edges->refs == 0)
+		free(s->edges);
 	free(s->cells);
 	free(s->band);
 	free(s);
@@ -161,7 +181,7 @@ void evald_stream_reset(evald_stream *s)
 
 double evald_stream_edge(const evald_stream *s, uint32_t k)
 {
-	return s->edges[k <= s->cfg.bins ? k : s->cfg.bins];
+	return s->edges->at[k <= s->cfg.bins ? k : s->cfg.bins];
 }
 
 /*
@@ -171,7 +191,7 @@ double evald_stream_edge(const evald_stream *s, uint32_t k)
 uint32_t evald_stream_bin(const evald_stream *s, double x)
 {
 	const struct evald_config *cfg = &s->cfg;
-	const double *e = s->edges;
+	const double *e = s->edges->at;
 	uint32_t last = cfg->bins - 1, k;
 	double g;
 
@@ -291,7 +311,9 @@ int evald_stream_merge(evald_stream *dst, const evald_stream *src)
 size_t evald_stream_footprint(const evald_stream *s)
 {
 	size_t bins = s->cfg.bins;
+	size_t edges = sizeof(*s->edges) + (bins + 1) * sizeof(double);
 
-	return sizeof(*s) + (bins + 1) * sizeof(double) + bins * 2 * sizeof(struct evald_cell) +
+	/* Shared edges count a share each, so a sum over streams counts them once. */
+	return sizeof(*s) + edges / s->edges->refs + bins * 2 * sizeof(struct evald_cell) +
 	       ((size_t)s->cfg.nthresholds + 1) * 2 * sizeof(double);
 }

@@ -14,10 +14,16 @@ struct evald_cell {
  * configured thresholds <= score, so tp at threshold i is the sum of
  * band[2 * j + 1] over j > i.
  */
+/* Bin edges, shared by the streams of one series: bins + 1, strictly increasing. */
+struct evald_edges {
+	size_t refs;
+	double at[];
+};
+
 struct evald_stream {
 	struct evald_config cfg;
-	double *edges; /* bins + 1, strictly increasing, edges[bins] == hi */
-	double scale;  /* maps a score (or its log-odds) to a bin guess */
+	struct evald_edges *edges;
+	double scale; /* maps a score (or its log-odds) to a bin guess */
 	double origin;
 	struct evald_cell *cells;
 	double *band;

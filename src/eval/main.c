@@ -195,7 +195,12 @@ static json_t *operating_points(const evald_stream *s, const double *floors, siz
  */
 static json_t *snapshot_json(const evald_stream *s, const struct options *o)
 {
-	struct evald_snapshot snap = {"eval", "total", s, o->at, o->nat, o->curve};
+	struct evald_snapshot snap = {.stream = "eval",
+	                              .window = "total",
+	                              .s = s,
+	                              .thresholds = o->at,
+	                              .nthresholds = o->nat,
+	                              .curve = o->curve};
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_unpacked up;

@@ -17,10 +17,12 @@ enum field {
 	F_WINDOW = 1 << 7,
 	F_THRESHOLDS = 1 << 8,
 	F_CURVE = 1 << 9,
+	F_SECONDS = 1 << 10,
 };
 
-static const char *const field_names[] = {"stream", "label",   "score",  "weight",     "labels",
-                                          "scores", "weights", "window", "thresholds", "curve"};
+static const char *const field_names[] = {"stream",     "label",  "score",   "weight",
+                                          "labels",     "scores", "weights", "window",
+                                          "thresholds", "curve",  "seconds"};
 #define NFIELDS (sizeof(field_names) / sizeof(field_names[0]))
 
 static const struct op_spec {
@@ -36,6 +38,7 @@ static const struct op_spec {
         {"reset", EVALD_OP_RESET, F_STREAM},
         {"stats", EVALD_OP_STATS, 0},
         {"ping", EVALD_OP_PING, 0},
+        {"advance_clock", EVALD_OP_ADVANCE_CLOCK, F_SECONDS},
 };
 
 struct ctx {
@@ -394,6 +397,12 @@ static void decode_map(struct ctx *c, const msgpack_object *o)
 		break;
 	case EVALD_OP_SNAPSHOT:
 		decode_snapshot(c, f);
+		break;
+	case EVALD_OP_ADVANCE_CLOCK:
+		if (!f[10] || !as_double(f[10], &req->seconds) || !(req->seconds >= 0) ||
+		    !isfinite(req->seconds))
+			fail(c, EVALD_EBADREQ, SIZE_MAX,
+			     "advance_clock needs seconds, a finite number >= 0");
 		break;
 	default:
 		break;

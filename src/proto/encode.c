@@ -109,7 +109,7 @@ void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const eva
 	for (size_t i = 0; i < n; i++) {
 		const char *name;
 		struct evald_summary sum;
-		evald_stream_summarize(evald_registry_at(r, i, &name), &sum);
+		evald_stream_summarize(evald_series_total(evald_registry_at(r, i, &name)), &sum);
 		msgpack_pack_map(pk, 4);
 		pack_str(pk, "name");
 		pack_str(pk, name);
@@ -135,7 +135,7 @@ static void pack_by_code(msgpack_packer *pk, const uint64_t *counts)
 
 void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struct evald_stats *st)
 {
-	open_reply(pk, id, true, 9);
+	open_reply(pk, id, true, 11);
 	pack_str(pk, "uptime");
 	msgpack_pack_double(pk, st->uptime);
 	pack_str(pk, "connections");
@@ -154,6 +154,10 @@ void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struc
 	msgpack_pack_uint64(pk, st->streams);
 	pack_str(pk, "state_bytes");
 	msgpack_pack_uint64(pk, st->state_bytes);
+	pack_str(pk, "sink_lines");
+	msgpack_pack_uint64(pk, st->sink_lines);
+	pack_str(pk, "sink_write_errors");
+	msgpack_pack_uint64(pk, st->sink_write_errors);
 }
 
 static void pack_confusion(msgpack_packer *pk, const struct evald_confusion *c)
@@ -223,21 +227,75 @@ static void pack_curve(msgpack_packer *pk, const evald_stream *s)
 	}
 }
 
+#define FIGURE_FIELDS 9
+
+/*
+ * The fields every view of a stream shares: totals, confusion at the
+ * configured thresholds (if with_configured) and then the extra ones,
+ * AP and ROC-AUC with bounds, best F1.
+ */
+static void pack_figure_fields(msgpack_packer *pk, const evald_stream *s,
+                               const struct evald_summary *sum, const double *extra, size_t nextra,
+                               bool with_configured)
+{
+	const struct evald_config *cfg = evald_stream_config(s);
+	size_t nconf = with_configured ? cfg->nthresholds : 0;
+	struct evald_confusion c;
+
+	pack_totals(pk, sum);
+	pack_str(pk, "thresholds");
+	msgpack_pack_array(pk, nconf + nextra);
+	for (size_t i = 0; i < nconf + nextra; i++) {
+		evald_stream_confusion(s, i < nconf ? cfg->thresholds[i] : extra[i - nconf], &c);
+		pack_confusion(pk, &c);
+	}
+	pack_str(pk, "average_precision");
+	pack_num(pk, sum->average_precision.value);
+	pack_str(pk, "average_precision_bounds");
+	pack_pair(pk, sum->average_precision.lo, sum->average_precision.hi);
+	pack_str(pk, "roc_auc");
+	pack_num(pk, sum->roc_auc.value);
+	pack_str(pk, "roc_auc_bounds");
+	pack_pair(pk, sum->roc_auc.lo, sum->roc_auc.hi);
+	pack_str(pk, "best_f1");
+	msgpack_pack_map(pk, 4);
+	pack_str(pk, "threshold");
+	pack_num(pk, sum->best_f1.threshold);
+	pack_str(pk, "precision");
+	pack_num(pk, sum->best_f1.precision);
+	pack_str(pk, "recall");
+	pack_num(pk, sum->best_f1.recall);
+	pack_str(pk, "f1");
+	pack_num(pk, sum->best_f1.f1);
+}
+
+void evald_pack_figures(msgpack_packer *pk, const evald_stream *s, const double *thresholds,
+                        size_t nthresholds, bool with_configured)
+{
+	struct evald_summary sum;
+
+	evald_stream_summarize(s, &sum);
+	msgpack_pack_map(pk, FIGURE_FIELDS);
+	pack_figure_fields(pk, s, &sum, thresholds, nthresholds, with_configured);
+}
+
 void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
                           const struct evald_snapshot *snap)
 {
 	const struct evald_config *cfg = evald_stream_config(snap->s);
 	bool logit = cfg->spacing == EVALD_SPACING_LOGIT;
 	struct evald_summary sum;
-	struct evald_confusion c;
 
 	evald_stream_summarize(snap->s, &sum);
-	open_reply(pk, id, true, 16 + logit + snap->curve);
+	open_reply(pk, id, true, FIGURE_FIELDS + 9 + logit + snap->curve);
 	pack_str(pk, "stream");
 	pack_str(pk, snap->stream);
 	pack_str(pk, "window");
 	pack_str(pk, snap->window);
-	pack_totals(pk, &sum);
+	pack_str(pk, "from");
+	msgpack_pack_double(pk, snap->from);
+	pack_str(pk, "to");
+	msgpack_pack_double(pk, snap->to);
 	pack_str(pk, "records");
 	msgpack_pack_uint64(pk, sum.records);
 	pack_str(pk, "out_of_range");
@@ -252,34 +310,16 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
 		pack_str(pk, "logit_limits");
 		pack_pair(pk, cfg->logit_lo, cfg->logit_hi);
 	}
-	pack_str(pk, "thresholds");
-	msgpack_pack_array(pk, cfg->nthresholds + snap->nthresholds);
-	for (size_t i = 0; i < cfg->nthresholds + snap->nthresholds; i++) {
-		double t = i < cfg->nthresholds ? cfg->thresholds[i]
-		                                : snap->thresholds[i - cfg->nthresholds];
-		evald_stream_confusion(snap->s, t, &c);
-		pack_confusion(pk, &c);
-	}
-	pack_str(pk, "average_precision");
-	pack_num(pk, sum.average_precision.value);
-	pack_str(pk, "average_precision_bounds");
-	pack_pair(pk, sum.average_precision.lo, sum.average_precision.hi);
-	pack_str(pk, "roc_auc");
-	pack_num(pk, sum.roc_auc.value);
-	pack_str(pk, "roc_auc_bounds");
-	pack_pair(pk, sum.roc_auc.lo, sum.roc_auc.hi);
-	pack_str(pk, "best_f1");
-	msgpack_pack_map(pk, 4);
-	pack_str(pk, "threshold");
-	pack_num(pk, sum.best_f1.threshold);
-	pack_str(pk, "precision");
-	pack_num(pk, sum.best_f1.precision);
-	pack_str(pk, "recall");
-	pack_num(pk, sum.best_f1.recall);
-	pack_str(pk, "f1");
-	pack_num(pk, sum.best_f1.f1);
+	pack_figure_fields(pk, snap->s, &sum, snap->thresholds, snap->nthresholds, true);
 	if (snap->curve) {
 		pack_str(pk, "curve");
 		pack_curve(pk, snap->s);
 	}
+}
+
+void evald_reply_clock(msgpack_packer *pk, const msgpack_object *id, double now)
+{
+	open_reply(pk, id, true, 1);
+	pack_str(pk, "now");
+	msgpack_pack_double(pk, now);
 }

@@ -18,6 +18,8 @@ const struct evald_server_config evald_server_config_default = {
         .max_connections = 1024,
         .max_message_bytes = 1 << 20,
         .defaults = EVALD_CONFIG_DEFAULT,
+        .window = EVALD_WINDOW_DEFAULT,
+        .sink = {.interval = 60},
 };
 
 enum bin_key {
@@ -26,6 +28,8 @@ enum bin_key {
 	K_SPACING = 1 << 2,
 	K_LOGIT_LIMITS = 1 << 3,
 	K_THRESHOLDS = 1 << 4,
+	K_WINDOW_SLOT = 1 << 5,
+	K_WINDOW_MAX = 1 << 6,
 };
 
 struct parse {
@@ -107,8 +111,9 @@ static int parse_list(const char *v, double *out, uint32_t max)
 	}
 }
 
-static int bin_key(struct parse *p, const char *section, struct evald_config *cfg, unsigned *set,
-                   const char *key, const char *v)
+static int stream_key(struct parse *p, const char *section, struct evald_config *cfg,
+                      struct evald_window_config *win, unsigned *set, const char *key,
+                      const char *v)
 {
 	double pair[2];
 	uint64_t bins;
@@ -146,10 +151,22 @@ static int bin_key(struct parse *p, const char *section, struct evald_config *cf
 			            EVALD_THRESHOLDS_MAX);
 		cfg->nthresholds = (uint32_t)n;
 		*set |= K_THRESHOLDS;
+	} else if (strcmp(key, "window_slot") == 0) {
+		if (evald_duration_parse(v, strlen(v), &win->slot) != 0)
+			return fail(p, EVALD_EWINDOW, section, key,
+			            "'%s' is not a duration such as 10s, 1m or 1h", v);
+		*set |= K_WINDOW_SLOT;
+	} else if (strcmp(key, "window_max") == 0) {
+		if (strcmp(v, "0") == 0)
+			win->max = 0;
+		else if (evald_duration_parse(v, strlen(v), &win->max) != 0)
+			return fail(p, EVALD_EWINDOW, section, key,
+			            "'%s' is not 0 (windows off) or a duration such as 1h", v);
+		*set |= K_WINDOW_MAX;
 	} else {
 		return fail(p, EVALD_EINVAL, section, key,
-		            "unknown key; expected bins, range, spacing, logit_limits or "
-		            "thresholds");
+		            "unknown key; expected bins, range, spacing, logit_limits, thresholds, "
+		            "window_slot or window_max");
 	}
 	return 1;
 }
@@ -193,6 +210,39 @@ static int server_key(struct parse *p, const char *key, const char *v)
 	return 1;
 }
 
+static int sink_key(struct parse *p, const char *key, const char *v)
+{
+	struct evald_sink_config *sink = &p->cfg->sink;
+
+	if (strcmp(key, "path") == 0) {
+		if (strlen(v) >= sizeof(sink->path))
+			return fail(p, EVALD_EINVAL, "sink", key, "longer than %zu bytes",
+			            sizeof(sink->path) - 1);
+		strcpy(sink->path, v);
+	} else if (strcmp(key, "interval") == 0) {
+		if (evald_duration_parse(v, strlen(v), &sink->interval) != 0)
+			return fail(p, EVALD_EWINDOW, "sink", key,
+			            "'%s' is not a duration such as 60s or 5m", v);
+	} else if (strcmp(key, "thresholds") == 0) {
+		int n = parse_list(v, sink->thresholds, EVALD_THRESHOLDS_MAX);
+		if (n < 0)
+			return fail(p, EVALD_ETHRESHOLD, "sink", key,
+			            "'%s' is not a list of at most %d finite numbers", v,
+			            EVALD_THRESHOLDS_MAX);
+		sink->nthresholds = (uint32_t)n;
+		sink->thresholds_set = true;
+	} else if (strcmp(key, "streams") == 0) {
+		if (strlen(v) >= sizeof(sink->streams))
+			return fail(p, EVALD_EINVAL, "sink", key, "longer than %zu bytes",
+			            sizeof(sink->streams) - 1);
+		strcpy(sink->streams, v);
+	} else {
+		return fail(p, EVALD_EINVAL, "sink", key,
+		            "unknown key; expected path, interval, thresholds or streams");
+	}
+	return 1;
+}
+
 /* The section for stream name, made if it is new. */
 static struct evald_stream_section *stream_section(struct parse *p, const char *name, size_t len)
 {
@@ -222,9 +272,11 @@ static int handler(void *user, const char *section, const char *key, const char 
 		return 1; /* only the first error is reported */
 	if (strcmp(section, "server") == 0)
 		return server_key(p, key, value);
+	if (strcmp(section, "sink") == 0)
+		return sink_key(p, key, value);
 	if (strcmp(section, "defaults") == 0) {
 		unsigned set = 0;
-		return bin_key(p, section, &p->cfg->defaults, &set, key, value);
+		return stream_key(p, section, &p->cfg->defaults, &p->cfg->window, &set, key, value);
 	}
 	if (len >= 10 && strncmp(section, "stream \"", 8) == 0 && section[len - 1] == '"') {
 		const char *name = section + 8;
@@ -237,10 +289,10 @@ static int handler(void *user, const char *section, const char *key, const char 
 		s = stream_section(p, name, n);
 		if (!s)
 			return fail(p, EVALD_ENOMEM, section, key, "out of memory");
-		return bin_key(p, section, &s->cfg, &s->set, key, value);
+		return stream_key(p, section, &s->cfg, &s->win, &s->set, key, value);
 	}
 	return fail(p, EVALD_EINVAL, section, key,
-	            "unknown section; expected [server], [defaults] or [stream \"NAME\"]");
+	            "unknown section; expected [server], [defaults], [sink] or [stream \"NAME\"]");
 }
 
 /* Fills each stream section's unset keys from [defaults] and checks every bin configuration. */
@@ -252,6 +304,19 @@ static int finish(struct parse *p, const char *name)
 	if (err) {
 		snprintf(p->err, p->errlen, "%s: [defaults]: %s", name, evald_strerror(err));
 		return err;
+	}
+	if (evald_window_check(&cfg->window) != 0) {
+		snprintf(p->err, p->errlen,
+		         "%s: [defaults]: window_max must be 0 or a multiple of window_slot, at "
+		         "most %d slots",
+		         name, EVALD_WINDOW_SLOTS_MAX - 1);
+		return EVALD_EWINDOW;
+	}
+	if (cfg->sink.path[0] && cfg->sink.interval % cfg->window.slot != 0) {
+		snprintf(p->err, p->errlen,
+		         "%s: [sink]: interval must be a multiple of window_slot (%us)", name,
+		         cfg->window.slot);
+		return EVALD_EWINDOW;
 	}
 	for (size_t i = 0; i < cfg->nstreams; i++) {
 		struct evald_stream_section *s = &cfg->streams[i];
@@ -271,6 +336,19 @@ static int finish(struct parse *p, const char *name)
 		if (s->set & K_THRESHOLDS) {
 			c.nthresholds = s->cfg.nthresholds;
 			memcpy(c.thresholds, s->cfg.thresholds, sizeof(c.thresholds));
+		}
+		struct evald_window_config w = cfg->window;
+		if (s->set & K_WINDOW_SLOT)
+			w.slot = s->win.slot;
+		if (s->set & K_WINDOW_MAX)
+			w.max = s->win.max;
+		s->win = w;
+		if (evald_window_check(&w) != 0) {
+			snprintf(p->err, p->errlen,
+			         "%s: [stream \"%s\"]: window_max must be 0 or a multiple of "
+			         "window_slot",
+			         name, s->name);
+			return EVALD_EWINDOW;
 		}
 		s->cfg = c;
 		err = evald_config_check(&c);
@@ -325,6 +403,16 @@ void evald_server_config_destroy(struct evald_server_config *cfg)
 	free(cfg->streams);
 	cfg->streams = NULL;
 	cfg->nstreams = 0;
+}
+
+const struct evald_window_config *evald_server_config_window(const struct evald_server_config *cfg,
+                                                             const char *name, size_t len)
+{
+	for (size_t i = 0; i < cfg->nstreams; i++)
+		if (strlen(cfg->streams[i].name) == len &&
+		    memcmp(cfg->streams[i].name, name, len) == 0)
+			return &cfg->streams[i].win;
+	return &cfg->window;
 }
 
 const struct evald_config *evald_server_config_stream(const struct evald_server_config *cfg,

@@ -124,6 +124,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	evald_decoder_consumed(&c->decoder, (size_t)nread);
+	s->now = evald_clock_now(&s->clock); /* every request of this read arrived now */
 	s->stats.bytes_received += (uint64_t)nread;
 	while ((r = evald_decoder_next(&c->decoder, &req)) == 1)
 		evald__handle(c, &req);

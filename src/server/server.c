@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <evald/error.h>
@@ -37,9 +36,9 @@ static const char *target_name(const struct evald_conn *c, const struct evald_re
 	return buf;
 }
 
-/* The stream a request refers to; made on first use if create. */
-static int find_stream(struct evald_conn *c, const struct evald_request *req, bool create,
-                       const char *name, evald_stream **out)
+/* The series a request refers to; made on first use if create. */
+static int find_series(struct evald_conn *c, const struct evald_request *req, bool create,
+                       const char *name, evald_series **out)
 {
 	struct evald_server *s = c->server;
 	size_t len = strlen(name);
@@ -53,12 +52,12 @@ static int find_stream(struct evald_conn *c, const struct evald_request *req, bo
 	if (!*out) {
 		if (!create)
 			return EVALD_ENOSTREAM;
-		err = evald_registry_add(s->streams, name, len,
-		                         evald_server_config_stream(s->cfg, name, len), out);
+		err = evald_registry_add(
+		        s->streams, name, len, evald_server_config_stream(s->cfg, name, len),
+		        evald_server_config_window(s->cfg, name, len), s->now, out);
 		if (err)
 			return err;
 		s->stats.streams = evald_registry_count(s->streams);
-		s->stats.state_bytes = evald_registry_footprint(s->streams);
 		evald_log(EVALD_LOG_INFO, "stream_created", "stream=\"%s\"", name);
 	}
 	if (!req->stream)
@@ -70,8 +69,8 @@ static void observe(struct evald_conn *c, const struct evald_request *req)
 {
 	const struct evald_records *r = &req->records;
 	char buf[EVALD_STREAM_NAME_MAX + 1];
-	evald_stream *st;
-	int err = find_stream(c, req, true, target_name(c, req, buf), &st);
+	evald_series *series;
+	int err = find_series(c, req, true, target_name(c, req, buf), &series);
 
 	if (err) {
 		count_error(c, req, err, r->n,
@@ -83,65 +82,111 @@ static void observe(struct evald_conn *c, const struct evald_request *req)
 		int label;
 		double score, weight;
 		evald_records_get(r, i, &label, &score, &weight);
-		evald_stream_observe(st, label, score, weight);
+		evald_series_observe(series, c->server->now, label, score, weight);
 	}
 	c->server->stats.records_accepted += r->n;
 	if (req->id && req->op == EVALD_OP_OBSERVE)
 		evald_reply_accepted(&c->pk, req->id, r->n);
 }
 
+/* Says what windows a stream allows, for a bad_window reply. */
+static void window_help(const evald_series *series, const char *window, char *out, size_t len)
+{
+	const struct evald_window_config *w = evald_series_window_config(series);
+
+	if (w->max == 0)
+		snprintf(out, len,
+		         "window '%s' unavailable: this stream keeps no windows (window_max = 0); "
+		         "use \"total\"",
+		         window);
+	else
+		snprintf(out, len,
+		         "window '%s' is not \"total\" or a duration (30s, 5m, 1h) that is a "
+		         "multiple of %us and at most %us",
+		         window, w->slot, w->max);
+}
+
 static void snapshot(struct evald_conn *c, const struct evald_request *req)
 {
+	struct evald_server *s = c->server;
 	double thresholds[EVALD_QUERY_THRESHOLDS_MAX];
 	struct evald_snapshot snap = {0};
-	char message[200], buf[EVALD_STREAM_NAME_MAX + 1];
-	evald_stream *st;
+	char message[300], buf[EVALD_STREAM_NAME_MAX + 1], window[40];
+	evald_stream *merged = NULL;
+	evald_series *series;
+	uint32_t seconds;
 	int err;
 
-	if (req->window && !(req->window_len == 5 && memcmp(req->window, "total", 5) == 0)) {
-		snprintf(message, sizeof(message),
-		         "unknown window '%.*s'; this server keeps only \"total\"",
-		         (int)(req->window_len > 32 ? 32 : req->window_len), req->window);
-		count_error(c, req, EVALD_EWINDOW, 0, message);
-		return;
-	}
+	snprintf(window, sizeof(window), "%.*s",
+	         req->window ? (int)(req->window_len < 32 ? req->window_len : 32) : 5,
+	         req->window ? req->window : "total");
 	snap.stream = target_name(c, req, buf);
-	err = find_stream(c, req, false, snap.stream, &st);
+	err = find_series(c, req, false, snap.stream, &series);
 	if (err) {
 		snprintf(message, sizeof(message), "no stream called '%s'", snap.stream);
 		count_error(c, req, err, 0, message);
 		return;
 	}
-	snap.s = st;
+	snap.window = window;
+	snap.to = s->now;
+	if (strcmp(window, "total") == 0) {
+		snap.s = evald_series_total(series);
+		snap.from = evald_series_since(series);
+	} else if (evald_duration_parse(req->window, req->window_len, &seconds) != 0 ||
+	           (err = evald_series_window(series, s->now, seconds, &merged, &snap.from)) != 0) {
+		if (err == EVALD_ENOMEM) {
+			count_error(c, req, err, 0, "out of memory");
+			return;
+		}
+		window_help(series, window, message, sizeof(message));
+		count_error(c, req, EVALD_EWINDOW, 0, message);
+		return;
+	} else {
+		snap.s = merged;
+	}
 	for (size_t i = 0; i < req->nthresholds; i++) {
 		const msgpack_object *o = &req->thresholds[i];
 		thresholds[i] = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER   ? (double)o->via.u64
 		                : o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? (double)o->via.i64
 		                                                             : o->via.f64;
 	}
-	snap.window = "total";
 	snap.thresholds = thresholds;
 	snap.nthresholds = req->nthresholds;
 	snap.curve = req->curve;
 	evald_reply_snapshot(&c->pk, req->id, &snap);
+	evald_stream_free(merged);
 }
 
 static void reset(struct evald_conn *c, const struct evald_request *req)
 {
 	char buf[EVALD_STREAM_NAME_MAX + 1], message[200];
 	const char *name = target_name(c, req, buf);
-	evald_stream *st;
-	int err = find_stream(c, req, false, name, &st);
+	evald_series *series;
+	int err = find_series(c, req, false, name, &series);
 
 	if (err) {
 		snprintf(message, sizeof(message), "no stream called '%s'", name);
 		count_error(c, req, err, 0, message);
 		return;
 	}
-	evald_stream_reset(st);
+	evald_series_reset(series, c->server->now);
 	evald_log(EVALD_LOG_INFO, "stream_reset", "stream=\"%s\" conn=%llu", name,
 	          (unsigned long long)c->id);
 	evald_reply_ok(&c->pk, req->id);
+}
+
+static void advance_clock(struct evald_conn *c, const struct evald_request *req)
+{
+	struct evald_server *s = c->server;
+
+	if (!s->clock.manual) {
+		count_error(c, req, EVALD_EUNKNOWNOP, 0,
+		            "advance_clock is a testing aid: it needs evald --clock manual");
+		return;
+	}
+	s->now = evald_clock_advance(&s->clock, req->seconds);
+	evald__tick(s);
+	evald_reply_clock(&c->pk, req->id, s->now);
 }
 
 void evald__handle(struct evald_conn *c, const struct evald_request *req)
@@ -174,20 +219,53 @@ void evald__handle(struct evald_conn *c, const struct evald_request *req)
 		reset(c, req);
 		break;
 	case EVALD_OP_STATS:
-		s->stats.uptime = (double)(uv_now(s->loop) - s->started_ms) / 1000.0;
+		s->stats.uptime = s->now - s->started;
 		s->stats.state_bytes = evald_registry_footprint(s->streams);
 		evald_reply_stats(&c->pk, req->id, &s->stats);
 		break;
 	case EVALD_OP_PING:
 		evald_reply_ping(&c->pk, req->id, EVALD_VERSION);
 		break;
+	case EVALD_OP_ADVANCE_CLOCK:
+		advance_clock(c, req);
+		break;
 	}
+}
+
+void evald__tick(struct evald_server *s)
+{
+	uint32_t slot = s->cfg->window.slot;
+
+	/* Slots age by whole slot widths: one sweep per width frees what has expired. */
+	if (s->now - s->last_expiry >= slot) {
+		for (size_t i = 0, n = evald_registry_count(s->streams); i < n; i++) {
+			const char *name;
+			evald_series_expire(evald_registry_at(s->streams, i, &name), s->now);
+		}
+		s->last_expiry = s->now;
+	}
+	evald__sink_due(s);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct evald_server *s = t->data;
+
+	s->now = evald_clock_now(&s->clock);
+	evald__tick(s);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
 {
+	struct evald_server *s = h->data;
+
+	if (signum == SIGHUP) {
+		evald_log(EVALD_LOG_INFO, "signal", "signal=SIGHUP action=reopen_sink");
+		evald__sink_reopen(s);
+		return;
+	}
 	evald_log(EVALD_LOG_INFO, "signal", "signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
-	evald_server_stop(h->data);
+	evald_server_stop(s);
 }
 
 static void on_drain_timeout(uv_timer_t *t)
@@ -212,15 +290,19 @@ void evald_server_stop(evald_server *s)
 		uv_close((uv_handle_t *)&s->pipe, NULL);
 	uv_close((uv_handle_t *)&s->sigint, NULL);
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
+	uv_close((uv_handle_t *)&s->sighup, NULL);
+	uv_close((uv_handle_t *)&s->tick, NULL);
 	for (struct evald_conn *c = s->conns; c; c = c->next)
 		evald__conn_close(c, false);
+	s->now = evald_clock_now(&s->clock);
+	evald__sink_close(s);
 	/* Clients that never read their replies must not hold the exit back. */
 	uv_timer_start(&s->drain, on_drain_timeout, EVALD_DRAIN_MS, 0);
 	uv_unref((uv_handle_t *)&s->drain);
 }
 
-int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg, evald_server **out,
-                     char *err, size_t errlen)
+int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg, bool manual_clock,
+                     evald_server **out, char *err, size_t errlen)
 {
 	evald_server *s = calloc(1, sizeof(*s));
 	int r;
@@ -231,7 +313,9 @@ int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg, eva
 	}
 	s->loop = loop;
 	s->cfg = cfg;
-	s->started_ms = uv_now(loop);
+	s->sink.fd = -1;
+	evald_clock_init(&s->clock, manual_clock);
+	s->now = s->started = s->last_expiry = evald_clock_now(&s->clock);
 	s->bad_input_log.burst = 10;
 	r = evald_registry_new(cfg->max_streams, &s->streams);
 	if (r) {
@@ -241,11 +325,18 @@ int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg, eva
 	}
 	uv_signal_init(loop, &s->sigint);
 	uv_signal_init(loop, &s->sigterm);
+	uv_signal_init(loop, &s->sighup);
+	uv_timer_init(loop, &s->tick);
 	uv_timer_init(loop, &s->drain);
-	s->sigint.data = s->sigterm.data = s->drain.data = s;
+	s->sigint.data = s->sigterm.data = s->sighup.data = s->tick.data = s->drain.data = s;
 	uv_signal_start(&s->sigint, on_signal, SIGINT);
 	uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-	r = evald__listen(s, err, errlen);
+	uv_signal_start(&s->sighup, on_signal, SIGHUP);
+	if (!manual_clock)
+		uv_timer_start(&s->tick, on_tick, 1000, 1000);
+	r = evald__sink_open(s, err, errlen);
+	if (r == 0)
+		r = evald__listen(s, err, errlen);
 	if (r) {
 		evald_server_stop(s);
 		uv_run(loop, UV_RUN_DEFAULT);

@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include <evald/clock.h>
 #include <evald/config.h>
 #include <evald/log.h>
 #include <evald/proto.h>
@@ -31,25 +32,36 @@ struct evald_conn {
 	struct evald_decoder decoder;
 	msgpack_sbuffer out; /* replies not yet handed to uv_write */
 	msgpack_packer pk;
-	evald_stream *current; /* the stream compact records go to; NULL until first used */
+	evald_series *current; /* the stream compact records go to; NULL until first used */
 	char current_name[EVALD_STREAM_NAME_MAX + 1];
 	bool reading, closing;
+};
+
+/* The periodic snapshot sink: one JSON line per active stream and interval. */
+struct evald_sink {
+	int fd;      /* -1 when off */
+	double next; /* the end of the interval being gathered */
 };
 
 struct evald_server {
 	uv_loop_t *loop;
 	const struct evald_server_config *cfg;
+	struct evald_clock clock;
+	double now; /* when the bytes being handled arrived */
 	uv_tcp_t tcp;
 	uv_pipe_t pipe;
 	bool tcp_open, pipe_open;
 	bool pipe_bound; /* the socket file is ours to remove */
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup;
+	uv_timer_t tick;  /* expires slots and drives the sink */
 	uv_timer_t drain; /* forces the last connections closed when stopping */
 	bool stopping;
+	double last_expiry;
 	evald_registry *streams;
+	struct evald_sink sink;
 	struct evald_conn *conns; /* a list of every open connection */
 	uint64_t next_conn_id;
-	uint64_t started_ms;
+	double started;
 	struct evald_stats stats;
 	struct evald_ratelimit bad_input_log;
 };
@@ -65,5 +77,20 @@ void evald__conn_close(struct evald_conn *c, bool force);
 
 /* Executes one decoded request for connection c, packing its reply, if any, into c->pk. */
 void evald__handle(struct evald_conn *c, const struct evald_request *req);
+
+/* Expires old slots and writes the sink's due lines; called each second and on advance_clock. */
+void evald__tick(struct evald_server *s);
+
+/* Opens the sink file, if one is configured. */
+int evald__sink_open(struct evald_server *s, char *err, size_t errlen);
+
+/* Writes the lines of every interval that ended by s->now. */
+void evald__sink_due(struct evald_server *s);
+
+/* Writes the partial interval, marked so, and closes the file. */
+void evald__sink_close(struct evald_server *s);
+
+/* Reopens the sink file (SIGHUP, after logrotate moved it). */
+void evald__sink_reopen(struct evald_server *s);
 
 #endif

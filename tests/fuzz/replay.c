@@ -123,8 +123,9 @@ int main(int argc, char **argv)
 				in[at] ^= (uint8_t)(1 + next() % 255);
 				break;
 			case 1: /* an interesting byte */
-				in[at] = (const uint8_t[]){0xc1, 0xdd, 0xdf, 0xdb, 0xff, 0x00, 0x90,
-							   0x80, 0xcb, 0xc7, 0xd8}[next() % 11];
+				in[at] = (const uint8_t[]){
+				        0xc1, 0xdd, 0xdf, 0xdb, 0xff, 0x00,
+				        0x90, 0x80, 0xcb, 0xc7, 0xd8}[next() % 11];
 				break;
 			case 2: /* truncate */
 				n = at;

@@ -44,19 +44,19 @@ static void test_every_key_is_read(void **state)
 {
 	(void)state;
 	assert_int_equal(parse("[server]\n"
-			       "listen = [::1]:9000\n"
-			       "unix =\n"
-			       "log_level = warn\n"
-			       "max_streams = 7\n"
-			       "max_connections = 3\n"
-			       "max_message_bytes = 4096 ; inline comment\n"
-			       "[defaults]\n"
-			       "bins = 250\n"
-			       "range = -1, 2\n"
-			       "spacing = logit\n"
-			       "logit_limits = -6,8\n"
-			       "thresholds = 0.3, 0.5,0.9\n"),
-			 0);
+	                       "listen = [::1]:9000\n"
+	                       "unix =\n"
+	                       "log_level = warn\n"
+	                       "max_streams = 7\n"
+	                       "max_connections = 3\n"
+	                       "max_message_bytes = 4096 ; inline comment\n"
+	                       "[defaults]\n"
+	                       "bins = 250\n"
+	                       "range = -1, 2\n"
+	                       "spacing = logit\n"
+	                       "logit_limits = -6,8\n"
+	                       "thresholds = 0.3, 0.5,0.9\n"),
+	                 0);
 	assert_string_equal(cfg.listen, "[::1]:9000");
 	assert_string_equal(cfg.unix_path, "");
 	assert_int_equal(cfg.log_level, EVALD_LOG_WARN);
@@ -78,11 +78,11 @@ static void test_stream_sections_override_only_what_they_set(void **state)
 	(void)state;
 	/* The section comes first: what it does not set still comes from [defaults]. */
 	assert_int_equal(parse("[stream \"fraud v2\"]\n"
-			       "spacing = logit\n"
-			       "[defaults]\n"
-			       "bins = 50\n"
-			       "thresholds = 0.2\n"),
-			 0);
+	                       "spacing = logit\n"
+	                       "[defaults]\n"
+	                       "bins = 50\n"
+	                       "thresholds = 0.2\n"),
+	                 0);
 	const struct evald_config *f = evald_server_config_stream(&cfg, "fraud v2", 8);
 	const struct evald_config *other = evald_server_config_stream(&cfg, "other", 5);
 	assert_int_equal(f->spacing, EVALD_SPACING_LOGIT);
@@ -99,37 +99,37 @@ static void test_errors_name_file_line_and_key(void **state)
 	static const struct {
 		const char *text, *want;
 	} cases[] = {
-		{"[server]\nmax_streams = lots\n", "test.ini:2: [server] max_streams: 'lots'"},
-		{"[server]\nmax_streams = 0\n", "test.ini:2: [server] max_streams"},
-		{"[server]\nmax_streams = -5\n", "test.ini:2: [server] max_streams"},
-		{"[server]\n\nmax_message_bytes = 10\n", "test.ini:3: [server] max_message_bytes"},
-		{"[server]\nlog_level = loud\n", "test.ini:2: [server] log_level: 'loud'"},
-		{"[server]\nlisten_on = x\n", "test.ini:2: [server] listen_on: unknown key"},
-		{"[defaults]\nbins = 0\n", "test.ini:2: [defaults] bins"},
-		{"[defaults]\nbins = 1000001\n", "test.ini:2: [defaults] bins"},
-		{"[defaults]\nbins = 12.5\n", "test.ini:2: [defaults] bins"},
-		{"[defaults]\nrange = 1,0\n", "test.ini:2: [defaults] range: '1,0'"},
-		{"[defaults]\nrange = 0\n", "test.ini:2: [defaults] range"},
-		{"[defaults]\nrange = 0,inf\n", "test.ini:2: [defaults] range"},
-		{"[defaults]\nspacing = log\n", "test.ini:2: [defaults] spacing: 'log'"},
-		{"[defaults]\nlogit_limits = 3,-3\n", "test.ini:2: [defaults] logit_limits"},
-		{"[defaults]\nthresholds = 0.5,nan\n", "test.ini:2: [defaults] thresholds"},
-		{"[defaults]\nthresholds = 0.5,,0.6\n", "test.ini:2: [defaults] thresholds"},
-		{"[defaults]\nbinz = 4\n", "test.ini:2: [defaults] binz: unknown key"},
-		{"[metrics]\nx = 1\n", "test.ini:2: [metrics] x: unknown section"},
-		{"[stream \"\"]\nbins = 4\n", "test.ini:2: [stream \"\"] bins"},
-		{"[stream \"a\"]\nbins = 4\nrange = 5\n", "test.ini:3: [stream \"a\"] range"},
-		{"[server]\nthis is not a key\n", "test.ini:2: not a key = value line"},
-		{"[defaults]\nrange = 1,1.0000000000000002\n", "test.ini: [defaults]: range"},
-		{"[stream \"s\"]\nlogit_limits = -40,40\nspacing = logit\n",
-		 "test.ini: [stream \"s\"]: logit limits"},
+	        {"[server]\nmax_streams = lots\n", "test.ini:2: [server] max_streams: 'lots'"},
+	        {"[server]\nmax_streams = 0\n", "test.ini:2: [server] max_streams"},
+	        {"[server]\nmax_streams = -5\n", "test.ini:2: [server] max_streams"},
+	        {"[server]\n\nmax_message_bytes = 10\n", "test.ini:3: [server] max_message_bytes"},
+	        {"[server]\nlog_level = loud\n", "test.ini:2: [server] log_level: 'loud'"},
+	        {"[server]\nlisten_on = x\n", "test.ini:2: [server] listen_on: unknown key"},
+	        {"[defaults]\nbins = 0\n", "test.ini:2: [defaults] bins"},
+	        {"[defaults]\nbins = 1000001\n", "test.ini:2: [defaults] bins"},
+	        {"[defaults]\nbins = 12.5\n", "test.ini:2: [defaults] bins"},
+	        {"[defaults]\nrange = 1,0\n", "test.ini:2: [defaults] range: '1,0'"},
+	        {"[defaults]\nrange = 0\n", "test.ini:2: [defaults] range"},
+	        {"[defaults]\nrange = 0,inf\n", "test.ini:2: [defaults] range"},
+	        {"[defaults]\nspacing = log\n", "test.ini:2: [defaults] spacing: 'log'"},
+	        {"[defaults]\nlogit_limits = 3,-3\n", "test.ini:2: [defaults] logit_limits"},
+	        {"[defaults]\nthresholds = 0.5,nan\n", "test.ini:2: [defaults] thresholds"},
+	        {"[defaults]\nthresholds = 0.5,,0.6\n", "test.ini:2: [defaults] thresholds"},
+	        {"[defaults]\nbinz = 4\n", "test.ini:2: [defaults] binz: unknown key"},
+	        {"[metrics]\nx = 1\n", "test.ini:2: [metrics] x: unknown section"},
+	        {"[stream \"\"]\nbins = 4\n", "test.ini:2: [stream \"\"] bins"},
+	        {"[stream \"a\"]\nbins = 4\nrange = 5\n", "test.ini:3: [stream \"a\"] range"},
+	        {"[server]\nthis is not a key\n", "test.ini:2: not a key = value line"},
+	        {"[defaults]\nrange = 1,1.0000000000000002\n", "test.ini: [defaults]: range"},
+	        {"[stream \"s\"]\nlogit_limits = -40,40\nspacing = logit\n",
+	         "test.ini: [stream \"s\"]: logit limits"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (parse(cases[i].text) == 0)
 			fail_msg("case %zu was accepted: %s", i, cases[i].text);
 		if (strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)
 			fail_msg("case %zu: got \"%s\", want it to start \"%s\"", i, err,
-				 cases[i].want);
+			         cases[i].want);
 	}
 }
 
@@ -145,20 +145,21 @@ static void test_a_missing_file_says_so(void **state)
 	(void)state;
 	evald_server_config_destroy(&cfg);
 	cfg = evald_server_config_default;
-	assert_int_not_equal(evald_server_config_load(&cfg, "/nonexistent/evald.ini", err, sizeof(err)),
-			     0);
+	assert_int_not_equal(
+	        evald_server_config_load(&cfg, "/nonexistent/evald.ini", err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "/nonexistent/evald.ini: cannot open"));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_an_empty_file_keeps_every_default, teardown),
-		cmocka_unit_test_teardown(test_every_key_is_read, teardown),
-		cmocka_unit_test_teardown(test_stream_sections_override_only_what_they_set, teardown),
-		cmocka_unit_test_teardown(test_errors_name_file_line_and_key, teardown),
-		cmocka_unit_test_teardown(test_the_first_error_is_the_one_reported, teardown),
-		cmocka_unit_test_teardown(test_a_missing_file_says_so, teardown),
+	        cmocka_unit_test_teardown(test_an_empty_file_keeps_every_default, teardown),
+	        cmocka_unit_test_teardown(test_every_key_is_read, teardown),
+	        cmocka_unit_test_teardown(test_stream_sections_override_only_what_they_set,
+	                                  teardown),
+	        cmocka_unit_test_teardown(test_errors_name_file_line_and_key, teardown),
+	        cmocka_unit_test_teardown(test_the_first_error_is_the_one_reported, teardown),
+	        cmocka_unit_test_teardown(test_a_missing_file_says_so, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

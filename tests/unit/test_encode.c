@@ -39,7 +39,8 @@ static const msgpack_object *packed(void)
 {
 	size_t off = 0;
 
-	assert_int_equal(msgpack_unpack_next(&up, sbuf.data, sbuf.size, &off), MSGPACK_UNPACK_SUCCESS);
+	assert_int_equal(msgpack_unpack_next(&up, sbuf.data, sbuf.size, &off),
+	                 MSGPACK_UNPACK_SUCCESS);
 	assert_int_equal(off, sbuf.size);
 	return &up.data;
 }
@@ -93,9 +94,10 @@ static void test_every_client_error_has_a_wire_name(void **state)
 {
 	(void)state;
 	static const char *const names[] = {
-		"bad_threshold", "bad_label",      "bad_score",        "bad_weight", "internal",
-		"bad_request",   "unknown_op",     "length_mismatch",  "bad_stream", "unknown_stream",
-		"too_many_streams", "bad_window",  "message_too_large", "invalid_msgpack", "too_many_connections"};
+	        "bad_threshold",     "bad_label",       "bad_score",           "bad_weight",
+	        "internal",          "bad_request",     "unknown_op",          "length_mismatch",
+	        "bad_stream",        "unknown_stream",  "too_many_streams",    "bad_window",
+	        "message_too_large", "invalid_msgpack", "too_many_connections"};
 	for (int e = EVALD_ETHRESHOLD, i = 0; e >= EVALD_ECONNLIMIT; e--, i++)
 		assert_string_equal(evald_error_name(e), names[i]);
 	assert_string_equal(evald_error_name(EVALD_ENOMEM), "internal");
@@ -113,16 +115,37 @@ static void test_snapshot_reply_holds_every_field(void **state)
 	assert_int_equal(evald_stream_new(&cfg, &s), 0);
 	assert_int_equal(evald_stream_observe(s, 1, 0.9, 1.0), 0);
 	assert_int_equal(evald_stream_observe(s, 1, 0.2, 0.5), 0);
-	struct evald_snapshot snap = {"m", "total", s, requested, 1, true};
+	struct evald_snapshot snap = {.stream = "m",
+	                              .window = "total",
+	                              .s = s,
+	                              .thresholds = requested,
+	                              .nthresholds = 1,
+	                              .curve = true,
+	                              .from = 10.0,
+	                              .to = 20.0};
 	evald_reply_snapshot(&pk, NULL, &snap);
 	const msgpack_object *r = packed();
-	static const char *const keys[] = {
-		"ok",         "stream",    "window",  "n",
-		"positives",  "negatives", "records", "out_of_range",
-		"bins",       "range",     "spacing", "logit_limits",
-		"thresholds", "average_precision",    "average_precision_bounds",
-		"roc_auc",    "roc_auc_bounds",       "best_f1",
-		"curve"};
+	static const char *const keys[] = {"ok",
+	                                   "stream",
+	                                   "window",
+	                                   "from",
+	                                   "to",
+	                                   "n",
+	                                   "positives",
+	                                   "negatives",
+	                                   "records",
+	                                   "out_of_range",
+	                                   "bins",
+	                                   "range",
+	                                   "spacing",
+	                                   "logit_limits",
+	                                   "thresholds",
+	                                   "average_precision",
+	                                   "average_precision_bounds",
+	                                   "roc_auc",
+	                                   "roc_auc_bounds",
+	                                   "best_f1",
+	                                   "curve"};
 	assert_int_equal(r->via.map.size, sizeof(keys) / sizeof(keys[0]));
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (!get(r, keys[i]))
@@ -156,8 +179,9 @@ static void test_streams_stats_ping_and_accepted_replies(void **state)
 {
 	(void)state;
 	struct evald_stats st = {.uptime = 2.5, .records_accepted = 9};
+	const struct evald_window_config win = EVALD_WINDOW_DEFAULT;
 	evald_registry *reg;
-	evald_stream *s;
+	evald_series *s;
 
 	st.records_rejected[-EVALD_EWEIGHT] = 4;
 	evald_reply_stats(&pk, NULL, &st);
@@ -169,8 +193,8 @@ static void test_streams_stats_ping_and_accepted_replies(void **state)
 	assert_null(get(get(r, "errors"), "internal"));
 
 	assert_int_equal(evald_registry_new(4, &reg), 0);
-	assert_int_equal(evald_registry_add(reg, "a", 1, &evald_config_default, &s), 0);
-	assert_int_equal(evald_stream_observe(s, 1, 0.5, 1.0), 0);
+	assert_int_equal(evald_registry_add(reg, "a", 1, &evald_config_default, &win, 0.0, &s), 0);
+	assert_int_equal(evald_series_observe(s, 0.0, 1, 0.5, 1.0), 0);
 	msgpack_sbuffer_clear(&sbuf);
 	evald_reply_streams(&pk, NULL, reg);
 	r = packed();
@@ -194,13 +218,14 @@ static void test_streams_stats_ping_and_accepted_replies(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_error_replies_carry_code_message_index_and_id,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_every_client_error_has_a_wire_name, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_reply_holds_every_field, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_streams_stats_ping_and_accepted_replies, setup,
-						teardown),
+	        cmocka_unit_test_setup_teardown(test_error_replies_carry_code_message_index_and_id,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_every_client_error_has_a_wire_name, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_snapshot_reply_holds_every_field, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_streams_stats_ping_and_accepted_replies, setup,
+	                                        teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

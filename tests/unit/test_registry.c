@@ -29,8 +29,9 @@ static void test_names_are_checked(void **state)
 static void test_streams_are_found_by_name_and_listed_in_creation_order(void **state)
 {
 	(void)state;
+	const struct evald_window_config win = EVALD_WINDOW_DEFAULT;
 	evald_registry *r;
-	evald_stream *s, *made[3000];
+	evald_series *s, *made[3000];
 	char name[32];
 	const char *got;
 
@@ -38,8 +39,9 @@ static void test_streams_are_found_by_name_and_listed_in_creation_order(void **s
 	for (int i = 0; i < 3000; i++) {
 		int n = snprintf(name, sizeof(name), "stream-%d", i);
 		assert_null(evald_registry_find(r, name, (size_t)n));
-		assert_int_equal(evald_registry_add(r, name, (size_t)n, &evald_config_default, &made[i]),
-				 0);
+		assert_int_equal(evald_registry_add(r, name, (size_t)n, &evald_config_default, &win,
+		                                    0.0, &made[i]),
+		                 0);
 	}
 	assert_int_equal(evald_registry_count(r), 3000);
 	for (int i = 0; i < 3000; i++) {
@@ -50,26 +52,29 @@ static void test_streams_are_found_by_name_and_listed_in_creation_order(void **s
 	}
 	/* A prefix is another name. */
 	assert_null(evald_registry_find(r, "stream-1", 7));
-	assert_int_equal(evald_registry_add(r, "stream-7", 8, &evald_config_default, &s),
-			 EVALD_EINVAL);
-	assert_true(evald_registry_footprint(r) > 3000 * evald_stream_footprint(made[0]));
+	assert_int_equal(evald_registry_add(r, "stream-7", 8, &evald_config_default, &win, 0.0, &s),
+	                 EVALD_EINVAL);
+	assert_true(evald_registry_footprint(r) > 3000 * evald_series_footprint(made[0]));
 	evald_registry_free(r);
 }
 
 static void test_the_cap_and_bad_configurations_are_refused(void **state)
 {
 	(void)state;
+	const struct evald_window_config win = EVALD_WINDOW_DEFAULT;
 	evald_registry *r;
-	evald_stream *s;
+	evald_series *s;
 	struct evald_config bad = evald_config_default;
 
 	assert_int_equal(evald_registry_new(2, &r), 0);
 	bad.bins = 0;
-	assert_int_equal(evald_registry_add(r, "a", 1, &bad, &s), EVALD_EBINS);
-	assert_int_equal(evald_registry_add(r, "", 0, &evald_config_default, &s), EVALD_ESTREAM);
-	assert_int_equal(evald_registry_add(r, "a", 1, &evald_config_default, &s), 0);
-	assert_int_equal(evald_registry_add(r, "b", 1, &evald_config_default, &s), 0);
-	assert_int_equal(evald_registry_add(r, "c", 1, &evald_config_default, &s), EVALD_ETOOMANY);
+	assert_int_equal(evald_registry_add(r, "a", 1, &bad, &win, 0.0, &s), EVALD_EBINS);
+	assert_int_equal(evald_registry_add(r, "", 0, &evald_config_default, &win, 0.0, &s),
+	                 EVALD_ESTREAM);
+	assert_int_equal(evald_registry_add(r, "a", 1, &evald_config_default, &win, 0.0, &s), 0);
+	assert_int_equal(evald_registry_add(r, "b", 1, &evald_config_default, &win, 0.0, &s), 0);
+	assert_int_equal(evald_registry_add(r, "c", 1, &evald_config_default, &win, 0.0, &s),
+	                 EVALD_ETOOMANY);
 	assert_int_equal(evald_registry_count(r), 2);
 	assert_null(evald_registry_find(r, "c", 1));
 	evald_registry_free(r);
@@ -78,9 +83,9 @@ static void test_the_cap_and_bad_configurations_are_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names_are_checked),
-		cmocka_unit_test(test_streams_are_found_by_name_and_listed_in_creation_order),
-		cmocka_unit_test(test_the_cap_and_bad_configurations_are_refused),
+	        cmocka_unit_test(test_names_are_checked),
+	        cmocka_unit_test(test_streams_are_found_by_name_and_listed_in_creation_order),
+	        cmocka_unit_test(test_the_cap_and_bad_configurations_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

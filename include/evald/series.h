@@ -1,0 +1,87 @@
+#ifndef EVALD_SERIES_H
+#define EVALD_SERIES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <evald/stream.h>
+
+#define EVALD_WINDOW_SLOTS_MAX 100000
+
+/* Time slots of a series, in seconds. max = 0 keeps no slots (windows off). */
+struct evald_window_config {
+	uint32_t slot; /* slot width, >= 1 */
+	uint32_t max;  /* the longest window, a multiple of slot */
+};
+
+#define EVALD_WINDOW_DEFAULT                                                                       \
+	{                                                                                          \
+		.slot = 10, .max = 3600                                                            \
+	}
+
+/* 0 if the window configuration is usable, else EVALD_EWINDOW. */
+int evald_window_check(const struct evald_window_config *w);
+
+/*
+ * Parses a duration: digits and a unit, s, m or h ("30s", "5m", "1h",
+ * "90m"); EVALD_EWINDOW if it is anything else, zero, or longer than
+ * 2^31 seconds.
+ */
+int evald_duration_parse(const char *text, size_t len, uint32_t *seconds);
+
+/*
+ * A stream over time: its total since creation or the last reset, and a
+ * ring of time slots, each a stream of the same configuration, from which
+ * windows are merged. Time is seconds, supplied by the caller; slot k
+ * holds the records that arrived in [k * slot, (k + 1) * slot). A slot is
+ * allocated when its first record arrives, and freed once it is older
+ * than max.
+ */
+typedef struct evald_series evald_series;
+
+int evald_series_new(const struct evald_config *cfg, const struct evald_window_config *w,
+                     double now, evald_series **out);
+void evald_series_free(evald_series *s);
+
+/*
+ * Counts one record that arrived at now, in the total and in now's slot.
+ * Errors as evald_stream_observe(), and then nothing changes.
+ */
+int evald_series_observe(evald_series *s, double now, int label, double score, double weight);
+
+/* The total since creation or the last reset. */
+const evald_stream *evald_series_total(const evald_series *s);
+
+const struct evald_window_config *evald_series_window_config(const evald_series *s);
+
+/* When the total began: creation or the last reset. */
+double evald_series_since(const evald_series *s);
+
+/*
+ * A new stream merging the slots whose start lies in [from, to) (both
+ * multiples of the slot width), and how many records it holds. The
+ * caller frees it.
+ */
+int evald_series_merge(const evald_series *s, double from, double to, evald_stream **out);
+
+/*
+ * The window of the given length ending at now: the last seconds / slot
+ * whole slots and the current partial one. *from is where it starts.
+ * EVALD_EWINDOW unless seconds is a multiple of the slot width and at most max.
+ */
+int evald_series_window(const evald_series *s, double now, uint32_t seconds, evald_stream **out,
+                        double *from);
+
+/* Frees the slots that no window reaching back from now can cover. */
+void evald_series_expire(evald_series *s, double now);
+
+/* Forgets every record and slot; the total restarts at now. */
+void evald_series_reset(evald_series *s, double now);
+
+/* Bytes held by the series, its slots included. */
+size_t evald_series_footprint(const evald_series *s);
+
+/* Slots holding records. */
+size_t evald_series_live_slots(const evald_series *s);
+
+#endif

@@ -1,0 +1,225 @@
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <evald/error.h>
+#include <evald/series.h>
+
+struct slot {
+	int64_t no;      /* which slot of time it holds; meaningful while s != NULL */
+	evald_stream *s; /* NULL: nothing arrived in it */
+};
+
+struct evald_series {
+	evald_stream *total;
+	struct evald_window_config win;
+	uint32_t nslots; /* max / slot + 1: the longest window and the current slot */
+	struct slot *ring;
+	double since;
+	size_t live;
+};
+
+int evald_window_check(const struct evald_window_config *w)
+{
+	if (w->slot < 1 || w->max % w->slot != 0 || w->max / w->slot >= EVALD_WINDOW_SLOTS_MAX)
+		return EVALD_EWINDOW;
+	return 0;
+}
+
+int evald_duration_parse(const char *text, size_t len, uint32_t *seconds)
+{
+	uint64_t v = 0, unit;
+	size_t i = 0;
+
+	while (i < len && text[i] >= '0' && text[i] <= '9' && v <= UINT32_MAX)
+		v = v * 10 + (uint64_t)(text[i++] - '0');
+	if (i == 0 || i + 1 != len)
+		return EVALD_EWINDOW;
+	switch (text[i]) {
+	case 's':
+		unit = 1;
+		break;
+	case 'm':
+		unit = 60;
+		break;
+	case 'h':
+		unit = 3600;
+		break;
+	default:
+		return EVALD_EWINDOW;
+	}
+	if (v == 0 || v * unit > (uint64_t)INT32_MAX)
+		return EVALD_EWINDOW;
+	*seconds = (uint32_t)(v * unit);
+	return 0;
+}
+
+int evald_series_new(const struct evald_config *cfg, const struct evald_window_config *w,
+                     double now, evald_series **out)
+{
+	evald_series *s;
+	int err = evald_window_check(w);
+
+	if (err)
+		return err;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return EVALD_ENOMEM;
+	s->win = *w;
+	s->since = now;
+	s->nslots = w->max ? w->max / w->slot + 1 : 0;
+	err = evald_stream_new(cfg, &s->total);
+	if (!err && s->nslots) {
+		s->ring = calloc(s->nslots, sizeof(*s->ring));
+		if (!s->ring)
+			err = EVALD_ENOMEM;
+	}
+	if (err) {
+		evald_series_free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+static void drop_slot(evald_series *s, struct slot *sl)
+{
+	if (sl->s) {
+		evald_stream_free(sl->s);
+		sl->s = NULL;
+		s->live--;
+	}
+}
+
+void evald_series_free(evald_series *s)
+{
+	if (!s)
+		return;
+	for (uint32_t i = 0; s->ring && i < s->nslots; i++)
+		drop_slot(s, &s->ring[i]);
+	free(s->ring);
+	evald_stream_free(s->total); /* last: the slots share its edges */
+	free(s);
+}
+
+static int64_t slot_of(const evald_series *s, double t)
+{
+	return (int64_t)floor(t / s->win.slot);
+}
+
+/* The stream of the slot holding now, made or recycled as needed. */
+static int current_slot(evald_series *s, double now, evald_stream **out)
+{
+	int64_t no = slot_of(s, now);
+	struct slot *sl = &s->ring[(uint64_t)no % s->nslots];
+	int err;
+
+	if (sl->s && sl->no != no) {
+		if (sl->no > no) {
+			/* The clock went back: count the record in the newest slot rather than lose
+			 * it. */
+			*out = sl->s;
+			return 0;
+		}
+		evald_stream_reset(sl->s); /* recycle an expired slot's memory */
+	}
+	if (!sl->s) {
+		err = evald_stream_new_like(s->total, &sl->s);
+		if (err)
+			return err;
+		s->live++;
+	}
+	sl->no = no;
+	*out = sl->s;
+	return 0;
+}
+
+int evald_series_observe(evald_series *s, double now, int label, double score, double weight)
+{
+	evald_stream *slot = NULL;
+	int err = evald_record_check(label, score, weight);
+
+	if (err)
+		return err;
+	if (s->nslots) {
+		err = current_slot(s, now, &slot);
+		if (err)
+			return err;
+		evald_stream_observe(slot, label, score, weight);
+	}
+	return evald_stream_observe(s->total, label, score, weight);
+}
+
+const evald_stream *evald_series_total(const evald_series *s)
+{
+	return s->total;
+}
+
+const struct evald_window_config *evald_series_window_config(const evald_series *s)
+{
+	return &s->win;
+}
+
+double evald_series_since(const evald_series *s)
+{
+	return s->since;
+}
+
+int evald_series_merge(const evald_series *s, double from, double to, evald_stream **out)
+{
+	int64_t first = slot_of(s, from), end = slot_of(s, to);
+	int err = evald_stream_new_like(s->total, out);
+
+	if (err)
+		return err;
+	for (uint32_t i = 0; i < s->nslots; i++) {
+		const struct slot *sl = &s->ring[i];
+		if (sl->s && sl->no >= first && sl->no < end)
+			evald_stream_merge(*out, sl->s);
+	}
+	return 0;
+}
+
+int evald_series_window(const evald_series *s, double now, uint32_t seconds, evald_stream **out,
+                        double *from)
+{
+	int64_t cur = slot_of(s, now);
+
+	if (s->nslots == 0 || seconds == 0 || seconds % s->win.slot || seconds > s->win.max)
+		return EVALD_EWINDOW;
+	*from = (double)(cur - seconds / s->win.slot) * s->win.slot;
+	return evald_series_merge(s, *from, (double)(cur + 1) * s->win.slot, out);
+}
+
+void evald_series_expire(evald_series *s, double now)
+{
+	int64_t oldest = slot_of(s, now) - (int64_t)s->nslots + 1;
+
+	for (uint32_t i = 0; i < s->nslots; i++)
+		if (s->ring[i].s && s->ring[i].no < oldest)
+			drop_slot(s, &s->ring[i]);
+}
+
+void evald_series_reset(evald_series *s, double now)
+{
+	for (uint32_t i = 0; i < s->nslots; i++)
+		drop_slot(s, &s->ring[i]);
+	evald_stream_reset(s->total);
+	s->since = now;
+}
+
+size_t evald_series_footprint(const evald_series *s)
+{
+	size_t bytes =
+	        sizeof(*s) + s->nslots * sizeof(struct slot) + evald_stream_footprint(s->total);
+
+	for (uint32_t i = 0; i < s->nslots; i++)
+		if (s->ring[i].s)
+			bytes += evald_stream_footprint(s->ring[i].s);
+	return bytes;
+}
+
+size_t evald_series_live_slots(const evald_series *s)
+{
+	return s->live;
+}

@@ -1,0 +1,219 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <evald/error.h>
+#include <evald/proto_json.h>
+
+#include "server_impl.h"
+
+static int open_file(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+int evald__sink_open(struct evald_server *s, char *err, size_t errlen)
+{
+	const struct evald_sink_config *cfg = &s->cfg->sink;
+
+	if (!cfg->path[0])
+		return 0;
+	s->sink.fd = open_file(cfg->path);
+	if (s->sink.fd < 0) {
+		snprintf(err, errlen, "cannot open [sink] path %s: %s", cfg->path, strerror(errno));
+		return EVALD_EINVAL;
+	}
+	/* Intervals are aligned to multiples of their length, like the slots. */
+	s->sink.next = (floor(s->now / cfg->interval) + 1) * cfg->interval;
+	evald_log(EVALD_LOG_INFO, "sink_opened", "path=%s interval=%u", cfg->path, cfg->interval);
+	return 0;
+}
+
+void evald__sink_reopen(struct evald_server *s)
+{
+	int fd;
+
+	if (s->sink.fd < 0)
+		return;
+	fd = open_file(s->cfg->sink.path);
+	if (fd < 0) {
+		s->stats.sink_write_errors++;
+		evald_log(EVALD_LOG_ERROR, "sink_reopen_failed", "path=%s error=\"%s\"",
+		          s->cfg->sink.path, strerror(errno));
+		return; /* keep writing to the old file rather than lose lines */
+	}
+	close(s->sink.fd);
+	s->sink.fd = fd;
+	evald_log(EVALD_LOG_INFO, "sink_reopened", "path=%s", s->cfg->sink.path);
+}
+
+/* Appends a whole line or nothing: a failed write is cut back off the file. */
+static void write_line(struct evald_server *s, const char *line, size_t len)
+{
+	off_t start = lseek(s->sink.fd, 0, SEEK_END);
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write(s->sink.fd, line + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = errno;
+			if (done > 0 && start >= 0 && ftruncate(s->sink.fd, start) != 0)
+				e = errno;
+			s->stats.sink_write_errors++;
+			evald_log(EVALD_LOG_ERROR, "sink_write_failed", "path=%s error=\"%s\"",
+			          s->cfg->sink.path, strerror(e));
+			return;
+		}
+		done += (size_t)n;
+	}
+	s->stats.sink_lines++;
+}
+
+/* True if the sink's stream patterns (comma-separated globs; none = all) take name. */
+static bool wanted(const char *patterns, const char *name)
+{
+	char pattern[256];
+	const char *p = patterns;
+
+	if (!*p)
+		return true;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		const char *start = p, *end = p + len;
+		while (start < end && *start == ' ')
+			start++;
+		while (end > start && end[-1] == ' ')
+			end--;
+		if ((size_t)(end - start) < sizeof(pattern)) {
+			memcpy(pattern, start, (size_t)(end - start));
+			pattern[end - start] = '\0';
+			if (fnmatch(pattern, name, 0) == 0)
+				return true;
+		}
+		if (!p[len])
+			return false;
+		p += len + 1;
+	}
+}
+
+static void pack_key(msgpack_packer *pk, const char *key)
+{
+	msgpack_pack_str(pk, strlen(key));
+	msgpack_pack_str_body(pk, key, strlen(key));
+}
+
+/*
+ * One line for a series over [from, to): the interval's figures from its
+ * slots, and the total's. Nothing if the interval saw no records.
+ */
+static void emit(struct evald_server *s, const char *name, const evald_series *series, double from,
+                 double to, double slots_end, bool partial)
+{
+	const struct evald_sink_config *cfg = &s->cfg->sink;
+	const struct evald_window_config *w = evald_series_window_config(series);
+	const double *thr = cfg->thresholds_set ? cfg->thresholds : NULL;
+	size_t nthr = cfg->thresholds_set ? cfg->nthresholds : 0;
+	bool has_interval = w->max >= cfg->interval;
+	evald_stream *interval = NULL;
+	struct evald_summary sum;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked up;
+	size_t off = 0;
+
+	if (has_interval) {
+		if (evald_series_merge(series, from, slots_end, &interval) != 0)
+			return;
+		evald_stream_summarize(interval, &sum);
+		if (sum.records == 0) {
+			evald_stream_free(interval);
+			return;
+		}
+	} else {
+		evald_stream_summarize(evald_series_total(series), &sum);
+		if (sum.records == 0)
+			return;
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 5 + partial);
+	pack_key(&pk, "from");
+	msgpack_pack_double(&pk, from);
+	pack_key(&pk, "to");
+	msgpack_pack_double(&pk, to);
+	pack_key(&pk, "stream");
+	pack_key(&pk, name);
+	if (partial) {
+		pack_key(&pk, "partial");
+		msgpack_pack_true(&pk);
+	}
+	pack_key(&pk, "interval");
+	if (interval)
+		evald_pack_figures(&pk, interval, thr, nthr, !cfg->thresholds_set);
+	else
+		msgpack_pack_nil(&pk); /* the stream keeps no slots this long */
+	pack_key(&pk, "total");
+	evald_pack_figures(&pk, evald_series_total(series), thr, nthr, !cfg->thresholds_set);
+	msgpack_unpacked_init(&up);
+	if (msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS) {
+		json_t *j = evald_msgpack_to_json(&up.data);
+		char *line = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+		if (line) {
+			size_t len = strlen(line);
+			char *whole = realloc(line, len + 2);
+			if (whole) {
+				whole[len] = '\n';
+				write_line(s, whole, len + 1);
+				line = whole;
+			}
+			free(line);
+		}
+		json_decref(j);
+	}
+	msgpack_unpacked_destroy(&up);
+	msgpack_sbuffer_destroy(&sb);
+	evald_stream_free(interval);
+}
+
+static void emit_all(struct evald_server *s, double from, double to, double slots_end, bool partial)
+{
+	for (size_t i = 0, n = evald_registry_count(s->streams); i < n; i++) {
+		const char *name;
+		const evald_series *series = evald_registry_at(s->streams, i, &name);
+		if (wanted(s->cfg->sink.streams, name))
+			emit(s, name, series, from, to, slots_end, partial);
+	}
+}
+
+void evald__sink_due(struct evald_server *s)
+{
+	uint32_t interval = s->cfg->sink.interval;
+
+	if (s->sink.fd < 0)
+		return;
+	while (s->now >= s->sink.next) {
+		emit_all(s, s->sink.next - interval, s->sink.next, s->sink.next, false);
+		s->sink.next += interval;
+	}
+}
+
+void evald__sink_close(struct evald_server *s)
+{
+	uint32_t slot = s->cfg->window.slot;
+
+	if (s->sink.fd < 0)
+		return;
+	evald__sink_due(s);
+	/* The interval so far: every slot up to and including the current one. */
+	emit_all(s, s->sink.next - s->cfg->sink.interval, s->now, (floor(s->now / slot) + 1) * slot,
+	         true);
+	close(s->sink.fd);
+	s->sink.fd = -1;
+}
