@@ -14,12 +14,14 @@
 #include <evald/server.h>
 
 static const char usage[] =
-        "usage: evald [--config FILE] [--listen HOST:PORT] [--unix PATH] [--log-level LEVEL]\n"
+        "usage: evald [--config FILE] [--listen HOST:PORT] [--unix PATH] [--log-level LEVEL] "
+        "[--clock manual]\n"
         "             [--version] [--help]\n"
         "  --config FILE       read settings from an INI file (see conf/evald.ini)\n"
         "  --listen HOST:PORT  TCP address (default 127.0.0.1:7390); '' turns TCP off\n"
         "  --unix PATH         Unix socket (default evald.sock); '' turns it off\n"
         "  --log-level LEVEL   debug, info, warn or error (default info)\n"
+        "  --clock manual      for tests: time stands still until an advance_clock request\n"
         "Flags override the configuration file.\n";
 
 struct flags {
@@ -35,6 +37,7 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 	        {"listen", required_argument, NULL, 'l'},
 	        {"unix", required_argument, NULL, 'u'},
 	        {"log-level", required_argument, NULL, 'L'},
+	        {"clock", required_argument, NULL, 'K'},
 	        {"version", no_argument, NULL, 'V'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},

@@ -1,0 +1,192 @@
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <evald/error.h>
+#include <evald/metrics.h>
+#include <evald/series.h>
+
+#include "testutil.h"
+
+#define T0 1800000000.0
+
+static evald_series *make(uint32_t slot, uint32_t max)
+{
+	struct evald_config cfg = evald_config_default;
+	struct evald_window_config w = {slot, max};
+	evald_series *s;
+
+	cfg.bins = 50;
+	assert_int_equal(evald_series_new(&cfg, &w, T0, &s), 0);
+	return s;
+}
+
+/* Two streams agree if their summaries and configured-threshold counts agree exactly. */
+static void assert_same(const evald_stream *a, const evald_stream *b)
+{
+	struct evald_summary x, y;
+	struct evald_curve_iter ia, ib;
+	struct evald_curve_point pa, pb;
+
+	evald_stream_summarize(a, &x);
+	evald_stream_summarize(b, &y);
+	assert_int_equal(x.records, y.records);
+	assert_true(x.positives == y.positives && x.negatives == y.negatives);
+	evald_curve_begin(&ia, a);
+	evald_curve_begin(&ib, b);
+	while (evald_curve_next(&ia, &pa)) {
+		assert_true(evald_curve_next(&ib, &pb));
+		assert_memory_equal(&pa, &pb, sizeof(pa));
+	}
+	assert_false(evald_curve_next(&ib, &pb));
+}
+
+static void test_a_window_holds_exactly_the_records_of_its_slots(void **state)
+{
+	(void)state;
+	evald_series *s = make(10, 60);
+	struct evald_config cfg = evald_config_default;
+	evald_stream *want, *got;
+	double from;
+
+	cfg.bins = 50;
+	assert_int_equal(evald_stream_new(&cfg, &want), 0);
+	for (int i = 0; i < 200; i++) {
+		double t = T0 + 0.5 * i;
+		int label = i % 3 == 0;
+		double score = (i % 17) / 17.0;
+		assert_int_equal(evald_series_observe(s, t, label, score, 1.0), 0);
+		if (t >= T0 + 60)
+			assert_int_equal(evald_stream_observe(want, label, score, 1.0), 0);
+	}
+	/* At T0 + 99.5, a 30 s window is the partial slot [90, 100) and three whole ones. */
+	assert_int_equal(evald_series_window(s, T0 + 99.5, 30, &got, &from), 0);
+	assert_true(from == T0 + 60);
+	assert_same(got, want);
+	evald_stream_free(got);
+	/* The total holds everything. */
+	struct evald_summary sum;
+	evald_stream_summarize(evald_series_total(s), &sum);
+	assert_int_equal(sum.records, 200);
+	evald_stream_free(want);
+	evald_series_free(s);
+}
+
+static void test_windows_must_be_multiples_of_the_slot_and_at_most_max(void **state)
+{
+	(void)state;
+	evald_series *s = make(10, 60), *off = make(10, 0);
+	evald_stream *got;
+	double from;
+
+	assert_int_equal(evald_series_window(s, T0, 15, &got, &from), EVALD_EWINDOW);
+	assert_int_equal(evald_series_window(s, T0, 70, &got, &from), EVALD_EWINDOW);
+	assert_int_equal(evald_series_window(s, T0, 0, &got, &from), EVALD_EWINDOW);
+	assert_int_equal(evald_series_window(off, T0, 10, &got, &from), EVALD_EWINDOW);
+	assert_int_equal(evald_series_window(s, T0, 60, &got, &from), 0);
+	evald_stream_free(got);
+	evald_series_free(s);
+	evald_series_free(off);
+
+	struct evald_window_config bad = {7, 60};
+	evald_series *x;
+	assert_int_equal(evald_series_new(&evald_config_default, &bad, T0, &x), EVALD_EWINDOW);
+	bad.slot = 0;
+	assert_int_equal(evald_window_check(&bad), EVALD_EWINDOW);
+}
+
+static void test_idle_slots_are_freed_as_they_expire(void **state)
+{
+	(void)state;
+	evald_series *s = make(10, 60);
+	size_t empty = evald_series_footprint(s);
+
+	for (int i = 0; i < 7; i++)
+		assert_int_equal(evald_series_observe(s, T0 + 10 * i, 1, 0.5, 1.0), 0);
+	assert_int_equal(evald_series_live_slots(s), 7);
+	assert_true(evald_series_footprint(s) > empty + 6 * 50 * 64);
+	evald_series_expire(s, T0 + 60);
+	assert_int_equal(evald_series_live_slots(s), 7); /* all within the 60 s reach */
+	evald_series_expire(s, T0 + 95);
+	assert_int_equal(evald_series_live_slots(s), 4); /* slots 30..60 remain */
+	evald_series_expire(s, T0 + 1000);
+	assert_int_equal(evald_series_live_slots(s), 0);
+	assert_int_equal(evald_series_footprint(s), empty);
+	/* The total is kept. */
+	struct evald_summary sum;
+	evald_stream_summarize(evald_series_total(s), &sum);
+	assert_int_equal(sum.records, 7);
+	evald_series_free(s);
+}
+
+static void test_a_slot_reused_by_a_later_time_starts_empty(void **state)
+{
+	(void)state;
+	evald_series *s = make(10, 20); /* three slots in the ring */
+	evald_stream *got;
+	double from;
+	struct evald_summary sum;
+
+	assert_int_equal(evald_series_observe(s, T0 + 1, 1, 0.9, 1.0), 0);
+	/* 30 s later the same ring entry holds a new slot: the old record must be gone. */
+	assert_int_equal(evald_series_observe(s, T0 + 31, 0, 0.1, 1.0), 0);
+	assert_int_equal(evald_series_window(s, T0 + 31, 20, &got, &from), 0);
+	evald_stream_summarize(got, &sum);
+	assert_int_equal(sum.records, 1);
+	assert_true(sum.negatives == 1.0);
+	evald_stream_free(got);
+	evald_series_free(s);
+}
+
+static void test_reset_forgets_total_and_slots(void **state)
+{
+	(void)state;
+	evald_series *s = make(10, 60);
+	struct evald_summary sum;
+
+	assert_int_equal(evald_series_observe(s, T0, 1, 0.5, 1.0), 0);
+	assert_int_equal(evald_series_observe(s, T0, 2, 0.5, 1.0), EVALD_ELABEL);
+	evald_series_reset(s, T0 + 5);
+	assert_true(evald_series_since(s) == T0 + 5);
+	assert_int_equal(evald_series_live_slots(s), 0);
+	evald_stream_summarize(evald_series_total(s), &sum);
+	assert_int_equal(sum.records, 0);
+	evald_series_free(s);
+}
+
+static void test_durations_parse(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		uint32_t want;
+	} good[] = {{"30s", 30}, {"5m", 300}, {"1h", 3600}, {"90m", 5400}, {"10s", 10}};
+	static const char *const bad[] = {"",   "s",    "10",  "1d",           "-5m",
+	                                  "0s", "1.5m", "5 m", "99999999999h", "total"};
+	uint32_t v;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(evald_duration_parse(good[i].text, strlen(good[i].text), &v), 0);
+		assert_int_equal(v, good[i].want);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(evald_duration_parse(bad[i], strlen(bad[i]), &v), EVALD_EWINDOW);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_a_window_holds_exactly_the_records_of_its_slots),
+	        cmocka_unit_test(test_windows_must_be_multiples_of_the_slot_and_at_most_max),
+	        cmocka_unit_test(test_idle_slots_are_freed_as_they_expire),
+	        cmocka_unit_test(test_a_slot_reused_by_a_later_time_starts_empty),
+	        cmocka_unit_test(test_reset_forgets_total_and_slots),
+	        cmocka_unit_test(test_durations_parse),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
