@@ -230,7 +230,7 @@ static int sink_key(struct parse *p, const char *key, const char *v)
 			            "'%s' is not a list of at most %d finite numbers", v,
 			            EVALD_THRESHOLDS_MAX);
 		sink->nthresholds = (uint32_t)n;
-		sink->thresholds_set = true;
+		sink->thresholds_set = n > 0; /* empty: each stream's own */
 	} else if (strcmp(key, "streams") == 0) {
 		if (strlen(v) >= sizeof(sink->streams))
 			return fail(p, EVALD_EINVAL, "sink", key, "longer than %zu bytes",

@@ -71,6 +71,19 @@ static void test_every_key_is_read(void **state)
 	assert_true(cfg.defaults.thresholds[2] == 0.9);
 	assert_int_equal(parse("[defaults]\nthresholds =\n"), 0);
 	assert_int_equal(cfg.defaults.nthresholds, 0);
+	assert_int_equal(parse("[defaults]\nwindow_slot = 1m\nwindow_max = 2h\n"
+	                       "[sink]\npath = /tmp/x.jsonl\ninterval = 5m\nthresholds = 0.2,0.4\n"
+	                       "streams = a*, b\n"),
+	                 0);
+	assert_int_equal(cfg.window.slot, 60);
+	assert_int_equal(cfg.window.max, 7200);
+	assert_string_equal(cfg.sink.path, "/tmp/x.jsonl");
+	assert_int_equal(cfg.sink.interval, 300);
+	assert_true(cfg.sink.thresholds_set && cfg.sink.nthresholds == 2);
+	assert_string_equal(cfg.sink.streams, "a*, b");
+	assert_int_equal(parse("[sink]\nthresholds =\n[defaults]\nwindow_max = 0\n"), 0);
+	assert_false(cfg.sink.thresholds_set);
+	assert_int_equal(cfg.window.max, 0);
 }
 
 static void test_stream_sections_override_only_what_they_set(void **state)
@@ -121,6 +134,14 @@ static void test_errors_name_file_line_and_key(void **state)
 	        {"[stream \"a\"]\nbins = 4\nrange = 5\n", "test.ini:3: [stream \"a\"] range"},
 	        {"[server]\nthis is not a key\n", "test.ini:2: not a key = value line"},
 	        {"[defaults]\nrange = 1,1.0000000000000002\n", "test.ini: [defaults]: range"},
+	        {"[defaults]\nwindow_slot = 7s\nwindow_max = 1m\n",
+	         "test.ini: [defaults]: window_max"},
+	        {"[defaults]\nwindow_slot = 0s\n", "test.ini:2: [defaults] window_slot"},
+	        {"[defaults]\nwindow_max = forever\n", "test.ini:2: [defaults] window_max"},
+	        {"[stream \"x\"]\nwindow_slot = 7s\n", "test.ini: [stream \"x\"]: window_max"},
+	        {"[sink]\npath = /tmp/s\ninterval = 15s\n", "test.ini: [sink]: interval"},
+	        {"[sink]\ninterval = soon\n", "test.ini:2: [sink] interval"},
+	        {"[sink]\nfile = x\n", "test.ini:2: [sink] file: unknown key"},
 	        {"[stream \"s\"]\nlogit_limits = -40,40\nspacing = logit\n",
 	         "test.ini: [stream \"s\"]: logit limits"},
 	};
