@@ -170,3 +170,17 @@ def test_advance_clock_needs_a_manual_clock(daemon):
     with daemon.client() as c:
         reply = c.request({"op": "advance_clock", "seconds": 5})
         assert reply["error"]["code"] == "unknown_op" and "--clock manual" in reply["error"]["message"]
+
+
+def test_a_failing_sink_is_counted_and_the_daemon_keeps_running(start_daemon):
+    # /dev/full accepts the open and fails every write with ENOSPC.
+    d = start_daemon(args=MANUAL, extra="[sink]\npath = /dev/full\ninterval = 10s\n")
+    with d.client() as c:
+        observe(c, "s", [1, 0], [0.9, 0.1])
+        advance(c, 30)
+        stats = c.request({"op": "stats"})
+        assert stats["sink_write_errors"] >= 1 and stats["sink_lines"] == 0
+        observe(c, "s", [1], [0.7])
+        assert c.request({"op": "snapshot", "stream": "s"})["n"] == 3
+    assert "sink_write_failed" in d.log_text()
+    assert d.stop() == 0
