@@ -69,4 +69,11 @@ const struct evald_window_config *evald_server_config_window(const struct evald_
 const struct evald_config *evald_server_config_stream(const struct evald_server_config *cfg,
                                                       const char *name, size_t len);
 
+/*
+ * The next item of a comma-separated list, trimmed of spaces, into item:
+ * 1, or -1 if it does not fit in cap bytes; 0 after the last. *cursor
+ * starts at the list and moves on.
+ */
+int evald_config_list_next(const char **cursor, char *item, size_t cap);
+
 #endif

@@ -84,31 +84,40 @@ static bool parse_double(const char *v, double *out)
 	return end != v && *end == '\0' && isfinite(*out);
 }
 
+int evald_config_list_next(const char **cursor, char *item, size_t cap)
+{
+	const char *p = *cursor, *start = p, *end;
+	size_t len;
+
+	if (!p)
+		return 0;
+	len = strcspn(p, ",");
+	end = p + len;
+	while (start < end && *start == ' ')
+		start++;
+	while (end > start && end[-1] == ' ')
+		end--;
+	*cursor = p[len] ? p + len + 1 : NULL;
+	if ((size_t)(end - start) >= cap)
+		return -1;
+	memcpy(item, start, (size_t)(end - start));
+	item[end - start] = '\0';
+	return 1;
+}
+
 /* Parses a comma-separated list of at most max finite numbers; -1 if any item is not one. */
 static int parse_list(const char *v, double *out, uint32_t max)
 {
 	char item[64];
 	uint32_t n = 0;
+	int r;
 
 	if (*v == '\0')
 		return 0;
-	for (;;) {
-		size_t len = strcspn(v, ",");
-		const char *start = v, *end = v + len;
-		while (start < end && *start == ' ')
-			start++;
-		while (end > start && end[-1] == ' ')
-			end--;
-		if (n == max || (size_t)(end - start) >= sizeof(item))
+	while ((r = evald_config_list_next(&v, item, sizeof(item))) == 1)
+		if (n == max || !parse_double(item, &out[n++]))
 			return -1;
-		memcpy(item, start, (size_t)(end - start));
-		item[end - start] = '\0';
-		if (!parse_double(item, &out[n++]))
-			return -1;
-		if (v[len] == '\0')
-			return (int)n;
-		v += len + 1;
-	}
+	return r < 0 ? -1 : (int)n;
 }
 
 static int stream_key(struct parse *p, const char *section, struct evald_config *cfg,

@@ -81,26 +81,14 @@ static bool wanted(const char *patterns, const char *name)
 {
 	char pattern[256];
 	const char *p = patterns;
+	int r;
 
 	if (!*p)
 		return true;
-	for (;;) {
-		size_t len = strcspn(p, ",");
-		const char *start = p, *end = p + len;
-		while (start < end && *start == ' ')
-			start++;
-		while (end > start && end[-1] == ' ')
-			end--;
-		if ((size_t)(end - start) < sizeof(pattern)) {
-			memcpy(pattern, start, (size_t)(end - start));
-			pattern[end - start] = '\0';
-			if (fnmatch(pattern, name, 0) == 0)
-				return true;
-		}
-		if (!p[len])
-			return false;
-		p += len + 1;
-	}
+	while ((r = evald_config_list_next(&p, pattern, sizeof(pattern))) != 0)
+		if (r > 0 && fnmatch(pattern, name, 0) == 0)
+			return true;
+	return false;
 }
 
 static void pack_key(msgpack_packer *pk, const char *key)

@@ -26,26 +26,6 @@ static evald_series *make(uint32_t slot, uint32_t max)
 	return s;
 }
 
-/* Two streams agree if their summaries and configured-threshold counts agree exactly. */
-static void assert_same(const evald_stream *a, const evald_stream *b)
-{
-	struct evald_summary x, y;
-	struct evald_curve_iter ia, ib;
-	struct evald_curve_point pa, pb;
-
-	evald_stream_summarize(a, &x);
-	evald_stream_summarize(b, &y);
-	assert_int_equal(x.records, y.records);
-	assert_true(x.positives == y.positives && x.negatives == y.negatives);
-	evald_curve_begin(&ia, a);
-	evald_curve_begin(&ib, b);
-	while (evald_curve_next(&ia, &pa)) {
-		assert_true(evald_curve_next(&ib, &pb));
-		assert_memory_equal(&pa, &pb, sizeof(pa));
-	}
-	assert_false(evald_curve_next(&ib, &pb));
-}
-
 static void test_a_window_holds_exactly_the_records_of_its_slots(void **state)
 {
 	(void)state;
@@ -67,7 +47,7 @@ static void test_a_window_holds_exactly_the_records_of_its_slots(void **state)
 	/* At T0 + 99.5, a 30 s window is the partial slot [90, 100) and three whole ones. */
 	assert_int_equal(evald_series_window(s, T0 + 99.5, 30, &got, &from), 0);
 	assert_true(from == T0 + 60);
-	assert_same(got, want);
+	assert_same_stream(got, want);
 	evald_stream_free(got);
 	/* The total holds everything. */
 	struct evald_summary sum;

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include <evald/metrics.h>
+
 /* cmocka 1.1 compares only floats; this compares doubles and prints both. */
 #define assert_double_equal(a, b, tol)                                                             \
 	do {                                                                                       \
@@ -22,6 +24,37 @@ static inline double test_uniform01(void)
 	state ^= state >> 7;
 	state ^= state << 17;
 	return (double)(state >> 11) / 9007199254740992.0;
+}
+
+/* Two streams hold the same state if every summary figure and curve point agrees exactly. */
+static inline void assert_same_stream(const evald_stream *a, const evald_stream *b)
+{
+	struct evald_summary x, y;
+	struct evald_curve_iter ia, ib;
+	struct evald_curve_point pa, pb;
+
+	evald_stream_summarize(a, &x);
+	evald_stream_summarize(b, &y);
+	assert_int_equal(x.records, y.records);
+	assert_int_equal(x.out_of_range, y.out_of_range);
+	assert_true(x.positives == y.positives && x.negatives == y.negatives);
+	assert_memory_equal(&x.average_precision, &y.average_precision,
+	                    sizeof(x.average_precision));
+	assert_memory_equal(&x.roc_auc, &y.roc_auc, sizeof(x.roc_auc));
+	evald_curve_begin(&ia, a);
+	evald_curve_begin(&ib, b);
+	while (evald_curve_next(&ia, &pa)) {
+		assert_true(evald_curve_next(&ib, &pb));
+		assert_memory_equal(&pa, &pb, sizeof(pa));
+	}
+	assert_false(evald_curve_next(&ib, &pb));
+	for (uint32_t i = 0; i < evald_stream_config(a)->nthresholds; i++) {
+		struct evald_confusion ca, cb;
+		double t = evald_stream_config(a)->thresholds[i];
+		assert_int_equal(evald_stream_confusion(a, t, &ca), 0);
+		assert_int_equal(evald_stream_confusion(b, t, &cb), 0);
+		assert_true(ca.tp == cb.tp && ca.fp == cb.fp && ca.tn == cb.tn && ca.fn == cb.fn);
+	}
 }
 
 #endif
