@@ -16,17 +16,18 @@
 static const char usage[] =
         "usage: evald [--config FILE] [--listen HOST:PORT] [--unix PATH] [--log-level LEVEL] "
         "[--clock manual]\n"
-        "             [--version] [--help]\n"
+        "             [--discard-bad-state] [--version] [--help]\n"
         "  --config FILE       read settings from an INI file (see conf/evald.ini)\n"
         "  --listen HOST:PORT  TCP address (default 127.0.0.1:7390); '' turns TCP off\n"
         "  --unix PATH         Unix socket (default evald.sock); '' turns it off\n"
         "  --log-level LEVEL   debug, info, warn or error (default info)\n"
         "  --clock manual      for tests: time stands still until an advance_clock request\n"
+        "  --discard-bad-state move a state file that cannot be restored aside and start empty\n"
         "Flags override the configuration file.\n";
 
 struct flags {
 	const char *config, *listen, *unix_path, *log_level;
-	bool manual_clock;
+	struct evald_server_options opts;
 };
 
 /* 0 to go on, 1 to exit 0 (--help, --version), 2 on a usage error. */
@@ -38,6 +39,7 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 	        {"unix", required_argument, NULL, 'u'},
 	        {"log-level", required_argument, NULL, 'L'},
 	        {"clock", required_argument, NULL, 'K'},
+	        {"discard-bad-state", no_argument, NULL, 'D'},
 	        {"version", no_argument, NULL, 'V'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
@@ -64,7 +66,10 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 				        optarg);
 				return 2;
 			}
-			f->manual_clock = strcmp(optarg, "manual") == 0;
+			f->opts.manual_clock = strcmp(optarg, "manual") == 0;
+			break;
+		case 'D':
+			f->opts.discard_bad_state = true;
 			break;
 		case 'V':
 			printf("evald %s\n", EVALD_VERSION);
@@ -138,10 +143,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	uv_loop_init(&loop);
-	if (evald_server_new(&loop, &cfg, flags.manual_clock, &server, err, sizeof(err)) != 0) {
+	if ((rc = evald_server_new(&loop, &cfg, &flags.opts, &server, err, sizeof(err))) != 0) {
 		evald_log(EVALD_LOG_ERROR, "start_failed", "reason=\"%s\"", err);
 		fprintf(stderr, "evald: %s\n", err);
-		rc = 1;
+		rc = rc == EVALD_ESTATE ? 2 : 1;
 	} else {
 		evald_log(EVALD_LOG_INFO, "started", "version=%s config=%s max_streams=%llu",
 		          EVALD_VERSION, flags.config ? flags.config : "(defaults)",

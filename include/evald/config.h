@@ -41,6 +41,8 @@ struct evald_server_config {
 	struct evald_config defaults;
 	struct evald_window_config window;
 	struct evald_sink_config sink;
+	char state_path[4096];        /* [state] path: empty = in memory only */
+	uint32_t checkpoint_interval; /* seconds */
 	struct evald_stream_section *streams;
 	size_t nstreams;
 };

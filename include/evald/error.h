@@ -28,6 +28,7 @@ enum evald_error {
 	EVALD_ETOOLARGE = -18,  /* message_too_large */
 	EVALD_EMSGPACK = -19,   /* invalid_msgpack */
 	EVALD_ECONNLIMIT = -20, /* too_many_connections */
+	EVALD_ESTATE = -21,     /* a state file that cannot be restored */
 };
 
 /* A one-line English description of an error code; never NULL. */

@@ -128,7 +128,7 @@ void evald_decoder_consumed(struct evald_decoder *d, size_t n);
  */
 int evald_decoder_next(struct evald_decoder *d, struct evald_request *req);
 
-#define EVALD_ERROR_CODES 21 /* -EVALD_ECONNLIMIT + 1: counters are indexed by -error */
+#define EVALD_ERROR_CODES 22 /* -EVALD_ESTATE + 1: counters are indexed by -error */
 
 /* Server counters for the stats reply. */
 struct evald_stats {
@@ -141,6 +141,8 @@ struct evald_stats {
 	uint64_t streams;
 	uint64_t state_bytes;
 	uint64_t sink_lines, sink_write_errors;
+	uint64_t checkpoints, checkpoint_errors;
+	double checkpoint_encode_ms; /* how long the last checkpoint held the loop */
 };
 
 /* What a snapshot reply says of one stream. */
@@ -173,5 +175,8 @@ void evald_reply_clock(msgpack_packer *pk, const msgpack_object *id, double now)
  */
 void evald_pack_figures(msgpack_packer *pk, const evald_stream *s, const double *thresholds,
                         size_t nthresholds, bool with_configured);
+
+/* The value under a string key in a map, or NULL (also when o is not a map). */
+const msgpack_object *evald_map_get(const msgpack_object *map, const char *key);
 
 #endif

@@ -84,4 +84,16 @@ size_t evald_series_footprint(const evald_series *s);
 /* Slots holding records. */
 size_t evald_series_live_slots(const evald_series *s);
 
+/* For checkpoints: the slot at ring position i (< capacity) and its number, or NULL. */
+uint32_t evald_series_capacity(const evald_series *s);
+const evald_stream *evald_series_slot_at(const evald_series *s, uint32_t i, int64_t *no);
+
+/*
+ * For restoring a checkpoint into a new series: the empty stream of slot
+ * no, or the total (with since); both fail with EVALD_EINVAL if the slot
+ * would not fit in the ring or was given twice.
+ */
+int evald_series_restore_slot(evald_series *s, int64_t no, evald_stream **out);
+evald_stream *evald_series_restore_total(evald_series *s, double since);
+
 #endif

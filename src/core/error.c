@@ -51,6 +51,8 @@ const char *evald_strerror(int err)
 		return "invalid MessagePack";
 	case EVALD_ECONNLIMIT:
 		return "too many connections";
+	case EVALD_ESTATE:
+		return "bad state file";
 	}
 	return "unknown error";
 }

@@ -223,3 +223,39 @@ size_t evald_series_live_slots(const evald_series *s)
 {
 	return s->live;
 }
+
+uint32_t evald_series_capacity(const evald_series *s)
+{
+	return s->nslots;
+}
+
+const evald_stream *evald_series_slot_at(const evald_series *s, uint32_t i, int64_t *no)
+{
+	*no = s->ring[i].no;
+	return s->ring[i].s;
+}
+
+int evald_series_restore_slot(evald_series *s, int64_t no, evald_stream **out)
+{
+	struct slot *sl;
+	int err;
+
+	if (s->nslots == 0)
+		return EVALD_EINVAL;
+	sl = &s->ring[(uint64_t)no % s->nslots];
+	if (sl->s)
+		return EVALD_EINVAL;
+	err = evald_stream_new_like(s->total, &sl->s);
+	if (err)
+		return err;
+	sl->no = no;
+	s->live++;
+	*out = sl->s;
+	return 0;
+}
+
+evald_stream *evald_series_restore_total(evald_series *s, double since)
+{
+	s->since = since;
+	return s->total;
+}

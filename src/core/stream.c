@@ -317,3 +317,66 @@ size_t evald_stream_footprint(const evald_stream *s)
 	return sizeof(*s) + edges / s->edges->refs + bins * 2 * sizeof(struct evald_cell) +
 	       ((size_t)s->cfg.nthresholds + 1) * 2 * sizeof(double);
 }
+
+void evald_stream_raw_get(const evald_stream *s, struct evald_stream_raw *raw)
+{
+	memset(raw, 0, sizeof(*raw));
+	raw->records = s->records;
+	raw->out_of_range = s->out_of_range;
+	raw->weight[0] = s->weight[0];
+	raw->weight[1] = s->weight[1];
+	for (uint32_t j = 0; j <= s->cfg.nthresholds; j++) {
+		raw->band[j][0] = s->band[2 * j];
+		raw->band[j][1] = s->band[2 * j + 1];
+	}
+}
+
+void evald_stream_cell_get(const evald_stream *s, uint32_t k, int label, double out[4])
+{
+	const struct evald_cell *c = evald__cell(s, k, label);
+
+	out[0] = c->weight;
+	out[1] = c->sum;
+	out[2] = c->min;
+	out[3] = c->max;
+}
+
+static bool weight_ok(double w)
+{
+	return w >= 0.0 && isfinite(w);
+}
+
+int evald_stream_raw_set(evald_stream *s, const struct evald_stream_raw *raw)
+{
+	if (!weight_ok(raw->weight[0]) || !weight_ok(raw->weight[1]) ||
+	    raw->out_of_range > raw->records)
+		return EVALD_EINVAL;
+	for (uint32_t j = 0; j <= s->cfg.nthresholds; j++)
+		if (!weight_ok(raw->band[j][0]) || !weight_ok(raw->band[j][1]))
+			return EVALD_EINVAL;
+	s->records = raw->records;
+	s->out_of_range = raw->out_of_range;
+	s->weight[0] = raw->weight[0];
+	s->weight[1] = raw->weight[1];
+	for (uint32_t j = 0; j <= s->cfg.nthresholds; j++) {
+		s->band[2 * j] = raw->band[j][0];
+		s->band[2 * j + 1] = raw->band[j][1];
+	}
+	return 0;
+}
+
+int evald_stream_cell_set(evald_stream *s, uint32_t k, int label, const double in[4])
+{
+	struct evald_cell *c;
+
+	if (k >= s->cfg.bins || (label != 0 && label != 1) || !weight_ok(in[0]) ||
+	    !isfinite(in[1]) ||
+	    (in[0] > 0.0 && !(in[2] <= in[3] && isfinite(in[2]) && isfinite(in[3]))))
+		return EVALD_EINVAL;
+	c = &s->cells[2 * (size_t)k + (size_t)label];
+	c->weight = in[0];
+	c->sum = in[1];
+	c->min = in[0] > 0.0 ? in[2] : INFINITY;
+	c->max = in[0] > 0.0 ? in[3] : -INFINITY;
+	return 0;
+}

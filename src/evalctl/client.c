@@ -128,18 +128,3 @@ int client_recv(struct client *c, const msgpack_object **reply)
 		msgpack_unpacker_buffer_consumed(&c->unpacker, (size_t)n);
 	}
 }
-
-const msgpack_object *client_get(const msgpack_object *map, const char *key)
-{
-	size_t n = strlen(key);
-
-	if (!map || map->type != MSGPACK_OBJECT_MAP)
-		return NULL;
-	for (uint32_t i = 0; i < map->via.map.size; i++) {
-		const msgpack_object *k = &map->via.map.ptr[i].key;
-		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
-		    memcmp(k->via.str.ptr, key, n) == 0)
-			return &map->via.map.ptr[i].val;
-	}
-	return NULL;
-}

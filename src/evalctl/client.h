@@ -22,7 +22,4 @@ int client_send(struct client *c, const char *data, size_t len);
 /* The next reply, valid until the next call; nonzero if the connection ended or broke. */
 int client_recv(struct client *c, const msgpack_object **reply);
 
-/* The value under key in a map, or NULL. */
-const msgpack_object *client_get(const msgpack_object *map, const char *key);
-
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <evald/error.h>
+#include <evald/proto.h>
 #include <evald/proto_json.h>
 #include <evald/registry.h>
 #include <evald/stream.h>
@@ -93,15 +94,15 @@ static const char *str_of(const msgpack_object *o, char *buf, size_t len)
 /* Prints a server error reply; true if the reply was one. */
 static bool report_error(const msgpack_object *reply, const char *context)
 {
-	const msgpack_object *ok = client_get(reply, "ok");
-	const msgpack_object *e = client_get(reply, "error");
+	const msgpack_object *ok = evald_map_get(reply, "ok");
+	const msgpack_object *e = evald_map_get(reply, "error");
 	char code[64], message[512];
 
 	if (ok && ok->type == MSGPACK_OBJECT_BOOLEAN && ok->via.boolean)
 		return false;
 	fprintf(stderr, "evalctl: %s%s: %s\n", context ? context : "",
-	        str_of(client_get(e, "code"), code, sizeof(code)),
-	        str_of(client_get(e, "message"), message, sizeof(message)));
+	        str_of(evald_map_get(e, "code"), code, sizeof(code)),
+	        str_of(evald_map_get(e, "message"), message, sizeof(message)));
 	return true;
 }
 
@@ -116,37 +117,38 @@ static void print_json(const msgpack_object *reply)
 
 static void print_snapshot(const msgpack_object *r, bool curve)
 {
-	const msgpack_object *range = client_get(r, "range"), *list = client_get(r, "thresholds");
-	const msgpack_object *apb = client_get(r, "average_precision_bounds");
-	const msgpack_object *aucb = client_get(r, "roc_auc_bounds");
-	const msgpack_object *best = client_get(r, "best_f1");
+	const msgpack_object *range = evald_map_get(r, "range"),
+	                     *list = evald_map_get(r, "thresholds");
+	const msgpack_object *apb = evald_map_get(r, "average_precision_bounds");
+	const msgpack_object *aucb = evald_map_get(r, "roc_auc_bounds");
+	const msgpack_object *best = evald_map_get(r, "best_f1");
 	char a[32], b[32], c[32], d[32], s1[160], s2[32], s3[32];
 
 	printf("stream %s  window %s  n %s  positives %s  negatives %s\n",
-	       str_of(client_get(r, "stream"), s1, sizeof(s1)),
-	       str_of(client_get(r, "window"), s2, sizeof(s2)),
-	       fmt_num(num(client_get(r, "n")), a, 32),
-	       fmt_num(num(client_get(r, "positives")), b, 32),
-	       fmt_num(num(client_get(r, "negatives")), c, 32));
+	       str_of(evald_map_get(r, "stream"), s1, sizeof(s1)),
+	       str_of(evald_map_get(r, "window"), s2, sizeof(s2)),
+	       fmt_num(num(evald_map_get(r, "n")), a, 32),
+	       fmt_num(num(evald_map_get(r, "positives")), b, 32),
+	       fmt_num(num(evald_map_get(r, "negatives")), c, 32));
 	printf("bins %s %s on [%s, %s]  out of range %s\n",
-	       fmt_num(num(client_get(r, "bins")), a, 32),
-	       str_of(client_get(r, "spacing"), s3, sizeof(s3)),
+	       fmt_num(num(evald_map_get(r, "bins")), a, 32),
+	       str_of(evald_map_get(r, "spacing"), s3, sizeof(s3)),
 	       fmt_num(range ? num(&range->via.array.ptr[0]) : NAN, b, 32),
 	       fmt_num(range ? num(&range->via.array.ptr[1]) : NAN, c, 32),
-	       fmt_num(num(client_get(r, "out_of_range")), d, 32));
+	       fmt_num(num(evald_map_get(r, "out_of_range")), d, 32));
 	printf("\naverage precision  %-10s bounds [%s, %s]\n",
-	       fmt_num(num(client_get(r, "average_precision")), a, 32),
+	       fmt_num(num(evald_map_get(r, "average_precision")), a, 32),
 	       fmt_num(apb ? num(&apb->via.array.ptr[0]) : NAN, b, 32),
 	       fmt_num(apb ? num(&apb->via.array.ptr[1]) : NAN, c, 32));
 	printf("ROC-AUC            %-10s bounds [%s, %s]\n",
-	       fmt_num(num(client_get(r, "roc_auc")), a, 32),
+	       fmt_num(num(evald_map_get(r, "roc_auc")), a, 32),
 	       fmt_num(aucb ? num(&aucb->via.array.ptr[0]) : NAN, b, 32),
 	       fmt_num(aucb ? num(&aucb->via.array.ptr[1]) : NAN, c, 32));
 	printf("best F1            %-10s at threshold %s (precision %s, recall %s)\n\n",
-	       fmt_num(num(client_get(best, "f1")), a, 32),
-	       fmt_num(num(client_get(best, "threshold")), b, 32),
-	       fmt_num(num(client_get(best, "precision")), c, 32),
-	       fmt_num(num(client_get(best, "recall")), d, 32));
+	       fmt_num(num(evald_map_get(best, "f1")), a, 32),
+	       fmt_num(num(evald_map_get(best, "threshold")), b, 32),
+	       fmt_num(num(evald_map_get(best, "precision")), c, 32),
+	       fmt_num(num(evald_map_get(best, "recall")), d, 32));
 
 	static const char *const cols[] = {"tp",     "fp", "tn",       "fn",  "precision",
 	                                   "recall", "f1", "accuracy", "fpr", "specificity"};
@@ -156,26 +158,26 @@ static void print_snapshot(const msgpack_object *r, bool curve)
 	putchar('\n');
 	for (uint32_t k = 0; list && k < list->via.array.size; k++) {
 		const msgpack_object *row = &list->via.array.ptr[k];
-		const msgpack_object *exact = client_get(row, "exact");
-		printf("%-12s %-5s", fmt_num(num(client_get(row, "threshold")), a, 32),
+		const msgpack_object *exact = evald_map_get(row, "exact");
+		printf("%-12s %-5s", fmt_num(num(evald_map_get(row, "threshold")), a, 32),
 		       exact && exact->type == MSGPACK_OBJECT_BOOLEAN && exact->via.boolean ? "yes"
 		                                                                            : "no");
 		for (int i = 0; i < 10; i++)
-			printf(" %11s", fmt_num(num(client_get(row, cols[i])), b, 32));
+			printf(" %11s", fmt_num(num(evald_map_get(row, cols[i])), b, 32));
 		putchar('\n');
 	}
 	if (!curve)
 		return;
-	const msgpack_object *cv = client_get(r, "curve");
+	const msgpack_object *cv = evald_map_get(r, "curve");
 	static const char *const ccols[] = {"threshold", "precision", "recall", "fpr", "tp", "fp"};
 	printf("\ncurve\n");
 	for (int i = 0; i < 6; i++)
 		printf("%12s", ccols[i]);
 	putchar('\n');
-	const msgpack_object *t = client_get(cv, "threshold");
+	const msgpack_object *t = evald_map_get(cv, "threshold");
 	for (uint32_t k = 0; t && k < t->via.array.size; k++) {
 		for (int i = 0; i < 6; i++) {
-			const msgpack_object *col = client_get(cv, ccols[i]);
+			const msgpack_object *col = evald_map_get(cv, ccols[i]);
 			printf("%12s",
 			       fmt_num(col && k < col->via.array.size ? num(&col->via.array.ptr[k])
 			                                              : NAN,
@@ -187,16 +189,17 @@ static void print_snapshot(const msgpack_object *r, bool curve)
 
 static void print_streams(const msgpack_object *r)
 {
-	const msgpack_object *list = client_get(r, "streams");
+	const msgpack_object *list = evald_map_get(r, "streams");
 	char name[160], a[32], b[32], c[32];
 
 	printf("%-40s %14s %14s %14s\n", "stream", "n", "positives", "negatives");
 	for (uint32_t i = 0; list && i < list->via.array.size; i++) {
 		const msgpack_object *s = &list->via.array.ptr[i];
-		printf("%-40s %14s %14s %14s\n", str_of(client_get(s, "name"), name, sizeof(name)),
-		       fmt_num(num(client_get(s, "n")), a, 32),
-		       fmt_num(num(client_get(s, "positives")), b, 32),
-		       fmt_num(num(client_get(s, "negatives")), c, 32));
+		printf("%-40s %14s %14s %14s\n",
+		       str_of(evald_map_get(s, "name"), name, sizeof(name)),
+		       fmt_num(num(evald_map_get(s, "n")), a, 32),
+		       fmt_num(num(evald_map_get(s, "positives")), b, 32),
+		       fmt_num(num(evald_map_get(s, "negatives")), c, 32));
 	}
 }
 
@@ -288,7 +291,7 @@ static int simple_command(struct client *c, const char *cmd, const struct option
 		print_stats(reply);
 	else if (strcmp(cmd, "ping") == 0) {
 		char v[64];
-		printf("evald %s\n", str_of(client_get(reply, "version"), v, sizeof(v)));
+		printf("evald %s\n", str_of(evald_map_get(reply, "version"), v, sizeof(v)));
 	} else
 		printf("ok\n");
 	return 0;
@@ -352,11 +355,11 @@ static void await_ack(struct sender *s)
 	}
 	s->acked++;
 	if (!report_error(reply, NULL)) {
-		s->accepted += (unsigned long)num(client_get(reply, "accepted"));
+		s->accepted += (unsigned long)num(evald_map_get(reply, "accepted"));
 		return;
 	}
 	s->rejected += b->n;
-	e = client_get(client_get(reply, "error"), "index");
+	e = evald_map_get(evald_map_get(reply, "error"), "index");
 	if (e && num(e) < (double)b->n)
 		fprintf(stderr, "evalctl: line %lu: the batch holding it was refused\n",
 		        b->lines[(size_t)num(e)]);

@@ -498,3 +498,13 @@ int evald_decoder_next(struct evald_decoder *d, struct evald_request *req)
 	evald_request_decode(&d->root, req, d->message, sizeof(d->message));
 	return 1;
 }
+
+const msgpack_object *evald_map_get(const msgpack_object *map, const char *key)
+{
+	if (!map || map->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	for (uint32_t i = 0; i < map->via.map.size; i++)
+		if (str_is(&map->via.map.ptr[i].key, key))
+			return &map->via.map.ptr[i].val;
+	return NULL;
+}

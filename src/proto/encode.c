@@ -135,7 +135,7 @@ static void pack_by_code(msgpack_packer *pk, const uint64_t *counts)
 
 void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struct evald_stats *st)
 {
-	open_reply(pk, id, true, 11);
+	open_reply(pk, id, true, 14);
 	pack_str(pk, "uptime");
 	msgpack_pack_double(pk, st->uptime);
 	pack_str(pk, "connections");
@@ -158,6 +158,12 @@ void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struc
 	msgpack_pack_uint64(pk, st->sink_lines);
 	pack_str(pk, "sink_write_errors");
 	msgpack_pack_uint64(pk, st->sink_write_errors);
+	pack_str(pk, "checkpoints");
+	msgpack_pack_uint64(pk, st->checkpoints);
+	pack_str(pk, "checkpoint_errors");
+	msgpack_pack_uint64(pk, st->checkpoint_errors);
+	pack_str(pk, "checkpoint_encode_ms");
+	msgpack_pack_double(pk, st->checkpoint_encode_ms);
 }
 
 static void pack_confusion(msgpack_packer *pk, const struct evald_confusion *c)

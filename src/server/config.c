@@ -20,6 +20,7 @@ const struct evald_server_config evald_server_config_default = {
         .defaults = EVALD_CONFIG_DEFAULT,
         .window = EVALD_WINDOW_DEFAULT,
         .sink = {.interval = 60},
+        .checkpoint_interval = 10,
 };
 
 enum bin_key {
@@ -252,6 +253,26 @@ static int sink_key(struct parse *p, const char *key, const char *v)
 	return 1;
 }
 
+static int state_key(struct parse *p, const char *key, const char *v)
+{
+	struct evald_server_config *cfg = p->cfg;
+
+	if (strcmp(key, "path") == 0) {
+		if (strlen(v) >= sizeof(cfg->state_path))
+			return fail(p, EVALD_EINVAL, "state", key, "longer than %zu bytes",
+			            sizeof(cfg->state_path) - 1);
+		strcpy(cfg->state_path, v);
+	} else if (strcmp(key, "checkpoint_interval") == 0) {
+		if (evald_duration_parse(v, strlen(v), &cfg->checkpoint_interval) != 0)
+			return fail(p, EVALD_EINVAL, "state", key,
+			            "'%s' is not a duration such as 10s or 1m", v);
+	} else {
+		return fail(p, EVALD_EINVAL, "state", key,
+		            "unknown key; expected path or checkpoint_interval");
+	}
+	return 1;
+}
+
 /* The section for stream name, made if it is new. */
 static struct evald_stream_section *stream_section(struct parse *p, const char *name, size_t len)
 {
@@ -283,6 +304,8 @@ static int handler(void *user, const char *section, const char *key, const char 
 		return server_key(p, key, value);
 	if (strcmp(section, "sink") == 0)
 		return sink_key(p, key, value);
+	if (strcmp(section, "state") == 0)
+		return state_key(p, key, value);
 	if (strcmp(section, "defaults") == 0) {
 		unsigned set = 0;
 		return stream_key(p, section, &p->cfg->defaults, &p->cfg->window, &set, key, value);
@@ -301,7 +324,8 @@ static int handler(void *user, const char *section, const char *key, const char 
 		return stream_key(p, section, &s->cfg, &s->win, &s->set, key, value);
 	}
 	return fail(p, EVALD_EINVAL, section, key,
-	            "unknown section; expected [server], [defaults], [sink] or [stream \"NAME\"]");
+	            "unknown section; expected [server], [defaults], [sink], [state] or [stream "
+	            "\"NAME\"]");
 }
 
 /* Fills each stream section's unset keys from [defaults] and checks every bin configuration. */

@@ -255,6 +255,11 @@ static void on_tick(uv_timer_t *t)
 	evald__tick(s);
 }
 
+static void on_checkpoint(uv_timer_t *t)
+{
+	evald__checkpoint(t->data);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
 	struct evald_server *s = h->data;
@@ -292,6 +297,7 @@ void evald_server_stop(evald_server *s)
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
 	uv_close((uv_handle_t *)&s->sighup, NULL);
 	uv_close((uv_handle_t *)&s->tick, NULL);
+	uv_close((uv_handle_t *)&s->checkpoint_timer, NULL);
 	for (struct evald_conn *c = s->conns; c; c = c->next)
 		evald__conn_close(c, false);
 	s->now = evald_clock_now(&s->clock);
@@ -301,8 +307,9 @@ void evald_server_stop(evald_server *s)
 	uv_unref((uv_handle_t *)&s->drain);
 }
 
-int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg, bool manual_clock,
-                     evald_server **out, char *err, size_t errlen)
+int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg,
+                     const struct evald_server_options *opts, evald_server **out, char *err,
+                     size_t errlen)
 {
 	evald_server *s = calloc(1, sizeof(*s));
 	int r;
@@ -314,7 +321,7 @@ int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg, boo
 	s->loop = loop;
 	s->cfg = cfg;
 	s->sink.fd = -1;
-	evald_clock_init(&s->clock, manual_clock);
+	evald_clock_init(&s->clock, opts->manual_clock);
 	s->now = s->started = s->last_expiry = evald_clock_now(&s->clock);
 	s->bad_input_log.burst = 10;
 	r = evald_registry_new(cfg->max_streams, &s->streams);
@@ -327,14 +334,21 @@ int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg, boo
 	uv_signal_init(loop, &s->sigterm);
 	uv_signal_init(loop, &s->sighup);
 	uv_timer_init(loop, &s->tick);
+	uv_timer_init(loop, &s->checkpoint_timer);
 	uv_timer_init(loop, &s->drain);
 	s->sigint.data = s->sigterm.data = s->sighup.data = s->tick.data = s->drain.data = s;
+	s->checkpoint_timer.data = s;
 	uv_signal_start(&s->sigint, on_signal, SIGINT);
 	uv_signal_start(&s->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&s->sighup, on_signal, SIGHUP);
-	if (!manual_clock)
+	if (!opts->manual_clock)
 		uv_timer_start(&s->tick, on_tick, 1000, 1000);
-	r = evald__sink_open(s, err, errlen);
+	r = evald__restore(s, opts->discard_bad_state, err, errlen);
+	if (r == 0 && cfg->state_path[0])
+		uv_timer_start(&s->checkpoint_timer, on_checkpoint,
+		               cfg->checkpoint_interval * 1000u, cfg->checkpoint_interval * 1000u);
+	if (r == 0)
+		r = evald__sink_open(s, err, errlen);
 	if (r == 0)
 		r = evald__listen(s, err, errlen);
 	if (r) {
@@ -343,6 +357,7 @@ int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg, boo
 		evald_server_free(s);
 		return r;
 	}
+	s->running = true;
 	*out = s;
 	return 0;
 }
@@ -354,6 +369,9 @@ void evald_server_free(evald_server *s)
 	if (!uv_is_closing((uv_handle_t *)&s->drain))
 		uv_close((uv_handle_t *)&s->drain, NULL);
 	uv_run(s->loop, UV_RUN_NOWAIT);
+	/* Only a server that started may write: a refused state file must stay as it is. */
+	if (s->running)
+		evald__checkpoint_final(s);
 	if (s->pipe_bound && unlink(s->cfg->unix_path) == 0)
 		evald_log(EVALD_LOG_DEBUG, "socket_removed", "path=%s", s->cfg->unix_path);
 	evald_registry_free(s->streams);

@@ -53,9 +53,12 @@ struct evald_server {
 	bool tcp_open, pipe_open;
 	bool pipe_bound; /* the socket file is ours to remove */
 	uv_signal_t sigint, sigterm, sighup;
-	uv_timer_t tick;  /* expires slots and drives the sink */
-	uv_timer_t drain; /* forces the last connections closed when stopping */
+	uv_timer_t tick; /* expires slots and drives the sink */
+	uv_timer_t checkpoint_timer;
+	bool checkpointing; /* a checkpoint is being written */
+	uv_timer_t drain;   /* forces the last connections closed when stopping */
 	bool stopping;
+	bool running; /* started: the final checkpoint may be written */
 	double last_expiry;
 	evald_registry *streams;
 	struct evald_sink sink;
@@ -92,5 +95,16 @@ void evald__sink_close(struct evald_server *s);
 
 /* Reopens the sink file (SIGHUP, after logrotate moved it). */
 void evald__sink_reopen(struct evald_server *s);
+
+/* Encodes the state now and writes it atomically on the thread pool; skipped if one is under way.
+ */
+void evald__checkpoint(struct evald_server *s);
+
+/* Encodes and writes the state before exit, in the loop thread. */
+int evald__checkpoint_final(struct evald_server *s);
+
+/* Restores the state file, if there is one; a bad one is refused or, if discard_bad, moved aside.
+ */
+int evald__restore(struct evald_server *s, bool discard_bad, char *err, size_t errlen);
 
 #endif

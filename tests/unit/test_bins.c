@@ -195,7 +195,7 @@ static void test_spacing_names_round_trip(void **state)
 static void test_every_error_has_its_own_message(void **state)
 {
 	(void)state;
-	for (int a = EVALD_ECONNLIMIT; a <= 0; a++)
+	for (int a = EVALD_ESTATE; a <= 0; a++)
 		for (int b = a + 1; b <= 0; b++)
 			assert_string_not_equal(evald_strerror(a), evald_strerror(b));
 	assert_string_equal(evald_strerror(-999), "unknown error");

@@ -1,0 +1,471 @@
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include <evald/error.h>
+#include <evald/state.h>
+
+#define MAGIC_LEN  8
+#define HEADER_MAX 1024
+#define CELL_BYTES (4 + 8 * 8) /* bin index, then weight, sum, min, max of each class */
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+	msgpack_pack_str(pk, strlen(s));
+	msgpack_pack_str_body(pk, s, strlen(s));
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_f64(unsigned char *p, double d)
+{
+	uint64_t v;
+
+	memcpy(&v, &d, sizeof(v));
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static double get_f64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	double d;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	memcpy(&d, &v, sizeof(d));
+	return d;
+}
+
+/* A stream's counts, and its non-empty bins as little-endian binary. */
+static void pack_stream(msgpack_packer *pk, const evald_stream *s)
+{
+	const struct evald_config *cfg = evald_stream_config(s);
+	struct evald_stream_raw raw;
+	unsigned char cell[CELL_BYTES];
+	double v[2][4];
+	size_t used = 0;
+
+	evald_stream_raw_get(s, &raw);
+	msgpack_pack_map(pk, 5);
+	pack_str(pk, "records");
+	msgpack_pack_uint64(pk, raw.records);
+	pack_str(pk, "out_of_range");
+	msgpack_pack_uint64(pk, raw.out_of_range);
+	pack_str(pk, "weight");
+	msgpack_pack_array(pk, 2);
+	msgpack_pack_double(pk, raw.weight[0]);
+	msgpack_pack_double(pk, raw.weight[1]);
+	pack_str(pk, "band");
+	msgpack_pack_array(pk, 2 * ((size_t)cfg->nthresholds + 1));
+	for (uint32_t j = 0; j <= cfg->nthresholds; j++) {
+		msgpack_pack_double(pk, raw.band[j][0]);
+		msgpack_pack_double(pk, raw.band[j][1]);
+	}
+	for (uint32_t k = 0; k < cfg->bins; k++) {
+		evald_stream_cell_get(s, k, 0, v[0]);
+		evald_stream_cell_get(s, k, 1, v[1]);
+		used += v[0][0] > 0.0 || v[1][0] > 0.0;
+	}
+	pack_str(pk, "cells");
+	msgpack_pack_bin(pk, used * CELL_BYTES);
+	for (uint32_t k = 0; k < cfg->bins; k++) {
+		evald_stream_cell_get(s, k, 0, v[0]);
+		evald_stream_cell_get(s, k, 1, v[1]);
+		if (!(v[0][0] > 0.0 || v[1][0] > 0.0))
+			continue;
+		put_u32(cell, k);
+		for (int i = 0; i < 8; i++)
+			put_f64(cell + 4 + 8 * i, v[i / 4][i % 4]);
+		msgpack_pack_bin_body(pk, cell, CELL_BYTES);
+	}
+}
+
+static void pack_series(msgpack_packer *pk, const char *name, const evald_series *series)
+{
+	const evald_stream *total = evald_series_total(series);
+	const struct evald_config *cfg = evald_stream_config(total);
+	const struct evald_window_config *w = evald_series_window_config(series);
+	uint32_t cap = evald_series_capacity(series);
+	size_t live = evald_series_live_slots(series);
+	int64_t no;
+
+	msgpack_pack_map(pk, 11);
+	pack_str(pk, "name");
+	pack_str(pk, name);
+	pack_str(pk, "since");
+	msgpack_pack_double(pk, evald_series_since(series));
+	pack_str(pk, "bins");
+	msgpack_pack_uint32(pk, cfg->bins);
+	pack_str(pk, "range");
+	msgpack_pack_array(pk, 2);
+	msgpack_pack_double(pk, cfg->lo);
+	msgpack_pack_double(pk, cfg->hi);
+	pack_str(pk, "spacing");
+	pack_str(pk, evald_spacing_name(cfg->spacing));
+	pack_str(pk, "logit_limits");
+	msgpack_pack_array(pk, 2);
+	msgpack_pack_double(pk, cfg->logit_lo);
+	msgpack_pack_double(pk, cfg->logit_hi);
+	pack_str(pk, "thresholds");
+	msgpack_pack_array(pk, cfg->nthresholds);
+	for (uint32_t i = 0; i < cfg->nthresholds; i++)
+		msgpack_pack_double(pk, cfg->thresholds[i]);
+	pack_str(pk, "window_slot");
+	msgpack_pack_uint32(pk, w->slot);
+	pack_str(pk, "window_max");
+	msgpack_pack_uint32(pk, w->max);
+	pack_str(pk, "total");
+	pack_stream(pk, total);
+	pack_str(pk, "slots");
+	msgpack_pack_array(pk, live);
+	for (uint32_t i = 0; i < cap; i++) {
+		const evald_stream *slot = evald_series_slot_at(series, i, &no);
+		if (!slot)
+			continue;
+		msgpack_pack_array(pk, 2);
+		msgpack_pack_int64(pk, no);
+		pack_stream(pk, slot);
+	}
+}
+
+int evald_state_encode(msgpack_sbuffer *out, const evald_registry *r,
+                       const struct evald_state_counters *c, double now)
+{
+	msgpack_sbuffer body;
+	msgpack_packer pk;
+	size_t n = evald_registry_count(r);
+
+	msgpack_sbuffer_init(&body);
+	msgpack_packer_init(&pk, &body, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	pack_str(&pk, "counters");
+	msgpack_pack_map(&pk, 2);
+	pack_str(&pk, "records_accepted");
+	msgpack_pack_uint64(&pk, c->records_accepted);
+	pack_str(&pk, "records_rejected");
+	msgpack_pack_array(&pk, EVALD_ERROR_CODES);
+	for (int i = 0; i < EVALD_ERROR_CODES; i++)
+		msgpack_pack_uint64(&pk, c->records_rejected[i]);
+	pack_str(&pk, "streams");
+	msgpack_pack_array(&pk, n);
+	for (size_t i = 0; i < n; i++) {
+		const char *name;
+		const evald_series *s = evald_registry_at(r, i, &name);
+		pack_series(&pk, name, s);
+	}
+
+	msgpack_sbuffer_write(out, EVALD_STATE_MAGIC, MAGIC_LEN);
+	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 5);
+	pack_str(&pk, "format");
+	msgpack_pack_uint32(&pk, EVALD_STATE_FORMAT);
+	pack_str(&pk, "evald");
+	pack_str(&pk, EVALD_VERSION);
+	pack_str(&pk, "created");
+	msgpack_pack_double(&pk, now);
+	pack_str(&pk, "body_bytes");
+	msgpack_pack_uint64(&pk, body.size);
+	pack_str(&pk, "crc32");
+	msgpack_pack_uint32(&pk, (uint32_t)crc32(0L, (const Bytef *)body.data, (uInt)body.size));
+	msgpack_sbuffer_write(out, body.data, body.size);
+	msgpack_sbuffer_destroy(&body);
+	return out->data ? 0 : EVALD_ENOMEM;
+}
+
+struct reader {
+	char *why;
+	size_t whylen;
+};
+
+static int bad(struct reader *rd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int bad(struct reader *rd, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rd->why, rd->whylen, fmt, ap);
+	va_end(ap);
+	return EVALD_ESTATE;
+}
+
+static bool get_uint(const msgpack_object *o, uint64_t *out)
+{
+	if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return false;
+	*out = o->via.u64;
+	return true;
+}
+
+static bool get_int(const msgpack_object *o, int64_t *out)
+{
+	if (o && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+		*out = o->via.i64;
+		return true;
+	}
+	if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX) {
+		*out = (int64_t)o->via.u64;
+		return true;
+	}
+	return false;
+}
+
+static bool get_num(const msgpack_object *o, double *out)
+{
+	if (o && (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32)) {
+		*out = o->via.f64;
+		return true;
+	}
+	int64_t i;
+	if (get_int(o, &i)) {
+		*out = (double)i;
+		return true;
+	}
+	return false;
+}
+
+/* An array of exactly n numbers into out. */
+static bool get_nums(const msgpack_object *o, double *out, uint32_t n)
+{
+	if (!o || o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != n)
+		return false;
+	for (uint32_t i = 0; i < n; i++)
+		if (!get_num(&o->via.array.ptr[i], &out[i]))
+			return false;
+	return true;
+}
+
+static int read_stream(struct reader *rd, const msgpack_object *o, evald_stream *s,
+                       const char *what)
+{
+	const struct evald_config *cfg = evald_stream_config(s);
+	const msgpack_object *cells = evald_map_get(o, "cells");
+	struct evald_stream_raw raw = {0};
+
+	if (!get_uint(evald_map_get(o, "records"), &raw.records) ||
+	    !get_uint(evald_map_get(o, "out_of_range"), &raw.out_of_range) ||
+	    !get_nums(evald_map_get(o, "weight"), raw.weight, 2) ||
+	    !get_nums(evald_map_get(o, "band"), &raw.band[0][0], 2 * (cfg->nthresholds + 1)))
+		return bad(rd, "%s: counts missing or of the wrong shape", what);
+	if (evald_stream_raw_set(s, &raw) != 0)
+		return bad(rd, "%s: impossible counts", what);
+	if (!cells || cells->type != MSGPACK_OBJECT_BIN || cells->via.bin.size % CELL_BYTES)
+		return bad(rd, "%s: cells missing or of the wrong size", what);
+	for (uint32_t off = 0; off < cells->via.bin.size; off += CELL_BYTES) {
+		const unsigned char *p = (const unsigned char *)cells->via.bin.ptr + off;
+		uint32_t k = get_u32(p);
+		double v[8];
+		for (int i = 0; i < 8; i++)
+			v[i] = get_f64(p + 4 + 8 * i);
+		if (evald_stream_cell_set(s, k, 0, v) != 0 ||
+		    evald_stream_cell_set(s, k, 1, v + 4) != 0)
+			return bad(rd, "%s: impossible bin %u", what, k);
+	}
+	return 0;
+}
+
+static int read_series(struct reader *rd, const msgpack_object *o, evald_registry *reg,
+                       uint64_t *records)
+{
+	struct evald_config cfg = evald_config_default;
+	struct evald_window_config w;
+	const msgpack_object *name = evald_map_get(o, "name"), *spacing, *list, *slots;
+	double since, pair[2];
+	uint64_t bins, slot, max;
+	evald_series *series;
+	char what[200];
+	int err;
+
+	if (!name || name->type != MSGPACK_OBJECT_STR ||
+	    evald_stream_name_check(name->via.str.ptr, name->via.str.size) != 0)
+		return bad(rd, "a stream without a valid name");
+	snprintf(what, sizeof(what), "stream '%.*s'", (int)name->via.str.size, name->via.str.ptr);
+	spacing = evald_map_get(o, "spacing");
+	list = evald_map_get(o, "thresholds");
+	if (!get_num(evald_map_get(o, "since"), &since) ||
+	    !get_uint(evald_map_get(o, "bins"), &bins) || bins > EVALD_BINS_MAX ||
+	    !get_nums(evald_map_get(o, "range"), pair, 2) || !spacing ||
+	    spacing->type != MSGPACK_OBJECT_STR || !list || list->type != MSGPACK_OBJECT_ARRAY ||
+	    list->via.array.size > EVALD_THRESHOLDS_MAX ||
+	    !get_uint(evald_map_get(o, "window_slot"), &slot) || slot > UINT32_MAX ||
+	    !get_uint(evald_map_get(o, "window_max"), &max) || max > UINT32_MAX)
+		return bad(rd, "%s: configuration missing or of the wrong type", what);
+	cfg.bins = (uint32_t)bins;
+	cfg.lo = pair[0];
+	cfg.hi = pair[1];
+	cfg.spacing = spacing->via.str.size == 5 && memcmp(spacing->via.str.ptr, "logit", 5) == 0
+	                      ? EVALD_SPACING_LOGIT
+	                      : EVALD_SPACING_UNIFORM;
+	if (!get_nums(evald_map_get(o, "logit_limits"), pair, 2))
+		return bad(rd, "%s: logit limits missing", what);
+	cfg.logit_lo = pair[0];
+	cfg.logit_hi = pair[1];
+	cfg.nthresholds = list->via.array.size;
+	if (!get_nums(list, cfg.thresholds, cfg.nthresholds))
+		return bad(rd, "%s: thresholds are not numbers", what);
+	w.slot = (uint32_t)slot;
+	w.max = (uint32_t)max;
+	err = evald_registry_add(reg, name->via.str.ptr, name->via.str.size, &cfg, &w, since,
+	                         &series);
+	if (err == EVALD_ENOMEM)
+		return err;
+	if (err)
+		return bad(rd, "%s: cannot be made: %s", what, evald_strerror(err));
+	err = read_stream(rd, evald_map_get(o, "total"), evald_series_restore_total(series, since),
+	                  what);
+	if (err)
+		return err;
+	slots = evald_map_get(o, "slots");
+	if (!slots || slots->type != MSGPACK_OBJECT_ARRAY)
+		return bad(rd, "%s: slots missing", what);
+	for (uint32_t i = 0; i < slots->via.array.size; i++) {
+		const msgpack_object *pair_o = &slots->via.array.ptr[i];
+		evald_stream *st;
+		int64_t no;
+		if (pair_o->type != MSGPACK_OBJECT_ARRAY || pair_o->via.array.size != 2 ||
+		    !get_int(&pair_o->via.array.ptr[0], &no))
+			return bad(rd, "%s: slot %u malformed", what, i);
+		err = evald_series_restore_slot(series, no, &st);
+		if (err == EVALD_ENOMEM)
+			return err;
+		if (err)
+			return bad(rd, "%s: slot %u does not fit its ring", what, i);
+		err = read_stream(rd, &pair_o->via.array.ptr[1], st, what);
+		if (err)
+			return err;
+	}
+	struct evald_stream_raw raw;
+	evald_stream_raw_get(evald_series_total(series), &raw);
+	*records += raw.records;
+	return 0;
+}
+
+static int read_body(struct reader *rd, const msgpack_object *body, evald_registry *reg,
+                     struct evald_state_counters *c, struct evald_state_info *info)
+{
+	const msgpack_object *counters = evald_map_get(body, "counters");
+	const msgpack_object *rejected = evald_map_get(counters, "records_rejected");
+	const msgpack_object *streams = evald_map_get(body, "streams");
+	int err;
+
+	memset(c, 0, sizeof(*c));
+	if (!get_uint(evald_map_get(counters, "records_accepted"), &c->records_accepted) ||
+	    !rejected || rejected->type != MSGPACK_OBJECT_ARRAY ||
+	    rejected->via.array.size > EVALD_ERROR_CODES)
+		return bad(rd, "counters missing");
+	for (uint32_t i = 0; i < rejected->via.array.size; i++)
+		if (!get_uint(&rejected->via.array.ptr[i], &c->records_rejected[i]))
+			return bad(rd, "counters malformed");
+	if (!streams || streams->type != MSGPACK_OBJECT_ARRAY)
+		return bad(rd, "streams missing");
+	for (uint32_t i = 0; i < streams->via.array.size; i++) {
+		err = read_series(rd, &streams->via.array.ptr[i], reg, &info->records);
+		if (err)
+			return err;
+	}
+	info->streams = streams->via.array.size;
+	return 0;
+}
+
+/* The length of the one MessagePack value at p, bounded by limit; 0 if there is none. */
+static size_t value_length(const char *p, size_t len, size_t limit)
+{
+	struct evald_frame f;
+	bool done;
+	long r;
+
+	evald_frame_init(&f, limit);
+	r = evald_frame_scan(&f, p, len, &done);
+	return r > 0 && done && !f.too_deep ? (size_t)r : 0;
+}
+
+int evald_state_decode(const char *data, size_t len, size_t max_streams, evald_registry **out,
+                       struct evald_state_counters *c, struct evald_state_info *info, char *why,
+                       size_t whylen)
+{
+	struct reader rd = {why, whylen};
+	msgpack_unpacked header, body;
+	const msgpack_object *version;
+	uint64_t body_bytes, crc;
+	size_t hlen, off = 0;
+	evald_registry *reg = NULL;
+	int err;
+
+	memset(info, 0, sizeof(*info));
+	if (len == 0)
+		return bad(&rd, "the file is empty");
+	if (len < MAGIC_LEN || memcmp(data, EVALD_STATE_MAGIC, MAGIC_LEN) != 0)
+		return bad(&rd, "not an evald state file (bad magic bytes)");
+	hlen = value_length(data + MAGIC_LEN, len - MAGIC_LEN, HEADER_MAX);
+	if (hlen == 0)
+		return bad(&rd, "truncated or malformed header");
+	msgpack_unpacked_init(&header);
+	msgpack_unpacked_init(&body);
+	if (msgpack_unpack_next(&header, data + MAGIC_LEN, hlen, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    !get_uint(evald_map_get(&header.data, "format"), &info->format) ||
+	    !get_num(evald_map_get(&header.data, "created"), &info->created) ||
+	    !get_uint(evald_map_get(&header.data, "body_bytes"), &body_bytes) ||
+	    !get_uint(evald_map_get(&header.data, "crc32"), &crc)) {
+		err = bad(&rd, "malformed header");
+		goto done;
+	}
+	version = evald_map_get(&header.data, "evald");
+	if (version && version->type == MSGPACK_OBJECT_STR)
+		snprintf(info->version, sizeof(info->version), "%.*s",
+		         (int)(version->via.str.size < 31 ? version->via.str.size : 31),
+		         version->via.str.ptr);
+	if (info->format != EVALD_STATE_FORMAT) {
+		err = bad(&rd,
+		          "format version %llu (written by evald %s); this evald reads version %d",
+		          (unsigned long long)info->format, info->version, EVALD_STATE_FORMAT);
+		goto done;
+	}
+	data += MAGIC_LEN + hlen;
+	len -= MAGIC_LEN + hlen;
+	if (body_bytes != len) {
+		err = bad(&rd, "%s: the header announces %llu body bytes, the file holds %zu",
+		          body_bytes > len ? "truncated" : "trailing bytes",
+		          (unsigned long long)body_bytes, len);
+		goto done;
+	}
+	if (crc != (uint32_t)crc32(0L, (const Bytef *)data, (uInt)len)) {
+		err = bad(&rd, "CRC-32 mismatch: the body is corrupt");
+		goto done;
+	}
+	off = 0;
+	if (value_length(data, len, len) != len ||
+	    msgpack_unpack_next(&body, data, len, &off) != MSGPACK_UNPACK_SUCCESS) {
+		err = bad(&rd, "malformed body");
+		goto done;
+	}
+	err = evald_registry_new(max_streams, &reg);
+	if (err == 0)
+		err = read_body(&rd, &body.data, reg, c, info);
+done:
+	msgpack_unpacked_destroy(&header);
+	msgpack_unpacked_destroy(&body);
+	if (err) {
+		evald_registry_free(reg);
+		return err;
+	}
+	*out = reg;
+	return 0;
+}
