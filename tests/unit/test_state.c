@@ -1,0 +1,187 @@
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <evald/error.h>
+#include <evald/state.h>
+
+#include "testutil.h"
+
+#define T0 1800000000.0
+
+/* Two registries with three streams of different shapes, records in their totals and slots. */
+static evald_registry *sample(void)
+{
+	struct evald_config logit = evald_config_default;
+	struct evald_window_config w = {10, 60}, off = {10, 0};
+	evald_registry *r;
+	evald_series *a, *b, *c;
+
+	logit.spacing = EVALD_SPACING_LOGIT;
+	logit.bins = 300;
+	logit.nthresholds = 3;
+	logit.thresholds[1] = 0.1;
+	logit.thresholds[2] = 0.9;
+	assert_int_equal(evald_registry_new(10, &r), 0);
+	assert_int_equal(evald_registry_add(r, "a", 1, &evald_config_default, &w, T0, &a), 0);
+	assert_int_equal(evald_registry_add(r, "logit model", 11, &logit, &w, T0, &b), 0);
+	assert_int_equal(
+	        evald_registry_add(r, "no windows", 10, &evald_config_default, &off, T0, &c), 0);
+	for (int i = 0; i < 3000; i++) {
+		double t = T0 + i * 0.02;
+		int label = test_uniform01() < 0.3;
+		double score = label ? sqrt(test_uniform01()) : test_uniform01() * 1.2 - 0.1;
+		assert_int_equal(evald_series_observe(a, t, label, score, 1.0), 0);
+		assert_int_equal(evald_series_observe(b, t, label, score, 0.5 + test_uniform01()),
+		                 0);
+		if (i % 7 == 0)
+			assert_int_equal(evald_series_observe(c, t, label, score, 1.0), 0);
+	}
+	return r;
+}
+
+static void encode(const evald_registry *r, msgpack_sbuffer *sb)
+{
+	struct evald_state_counters c = {.records_accepted = 6429};
+
+	c.records_rejected[-EVALD_ELABEL] = 17;
+	msgpack_sbuffer_init(sb);
+	assert_int_equal(evald_state_encode(sb, r, &c, T0 + 60), 0);
+}
+
+static int decode(const char *data, size_t len, evald_registry **out, char *why)
+{
+	struct evald_state_counters c;
+	struct evald_state_info info;
+
+	return evald_state_decode(data, len, 100, out, &c, &info, why, 256);
+}
+
+static void test_a_checkpoint_restores_every_stream_exactly(void **state)
+{
+	(void)state;
+	evald_registry *r = sample(), *back;
+	struct evald_state_counters c;
+	struct evald_state_info info;
+	msgpack_sbuffer sb;
+	char why[256];
+
+	encode(r, &sb);
+	assert_int_equal(
+	        evald_state_decode(sb.data, sb.size, 100, &back, &c, &info, why, sizeof(why)), 0);
+	assert_int_equal(info.format, EVALD_STATE_FORMAT);
+	assert_string_equal(info.version, EVALD_VERSION);
+	assert_true(info.created == T0 + 60);
+	assert_int_equal(info.streams, 3);
+	assert_int_equal(c.records_accepted, 6429);
+	assert_int_equal(c.records_rejected[-EVALD_ELABEL], 17);
+	assert_int_equal(evald_registry_count(back), 3);
+	for (size_t i = 0; i < 3; i++) {
+		const char *na, *nb;
+		evald_series *a = evald_registry_at(r, i, &na),
+		             *b = evald_registry_at(back, i, &nb);
+		evald_stream *wa, *wb;
+		double fa, fb;
+		assert_string_equal(na, nb);
+		assert_true(evald_series_since(a) == evald_series_since(b));
+		assert_memory_equal(evald_stream_config(evald_series_total(a)),
+		                    evald_stream_config(evald_series_total(b)),
+		                    sizeof(struct evald_config));
+		assert_same_stream(evald_series_total(a), evald_series_total(b));
+		assert_int_equal(evald_series_live_slots(a), evald_series_live_slots(b));
+		if (evald_series_window_config(a)->max == 0)
+			continue;
+		assert_int_equal(evald_series_window(a, T0 + 60, 30, &wa, &fa), 0);
+		assert_int_equal(evald_series_window(b, T0 + 60, 30, &wb, &fb), 0);
+		assert_same_stream(wa, wb);
+		evald_stream_free(wa);
+		evald_stream_free(wb);
+	}
+	evald_registry_free(back);
+	evald_registry_free(r);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void test_damaged_files_are_refused_with_their_reason(void **state)
+{
+	(void)state;
+	evald_registry *r = sample(), *back = NULL;
+	msgpack_sbuffer sb;
+	char why[256];
+
+	encode(r, &sb);
+	assert_int_equal(decode("", 0, &back, why), EVALD_ESTATE);
+	assert_non_null(strstr(why, "empty"));
+	assert_int_equal(decode("{\"not\": \"evald\"}", 16, &back, why), EVALD_ESTATE);
+	assert_non_null(strstr(why, "magic"));
+	for (size_t cut = 1; cut < sb.size; cut += 1 + cut / 3) {
+		assert_int_equal(decode(sb.data, cut, &back, why), EVALD_ESTATE);
+		assert_null(back);
+	}
+	assert_int_equal(decode(sb.data, sb.size - 10, &back, why), EVALD_ESTATE);
+	assert_non_null(strstr(why, "truncated"));
+
+	/* A flipped byte anywhere in the body fails the CRC. */
+	char *flipped = malloc(sb.size);
+	memcpy(flipped, sb.data, sb.size);
+	for (size_t at = sb.size - 1; at > sb.size / 2; at -= sb.size / 17) {
+		flipped[at] ^= 0x20;
+		assert_int_equal(decode(flipped, sb.size, &back, why), EVALD_ESTATE);
+		flipped[at] ^= 0x20;
+	}
+	flipped[sb.size - 3] ^= 1;
+	decode(flipped, sb.size, &back, why);
+	assert_non_null(strstr(why, "CRC"));
+	free(flipped);
+	evald_registry_free(r);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void test_another_format_version_is_refused(void **state)
+{
+	(void)state;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	evald_registry *back;
+	char why[256];
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_sbuffer_write(&sb, EVALD_STATE_MAGIC, 8);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 5);
+	msgpack_pack_str(&pk, 6);
+	msgpack_pack_str_body(&pk, "format", 6);
+	msgpack_pack_uint32(&pk, 2);
+	msgpack_pack_str(&pk, 5);
+	msgpack_pack_str_body(&pk, "evald", 5);
+	msgpack_pack_str(&pk, 5);
+	msgpack_pack_str_body(&pk, "9.0.0", 5);
+	msgpack_pack_str(&pk, 7);
+	msgpack_pack_str_body(&pk, "created", 7);
+	msgpack_pack_double(&pk, T0);
+	msgpack_pack_str(&pk, 10);
+	msgpack_pack_str_body(&pk, "body_bytes", 10);
+	msgpack_pack_uint32(&pk, 0);
+	msgpack_pack_str(&pk, 5);
+	msgpack_pack_str_body(&pk, "crc32", 5);
+	msgpack_pack_uint32(&pk, 0);
+	assert_int_equal(decode(sb.data, sb.size, &back, why), EVALD_ESTATE);
+	assert_non_null(strstr(why, "format version 2"));
+	assert_non_null(strstr(why, "9.0.0"));
+	msgpack_sbuffer_destroy(&sb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_a_checkpoint_restores_every_stream_exactly),
+	        cmocka_unit_test(test_damaged_files_are_refused_with_their_reason),
+	        cmocka_unit_test(test_another_format_version_is_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
