@@ -142,7 +142,7 @@ struct evald_stats {
 	uint64_t state_bytes;
 	uint64_t sink_lines, sink_write_errors;
 	uint64_t checkpoints, checkpoint_errors;
-	double checkpoint_encode_ms; /* how long the last checkpoint held the loop */
+	double checkpoint_pause_ms; /* the longest slice the last checkpoint held the loop */
 };
 
 /* What a snapshot reply says of one stream. */

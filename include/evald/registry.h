@@ -37,4 +37,7 @@ evald_series *evald_registry_at(const evald_registry *r, size_t i, const char **
 /* Bytes held by the registry and all its series, slots included. */
 size_t evald_registry_footprint(const evald_registry *r);
 
+/* Adds an existing series under name, taking ownership; errors as evald_registry_add. */
+int evald_registry_adopt(evald_registry *r, const char *name, size_t len, evald_series *s);
+
 #endif

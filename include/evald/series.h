@@ -96,4 +96,16 @@ const evald_stream *evald_series_slot_at(const evald_series *s, uint32_t i, int6
 int evald_series_restore_slot(evald_series *s, int64_t no, evald_stream **out);
 evald_stream *evald_series_restore_total(evald_series *s, double since);
 
+/* A deep copy of src (total and live slots), for a checkpoint taken off the loop thread. */
+int evald_series_clone(const evald_series *src, evald_series **out);
+
+/*
+ * The same copy in steps, so that no step holds the loop long: an empty
+ * series of src's shape, then each slot i < capacity, then the total.
+ * Copying the total last keeps every window of the copy within its total.
+ */
+int evald_series_clone_empty(const evald_series *src, evald_series **out);
+int evald_series_copy_slot(evald_series *dst, const evald_series *src, uint32_t i);
+int evald_series_copy_total(evald_series *dst, const evald_series *src);
+
 #endif

@@ -56,6 +56,12 @@ void evald_stream_free(evald_stream *s);
 /* An empty stream with proto's configuration, sharing its bin edges (they outlive both). */
 int evald_stream_new_like(const evald_stream *proto, evald_stream **out);
 
+/*
+ * A copy of src, sharing its bin edges. The copy may be read and freed on
+ * another thread while src goes on counting.
+ */
+int evald_stream_clone(const evald_stream *src, evald_stream **out);
+
 /* The stream's configuration, with its thresholds sorted and unique. */
 const struct evald_config *evald_stream_config(const evald_stream *s);
 

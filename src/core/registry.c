@@ -118,12 +118,9 @@ static int grow(evald_registry *r)
 	return 0;
 }
 
-int evald_registry_add(evald_registry *r, const char *name, size_t len,
-                       const struct evald_config *cfg, const struct evald_window_config *w,
-                       double now, evald_series **out)
+/* Checks that name may be added, and makes room for it. */
+static int prepare(evald_registry *r, const char *name, size_t len)
 {
-	evald_series *s;
-	struct entry *en;
 	int err = evald_stream_name_check(name, len);
 
 	if (err)
@@ -132,21 +129,42 @@ int evald_registry_add(evald_registry *r, const char *name, size_t len,
 		return EVALD_EINVAL;
 	if (r->count >= r->max)
 		return EVALD_ETOOMANY;
-	err = grow(r);
-	if (err)
-		return err;
-	err = evald_series_new(cfg, w, now, &s);
-	if (err)
-		return err;
-	en = &r->entries[r->count];
+	return grow(r);
+}
+
+/* Files s under name; prepare() made room. */
+static void insert(evald_registry *r, const char *name, size_t len, evald_series *s)
+{
+	struct entry *en = &r->entries[r->count];
+
 	memcpy(en->name, name, len);
 	en->name[len] = '\0';
 	en->len = len;
 	en->hash = fnv1a(name, len);
 	en->series = s;
 	r->slots[probe(r, name, len, en->hash)] = (uint32_t)(++r->count);
-	*out = s;
-	return 0;
+}
+
+int evald_registry_add(evald_registry *r, const char *name, size_t len,
+                       const struct evald_config *cfg, const struct evald_window_config *w,
+                       double now, evald_series **out)
+{
+	int err = prepare(r, name, len);
+
+	if (err == 0)
+		err = evald_series_new(cfg, w, now, out);
+	if (err == 0)
+		insert(r, name, len, *out);
+	return err;
+}
+
+int evald_registry_adopt(evald_registry *r, const char *name, size_t len, evald_series *s)
+{
+	int err = prepare(r, name, len);
+
+	if (err == 0)
+		insert(r, name, len, s);
+	return err;
 }
 
 size_t evald_registry_count(const evald_registry *r)

@@ -259,3 +259,73 @@ evald_stream *evald_series_restore_total(evald_series *s, double since)
 	s->since = since;
 	return s->total;
 }
+
+int evald_series_clone_empty(const evald_series *src, evald_series **out)
+{
+	evald_series *s = calloc(1, sizeof(*s));
+	int err;
+
+	if (!s)
+		return EVALD_ENOMEM;
+	s->win = src->win;
+	s->since = src->since;
+	s->nslots = src->nslots;
+	err = evald_stream_new_like(src->total, &s->total);
+	if (!err && s->nslots && !(s->ring = calloc(s->nslots, sizeof(*s->ring))))
+		err = EVALD_ENOMEM;
+	if (err) {
+		evald_series_free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+int evald_series_copy_slot(evald_series *dst, const evald_series *src, uint32_t i)
+{
+	struct slot *d = &dst->ring[i];
+	int err;
+
+	if (!src->ring[i].s)
+		return 0;
+	if (d->s) {
+		evald_stream_free(d->s);
+		dst->live--;
+	}
+	err = evald_stream_clone(src->ring[i].s, &d->s);
+	if (err) {
+		d->s = NULL;
+		return err;
+	}
+	d->no = src->ring[i].no;
+	dst->live++;
+	return 0;
+}
+
+int evald_series_copy_total(evald_series *dst, const evald_series *src)
+{
+	evald_stream *t;
+	int err = evald_stream_clone(src->total, &t);
+
+	if (err)
+		return err;
+	evald_stream_free(dst->total);
+	dst->total = t;
+	dst->since = src->since;
+	return 0;
+}
+
+int evald_series_clone(const evald_series *src, evald_series **out)
+{
+	int err = evald_series_clone_empty(src, out);
+
+	for (uint32_t i = 0; !err && i < src->nslots; i++)
+		err = evald_series_copy_slot(*out, src, i);
+	if (!err)
+		err = evald_series_copy_total(*out, src);
+	if (err) {
+		evald_series_free(*out);
+		*out = NULL;
+	}
+	return err;
+}

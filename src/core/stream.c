@@ -107,7 +107,7 @@ static int stream_make(const struct evald_config *cfg, struct evald_edges *edges
 		return EVALD_ENOMEM;
 	s->cfg = *cfg;
 	s->edges = edges;
-	edges->refs++;
+	atomic_fetch_add(&edges->refs, 1);
 	s->cells = malloc((size_t)cfg->bins * 2 * sizeof(struct evald_cell));
 	s->band = malloc(((size_t)cfg->nthresholds + 1) * 2 * sizeof(double));
 	if (!s->cells || !s->band) {
@@ -139,7 +139,7 @@ int evald_stream_new(const struct evald_config *cfg, evald_stream **out)
 	edges = malloc(sizeof(*edges) + ((size_t)c.bins + 1) * sizeof(double));
 	if (!edges)
 		return EVALD_ENOMEM;
-	edges->refs = 0;
+	atomic_init(&edges->refs, 0);
 	err = edges_fill(&c, edges->at);
 	if (err) {
 		free(edges);
@@ -153,11 +153,28 @@ int evald_stream_new_like(const evald_stream *proto, evald_stream **out)
 	return stream_make(&proto->cfg, proto->edges, out);
 }
 
+int evald_stream_clone(const evald_stream *src, evald_stream **out)
+{
+	evald_stream *s;
+	int err = stream_make(&src->cfg, src->edges, &s);
+
+	if (err)
+		return err;
+	memcpy(s->cells, src->cells, (size_t)src->cfg.bins * 2 * sizeof(struct evald_cell));
+	memcpy(s->band, src->band, ((size_t)src->cfg.nthresholds + 1) * 2 * sizeof(double));
+	s->weight[0] = src->weight[0];
+	s->weight[1] = src->weight[1];
+	s->records = src->records;
+	s->out_of_range = src->out_of_range;
+	*out = s;
+	return 0;
+}
+
 void evald_stream_free(evald_stream *s)
 {
 	if (!s)
 		return;
-	if (s->edges && --s->edges->refs == 0)
+	if (s->edges && atomic_fetch_sub(&s->edges->refs, 1) == 1)
 		free(s->edges);
 	free(s->cells);
 	free(s->band);
@@ -314,7 +331,8 @@ size_t evald_stream_footprint(const evald_stream *s)
 	size_t edges = sizeof(*s->edges) + (bins + 1) * sizeof(double);
 
 	/* Shared edges count a share each, so a sum over streams counts them once. */
-	return sizeof(*s) + edges / s->edges->refs + bins * 2 * sizeof(struct evald_cell) +
+	return sizeof(*s) + edges / atomic_load(&s->edges->refs) +
+	       bins * 2 * sizeof(struct evald_cell) +
 	       ((size_t)s->cfg.nthresholds + 1) * 2 * sizeof(double);
 }
 

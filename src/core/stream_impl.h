@@ -1,6 +1,8 @@
 #ifndef EVALD_CORE_STREAM_IMPL_H
 #define EVALD_CORE_STREAM_IMPL_H
 
+#include <stdatomic.h>
+
 #include <evald/stream.h>
 
 /* What one bin knows of one class. An empty cell has min = +inf, max = -inf. */
@@ -14,9 +16,13 @@ struct evald_cell {
  * configured thresholds <= score, so tp at threshold i is the sum of
  * band[2 * j + 1] over j > i.
  */
-/* Bin edges, shared by the streams of one series: bins + 1, strictly increasing. */
+/*
+ * Bin edges, shared by the streams of one series and its checkpoint copies:
+ * bins + 1, strictly increasing, never written after they are made. The
+ * count is atomic because a copy may be freed on another thread.
+ */
 struct evald_edges {
-	size_t refs;
+	atomic_size_t refs;
 	double at[];
 };
 

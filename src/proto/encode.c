@@ -162,8 +162,8 @@ void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struc
 	msgpack_pack_uint64(pk, st->checkpoints);
 	pack_str(pk, "checkpoint_errors");
 	msgpack_pack_uint64(pk, st->checkpoint_errors);
-	pack_str(pk, "checkpoint_encode_ms");
-	msgpack_pack_double(pk, st->checkpoint_encode_ms);
+	pack_str(pk, "checkpoint_pause_ms");
+	msgpack_pack_double(pk, st->checkpoint_pause_ms);
 }
 
 static void pack_confusion(msgpack_packer *pk, const struct evald_confusion *c)

@@ -13,15 +13,27 @@
 
 #include "server_impl.h"
 
-/* One checkpoint on its way to disk: the encoded image and where it goes. */
+/*
+ * One checkpoint: the streams are copied on the loop a slice at a time,
+ * a slot at a time, never holding it for much more than SLICE_NS; then
+ * encoded and written on the thread pool, where the copies are freed.
+ */
 struct checkpoint {
 	uv_work_t work;
 	struct evald_server *server;
-	char *data;
-	size_t len;
-	int err; /* errno of the write, 0 on success */
+	evald_registry *copy;
+	size_t next, count;   /* streams copied, and to copy */
+	evald_series *series; /* the one being copied, slot by slot */
+	uint32_t slot;
+	struct evald_state_counters counters;
+	double created;
+	double pause_ms; /* the longest slice */
+	int err;         /* errno of the write, EVALD_ENOMEM, or 0 */
+	size_t bytes;
 	uint64_t started_ns;
 };
+
+#define SLICE_NS 1000000u
 
 static uint64_t now_ns(void)
 {
@@ -91,25 +103,19 @@ static void encode_counters(const struct evald_server *s, struct evald_state_cou
 	memcpy(c->records_rejected, s->stats.records_rejected, sizeof(c->records_rejected));
 }
 
-/* The whole state, encoded now; *ms is how long the loop was held. */
-static int encode(struct evald_server *s, msgpack_sbuffer *sb, double *ms)
-{
-	struct evald_state_counters c;
-	uint64_t t0 = now_ns();
-	int err;
-
-	encode_counters(s, &c);
-	msgpack_sbuffer_init(sb);
-	err = evald_state_encode(sb, s->streams, &c, evald_clock_now(&s->clock));
-	*ms = (double)(now_ns() - t0) / 1e6;
-	return err;
-}
-
 static void work(uv_work_t *req)
 {
 	struct checkpoint *cp = req->data;
+	msgpack_sbuffer sb;
 
-	cp->err = write_atomically(cp->server->cfg->state_path, cp->data, cp->len);
+	msgpack_sbuffer_init(&sb);
+	cp->err = evald_state_encode(&sb, cp->copy, &cp->counters, cp->created) ? ENOMEM : 0;
+	evald_registry_free(cp->copy);
+	cp->copy = NULL;
+	if (!cp->err)
+		cp->err = write_atomically(cp->server->cfg->state_path, sb.data, sb.size);
+	cp->bytes = sb.size;
+	msgpack_sbuffer_destroy(&sb);
 }
 
 static void after_work(uv_work_t *req, int status)
@@ -117,60 +123,125 @@ static void after_work(uv_work_t *req, int status)
 	struct checkpoint *cp = req->data;
 	struct evald_server *s = cp->server;
 
-	s->checkpointing = false;
+	s->checkpoint = NULL;
+	s->stats.checkpoint_pause_ms = cp->pause_ms;
 	if (status == 0 && cp->err == 0) {
 		s->stats.checkpoints++;
-		evald_log(EVALD_LOG_DEBUG, "checkpoint_written", "path=%s bytes=%zu ms=%.1f",
-		          s->cfg->state_path, cp->len, (double)(now_ns() - cp->started_ns) / 1e6);
+		evald_log(EVALD_LOG_DEBUG, "checkpoint_written",
+		          "path=%s bytes=%zu streams=%zu ms=%.1f pause_ms=%.2f", s->cfg->state_path,
+		          cp->bytes, cp->count, (double)(now_ns() - cp->started_ns) / 1e6,
+		          cp->pause_ms);
 	} else {
 		s->stats.checkpoint_errors++;
 		evald_log(EVALD_LOG_ERROR, "checkpoint_failed", "path=%s error=\"%s\"",
 		          s->cfg->state_path, strerror(cp->err ? cp->err : ECANCELED));
 	}
-	free(cp->data);
 	free(cp);
+}
+
+static void drop(struct evald_server *s, struct checkpoint *cp)
+{
+	evald_series_free(cp->series);
+	evald_registry_free(cp->copy);
+	free(cp);
+	s->checkpoint = NULL;
+}
+
+/* One step of the copy: a new series, a slot, or the total that completes a series. */
+static int copy_step(struct evald_server *s, struct checkpoint *cp)
+{
+	const char *name;
+	const evald_series *live = evald_registry_at(s->streams, cp->next, &name);
+	int err;
+
+	if (!cp->series)
+		return evald_series_clone_empty(live, &cp->series);
+	if (cp->slot < evald_series_capacity(live))
+		return evald_series_copy_slot(cp->series, live, cp->slot++);
+	err = evald_series_copy_total(cp->series, live);
+	if (!err)
+		err = evald_registry_adopt(cp->copy, name, strlen(name), cp->series);
+	if (!err) {
+		cp->series = NULL;
+		cp->slot = 0;
+		cp->next++;
+	}
+	return err;
+}
+
+/* Copies until the slice is used up; once every stream is copied, hands the copy to the thread
+ * pool. */
+static void copy_slice(uv_idle_t *idle)
+{
+	struct evald_server *s = idle->data;
+	struct checkpoint *cp = s->checkpoint;
+	uint64_t t0 = now_ns(), spent;
+
+	while (cp->next < cp->count && now_ns() - t0 < SLICE_NS) {
+		if (copy_step(s, cp) != 0) {
+			uv_idle_stop(idle);
+			s->stats.checkpoint_errors++;
+			evald_log(EVALD_LOG_ERROR, "checkpoint_failed", "error=ENOMEM");
+			drop(s, cp);
+			return;
+		}
+	}
+	spent = now_ns() - t0;
+	if ((double)spent / 1e6 > cp->pause_ms)
+		cp->pause_ms = (double)spent / 1e6;
+	if (cp->next < cp->count)
+		return;
+	uv_idle_stop(idle);
+	if (uv_queue_work(s->loop, &cp->work, work, after_work) != 0) {
+		s->stats.checkpoint_errors++;
+		drop(s, cp);
+	}
 }
 
 void evald__checkpoint(struct evald_server *s)
 {
-	msgpack_sbuffer sb;
 	struct checkpoint *cp;
-	double ms;
 
-	if (!s->cfg->state_path[0] || s->checkpointing)
+	if (!s->cfg->state_path[0] || s->checkpoint || s->stopping)
 		return;
 	cp = calloc(1, sizeof(*cp));
-	if (!cp || encode(s, &sb, &ms) != 0) {
+	if (!cp || evald_registry_new(evald_registry_count(s->streams), &cp->copy) != 0) {
 		free(cp);
 		s->stats.checkpoint_errors++;
 		evald_log(EVALD_LOG_ERROR, "checkpoint_failed", "error=ENOMEM");
 		return;
 	}
-	/* Encoding holds the loop; writing and fsync run on libuv's thread pool. */
 	cp->server = s;
-	cp->len = sb.size;
-	cp->data = msgpack_sbuffer_release(&sb);
-	cp->work.data = cp;
+	cp->count = evald_registry_count(s->streams);
+	cp->created = evald_clock_now(&s->clock);
 	cp->started_ns = now_ns();
-	s->stats.checkpoint_encode_ms = ms;
-	if (uv_queue_work(s->loop, &cp->work, work, after_work) != 0) {
-		free(cp->data);
-		free(cp);
-		s->stats.checkpoint_errors++;
-		return;
+	cp->work.data = cp;
+	encode_counters(s, &cp->counters);
+	s->checkpoint = cp;
+	uv_idle_start(&s->checkpoint_idle, copy_slice);
+}
+
+void evald__checkpoint_cancel(struct evald_server *s)
+{
+	/* A copy still being made is dropped; one on the thread pool finishes. */
+	if (s->checkpoint && uv_is_active((uv_handle_t *)&s->checkpoint_idle)) {
+		uv_idle_stop(&s->checkpoint_idle);
+		drop(s, s->checkpoint);
 	}
-	s->checkpointing = true;
 }
 
 int evald__checkpoint_final(struct evald_server *s)
 {
+	struct evald_state_counters c;
 	msgpack_sbuffer sb;
-	double ms;
 	int err;
 
 	if (!s->cfg->state_path[0])
 		return 0;
-	if (encode(s, &sb, &ms) != 0) {
+	encode_counters(s, &c);
+	msgpack_sbuffer_init(&sb);
+	if (evald_state_encode(&sb, s->streams, &c, evald_clock_now(&s->clock)) != 0) {
+		msgpack_sbuffer_destroy(&sb);
 		evald_log(EVALD_LOG_ERROR, "checkpoint_failed", "error=ENOMEM");
 		return EVALD_ENOMEM;
 	}

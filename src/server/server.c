@@ -298,6 +298,8 @@ void evald_server_stop(evald_server *s)
 	uv_close((uv_handle_t *)&s->sighup, NULL);
 	uv_close((uv_handle_t *)&s->tick, NULL);
 	uv_close((uv_handle_t *)&s->checkpoint_timer, NULL);
+	evald__checkpoint_cancel(s);
+	uv_close((uv_handle_t *)&s->checkpoint_idle, NULL);
 	for (struct evald_conn *c = s->conns; c; c = c->next)
 		evald__conn_close(c, false);
 	s->now = evald_clock_now(&s->clock);
@@ -335,9 +337,10 @@ int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg,
 	uv_signal_init(loop, &s->sighup);
 	uv_timer_init(loop, &s->tick);
 	uv_timer_init(loop, &s->checkpoint_timer);
+	uv_idle_init(loop, &s->checkpoint_idle);
 	uv_timer_init(loop, &s->drain);
 	s->sigint.data = s->sigterm.data = s->sighup.data = s->tick.data = s->drain.data = s;
-	s->checkpoint_timer.data = s;
+	s->checkpoint_timer.data = s->checkpoint_idle.data = s;
 	uv_signal_start(&s->sigint, on_signal, SIGINT);
 	uv_signal_start(&s->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&s->sighup, on_signal, SIGHUP);

@@ -43,6 +43,8 @@ struct evald_sink {
 	double next; /* the end of the interval being gathered */
 };
 
+struct checkpoint;
+
 struct evald_server {
 	uv_loop_t *loop;
 	const struct evald_server_config *cfg;
@@ -55,8 +57,9 @@ struct evald_server {
 	uv_signal_t sigint, sigterm, sighup;
 	uv_timer_t tick; /* expires slots and drives the sink */
 	uv_timer_t checkpoint_timer;
-	bool checkpointing; /* a checkpoint is being written */
-	uv_timer_t drain;   /* forces the last connections closed when stopping */
+	uv_idle_t checkpoint_idle;     /* copies streams for a checkpoint, a slice per turn */
+	struct checkpoint *checkpoint; /* the one under way, or NULL */
+	uv_timer_t drain;              /* forces the last connections closed when stopping */
 	bool stopping;
 	bool running; /* started: the final checkpoint may be written */
 	double last_expiry;
@@ -99,6 +102,9 @@ void evald__sink_reopen(struct evald_server *s);
 /* Encodes the state now and writes it atomically on the thread pool; skipped if one is under way.
  */
 void evald__checkpoint(struct evald_server *s);
+
+/* Drops a checkpoint whose copy is not finished (when stopping). */
+void evald__checkpoint_cancel(struct evald_server *s);
 
 /* Encodes and writes the state before exit, in the loop thread. */
 int evald__checkpoint_final(struct evald_server *s);
