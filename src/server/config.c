@@ -181,21 +181,29 @@ static int stream_key(struct parse *p, const char *section, struct evald_config 
 	return 1;
 }
 
+/* Copies a text value that must fit in cap bytes; false (with the error recorded) if it does not.
+ */
+static bool copy_text(struct parse *p, const char *section, const char *key, const char *v,
+                      char *dst, size_t cap)
+{
+	if (strlen(v) >= cap) {
+		fail(p, EVALD_EINVAL, section, key, "longer than %zu bytes", cap - 1);
+		return false;
+	}
+	strcpy(dst, v);
+	return true;
+}
+
 static int server_key(struct parse *p, const char *key, const char *v)
 {
 	struct evald_server_config *cfg = p->cfg;
 
 	if (strcmp(key, "listen") == 0) {
-		if (strlen(v) >= sizeof(cfg->listen))
-			return fail(p, EVALD_EINVAL, "server", key, "longer than %zu bytes",
-			            sizeof(cfg->listen) - 1);
-		strcpy(cfg->listen, v);
+		if (!copy_text(p, "server", key, v, cfg->listen, sizeof(cfg->listen)))
+			return 0;
 	} else if (strcmp(key, "unix") == 0) {
-		if (strlen(v) >= sizeof(cfg->unix_path))
-			return fail(p, EVALD_EINVAL, "server", key,
-			            "a socket path must be shorter than %zu bytes",
-			            sizeof(cfg->unix_path));
-		strcpy(cfg->unix_path, v);
+		if (!copy_text(p, "server", key, v, cfg->unix_path, sizeof(cfg->unix_path)))
+			return 0;
 	} else if (strcmp(key, "log_level") == 0) {
 		if (evald_log_level_parse(v, &cfg->log_level) != 0)
 			return fail(p, EVALD_EINVAL, "server", key,
@@ -225,10 +233,8 @@ static int sink_key(struct parse *p, const char *key, const char *v)
 	struct evald_sink_config *sink = &p->cfg->sink;
 
 	if (strcmp(key, "path") == 0) {
-		if (strlen(v) >= sizeof(sink->path))
-			return fail(p, EVALD_EINVAL, "sink", key, "longer than %zu bytes",
-			            sizeof(sink->path) - 1);
-		strcpy(sink->path, v);
+		if (!copy_text(p, "sink", key, v, sink->path, sizeof(sink->path)))
+			return 0;
 	} else if (strcmp(key, "interval") == 0) {
 		if (evald_duration_parse(v, strlen(v), &sink->interval) != 0)
 			return fail(p, EVALD_EWINDOW, "sink", key,
@@ -242,10 +248,8 @@ static int sink_key(struct parse *p, const char *key, const char *v)
 		sink->nthresholds = (uint32_t)n;
 		sink->thresholds_set = n > 0; /* empty: each stream's own */
 	} else if (strcmp(key, "streams") == 0) {
-		if (strlen(v) >= sizeof(sink->streams))
-			return fail(p, EVALD_EINVAL, "sink", key, "longer than %zu bytes",
-			            sizeof(sink->streams) - 1);
-		strcpy(sink->streams, v);
+		if (!copy_text(p, "sink", key, v, sink->streams, sizeof(sink->streams)))
+			return 0;
 	} else {
 		return fail(p, EVALD_EINVAL, "sink", key,
 		            "unknown key; expected path, interval, thresholds or streams");
@@ -258,10 +262,8 @@ static int state_key(struct parse *p, const char *key, const char *v)
 	struct evald_server_config *cfg = p->cfg;
 
 	if (strcmp(key, "path") == 0) {
-		if (strlen(v) >= sizeof(cfg->state_path))
-			return fail(p, EVALD_EINVAL, "state", key, "longer than %zu bytes",
-			            sizeof(cfg->state_path) - 1);
-		strcpy(cfg->state_path, v);
+		if (!copy_text(p, "state", key, v, cfg->state_path, sizeof(cfg->state_path)))
+			return 0;
 	} else if (strcmp(key, "checkpoint_interval") == 0) {
 		if (evald_duration_parse(v, strlen(v), &cfg->checkpoint_interval) != 0)
 			return fail(p, EVALD_EINVAL, "state", key,
@@ -273,16 +275,26 @@ static int state_key(struct parse *p, const char *key, const char *v)
 	return 1;
 }
 
+/* The [stream "NAME"] section for name, or NULL. */
+static const struct evald_stream_section *section_of(const struct evald_server_config *cfg,
+                                                     const char *name, size_t len)
+{
+	for (size_t i = 0; i < cfg->nstreams; i++)
+		if (strlen(cfg->streams[i].name) == len &&
+		    memcmp(cfg->streams[i].name, name, len) == 0)
+			return &cfg->streams[i];
+	return NULL;
+}
+
 /* The section for stream name, made if it is new. */
 static struct evald_stream_section *stream_section(struct parse *p, const char *name, size_t len)
 {
 	struct evald_server_config *cfg = p->cfg;
 	struct evald_stream_section *s;
 
-	for (size_t i = 0; i < cfg->nstreams; i++)
-		if (strlen(cfg->streams[i].name) == len &&
-		    memcmp(cfg->streams[i].name, name, len) == 0)
-			return &cfg->streams[i];
+	s = (struct evald_stream_section *)section_of(cfg, name, len);
+	if (s)
+		return s;
 	s = realloc(cfg->streams, (cfg->nstreams + 1) * sizeof(*s));
 	if (!s)
 		return NULL;
@@ -441,19 +453,15 @@ void evald_server_config_destroy(struct evald_server_config *cfg)
 const struct evald_window_config *evald_server_config_window(const struct evald_server_config *cfg,
                                                              const char *name, size_t len)
 {
-	for (size_t i = 0; i < cfg->nstreams; i++)
-		if (strlen(cfg->streams[i].name) == len &&
-		    memcmp(cfg->streams[i].name, name, len) == 0)
-			return &cfg->streams[i].win;
-	return &cfg->window;
+	const struct evald_stream_section *sec = section_of(cfg, name, len);
+
+	return sec ? &sec->win : &cfg->window;
 }
 
 const struct evald_config *evald_server_config_stream(const struct evald_server_config *cfg,
                                                       const char *name, size_t len)
 {
-	for (size_t i = 0; i < cfg->nstreams; i++)
-		if (strlen(cfg->streams[i].name) == len &&
-		    memcmp(cfg->streams[i].name, name, len) == 0)
-			return &cfg->streams[i].cfg;
-	return &cfg->defaults;
+	const struct evald_stream_section *sec = section_of(cfg, name, len);
+
+	return sec ? &sec->cfg : &cfg->defaults;
 }
