@@ -14,19 +14,21 @@
 #include <evald/server.h>
 
 static const char usage[] =
-        "usage: evald [--config FILE] [--listen HOST:PORT] [--unix PATH] [--log-level LEVEL] "
+        "usage: evald [--config FILE] [--listen HOST:PORT] [--unix PATH] [--http HOST:PORT] "
+        "[--log-level LEVEL] "
         "[--clock manual]\n"
         "             [--discard-bad-state] [--version] [--help]\n"
         "  --config FILE       read settings from an INI file (see conf/evald.ini)\n"
         "  --listen HOST:PORT  TCP address (default 127.0.0.1:7390); '' turns TCP off\n"
         "  --unix PATH         Unix socket (default evald.sock); '' turns it off\n"
+        "  --http HOST:PORT    HTTP for /metrics and JSON (default 127.0.0.1:7391); '' = off\n"
         "  --log-level LEVEL   debug, info, warn or error (default info)\n"
         "  --clock manual      for tests: time stands still until an advance_clock request\n"
         "  --discard-bad-state move a state file that cannot be restored aside and start empty\n"
         "Flags override the configuration file.\n";
 
 struct flags {
-	const char *config, *listen, *unix_path, *log_level;
+	const char *config, *listen, *unix_path, *log_level, *http;
 	struct evald_server_options opts;
 };
 
@@ -39,6 +41,7 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 	        {"unix", required_argument, NULL, 'u'},
 	        {"log-level", required_argument, NULL, 'L'},
 	        {"clock", required_argument, NULL, 'K'},
+	        {"http", required_argument, NULL, 'H'},
 	        {"discard-bad-state", no_argument, NULL, 'D'},
 	        {"version", no_argument, NULL, 'V'},
 	        {"help", no_argument, NULL, 'h'},
@@ -67,6 +70,9 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 				return 2;
 			}
 			f->opts.manual_clock = strcmp(optarg, "manual") == 0;
+			break;
+		case 'H':
+			f->http = optarg;
 			break;
 		case 'D':
 			f->opts.discard_bad_state = true;
@@ -107,6 +113,13 @@ static int apply_flags(const struct flags *f, struct evald_server_config *cfg)
 			return 2;
 		}
 		strcpy(cfg->unix_path, f->unix_path);
+	}
+	if (f->http) {
+		if (strlen(f->http) >= sizeof(cfg->http_listen)) {
+			fprintf(stderr, "evald: --http: address too long\n");
+			return 2;
+		}
+		strcpy(cfg->http_listen, f->http);
 	}
 	if (f->log_level && evald_log_level_parse(f->log_level, &cfg->log_level) != 0) {
 		fprintf(stderr, "evald: --log-level: '%s' is not debug, info, warn or error\n",

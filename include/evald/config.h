@@ -41,6 +41,9 @@ struct evald_server_config {
 	struct evald_config defaults;
 	struct evald_window_config window;
 	struct evald_sink_config sink;
+	char http_listen[EVALD_ADDR_MAX]; /* [http] listen: empty = off */
+	uint32_t export_buckets;          /* histogram edges per stream on /metrics */
+	size_t max_exported_streams;
 	char state_path[4096];        /* [state] path: empty = in memory only */
 	uint32_t checkpoint_interval; /* seconds */
 	struct evald_stream_section *streams;

@@ -21,6 +21,9 @@ const struct evald_server_config evald_server_config_default = {
         .window = EVALD_WINDOW_DEFAULT,
         .sink = {.interval = 60},
         .checkpoint_interval = 10,
+        .http_listen = "127.0.0.1:7391",
+        .export_buckets = 20,
+        .max_exported_streams = 1000,
 };
 
 enum bin_key {
@@ -257,6 +260,31 @@ static int sink_key(struct parse *p, const char *key, const char *v)
 	return 1;
 }
 
+static int http_key(struct parse *p, const char *key, const char *v)
+{
+	struct evald_server_config *cfg = p->cfg;
+	uint64_t n;
+
+	if (strcmp(key, "listen") == 0) {
+		if (!copy_text(p, "http", key, v, cfg->http_listen, sizeof(cfg->http_listen)))
+			return 0;
+	} else if (strcmp(key, "export_buckets") == 0) {
+		if (!parse_u64(v, 1, 1000, &n))
+			return fail(p, EVALD_EINVAL, "http", key,
+			            "'%s' is not an integer from 1 to 1000", v);
+		cfg->export_buckets = (uint32_t)n;
+	} else if (strcmp(key, "max_exported_streams") == 0) {
+		if (!parse_u64(v, 0, 10000000, &n))
+			return fail(p, EVALD_EINVAL, "http", key,
+			            "'%s' is not an integer from 0 to 10000000", v);
+		cfg->max_exported_streams = (size_t)n;
+	} else {
+		return fail(p, EVALD_EINVAL, "http", key,
+		            "unknown key; expected listen, export_buckets or max_exported_streams");
+	}
+	return 1;
+}
+
 static int state_key(struct parse *p, const char *key, const char *v)
 {
 	struct evald_server_config *cfg = p->cfg;
@@ -318,6 +346,8 @@ static int handler(void *user, const char *section, const char *key, const char 
 		return sink_key(p, key, value);
 	if (strcmp(section, "state") == 0)
 		return state_key(p, key, value);
+	if (strcmp(section, "http") == 0)
+		return http_key(p, key, value);
 	if (strcmp(section, "defaults") == 0) {
 		unsigned set = 0;
 		return stream_key(p, section, &p->cfg->defaults, &p->cfg->window, &set, key, value);
@@ -336,7 +366,8 @@ static int handler(void *user, const char *section, const char *key, const char 
 		return stream_key(p, section, &s->cfg, &s->win, &s->set, key, value);
 	}
 	return fail(p, EVALD_EINVAL, section, key,
-	            "unknown section; expected [server], [defaults], [sink], [state] or [stream "
+	            "unknown section; expected [server], [defaults], [sink], [state], [http] or "
+	            "[stream "
 	            "\"NAME\"]");
 }
 

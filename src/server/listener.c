@@ -9,8 +9,7 @@
 
 #include "server_impl.h"
 
-/* Parses HOST:PORT or [IPV6]:PORT, with HOST an address literal. */
-static int parse_address(const char *text, struct sockaddr_storage *ss)
+int evald__parse_address(const char *text, struct sockaddr_storage *ss)
 {
 	char host[EVALD_ADDR_MAX];
 	const char *colon = strrchr(text, ':');
@@ -34,7 +33,7 @@ static int parse_address(const char *text, struct sockaddr_storage *ss)
 	return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss);
 }
 
-static void format_address(const struct sockaddr_storage *ss, char *out, size_t len)
+void evald__format_address(const struct sockaddr_storage *ss, char *out, size_t len)
 {
 	char ip[64] = "?";
 
@@ -55,7 +54,7 @@ static int listen_tcp(struct evald_server *s, char *err, size_t errlen)
 	char bound[128];
 	int len = sizeof(ss), r;
 
-	r = parse_address(s->cfg->listen, &ss);
+	r = evald__parse_address(s->cfg->listen, &ss);
 	if (r) {
 		snprintf(err, errlen,
 		         "listen address '%s' is not HOST:PORT with an IPv4 or [IPv6] literal",
@@ -73,7 +72,7 @@ static int listen_tcp(struct evald_server *s, char *err, size_t errlen)
 		return r;
 	}
 	uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&ss, &len);
-	format_address(&ss, bound, sizeof(bound));
+	evald__format_address(&ss, bound, sizeof(bound));
 	evald_log(EVALD_LOG_INFO, "listening", "transport=tcp addr=%s", bound);
 	return 0;
 }

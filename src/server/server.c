@@ -106,43 +106,68 @@ static void window_help(const evald_series *series, const char *window, char *ou
 		         window, w->slot, w->max);
 }
 
-static void snapshot(struct evald_conn *c, const struct evald_request *req)
+int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q,
+                    msgpack_packer *pk, const msgpack_object *id, char *message, size_t msglen)
 {
-	struct evald_server *s = c->server;
-	double thresholds[EVALD_QUERY_THRESHOLDS_MAX];
 	struct evald_snapshot snap = {0};
-	char message[300], buf[EVALD_STREAM_NAME_MAX + 1], window[40];
+	char window[40];
 	evald_stream *merged = NULL;
-	evald_series *series;
+	evald_series *series = q->series;
 	uint32_t seconds;
-	int err;
+	int err = 0;
 
 	snprintf(window, sizeof(window), "%.*s",
-	         req->window ? (int)(req->window_len < 32 ? req->window_len : 32) : 5,
-	         req->window ? req->window : "total");
-	snap.stream = target_name(c, req, buf);
-	err = find_series(c, req, false, snap.stream, &series);
-	if (err) {
-		snprintf(message, sizeof(message), "no stream called '%s'", snap.stream);
-		count_error(c, req, err, 0, message);
-		return;
+	         q->window ? (int)(q->window_len < 32 ? q->window_len : 32) : 5,
+	         q->window ? q->window : "total");
+	if (!series)
+		series = evald_registry_find(s->streams, q->stream, strlen(q->stream));
+	if (!series) {
+		snprintf(message, msglen, "no stream called '%s'", q->stream);
+		return EVALD_ENOSTREAM;
 	}
+	snap.stream = q->stream;
 	snap.window = window;
 	snap.to = s->now;
 	if (strcmp(window, "total") == 0) {
 		snap.s = evald_series_total(series);
 		snap.from = evald_series_since(series);
-	} else if (evald_duration_parse(req->window, req->window_len, &seconds) != 0 ||
+	} else if (evald_duration_parse(q->window, q->window_len, &seconds) != 0 ||
 	           (err = evald_series_window(series, s->now, seconds, &merged, &snap.from)) != 0) {
 		if (err == EVALD_ENOMEM) {
-			count_error(c, req, err, 0, "out of memory");
-			return;
+			snprintf(message, msglen, "out of memory");
+			return err;
 		}
-		window_help(series, window, message, sizeof(message));
-		count_error(c, req, EVALD_EWINDOW, 0, message);
-		return;
+		window_help(series, window, message, msglen);
+		return EVALD_EWINDOW;
 	} else {
 		snap.s = merged;
+	}
+	snap.thresholds = q->thresholds;
+	snap.nthresholds = q->nthresholds;
+	snap.curve = q->curve;
+	evald_reply_snapshot(pk, id, &snap);
+	evald_stream_free(merged);
+	return 0;
+}
+
+static void snapshot(struct evald_conn *c, const struct evald_request *req)
+{
+	double thresholds[EVALD_QUERY_THRESHOLDS_MAX];
+	char message[300], buf[EVALD_STREAM_NAME_MAX + 1];
+	struct evald_snapshot_query q = {
+	        .stream = target_name(c, req, buf),
+	        .window = req->window,
+	        .window_len = req->window_len,
+	        .thresholds = thresholds,
+	        .nthresholds = req->nthresholds,
+	        .curve = req->curve,
+	};
+	int err = find_series(c, req, false, q.stream, &q.series);
+
+	if (err) {
+		snprintf(message, sizeof(message), "no stream called '%s'", q.stream);
+		count_error(c, req, err, 0, message);
+		return;
 	}
 	for (size_t i = 0; i < req->nthresholds; i++) {
 		const msgpack_object *o = &req->thresholds[i];
@@ -150,11 +175,9 @@ static void snapshot(struct evald_conn *c, const struct evald_request *req)
 		                : o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? (double)o->via.i64
 		                                                             : o->via.f64;
 	}
-	snap.thresholds = thresholds;
-	snap.nthresholds = req->nthresholds;
-	snap.curve = req->curve;
-	evald_reply_snapshot(&c->pk, req->id, &snap);
-	evald_stream_free(merged);
+	err = evald__snapshot(c->server, &q, &c->pk, req->id, message, sizeof(message));
+	if (err)
+		count_error(c, req, err, 0, message);
 }
 
 static void reset(struct evald_conn *c, const struct evald_request *req)
@@ -279,6 +302,8 @@ static void on_drain_timeout(uv_timer_t *t)
 
 	for (struct evald_conn *c = s->conns; c; c = c->next)
 		evald__conn_close(c, true);
+	for (struct evald_http_conn *h = s->http_conns; h; h = h->next)
+		evald__http_close(h, true);
 	uv_close((uv_handle_t *)t, NULL);
 }
 
@@ -302,6 +327,7 @@ void evald_server_stop(evald_server *s)
 	uv_close((uv_handle_t *)&s->checkpoint_idle, NULL);
 	for (struct evald_conn *c = s->conns; c; c = c->next)
 		evald__conn_close(c, false);
+	evald__http_stop(s);
 	s->now = evald_clock_now(&s->clock);
 	evald__sink_close(s);
 	/* Clients that never read their replies must not hold the exit back. */
@@ -354,6 +380,8 @@ int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg,
 		r = evald__sink_open(s, err, errlen);
 	if (r == 0)
 		r = evald__listen(s, err, errlen);
+	if (r == 0)
+		r = evald__http_listen(s, err, errlen);
 	if (r) {
 		evald_server_stop(s);
 		uv_run(loop, UV_RUN_DEFAULT);

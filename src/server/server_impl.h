@@ -45,6 +45,24 @@ struct evald_sink {
 
 struct checkpoint;
 
+#include <http_parser.h>
+
+#define EVALD_HTTP_URL_MAX 8192
+
+/* One HTTP client on the [http] listener. */
+struct evald_http_conn {
+	uv_tcp_t tcp;
+	uv_shutdown_t shutdown;
+	struct evald_server *server;
+	struct evald_http_conn *prev, *next;
+	http_parser parser;
+	char url[EVALD_HTTP_URL_MAX];
+	size_t url_len, header_bytes;
+	unsigned headers;
+	int refuse; /* an HTTP status to answer instead of routing, 0 if none */
+	bool closing;
+};
+
 struct evald_server {
 	uv_loop_t *loop;
 	const struct evald_server_config *cfg;
@@ -54,6 +72,10 @@ struct evald_server {
 	uv_pipe_t pipe;
 	bool tcp_open, pipe_open;
 	bool pipe_bound; /* the socket file is ours to remove */
+	uv_tcp_t http;
+	bool http_open;
+	struct evald_http_conn *http_conns;
+	bool export_limit_logged;
 	uv_signal_t sigint, sigterm, sighup;
 	uv_timer_t tick; /* expires slots and drives the sink */
 	uv_timer_t checkpoint_timer;
@@ -112,5 +134,31 @@ int evald__checkpoint_final(struct evald_server *s);
 /* Restores the state file, if there is one; a bad one is refused or, if discard_bad, moved aside.
  */
 int evald__restore(struct evald_server *s, bool discard_bad, char *err, size_t errlen);
+
+/* A snapshot asked for over the protocol or HTTP. */
+struct evald_snapshot_query {
+	const char *stream;   /* NUL-terminated */
+	evald_series *series; /* if already found, else looked up by name */
+	const char *window;   /* NULL: "total" */
+	size_t window_len;
+	const double *thresholds;
+	size_t nthresholds;
+	bool curve;
+};
+
+/* Packs the snapshot reply; otherwise returns the error and message[] says why. */
+int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q,
+                    msgpack_packer *pk, const msgpack_object *id, char *message, size_t msglen);
+
+/* Parses HOST:PORT or [IPV6]:PORT, HOST an address literal; a UV_ error if it is not. */
+int evald__parse_address(const char *text, struct sockaddr_storage *ss);
+void evald__format_address(const struct sockaddr_storage *ss, char *out, size_t len);
+
+/* Binds the HTTP listener ([http] listen), if any. */
+int evald__http_listen(struct evald_server *s, char *err, size_t errlen);
+
+/* Closes the HTTP listener and every HTTP connection (after their responses). */
+void evald__http_stop(struct evald_server *s);
+void evald__http_close(struct evald_http_conn *c, bool force);
 
 #endif

@@ -22,13 +22,15 @@ START_TIMEOUT = 20.0
 class Daemon:
     """evald started on a temp config; stopped with SIGTERM, killed if it will not stop."""
 
-    def __init__(self, tmp_path, server=None, defaults=None, extra="", args=()):
+    def __init__(self, tmp_path, server=None, defaults=None, extra="", args=(), http=None):
         self.dir = tmp_path
         self.sock = str(tmp_path / "evald.sock")
         self.log = tmp_path / "evald.log"
         server = {"listen": "127.0.0.1:0", "unix": self.sock, "log_level": "debug", **(server or {})}
         lines = ["[server]"] + [f"{k} = {v}" for k, v in server.items()]
         lines += ["[defaults]"] + [f"{k} = {v}" for k, v in (defaults or {}).items()]
+        http = {"listen": "127.0.0.1:0", **(http or {})}
+        lines += ["[http]"] + [f"{k} = {v}" for k, v in http.items()]
         self.config = tmp_path / "evald.ini"
         self.config.write_text("\n".join(lines) + "\n" + extra)
         self.proc = subprocess.Popen([EVALD, "--config", str(self.config), *args],
@@ -44,9 +46,12 @@ class Daemon:
         raise RuntimeError(f"evald did not start:\n{self.log.read_text()}")
 
     def _find_port(self):
+        self.http_port = None
         for line in self.log.read_text().splitlines():
             if "transport=tcp" in line:
                 self.port = int(line.rsplit(":", 1)[1])
+            if "transport=http" in line:
+                self.http_port = int(line.rsplit(":", 1)[1])
 
     def client(self, transport="tcp"):
         return Client(("127.0.0.1", self.port) if transport == "tcp" else self.sock)

@@ -315,7 +315,7 @@ def test_stale_socket_is_replaced_and_a_live_daemon_is_detected(tmp_path):
         assert "stale_socket_removed" in d.log_text()
         with d.client("unix") as c:
             assert c.request({"op": "ping"})["ok"]
-        second = subprocess.run([EVALD, "--listen", "", "--unix", d.sock],
+        second = subprocess.run([EVALD, "--listen", "", "--http", "", "--unix", d.sock],
                                 capture_output=True, text=True, timeout=30)
         assert second.returncode == 1
         assert "already listening" in second.stderr

@@ -1,0 +1,31 @@
+#ifndef EVALD_PROMETHEUS_H
+#define EVALD_PROMETHEUS_H
+
+#include <stdio.h>
+
+#include <evald/proto.h>
+#include <evald/registry.h>
+
+/* What /metrics exposes of each stream (docs/prometheus.md). */
+struct evald_export_options {
+	uint32_t buckets;   /* histogram edges per stream, besides the configured thresholds */
+	size_t max_streams; /* streams exported; the rest are left out */
+};
+
+/*
+ * Writes the Prometheus text exposition (format 0.0.4) of the server
+ * counters and every stream's counters, confusion counts, score
+ * histograms and derived gauges. Returns how many streams were left out
+ * by max_streams.
+ */
+size_t evald_prometheus_write(FILE *out, const evald_registry *r, const struct evald_stats *st,
+                              const struct evald_export_options *o);
+
+/*
+ * The histogram edges exported for a stream, ascending: up to o->buckets
+ * bin edges spread over the bins, and the configured thresholds. Returns
+ * how many, at most max.
+ */
+size_t evald_prometheus_edges(const evald_stream *s, uint32_t buckets, double *out, size_t max);
+
+#endif

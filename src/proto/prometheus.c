@@ -1,0 +1,233 @@
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <evald/error.h>
+#include <evald/prometheus.h>
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+size_t evald_prometheus_edges(const evald_stream *s, uint32_t buckets, double *out, size_t max)
+{
+	const struct evald_config *cfg = evald_stream_config(s);
+	size_t n = 0, m = 0;
+
+	/* Interior bin edges, evenly spread over the bin indices. */
+	for (uint32_t j = 1; j < buckets && n < max; j++) {
+		uint32_t k = (uint32_t)((uint64_t)j * cfg->bins / buckets);
+		if (k > 0 && k < cfg->bins)
+			out[n++] = evald_stream_edge(s, k);
+	}
+	for (uint32_t i = 0; i < cfg->nthresholds && n < max; i++)
+		out[n++] = cfg->thresholds[i];
+	qsort(out, n, sizeof(double), cmp_double);
+	for (size_t i = 0; i < n; i++)
+		if (m == 0 || out[i] != out[m - 1])
+			out[m++] = out[i];
+	return m;
+}
+
+/* A label value with \, " and newline escaped, as the text format asks. */
+static void put_label(FILE *out, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fputc('\\', out);
+		if (*v == '\n') {
+			fputs("\\n", out);
+			continue;
+		}
+		fputc(*v, out);
+	}
+}
+
+static void put_num(FILE *out, double v)
+{
+	if (isinf(v))
+		fputs(v > 0 ? "+Inf" : "-Inf", out);
+	else
+		fprintf(out, "%.17g", v);
+}
+
+static void header(FILE *out, const char *name, const char *type, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{stream="S"[,extra]} value */
+static void sample(FILE *out, const char *name, const char *stream, const char *extra, double v)
+{
+	fprintf(out, "%s{stream=\"", name);
+	put_label(out, stream);
+	fprintf(out, "\"%s%s} ", extra ? "," : "", extra ? extra : "");
+	put_num(out, v);
+	fputc('\n', out);
+}
+
+/* The weight of class label with score < t: exact at a bin edge or a configured threshold. */
+static double below(const evald_stream *s, double t, int label)
+{
+	struct evald_confusion c;
+
+	evald_stream_confusion(s, t, &c);
+	return label ? c.fn : c.tn;
+}
+
+struct exported {
+	const char *name;
+	const evald_stream *s;
+	struct evald_summary sum;
+};
+
+static void write_histograms(FILE *out, const struct exported *e, size_t n, uint32_t buckets)
+{
+	double edges[EVALD_THRESHOLDS_MAX + 1024];
+	char extra[96];
+
+	header(out, "evald_score", "histogram",
+	       "Scores by class; le is the largest double below an edge, so a bucket counts the "
+	       "scores strictly below that edge.");
+	for (size_t i = 0; i < n; i++) {
+		const evald_stream *s = e[i].s;
+		size_t m =
+		        evald_prometheus_edges(s, buckets, edges, sizeof(edges) / sizeof(edges[0]));
+		for (int label = 0; label <= 1; label++) {
+			double total = label ? e[i].sum.positives : e[i].sum.negatives,
+			       score_sum = 0.0;
+			for (uint32_t k = 0; k < evald_stream_config(s)->bins; k++) {
+				double cell[4];
+				evald_stream_cell_get(s, k, label, cell);
+				score_sum += cell[1];
+			}
+			for (size_t j = 0; j < m; j++) {
+				snprintf(extra, sizeof(extra), "label=\"%d\",le=\"%.17g\"", label,
+				         nextafter(edges[j], -INFINITY));
+				sample(out, "evald_score_bucket", e[i].name, extra,
+				       below(s, edges[j], label));
+			}
+			snprintf(extra, sizeof(extra), "label=\"%d\",le=\"+Inf\"", label);
+			sample(out, "evald_score_bucket", e[i].name, extra, total);
+			snprintf(extra, sizeof(extra), "label=\"%d\"", label);
+			sample(out, "evald_score_sum", e[i].name, extra, score_sum);
+			sample(out, "evald_score_count", e[i].name, extra, total);
+		}
+	}
+}
+
+static void write_confusion(FILE *out, const struct exported *e, size_t n)
+{
+	static const char *const cells[] = {"tp", "fp", "tn", "fn"};
+	char extra[96];
+
+	header(out, "evald_confusion_total", "counter",
+	       "Exact confusion counts (weight sums) at each configured threshold; a record is "
+	       "predicted positive when score >= threshold.");
+	for (size_t i = 0; i < n; i++) {
+		const struct evald_config *cfg = evald_stream_config(e[i].s);
+		for (uint32_t t = 0; t < cfg->nthresholds; t++) {
+			struct evald_confusion c;
+			evald_stream_confusion(e[i].s, cfg->thresholds[t], &c);
+			const double v[] = {c.tp, c.fp, c.tn, c.fn};
+			for (int k = 0; k < 4; k++) {
+				snprintf(extra, sizeof(extra), "threshold=\"%.17g\",cell=\"%s\"",
+				         cfg->thresholds[t], cells[k]);
+				sample(out, "evald_confusion_total", e[i].name, extra, v[k]);
+			}
+		}
+	}
+}
+
+/* Gauges at each configured threshold, left out where undefined. */
+static void write_rates(FILE *out, const struct exported *e, size_t n)
+{
+	static const char *const names[] = {"evald_precision", "evald_recall", "evald_f1"};
+	static const char *const helps[] = {"Precision at each configured threshold.",
+	                                    "Recall at each configured threshold.",
+	                                    "F1 at each configured threshold."};
+	char extra[64];
+
+	for (int r = 0; r < 3; r++) {
+		header(out, names[r], "gauge", helps[r]);
+		for (size_t i = 0; i < n; i++) {
+			const struct evald_config *cfg = evald_stream_config(e[i].s);
+			for (uint32_t t = 0; t < cfg->nthresholds; t++) {
+				struct evald_confusion c;
+				evald_stream_confusion(e[i].s, cfg->thresholds[t], &c);
+				double v = r == 0 ? c.precision : r == 1 ? c.recall : c.f1;
+				if (isnan(v))
+					continue;
+				snprintf(extra, sizeof(extra), "threshold=\"%.17g\"",
+				         cfg->thresholds[t]);
+				sample(out, names[r], e[i].name, extra, v);
+			}
+		}
+	}
+}
+
+static void write_streams(FILE *out, const struct exported *e, size_t n)
+{
+	header(out, "evald_records_total", "counter", "Records counted, since start or reset.");
+	for (size_t i = 0; i < n; i++)
+		sample(out, "evald_records_total", e[i].name, NULL, (double)e[i].sum.records);
+	header(out, "evald_positives_total", "counter",
+	       "Positive weight counted, since start or reset.");
+	for (size_t i = 0; i < n; i++)
+		sample(out, "evald_positives_total", e[i].name, NULL, e[i].sum.positives);
+	header(out, "evald_average_precision", "gauge",
+	       "Average precision (estimate; see evald's bounds), when defined.");
+	for (size_t i = 0; i < n; i++)
+		if (!isnan(e[i].sum.average_precision.value))
+			sample(out, "evald_average_precision", e[i].name, NULL,
+			       e[i].sum.average_precision.value);
+	header(out, "evald_roc_auc", "gauge", "ROC-AUC (estimate), when defined.");
+	for (size_t i = 0; i < n; i++)
+		if (!isnan(e[i].sum.roc_auc.value))
+			sample(out, "evald_roc_auc", e[i].name, NULL, e[i].sum.roc_auc.value);
+}
+
+static void write_server(FILE *out, const struct evald_stats *st)
+{
+	header(out, "evald_rejected_records_total", "counter",
+	       "Records in refused requests, by error code.");
+	for (int e = EVALD_ETHRESHOLD; e >= EVALD_ECONNLIMIT; e--)
+		if (strcmp(evald_error_name(e), "internal") != 0)
+			fprintf(out, "evald_rejected_records_total{reason=\"%s\"} %llu\n",
+			        evald_error_name(e), (unsigned long long)st->records_rejected[-e]);
+	header(out, "evald_bytes_received_total", "counter", "Bytes received from producers.");
+	fprintf(out, "evald_bytes_received_total %llu\n", (unsigned long long)st->bytes_received);
+	header(out, "evald_connections_total", "counter", "Connections accepted.");
+	fprintf(out, "evald_connections_total %llu\n", (unsigned long long)st->connections_total);
+	header(out, "evald_connections", "gauge", "Connections open.");
+	fprintf(out, "evald_connections %llu\n", (unsigned long long)st->connections);
+	header(out, "evald_streams", "gauge", "Streams held.");
+	fprintf(out, "evald_streams %llu\n", (unsigned long long)st->streams);
+	header(out, "evald_state_bytes", "gauge",
+	       "Bytes held by the streams, window slots included.");
+	fprintf(out, "evald_state_bytes %llu\n", (unsigned long long)st->state_bytes);
+}
+
+size_t evald_prometheus_write(FILE *out, const evald_registry *r, const struct evald_stats *st,
+                              const struct evald_export_options *o)
+{
+	size_t count = evald_registry_count(r);
+	size_t n = count < o->max_streams ? count : o->max_streams;
+	struct exported *e = calloc(n ? n : 1, sizeof(*e));
+
+	write_server(out, st);
+	if (!e)
+		return count;
+	for (size_t i = 0; i < n; i++) {
+		e[i].s = evald_series_total(evald_registry_at(r, i, &e[i].name));
+		evald_stream_summarize(e[i].s, &e[i].sum);
+	}
+	write_streams(out, e, n);
+	write_confusion(out, e, n);
+	write_rates(out, e, n);
+	write_histograms(out, e, n, o->buckets);
+	free(e);
+	return count - n;
+}
