@@ -45,12 +45,25 @@ static void put_label(FILE *out, const char *v)
 	}
 }
 
+/* The shortest decimal that reads back as v: 0.3, not 0.29999999999999999. */
+static const char *shortest(double v, char *buf, size_t len)
+{
+	for (int digits = 15; digits <= 17; digits++) {
+		snprintf(buf, len, "%.*g", digits, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	return buf;
+}
+
 static void put_num(FILE *out, double v)
 {
+	char buf[32];
+
 	if (isinf(v))
 		fputs(v > 0 ? "+Inf" : "-Inf", out);
 	else
-		fprintf(out, "%.17g", v);
+		fputs(shortest(v, buf, sizeof(buf)), out);
 }
 
 static void header(FILE *out, const char *name, const char *type, const char *help)
@@ -86,7 +99,7 @@ struct exported {
 static void write_histograms(FILE *out, const struct exported *e, size_t n, uint32_t buckets)
 {
 	double edges[EVALD_THRESHOLDS_MAX + 1024];
-	char extra[96];
+	char extra[96], num[32];
 
 	header(out, "evald_score", "histogram",
 	       "Scores by class; le is the largest double below an edge, so a bucket counts the "
@@ -104,8 +117,9 @@ static void write_histograms(FILE *out, const struct exported *e, size_t n, uint
 				score_sum += cell[1];
 			}
 			for (size_t j = 0; j < m; j++) {
-				snprintf(extra, sizeof(extra), "label=\"%d\",le=\"%.17g\"", label,
-				         nextafter(edges[j], -INFINITY));
+				snprintf(
+				        extra, sizeof(extra), "label=\"%d\",le=\"%s\"", label,
+				        shortest(nextafter(edges[j], -INFINITY), num, sizeof(num)));
 				sample(out, "evald_score_bucket", e[i].name, extra,
 				       below(s, edges[j], label));
 			}
@@ -121,7 +135,7 @@ static void write_histograms(FILE *out, const struct exported *e, size_t n, uint
 static void write_confusion(FILE *out, const struct exported *e, size_t n)
 {
 	static const char *const cells[] = {"tp", "fp", "tn", "fn"};
-	char extra[96];
+	char extra[96], num[32];
 
 	header(out, "evald_confusion_total", "counter",
 	       "Exact confusion counts (weight sums) at each configured threshold; a record is "
@@ -133,8 +147,8 @@ static void write_confusion(FILE *out, const struct exported *e, size_t n)
 			evald_stream_confusion(e[i].s, cfg->thresholds[t], &c);
 			const double v[] = {c.tp, c.fp, c.tn, c.fn};
 			for (int k = 0; k < 4; k++) {
-				snprintf(extra, sizeof(extra), "threshold=\"%.17g\",cell=\"%s\"",
-				         cfg->thresholds[t], cells[k]);
+				snprintf(extra, sizeof(extra), "threshold=\"%s\",cell=\"%s\"",
+				         shortest(cfg->thresholds[t], num, sizeof(num)), cells[k]);
 				sample(out, "evald_confusion_total", e[i].name, extra, v[k]);
 			}
 		}
@@ -148,7 +162,7 @@ static void write_rates(FILE *out, const struct exported *e, size_t n)
 	static const char *const helps[] = {"Precision at each configured threshold.",
 	                                    "Recall at each configured threshold.",
 	                                    "F1 at each configured threshold."};
-	char extra[64];
+	char extra[64], num[32];
 
 	for (int r = 0; r < 3; r++) {
 		header(out, names[r], "gauge", helps[r]);
@@ -160,8 +174,8 @@ static void write_rates(FILE *out, const struct exported *e, size_t n)
 				double v = r == 0 ? c.precision : r == 1 ? c.recall : c.f1;
 				if (isnan(v))
 					continue;
-				snprintf(extra, sizeof(extra), "threshold=\"%.17g\"",
-				         cfg->thresholds[t]);
+				snprintf(extra, sizeof(extra), "threshold=\"%s\"",
+				         shortest(cfg->thresholds[t], num, sizeof(num)));
 				sample(out, names[r], e[i].name, extra, v);
 			}
 		}
