@@ -93,6 +93,12 @@ def test_metrics_agree_with_the_snapshot_and_count_scores_on_edges_as_evald_does
                 # PromQL's count - bucket must be evald's "score >= edge".
                 assert count - v == (cls >= edge).sum(), (label, edge)
             assert any(float(np.nextafter(le, 1.0)) in set(cls.tolist()) for le, _ in buckets[:-1])
+        # Undefined gauges are left out, never written as 0.
+        feed(d, "negatives only", np.zeros(10, dtype=int), np.linspace(0.1, 0.9, 10))
+        samples, _ = metrics(d)
+        names = {n for n, l, v in samples if l.get("stream") == "negatives only"}
+        assert "evald_precision" in names  # defined: a true 0 where something is predicted positive
+        assert not names & {"evald_recall", "evald_average_precision", "evald_roc_auc"}
     finally:
         assert d.stop() == 0
 
