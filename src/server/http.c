@@ -449,33 +449,10 @@ static void on_connection(uv_stream_t *listener, int status)
 
 int evald__http_listen(struct evald_server *s, char *err, size_t errlen)
 {
-	struct sockaddr_storage ss;
-	char bound[128];
-	int len = sizeof(ss), r;
-
 	if (!s->cfg->http_listen[0])
 		return 0;
-	r = evald__parse_address(s->cfg->http_listen, &ss);
-	if (r) {
-		snprintf(err, errlen, "[http] listen '%s' is not HOST:PORT with an address literal",
-		         s->cfg->http_listen);
-		return r;
-	}
-	uv_tcp_init(s->loop, &s->http);
-	s->http.data = s;
-	s->http_open = true;
-	r = uv_tcp_bind(&s->http, (const struct sockaddr *)&ss, 0);
-	if (r == 0)
-		r = uv_listen((uv_stream_t *)&s->http, 128, on_connection);
-	if (r) {
-		snprintf(err, errlen, "cannot listen for HTTP on %s: %s", s->cfg->http_listen,
-		         uv_strerror(r));
-		return r;
-	}
-	uv_tcp_getsockname(&s->http, (struct sockaddr *)&ss, &len);
-	evald__format_address(&ss, bound, sizeof(bound));
-	evald_log(EVALD_LOG_INFO, "listening", "transport=http addr=%s", bound);
-	return 0;
+	return evald__listen_tcp(s, &s->http, &s->http_open, s->cfg->http_listen, on_connection,
+	                         "http", err, errlen);
 }
 
 void evald__http_stop(struct evald_server *s)

@@ -48,32 +48,34 @@ void evald__format_address(const struct sockaddr_storage *ss, char *out, size_t 
 	}
 }
 
-static int listen_tcp(struct evald_server *s, char *err, size_t errlen)
+int evald__listen_tcp(struct evald_server *s, uv_tcp_t *tcp, bool *open, const char *addr,
+                      uv_connection_cb cb, const char *transport, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	char bound[128];
 	int len = sizeof(ss), r;
 
-	r = evald__parse_address(s->cfg->listen, &ss);
+	r = evald__parse_address(addr, &ss);
 	if (r) {
 		snprintf(err, errlen,
-		         "listen address '%s' is not HOST:PORT with an IPv4 or [IPv6] literal",
-		         s->cfg->listen);
+		         "%s address '%s' is not HOST:PORT with an IPv4 or [IPv6] literal",
+		         transport, addr);
 		return r;
 	}
-	uv_tcp_init(s->loop, &s->tcp);
-	s->tcp.data = s;
-	s->tcp_open = true;
-	r = uv_tcp_bind(&s->tcp, (const struct sockaddr *)&ss, 0);
+	uv_tcp_init(s->loop, tcp);
+	tcp->data = s;
+	*open = true;
+	r = uv_tcp_bind(tcp, (const struct sockaddr *)&ss, 0);
 	if (r == 0)
-		r = uv_listen((uv_stream_t *)&s->tcp, 511, evald__accept);
+		r = uv_listen((uv_stream_t *)tcp, 511, cb);
 	if (r) {
-		snprintf(err, errlen, "cannot listen on %s: %s", s->cfg->listen, uv_strerror(r));
+		snprintf(err, errlen, "cannot listen for %s on %s: %s", transport, addr,
+		         uv_strerror(r));
 		return r;
 	}
-	uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&ss, &len);
+	uv_tcp_getsockname(tcp, (struct sockaddr *)&ss, &len);
 	evald__format_address(&ss, bound, sizeof(bound));
-	evald_log(EVALD_LOG_INFO, "listening", "transport=tcp addr=%s", bound);
+	evald_log(EVALD_LOG_INFO, "listening", "transport=%s addr=%s", transport, bound);
 	return 0;
 }
 
@@ -141,7 +143,8 @@ int evald__listen(struct evald_server *s, char *err, size_t errlen)
 	int r = 0;
 
 	if (s->cfg->listen[0])
-		r = listen_tcp(s, err, errlen);
+		r = evald__listen_tcp(s, &s->tcp, &s->tcp_open, s->cfg->listen, evald__accept,
+		                      "tcp", err, errlen);
 	if (r == 0 && s->cfg->unix_path[0])
 		r = listen_unix(s, err, errlen);
 	if (r == 0 && !s->tcp_open && !s->pipe_open) {

@@ -154,6 +154,10 @@ int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q
 int evald__parse_address(const char *text, struct sockaddr_storage *ss);
 void evald__format_address(const struct sockaddr_storage *ss, char *out, size_t len);
 
+/* Binds a TCP listener on addr and logs where; err[] says why not. */
+int evald__listen_tcp(struct evald_server *s, uv_tcp_t *tcp, bool *open, const char *addr,
+                      uv_connection_cb cb, const char *transport, char *err, size_t errlen);
+
 /* Binds the HTTP listener ([http] listen), if any. */
 int evald__http_listen(struct evald_server *s, char *err, size_t errlen);
 
