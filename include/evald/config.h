@@ -38,6 +38,9 @@ struct evald_server_config {
 	uint64_t max_streams;
 	uint64_t max_connections;
 	uint64_t max_message_bytes;
+	uint64_t max_batch;        /* records per batch */
+	uint64_t max_output_bytes; /* unread replies: stop reading above, close at twice this */
+	uint32_t idle_timeout; /* seconds without a byte before a connection is closed; 0 = off */
 	struct evald_config defaults;
 	struct evald_window_config window;
 	struct evald_sink_config sink;

@@ -95,8 +95,8 @@ void evald_records_get(const struct evald_records *r, size_t i, int *label, doub
                        double *weight);
 
 /* Decodes one MessagePack value into a request; never fails, sets req->error instead. */
-void evald_request_decode(const msgpack_object *o, struct evald_request *req, char *msg,
-                          size_t msglen);
+void evald_request_decode(const msgpack_object *o, size_t max_batch, struct evald_request *req,
+                          char *msg, size_t msglen);
 
 /*
  * A connection's decoder: bytes are read straight into the msgpack-c
@@ -109,10 +109,11 @@ struct evald_decoder {
 	size_t scanned; /* bytes past the unpacker's parse offset already framed */
 	bool decoded;   /* a message's objects are alive in the zone */
 	msgpack_object root;
+	size_t max_batch;
 	char message[256];
 };
 
-int evald_decoder_init(struct evald_decoder *d, size_t max_message_bytes);
+int evald_decoder_init(struct evald_decoder *d, size_t max_message_bytes, size_t max_batch);
 void evald_decoder_destroy(struct evald_decoder *d);
 
 /* A place for at least want bytes of input: *buf, *len. EVALD_ENOMEM if it cannot grow. */
@@ -142,7 +143,10 @@ struct evald_stats {
 	uint64_t state_bytes;
 	uint64_t sink_lines, sink_write_errors;
 	uint64_t checkpoints, checkpoint_errors;
-	double checkpoint_pause_ms; /* the longest slice the last checkpoint held the loop */
+	uint64_t slow_clients_dropped; /* closed at twice max_output_bytes of unread replies */
+	uint64_t errors_unsent;        /* error replies not queued to a client over its watermark */
+	uint64_t idle_closed;          /* connections closed by idle_timeout */
+	double checkpoint_pause_ms;    /* the longest slice the last checkpoint held the loop */
 };
 
 /* What a snapshot reply says of one stream. */

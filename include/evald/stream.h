@@ -7,6 +7,7 @@
 
 #define EVALD_BINS_MAX       1000000
 #define EVALD_THRESHOLDS_MAX 32
+#define EVALD_WEIGHT_MAX     1e12 /* so weight sums stay finite and exact to about 1e-4 */
 
 enum evald_spacing {
 	EVALD_SPACING_UNIFORM, /* edge(k) = lo + k * (hi - lo) / bins */
@@ -65,8 +66,11 @@ int evald_stream_clone(const evald_stream *src, evald_stream **out);
 /* The stream's configuration, with its thresholds sorted and unique. */
 const struct evald_config *evald_stream_config(const evald_stream *s);
 
-/* 0 if (label, score, weight) is a valid record, else EVALD_ELABEL, _ESCORE or _EWEIGHT, checked in
- * that order. */
+/*
+ * 0 if (label, score, weight) is a valid record: label 0 or 1, a finite
+ * score, 0 < weight <= EVALD_WEIGHT_MAX. Else EVALD_ELABEL, _ESCORE or
+ * _EWEIGHT, checked in that order.
+ */
 int evald_record_check(int label, double score, double weight);
 
 /*

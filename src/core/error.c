@@ -28,7 +28,7 @@ const char *evald_strerror(int err)
 	case EVALD_ESCORE:
 		return "score must be a finite number";
 	case EVALD_EWEIGHT:
-		return "weight must be a finite number > 0";
+		return "weight must be a number > 0 and at most 1e12";
 	case EVALD_EMISMATCH:
 		return "streams with different configurations cannot be merged";
 	case EVALD_EBADREQ:

@@ -241,7 +241,7 @@ int evald_record_check(int label, double score, double weight)
 		return EVALD_ELABEL;
 	if (!isfinite(score))
 		return EVALD_ESCORE;
-	if (!(weight > 0.0) || !isfinite(weight))
+	if (!(weight > 0.0) || !(weight <= EVALD_WEIGHT_MAX))
 		return EVALD_EWEIGHT;
 	return 0;
 }

@@ -43,6 +43,7 @@ static const struct op_spec {
 
 struct ctx {
 	struct evald_request *req;
+	size_t max_batch;
 	char *msg;
 	size_t msglen;
 };
@@ -254,6 +255,11 @@ static void decode_observe(struct ctx *c, const msgpack_object **f)
 		     f[6]->via.array.size);
 		return;
 	}
+	if (n > c->max_batch) {
+		fail(c, EVALD_EBADREQ, SIZE_MAX, "a batch of %u records exceeds max_batch (%zu)", n,
+		     c->max_batch);
+		return;
+	}
 	r->n = n;
 	r->stride = 1;
 	r->labels = f[4]->via.array.ptr;
@@ -409,10 +415,10 @@ static void decode_map(struct ctx *c, const msgpack_object *o)
 	}
 }
 
-void evald_request_decode(const msgpack_object *o, struct evald_request *req, char *msg,
-                          size_t msglen)
+void evald_request_decode(const msgpack_object *o, size_t max_batch, struct evald_request *req,
+                          char *msg, size_t msglen)
 {
-	struct ctx c = {req, msg, msglen};
+	struct ctx c = {req, max_batch, msg, msglen};
 
 	memset(req, 0, sizeof(*req));
 	req->index = SIZE_MAX;
@@ -425,9 +431,10 @@ void evald_request_decode(const msgpack_object *o, struct evald_request *req, ch
 		     "a request is a map with an \"op\" or a [label, score] array");
 }
 
-int evald_decoder_init(struct evald_decoder *d, size_t max_message_bytes)
+int evald_decoder_init(struct evald_decoder *d, size_t max_message_bytes, size_t max_batch)
 {
 	memset(d, 0, sizeof(*d));
+	d->max_batch = max_batch;
 	if (!msgpack_unpacker_init(&d->unpacker, MSGPACK_UNPACKER_INIT_BUFFER_SIZE))
 		return EVALD_ENOMEM;
 	evald_frame_init(&d->frame, max_message_bytes);
@@ -495,7 +502,7 @@ int evald_decoder_next(struct evald_decoder *d, struct evald_request *req)
 	msgpack_unpacker_reset(u);
 	d->decoded = true;
 	d->root = o;
-	evald_request_decode(&d->root, req, d->message, sizeof(d->message));
+	evald_request_decode(&d->root, d->max_batch, req, d->message, sizeof(d->message));
 	return 1;
 }
 

@@ -135,7 +135,7 @@ static void pack_by_code(msgpack_packer *pk, const uint64_t *counts)
 
 void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struct evald_stats *st)
 {
-	open_reply(pk, id, true, 14);
+	open_reply(pk, id, true, 17);
 	pack_str(pk, "uptime");
 	msgpack_pack_double(pk, st->uptime);
 	pack_str(pk, "connections");
@@ -164,6 +164,12 @@ void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struc
 	msgpack_pack_uint64(pk, st->checkpoint_errors);
 	pack_str(pk, "checkpoint_pause_ms");
 	msgpack_pack_double(pk, st->checkpoint_pause_ms);
+	pack_str(pk, "slow_clients_dropped");
+	msgpack_pack_uint64(pk, st->slow_clients_dropped);
+	pack_str(pk, "errors_unsent");
+	msgpack_pack_uint64(pk, st->errors_unsent);
+	pack_str(pk, "idle_closed");
+	msgpack_pack_uint64(pk, st->idle_closed);
 }
 
 static void pack_confusion(msgpack_packer *pk, const struct evald_confusion *c)

@@ -17,6 +17,8 @@ const struct evald_server_config evald_server_config_default = {
         .max_streams = 10000,
         .max_connections = 1024,
         .max_message_bytes = 1 << 20,
+        .max_batch = 100000,
+        .max_output_bytes = 4 << 20,
         .defaults = EVALD_CONFIG_DEFAULT,
         .window = EVALD_WINDOW_DEFAULT,
         .sink = {.interval = 60},
@@ -223,10 +225,25 @@ static int server_key(struct parse *p, const char *key, const char *v)
 		if (!parse_u64(v, 1024, 1ull << 30, &cfg->max_message_bytes))
 			return fail(p, EVALD_EINVAL, "server", key,
 			            "'%s' is not an integer from 1024 to 1073741824", v);
+	} else if (strcmp(key, "max_batch") == 0) {
+		if (!parse_u64(v, 1, 10000000, &cfg->max_batch))
+			return fail(p, EVALD_EINVAL, "server", key,
+			            "'%s' is not an integer from 1 to 10000000", v);
+	} else if (strcmp(key, "max_output_bytes") == 0) {
+		if (!parse_u64(v, 65536, 1ull << 30, &cfg->max_output_bytes))
+			return fail(p, EVALD_EINVAL, "server", key,
+			            "'%s' is not an integer from 65536 to 1073741824", v);
+	} else if (strcmp(key, "idle_timeout") == 0) {
+		if (strcmp(v, "0") == 0)
+			cfg->idle_timeout = 0;
+		else if (evald_duration_parse(v, strlen(v), &cfg->idle_timeout) != 0)
+			return fail(p, EVALD_EINVAL, "server", key,
+			            "'%s' is not 0 (off) or a duration such as 5m", v);
 	} else {
 		return fail(p, EVALD_EINVAL, "server", key,
 		            "unknown key; expected listen, unix, log_level, max_streams, "
-		            "max_connections or max_message_bytes");
+		            "max_connections, max_message_bytes, max_batch, max_output_bytes or "
+		            "idle_timeout");
 	}
 	return 1;
 }

@@ -49,6 +49,11 @@ struct write_req {
 	char *data;
 };
 
+size_t evald__conn_unread(const struct evald_conn *c)
+{
+	return c->out.size + uv_stream_get_write_queue_size(&c->h.stream);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
@@ -61,7 +66,8 @@ static void on_write(uv_write_t *req, int status)
 	free(w);
 	if (status < 0 || c->closing)
 		return;
-	if (!c->reading && uv_stream_get_write_queue_size(&c->h.stream) < EVALD_OUTPUT_LOW) {
+	if (!c->reading &&
+	    uv_stream_get_write_queue_size(&c->h.stream) < c->server->cfg->max_output_bytes / 4) {
 		c->reading = uv_read_start(&c->h.stream, on_alloc, on_read) == 0;
 	}
 }
@@ -88,7 +94,7 @@ static void flush(struct evald_conn *c)
 		evald__conn_close(c, true);
 		return;
 	}
-	if (c->reading && uv_stream_get_write_queue_size(&c->h.stream) > EVALD_OUTPUT_HIGH) {
+	if (c->reading && evald__conn_unread(c) > c->server->cfg->max_output_bytes) {
 		uv_read_stop(&c->h.stream);
 		c->reading = false;
 	}
@@ -126,8 +132,20 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	evald_decoder_consumed(&c->decoder, (size_t)nread);
 	s->now = evald_clock_now(&s->clock); /* every request of this read arrived now */
 	s->stats.bytes_received += (uint64_t)nread;
-	while ((r = evald_decoder_next(&c->decoder, &req)) == 1)
+	c->last_active = s->now;
+	while ((r = evald_decoder_next(&c->decoder, &req)) == 1) {
 		evald__handle(c, &req);
+		/* Requests already read may still ask for more than a client that
+		   does not read may hold (a snapshot with a curve is large). */
+		if (evald__conn_unread(c) > 2 * s->cfg->max_output_bytes) {
+			s->stats.slow_clients_dropped++;
+			evald_log(EVALD_LOG_WARN, "connection_dropped",
+			          "conn=%llu reason=\"unread replies over twice max_output_bytes\"",
+			          (unsigned long long)c->id);
+			evald__conn_close(c, true);
+			return;
+		}
+	}
 	if (r < 0) {
 		/* The stream cannot be framed any more: answer, then close. */
 		evald_reply_error(&c->pk, NULL, r,
@@ -156,7 +174,8 @@ void evald__accept(uv_stream_t *listener, int status)
 		return;
 	}
 	c = calloc(1, sizeof(*c));
-	if (!c || evald_decoder_init(&c->decoder, s->cfg->max_message_bytes) != 0) {
+	if (!c ||
+	    evald_decoder_init(&c->decoder, s->cfg->max_message_bytes, s->cfg->max_batch) != 0) {
 		free(c);
 		evald_log(EVALD_LOG_ERROR, "accept_error", "error=ENOMEM");
 		return;
@@ -169,6 +188,7 @@ void evald__accept(uv_stream_t *listener, int status)
 	c->server = s;
 	c->id = ++s->next_conn_id;
 	strcpy(c->current_name, EVALD_DEFAULT_STREAM);
+	c->last_active = s->now;
 	msgpack_sbuffer_init(&c->out);
 	msgpack_packer_init(&c->pk, &c->out, msgpack_sbuffer_write);
 	c->next = s->conns;

@@ -17,6 +17,10 @@ static void count_error(struct evald_conn *c, const struct evald_request *req, i
 
 	s->stats.errors[-err]++;
 	s->stats.records_rejected[-err] += records;
+	if (evald__conn_unread(c) > s->cfg->max_output_bytes) {
+		s->stats.errors_unsent++; /* counted, not queued to a client that does not read */
+		return;
+	}
 	if (evald_ratelimit_allow(&s->bad_input_log, uv_now(s->loop), &suppressed))
 		evald_log(EVALD_LOG_INFO, "request_rejected",
 		          "conn=%llu code=%s records=%zu suppressed=%llu message=\"%s\"",
@@ -267,6 +271,15 @@ void evald__tick(struct evald_server *s)
 		}
 		s->last_expiry = s->now;
 	}
+	if (s->cfg->idle_timeout)
+		for (struct evald_conn *c = s->conns; c; c = c->next)
+			if (!c->closing && s->now - c->last_active > s->cfg->idle_timeout) {
+				s->stats.idle_closed++;
+				evald_log(EVALD_LOG_INFO, "connection_idle",
+				          "conn=%llu idle_timeout=%u", (unsigned long long)c->id,
+				          s->cfg->idle_timeout);
+				evald__conn_close(c, false);
+			}
 	evald__sink_due(s);
 }
 

@@ -13,10 +13,8 @@
 #include <evald/server.h>
 
 #define EVALD_READ_CHUNK     (64 * 1024)
-#define EVALD_OUTPUT_HIGH    (4 * 1024 * 1024) /* stop reading from a client above this */
-#define EVALD_OUTPUT_LOW     (1024 * 1024)     /* and start again below this */
-#define EVALD_DRAIN_MS       2000              /* how long a stopping server waits for writes */
-#define EVALD_DEFAULT_STREAM "default"         /* where compact records go before any use */
+#define EVALD_DRAIN_MS       2000      /* how long a stopping server waits for writes */
+#define EVALD_DEFAULT_STREAM "default" /* where compact records go before any use */
 
 struct evald_conn {
 	union {
@@ -34,6 +32,7 @@ struct evald_conn {
 	msgpack_packer pk;
 	evald_series *current; /* the stream compact records go to; NULL until first used */
 	char current_name[EVALD_STREAM_NAME_MAX + 1];
+	double last_active; /* when its last bytes arrived */
 	bool reading, closing;
 };
 
@@ -164,5 +163,8 @@ int evald__http_listen(struct evald_server *s, char *err, size_t errlen);
 /* Closes the HTTP listener and every HTTP connection (after their responses). */
 void evald__http_stop(struct evald_server *s);
 void evald__http_close(struct evald_http_conn *c, bool force);
+
+/* Bytes of replies a connection has not read yet, packed or queued. */
+size_t evald__conn_unread(const struct evald_conn *c);
 
 #endif

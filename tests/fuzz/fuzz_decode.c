@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t chunk, fed = 0;
 	int r = 0;
 
-	if (size < 1 || evald_decoder_init(&d, 4096) != 0)
+	if (size < 1 || evald_decoder_init(&d, 4096, 1000) != 0)
 		return 0;
 	chunk = 1 + data[0] % 64;
 	data++;

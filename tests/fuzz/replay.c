@@ -1,16 +1,21 @@
 /*
- * Runs the fuzz target without libFuzzer: on the files named, or on a
- * fixed number of seeded mutations of valid requests (for ctest with gcc,
- * ASan and UBSan). Deterministic: the same seed gives the same inputs.
+ * Runs a fuzz target without libFuzzer, for builds with gcc: on every file
+ * of the seed corpus directories given, then on a fixed number of seeded
+ * mutations of them (byte flips, interesting bytes, truncations, repeated
+ * slices). Deterministic: the same seeds and count give the same inputs.
+ *
+ *   replay [--mutations N] DIR...
  */
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <msgpack.h>
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define SEEDS_MAX 64
+#define INPUT_MAX (1 << 16)
 
 static uint64_t state = 0x2545F4914F6CDD1Dull;
 
@@ -22,128 +27,89 @@ static uint64_t next(void)
 	return state;
 }
 
-static void str(msgpack_packer *pk, const char *s)
+struct seed {
+	uint8_t *data;
+	size_t len;
+};
+
+static size_t load(const char *dir, struct seed *seeds, size_t n)
 {
-	msgpack_pack_str(pk, strlen(s));
-	msgpack_pack_str_body(pk, s, strlen(s));
-}
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[4096];
 
-/* A stream of valid requests of every form, to mutate. */
-static void seed(msgpack_sbuffer *sb)
-{
-	msgpack_packer pk;
-
-	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	msgpack_pack_array(&pk, 2);
-	msgpack_pack_uint8(&pk, 1);
-	msgpack_pack_double(&pk, 0.25);
-	msgpack_pack_map(&pk, 5);
-	str(&pk, "op");
-	str(&pk, "observe");
-	str(&pk, "labels");
-	msgpack_pack_array(&pk, 3);
-	msgpack_pack_true(&pk);
-	msgpack_pack_uint8(&pk, 0);
-	msgpack_pack_uint8(&pk, 1);
-	str(&pk, "scores");
-	msgpack_pack_array(&pk, 3);
-	msgpack_pack_float(&pk, 0.5f);
-	msgpack_pack_double(&pk, 0.75);
-	msgpack_pack_int8(&pk, -3);
-	str(&pk, "weights");
-	msgpack_pack_array(&pk, 3);
-	msgpack_pack_double(&pk, 1.5);
-	msgpack_pack_uint16(&pk, 300);
-	msgpack_pack_double(&pk, 1e-9);
-	str(&pk, "id");
-	msgpack_pack_uint32(&pk, 7);
-	msgpack_pack_map(&pk, 5);
-	str(&pk, "op");
-	str(&pk, "snapshot");
-	str(&pk, "stream");
-	str(&pk, "model-a");
-	str(&pk, "window");
-	str(&pk, "total");
-	str(&pk, "thresholds");
-	msgpack_pack_array(&pk, 2);
-	msgpack_pack_double(&pk, 0.1);
-	msgpack_pack_uint8(&pk, 1);
-	str(&pk, "curve");
-	msgpack_pack_true(&pk);
-	msgpack_pack_map(&pk, 2);
-	str(&pk, "op");
-	str(&pk, "use");
-	str(&pk, "stream");
-	str(&pk, "b");
-	msgpack_pack_map(&pk, 1);
-	str(&pk, "op");
-	str(&pk, "stats");
-}
-
-static int run_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	static uint8_t buf[1 << 20];
-	size_t n;
-
-	if (!f) {
-		perror(path);
-		return 1;
+	if (!d) {
+		perror(dir);
+		exit(2);
 	}
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	LLVMFuzzerTestOneInput(buf, n);
-	return 0;
+	while ((e = readdir(d)) && n < SEEDS_MAX) {
+		FILE *f;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (!(f = fopen(path, "rb")))
+			continue;
+		seeds[n].data = malloc(INPUT_MAX);
+		seeds[n].len = fread(seeds[n].data, 1, INPUT_MAX / 2, f);
+		fclose(f);
+		LLVMFuzzerTestOneInput(seeds[n].data, seeds[n].len);
+		n++;
+	}
+	closedir(d);
+	return n;
 }
 
 int main(int argc, char **argv)
 {
-	msgpack_sbuffer sb;
-	static uint8_t in[1 << 14];
-	long mutations = 100000;
+	static const uint8_t interesting[] = {0xc1, 0xdd, 0xdf, 0xdb, 0xff, 0x00, 0x90, 0x80,
+	                                      0xcb, 0xc7, 0xd8, '[',  ']',  '=',  '\n', '"'};
+	static struct seed seeds[SEEDS_MAX];
+	static uint8_t in[INPUT_MAX];
+	long mutations = 0;
+	size_t nseeds = 0;
+	int i = 1;
 
-	if (argc > 2 && strcmp(argv[1], "--mutations") == 0)
+	if (argc > 2 && strcmp(argv[1], "--mutations") == 0) {
 		mutations = atol(argv[2]);
-	else if (argc > 1) {
-		for (int i = 1; i < argc; i++)
-			if (run_file(argv[i]))
-				return 1;
-		return 0;
+		i = 3;
 	}
-	msgpack_sbuffer_init(&sb);
-	seed(&sb);
+	for (; i < argc; i++)
+		nseeds = load(argv[i], seeds, nseeds);
+	if (nseeds == 0) {
+		fprintf(stderr, "replay: no seeds\n");
+		return 2;
+	}
 	for (long m = 0; m < mutations; m++) {
-		size_t n = sb.size;
-		memcpy(in + 1, sb.data, n);
-		in[0] = (uint8_t)next();
-		for (int k = 0, edits = 1 + (int)(next() % 8); k < edits; k++) {
-			size_t at = 1 + next() % n;
+		const struct seed *sd = &seeds[next() % nseeds];
+		size_t n = sd->len;
+		memcpy(in, sd->data, n);
+		for (int k = 0, edits = 1 + (int)(next() % 8); k < edits && n > 0; k++) {
+			size_t at = next() % n;
 			switch (next() % 4) {
-			case 0: /* flip a byte */
+			case 0:
 				in[at] ^= (uint8_t)(1 + next() % 255);
 				break;
-			case 1: /* an interesting byte */
-				in[at] = (const uint8_t[]){
-				        0xc1, 0xdd, 0xdf, 0xdb, 0xff, 0x00,
-				        0x90, 0x80, 0xcb, 0xc7, 0xd8}[next() % 11];
+			case 1:
+				in[at] = interesting[next() % sizeof(interesting)];
 				break;
-			case 2: /* truncate */
+			case 2:
 				n = at;
 				break;
-			default: /* duplicate a slice */
-				if (n + 32 < sizeof(in) - 1) {
+			default:
+				if (n + 64 < INPUT_MAX) {
 					size_t len = 1 + next() % 32;
-					if (at + len > n + 1)
-						len = n + 1 - at;
-					memmove(in + at + len, in + at, n + 1 - at);
+					if (at + len > n)
+						len = n - at;
+					memmove(in + at + len, in + at, n - at);
 					n += len;
 				}
 				break;
 			}
 		}
-		LLVMFuzzerTestOneInput(in, n + 1);
+		LLVMFuzzerTestOneInput(in, n);
 	}
-	msgpack_sbuffer_destroy(&sb);
-	printf("%ld mutated inputs decoded\n", mutations);
+	printf("%zu seeds and %ld mutations run\n", nseeds, mutations);
+	for (size_t k = 0; k < nseeds; k++)
+		free(seeds[k].data);
 	return 0;
 }

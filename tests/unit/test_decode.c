@@ -69,7 +69,7 @@ static size_t decode_all(size_t chunk, struct seen *out, size_t max)
 	size_t fed = 0, n = 0;
 	int r;
 
-	assert_int_equal(evald_decoder_init(&d, LIMIT), 0);
+	assert_int_equal(evald_decoder_init(&d, LIMIT, 1000), 0);
 	while (n < max) {
 		while ((r = evald_decoder_next(&d, &req)) == 1 && n < max) {
 			struct seen *s = &out[n++];
