@@ -183,4 +183,10 @@ void evald_pack_figures(msgpack_packer *pk, const evald_stream *s, const double 
 /* The value under a string key in a map, or NULL (also when o is not a map). */
 const msgpack_object *evald_map_get(const msgpack_object *map, const char *key);
 
+/*
+ * Client text made safe to quote in a reply or a log: printable ASCII
+ * kept, anything else '?', at most cap - 1 bytes. Returns out.
+ */
+const char *evald_printable(const char *p, size_t n, char *out, size_t cap);
+
 #endif

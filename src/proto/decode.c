@@ -321,6 +321,7 @@ static void decode_map(struct ctx *c, const msgpack_object *o)
 {
 	const msgpack_object_map *m = &o->via.map;
 	const msgpack_object *f[NFIELDS] = {0}, *op = NULL;
+	char echo[65];
 	const struct op_spec *spec = NULL;
 	struct evald_request *req = c->req;
 
@@ -363,9 +364,9 @@ static void decode_map(struct ctx *c, const msgpack_object *o)
 			spec = &ops[i];
 	if (!spec) {
 		fail(c, EVALD_EUNKNOWNOP, SIZE_MAX,
-		     "unknown op '%.*s'; expected use, observe, snapshot, streams, reset, stats or "
+		     "unknown op '%s'; expected use, observe, snapshot, streams, reset, stats or "
 		     "ping",
-		     (int)(op->via.str.size > 64 ? 64 : op->via.str.size), op->via.str.ptr);
+		     evald_printable(op->via.str.ptr, op->via.str.size, echo, sizeof(echo)));
 		return;
 	}
 	req->op = spec->op;
@@ -377,9 +378,8 @@ static void decode_map(struct ctx *c, const msgpack_object *o)
 		while (j < NFIELDS && !str_is(k, field_names[j]))
 			j++;
 		if (j == NFIELDS || !(spec->fields & (1u << j))) {
-			fail(c, EVALD_EBADREQ, SIZE_MAX, "op '%s' takes no field '%.*s'",
-			     spec->name, (int)(k->via.str.size > 64 ? 64 : k->via.str.size),
-			     k->via.str.ptr);
+			fail(c, EVALD_EBADREQ, SIZE_MAX, "op '%s' takes no field '%s'", spec->name,
+			     evald_printable(k->via.str.ptr, k->via.str.size, echo, sizeof(echo)));
 			return;
 		}
 		if (f[j]) {
@@ -514,4 +514,14 @@ const msgpack_object *evald_map_get(const msgpack_object *map, const char *key)
 		if (str_is(&map->via.map.ptr[i].key, key))
 			return &map->via.map.ptr[i].val;
 	return NULL;
+}
+
+const char *evald_printable(const char *p, size_t n, char *out, size_t cap)
+{
+	size_t k = 0;
+
+	for (; k < n && k + 1 < cap; k++)
+		out[k] = p[k] >= 0x20 && p[k] <= 0x7e ? p[k] : '?';
+	out[k] = '\0';
+	return out;
 }

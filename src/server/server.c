@@ -120,9 +120,10 @@ int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q
 	uint32_t seconds;
 	int err = 0;
 
-	snprintf(window, sizeof(window), "%.*s",
-	         q->window ? (int)(q->window_len < 32 ? q->window_len : 32) : 5,
-	         q->window ? q->window : "total");
+	if (q->window)
+		evald_printable(q->window, q->window_len, window, 33);
+	else
+		strcpy(window, "total");
 	if (!series)
 		series = evald_registry_find(s->streams, q->stream, strlen(q->stream));
 	if (!series) {
