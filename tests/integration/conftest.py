@@ -16,7 +16,7 @@ if not sys.executable.startswith("/usr/bin/python3"):
 BUILD = os.environ.get("EVALD_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 EVALD = os.environ.get("EVALD_BIN", os.path.join(BUILD, "evald"))
 EVALCTL = os.environ.get("EVALCTL_BIN", os.path.join(BUILD, "evalctl"))
-START_TIMEOUT = 20.0
+START_TIMEOUT = 60.0
 
 
 class Daemon:
@@ -33,7 +33,8 @@ class Daemon:
         lines += ["[http]"] + [f"{k} = {v}" for k, v in http.items()]
         self.config = tmp_path / "evald.ini"
         self.config.write_text("\n".join(lines) + "\n" + extra)
-        self.proc = subprocess.Popen([EVALD, "--config", str(self.config), *args],
+        wrapper = os.environ.get("EVALD_WRAPPER", "").split()  # e.g. valgrind and its flags
+        self.proc = subprocess.Popen([*wrapper, EVALD, "--config", str(self.config), *args],
                                      stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
         self.port = None
         deadline = time.monotonic() + START_TIMEOUT
