@@ -5,6 +5,8 @@
 #include <evald/error.h>
 #include <evald/series.h>
 
+#include "stream_impl.h"
+
 struct slot {
 	int64_t no;      /* which slot of time it holds; meaningful while s != NULL */
 	evald_stream *s; /* NULL: nothing arrived in it */
@@ -145,9 +147,10 @@ int evald_series_observe(evald_series *s, double now, int label, double score, d
 		err = current_slot(s, now, &slot);
 		if (err)
 			return err;
-		evald_stream_observe(slot, label, score, weight);
+		evald__stream_add(slot, label, score, weight);
 	}
-	return evald_stream_observe(s->total, label, score, weight);
+	evald__stream_add(s->total, label, score, weight);
+	return 0;
 }
 
 const evald_stream *evald_series_total(const evald_series *s)

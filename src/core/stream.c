@@ -247,7 +247,7 @@ int evald_record_check(int label, double score, double weight)
 }
 
 /* Counts a record already checked by evald_record_check(). */
-static void add_record(evald_stream *s, int label, double x, double w)
+void evald__stream_add(evald_stream *s, int label, double x, double w)
 {
 	struct evald_cell *c = &s->cells[2 * (size_t)evald_stream_bin(s, x) + (size_t)label];
 	const double *t = s->cfg.thresholds;
@@ -271,7 +271,7 @@ int evald_stream_observe(evald_stream *s, int label, double score, double weight
 
 	if (err)
 		return err;
-	add_record(s, label, score, weight);
+	evald__stream_add(s, label, score, weight);
 	return 0;
 }
 
@@ -286,7 +286,7 @@ int evald_stream_observe_batch(evald_stream *s, size_t n, const int *labels, con
 		}
 	}
 	for (size_t i = 0; i < n; i++)
-		add_record(s, labels[i], scores[i], weights ? weights[i] : 1.0);
+		evald__stream_add(s, labels[i], scores[i], weights ? weights[i] : 1.0);
 	return 0;
 }
 

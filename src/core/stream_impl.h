@@ -43,6 +43,9 @@ static inline const struct evald_cell *evald__cell(const evald_stream *s, uint32
 	return &s->cells[2 * (size_t)k + (size_t)label];
 }
 
+/* Counts a record that evald_record_check() accepted. */
+void evald__stream_add(evald_stream *s, int label, double x, double w);
+
 struct evald_point;
 
 /* The curve point with the highest F1; all NaN when the stream has no positives. */
