@@ -6,11 +6,14 @@
  *   evald        the payload sent by C clients over a Unix socket; the
  *                rate counts only records evald's stats say it accepted.
  * Payload shapes: columnar batches of 1000 (float64 or float32 scores),
- * compact [label, score] records, single-record observe maps.
+ * compact [label, score] records, single-record observe maps. Then the
+ * snapshot round-trip latency (p50, p99, p99.9) on stream "bench" at
+ * 1000 bins, with and without the curve, idle and while batches stream in.
  *
  *   evald-bench-ingest SOCKET [records [clients]]
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +204,78 @@ static void *send_all(void *arg)
 	return NULL;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Snapshot round trips on one connection: the latencies' p50, p99 and p99.9 in microseconds. */
+static void latency(const char *path, bool curve, int rounds, double out[3])
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacker u;
+	msgpack_unpacked r;
+	double *t = malloc(sizeof(double) * (size_t)rounds);
+	int fd = dial(path);
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	str(&pk, "op");
+	str(&pk, "snapshot");
+	str(&pk, "stream");
+	str(&pk, "bench");
+	str(&pk, "curve");
+	if (curve)
+		msgpack_pack_true(&pk);
+	else
+		msgpack_pack_false(&pk);
+	msgpack_unpacker_init(&u, 1 << 16);
+	msgpack_unpacked_init(&r);
+	for (int i = 0; i < rounds; i++) {
+		double t0 = now_s();
+		if (write(fd, sb.data, sb.size) != (ssize_t)sb.size)
+			exit(2);
+		while (msgpack_unpacker_next(&u, &r) != MSGPACK_UNPACK_SUCCESS) {
+			msgpack_unpacker_reserve_buffer(&u, 1 << 16);
+			ssize_t got = read(fd, msgpack_unpacker_buffer(&u),
+					   msgpack_unpacker_buffer_capacity(&u));
+			if (got <= 0)
+				exit(2);
+			msgpack_unpacker_buffer_consumed(&u, (size_t)got);
+		}
+		t[i] = (now_s() - t0) * 1e6;
+	}
+	qsort(t, (size_t)rounds, sizeof(double), cmp_double);
+	out[0] = t[rounds / 2];
+	out[1] = t[rounds * 99 / 100];
+	out[2] = t[rounds * 999 / 1000];
+	free(t);
+	msgpack_unpacked_destroy(&r);
+	msgpack_unpacker_destroy(&u);
+	msgpack_sbuffer_destroy(&sb);
+	close(fd);
+}
+
+struct flood {
+	const char *path;
+	const msgpack_sbuffer *sb;
+	volatile int stop;
+};
+
+static void *flood(void *arg)
+{
+	struct flood *f = arg;
+
+	while (!f->stop) {
+		struct job j = {f->path, f->sb};
+		send_all(&j);
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = argc > 1 ? argv[1] : "evald.sock";
@@ -232,5 +307,28 @@ int main(int argc, char **argv)
 		       sb.size * (double)clients / 1e6, ceiling / 1e6, rate / 1e6, rate / ceiling);
 		msgpack_sbuffer_destroy(&sb);
 	}
+
+	printf("\n%-34s %10s %10s %10s\n", "snapshot latency (us)", "p50", "p99", "p99.9");
+	msgpack_sbuffer load;
+	payload(BATCH64, 200000, &load);
+	for (int busy = 0; busy < 2; busy++) {
+		struct flood f = {path, &load, 0};
+		pthread_t ft;
+		if (busy)
+			pthread_create(&ft, NULL, flood, &f);
+		for (int curve = 0; curve < 2; curve++) {
+			double p[3];
+			latency(path, curve, curve ? 300 : 3000, p);
+			printf("%-34s %10.0f %10.0f %10.0f\n",
+			       busy ? (curve ? "with curve, under ingest" : "no curve, under ingest")
+				    : (curve ? "with curve, idle" : "no curve, idle"),
+			       p[0], p[1], p[2]);
+		}
+		if (busy) {
+			f.stop = 1;
+			pthread_join(ft, NULL);
+		}
+	}
+	msgpack_sbuffer_destroy(&load);
 	return 0;
 }
