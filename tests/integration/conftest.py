@@ -44,6 +44,8 @@ class Daemon:
                     self._find_port()
                     return
             time.sleep(0.02)
+        self.proc.kill()  # never leave a daemon behind, even one that did not start
+        self.proc.wait()
         raise RuntimeError(f"evald did not start:\n{self.log.read_text()}")
 
     def _find_port(self):
