@@ -89,14 +89,14 @@ void evald_reply_ping(msgpack_packer *pk, const msgpack_object *id, const char *
 }
 
 /* Three fields: n, positives and negatives. */
-static void pack_totals(msgpack_packer *pk, const struct evald_summary *sum)
+static void pack_totals(msgpack_packer *pk, double positives, double negatives)
 {
 	pack_str(pk, "n");
-	pack_count(pk, sum->n);
+	pack_count(pk, positives + negatives);
 	pack_str(pk, "positives");
-	pack_count(pk, sum->positives);
+	pack_count(pk, positives);
 	pack_str(pk, "negatives");
-	pack_count(pk, sum->negatives);
+	pack_count(pk, negatives);
 }
 
 void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const evald_registry *r)
@@ -108,12 +108,12 @@ void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const eva
 	msgpack_pack_array(pk, n);
 	for (size_t i = 0; i < n; i++) {
 		const char *name;
-		struct evald_summary sum;
-		evald_stream_summarize(evald_series_total(evald_registry_at(r, i, &name)), &sum);
+		struct evald_stream_raw raw; /* the totals only: no need for AP and AUC here */
+		evald_stream_raw_get(evald_series_total(evald_registry_at(r, i, &name)), &raw);
 		msgpack_pack_map(pk, 4);
 		pack_str(pk, "name");
 		pack_str(pk, name);
-		pack_totals(pk, &sum);
+		pack_totals(pk, raw.weight[1], raw.weight[0]);
 	}
 }
 
@@ -254,7 +254,7 @@ static void pack_figure_fields(msgpack_packer *pk, const evald_stream *s,
 	size_t nconf = with_configured ? cfg->nthresholds : 0;
 	struct evald_confusion c;
 
-	pack_totals(pk, sum);
+	pack_totals(pk, sum->positives, sum->negatives);
 	pack_str(pk, "thresholds");
 	msgpack_pack_array(pk, nconf + nextra);
 	for (size_t i = 0; i < nconf + nextra; i++) {

@@ -341,7 +341,6 @@ int evald__restore(struct evald_server *s, bool discard_bad, char *err, size_t e
 	s->streams = reg;
 	s->stats.records_accepted = c.records_accepted;
 	memcpy(s->stats.records_rejected, c.records_rejected, sizeof(c.records_rejected));
-	s->stats.streams = evald_registry_count(reg);
 	for (size_t i = 0; i < evald_registry_count(reg); i++) {
 		const char *name;
 		evald_series_expire(evald_registry_at(reg, i, &name), s->now);

@@ -261,7 +261,7 @@ static void serve_metrics(struct evald_http_conn *c, bool keep, bool head)
 		respond(c, 500, "text/plain", "out of memory\n", 14, false, head);
 		return;
 	}
-	s->stats.state_bytes = evald_registry_footprint(s->streams);
+	evald__refresh_stats(s);
 	left_out = evald_prometheus_write(out, s->streams, &s->stats, &o);
 	fclose(out);
 	if (left_out && !s->export_limit_logged) {

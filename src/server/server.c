@@ -61,7 +61,6 @@ static int find_series(struct evald_conn *c, const struct evald_request *req, bo
 		        evald_server_config_window(s->cfg, name, len), s->now, out);
 		if (err)
 			return err;
-		s->stats.streams = evald_registry_count(s->streams);
 		evald_log(EVALD_LOG_INFO, "stream_created", "stream=\"%s\"", name);
 	}
 	if (!req->stream)
@@ -247,8 +246,7 @@ void evald__handle(struct evald_conn *c, const struct evald_request *req)
 		reset(c, req);
 		break;
 	case EVALD_OP_STATS:
-		s->stats.uptime = s->now - s->started;
-		s->stats.state_bytes = evald_registry_footprint(s->streams);
+		evald__refresh_stats(s);
 		evald_reply_stats(&c->pk, req->id, &s->stats);
 		break;
 	case EVALD_OP_PING:
@@ -258,6 +256,13 @@ void evald__handle(struct evald_conn *c, const struct evald_request *req)
 		advance_clock(c, req);
 		break;
 	}
+}
+
+void evald__refresh_stats(struct evald_server *s)
+{
+	s->stats.uptime = s->now - s->started;
+	s->stats.streams = evald_registry_count(s->streams);
+	s->stats.state_bytes = evald_registry_footprint(s->streams);
 }
 
 void evald__tick(struct evald_server *s)

@@ -167,4 +167,7 @@ void evald__http_close(struct evald_http_conn *c, bool force);
 /* Bytes of replies a connection has not read yet, packed or queued. */
 size_t evald__conn_unread(const struct evald_conn *c);
 
+/* Brings the derived counters (uptime, streams, state bytes) up to date before they are shown. */
+void evald__refresh_stats(struct evald_server *s);
+
 #endif

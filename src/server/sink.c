@@ -110,24 +110,18 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	size_t nthr = cfg->thresholds_set ? cfg->nthresholds : 0;
 	bool has_interval = w->max >= cfg->interval;
 	evald_stream *interval = NULL;
-	struct evald_summary sum;
+	struct evald_stream_raw raw;
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_unpacked up;
 	size_t off = 0;
 
-	if (has_interval) {
-		if (evald_series_merge(series, from, slots_end, &interval) != 0)
-			return;
-		evald_stream_summarize(interval, &sum);
-		if (sum.records == 0) {
-			evald_stream_free(interval);
-			return;
-		}
-	} else {
-		evald_stream_summarize(evald_series_total(series), &sum);
-		if (sum.records == 0)
-			return;
+	if (has_interval && evald_series_merge(series, from, slots_end, &interval) != 0)
+		return;
+	evald_stream_raw_get(interval ? interval : evald_series_total(series), &raw);
+	if (raw.records == 0) {
+		evald_stream_free(interval);
+		return;
 	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
