@@ -63,6 +63,9 @@ int evald_stream_new_like(const evald_stream *proto, evald_stream **out);
  */
 int evald_stream_clone(const evald_stream *src, evald_stream **out);
 
+/* True if a stream made from cfg would bin and count exactly as s does. */
+bool evald_stream_made_from(const evald_stream *s, const struct evald_config *cfg);
+
 /* The stream's configuration, with its thresholds sorted and unique. */
 const struct evald_config *evald_stream_config(const evald_stream *s);
 
@@ -104,28 +107,29 @@ uint32_t evald_stream_bin(const evald_stream *s, double score);
 
 /*
  * The raw state of a stream, for checkpoints. A cell is one bin and
- * class: its weight sum, score sum, min and max score (an empty cell has
- * weight 0, min +inf, max -inf).
+ * class: its weight sum, min and max score (an empty cell has weight 0,
+ * min +inf, max -inf).
  */
 struct evald_stream_raw {
 	uint64_t records, out_of_range;
 	double weight[2];                         /* negatives, positives */
+	double score_sum[2];                      /* weight times score, per class */
 	double band[EVALD_THRESHOLDS_MAX + 1][2]; /* exact counts between configured thresholds */
 };
 
 /* The stream's totals and exact counts. */
 void evald_stream_raw_get(const evald_stream *s, struct evald_stream_raw *raw);
 
-/* The cell of bin k and class label: out[0..3] = weight, sum, min, max. */
-void evald_stream_cell_get(const evald_stream *s, uint32_t k, int label, double out[4]);
+/* The cell of bin k and class label: out[0..2] = weight, min, max. */
+void evald_stream_cell_get(const evald_stream *s, uint32_t k, int label, double out[3]);
 
 /*
  * Restores what evald_stream_raw_get and evald_stream_cell_get read, into
  * an empty stream of the same configuration. Refuses (EVALD_EINVAL, and
  * the stream is left reset) values no stream could hold: negative or
- * non-finite weights, a min above a max in a non-empty cell.
+ * non-finite weights or score sums, a min above a max in a non-empty cell.
  */
 int evald_stream_raw_set(evald_stream *s, const struct evald_stream_raw *raw);
-int evald_stream_cell_set(evald_stream *s, uint32_t k, int label, const double in[4]);
+int evald_stream_cell_set(evald_stream *s, uint32_t k, int label, const double in[3]);
 
 #endif

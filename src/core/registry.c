@@ -12,15 +12,21 @@ struct entry {
 	evald_series *series;
 };
 
+/* Distinct configurations whose bin edges new series share; rarely more than a few. */
+#define SHARED_MAX 16
+
 /*
  * entries holds the series in creation order; slots is an open-addressed
- * index into it (entry number + 1; 0 is free) at most half full.
+ * index into it (entry number + 1; 0 is free) at most half full. shared
+ * holds the first series made with each configuration.
  */
 struct evald_registry {
 	struct entry *entries;
 	size_t count, cap, max;
 	uint32_t *slots;
 	size_t nslots;
+	const evald_series *shared[SHARED_MAX];
+	size_t nshared;
 };
 
 int evald_stream_name_check(const char *name, size_t len)
@@ -149,10 +155,21 @@ int evald_registry_add(evald_registry *r, const char *name, size_t len,
                        const struct evald_config *cfg, const struct evald_window_config *w,
                        double now, evald_series **out)
 {
+	const evald_series *like = NULL;
 	int err = prepare(r, name, len);
 
-	if (err == 0)
+	if (err)
+		return err;
+	for (size_t i = 0; i < r->nshared && !like; i++)
+		if (evald_stream_made_from(evald_series_total(r->shared[i]), cfg))
+			like = r->shared[i];
+	if (like) {
+		err = evald_series_new_like(like, w, now, out);
+	} else {
 		err = evald_series_new(cfg, w, now, out);
+		if (err == 0 && r->nshared < SHARED_MAX)
+			r->shared[r->nshared++] = *out;
+	}
 	if (err == 0)
 		insert(r, name, len, *out);
 	return err;

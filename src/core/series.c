@@ -56,8 +56,9 @@ int evald_duration_parse(const char *text, size_t len, uint32_t *seconds)
 	return 0;
 }
 
-int evald_series_new(const struct evald_config *cfg, const struct evald_window_config *w,
-                     double now, evald_series **out)
+/* An empty series on windows w whose total is made from cfg, or like a when a is not NULL. */
+static int series_make(const struct evald_config *cfg, const evald_stream *like,
+                       const struct evald_window_config *w, double now, evald_series **out)
 {
 	evald_series *s;
 	int err = evald_window_check(w);
@@ -70,7 +71,7 @@ int evald_series_new(const struct evald_config *cfg, const struct evald_window_c
 	s->win = *w;
 	s->since = now;
 	s->nslots = w->max ? w->max / w->slot + 1 : 0;
-	err = evald_stream_new(cfg, &s->total);
+	err = like ? evald_stream_new_like(like, &s->total) : evald_stream_new(cfg, &s->total);
 	if (!err && s->nslots) {
 		s->ring = calloc(s->nslots, sizeof(*s->ring));
 		if (!s->ring)
@@ -82,6 +83,18 @@ int evald_series_new(const struct evald_config *cfg, const struct evald_window_c
 	}
 	*out = s;
 	return 0;
+}
+
+int evald_series_new(const struct evald_config *cfg, const struct evald_window_config *w,
+                     double now, evald_series **out)
+{
+	return series_make(cfg, NULL, w, now, out);
+}
+
+int evald_series_new_like(const evald_series *like, const struct evald_window_config *w, double now,
+                          evald_series **out)
+{
+	return series_make(NULL, like->total, w, now, out);
 }
 
 static void drop_slot(evald_series *s, struct slot *sl)
@@ -265,23 +278,7 @@ evald_stream *evald_series_restore_total(evald_series *s, double since)
 
 int evald_series_clone_empty(const evald_series *src, evald_series **out)
 {
-	evald_series *s = calloc(1, sizeof(*s));
-	int err;
-
-	if (!s)
-		return EVALD_ENOMEM;
-	s->win = src->win;
-	s->since = src->since;
-	s->nslots = src->nslots;
-	err = evald_stream_new_like(src->total, &s->total);
-	if (!err && s->nslots && !(s->ring = calloc(s->nslots, sizeof(*s->ring))))
-		err = EVALD_ENOMEM;
-	if (err) {
-		evald_series_free(s);
-		return err;
-	}
-	*out = s;
-	return 0;
+	return series_make(NULL, src->total, &src->win, src->since, out);
 }
 
 int evald_series_copy_slot(evald_series *dst, const evald_series *src, uint32_t i)

@@ -164,6 +164,8 @@ int evald_stream_clone(const evald_stream *src, evald_stream **out)
 	memcpy(s->band, src->band, ((size_t)src->cfg.nthresholds + 1) * 2 * sizeof(double));
 	s->weight[0] = src->weight[0];
 	s->weight[1] = src->weight[1];
+	s->score_sum[0] = src->score_sum[0];
+	s->score_sum[1] = src->score_sum[1];
 	s->records = src->records;
 	s->out_of_range = src->out_of_range;
 	*out = s;
@@ -189,9 +191,10 @@ const struct evald_config *evald_stream_config(const evald_stream *s)
 void evald_stream_reset(evald_stream *s)
 {
 	for (size_t i = 0; i < (size_t)s->cfg.bins * 2; i++)
-		s->cells[i] = (struct evald_cell){0.0, 0.0, INFINITY, -INFINITY};
+		s->cells[i] = (struct evald_cell){0.0, INFINITY, -INFINITY};
 	memset(s->band, 0, ((size_t)s->cfg.nthresholds + 1) * 2 * sizeof(double));
 	s->weight[0] = s->weight[1] = 0.0;
+	s->score_sum[0] = s->score_sum[1] = 0.0;
 	s->records = 0;
 	s->out_of_range = 0;
 }
@@ -254,13 +257,13 @@ void evald__stream_add(evald_stream *s, int label, double x, double w)
 	size_t j = 0;
 
 	c->weight += w;
-	c->sum += w * x;
 	c->min = x < c->min ? x : c->min;
 	c->max = x > c->max ? x : c->max;
 	for (uint32_t i = 0; i < s->cfg.nthresholds; i++)
 		j += x >= t[i];
 	s->band[2 * j + (size_t)label] += w;
 	s->weight[label] += w;
+	s->score_sum[label] += w * x;
 	s->records++;
 	s->out_of_range += (x < s->cfg.lo) | (x > s->cfg.hi);
 }
@@ -304,6 +307,16 @@ static bool config_equal(const struct evald_config *a, const struct evald_config
 	return true;
 }
 
+bool evald_stream_made_from(const evald_stream *s, const struct evald_config *cfg)
+{
+	struct evald_config c = *cfg;
+
+	if (c.nthresholds > EVALD_THRESHOLDS_MAX)
+		return false;
+	normalize_thresholds(&c);
+	return config_equal(&s->cfg, &c);
+}
+
 int evald_stream_merge(evald_stream *dst, const evald_stream *src)
 {
 	if (!config_equal(&dst->cfg, &src->cfg))
@@ -312,7 +325,6 @@ int evald_stream_merge(evald_stream *dst, const evald_stream *src)
 		struct evald_cell *d = &dst->cells[i];
 		const struct evald_cell *c = &src->cells[i];
 		d->weight += c->weight;
-		d->sum += c->sum;
 		d->min = c->min < d->min ? c->min : d->min;
 		d->max = c->max > d->max ? c->max : d->max;
 	}
@@ -320,6 +332,8 @@ int evald_stream_merge(evald_stream *dst, const evald_stream *src)
 		dst->band[j] += src->band[j];
 	dst->weight[0] += src->weight[0];
 	dst->weight[1] += src->weight[1];
+	dst->score_sum[0] += src->score_sum[0];
+	dst->score_sum[1] += src->score_sum[1];
 	dst->records += src->records;
 	dst->out_of_range += src->out_of_range;
 	return 0;
@@ -343,20 +357,21 @@ void evald_stream_raw_get(const evald_stream *s, struct evald_stream_raw *raw)
 	raw->out_of_range = s->out_of_range;
 	raw->weight[0] = s->weight[0];
 	raw->weight[1] = s->weight[1];
+	raw->score_sum[0] = s->score_sum[0];
+	raw->score_sum[1] = s->score_sum[1];
 	for (uint32_t j = 0; j <= s->cfg.nthresholds; j++) {
 		raw->band[j][0] = s->band[2 * j];
 		raw->band[j][1] = s->band[2 * j + 1];
 	}
 }
 
-void evald_stream_cell_get(const evald_stream *s, uint32_t k, int label, double out[4])
+void evald_stream_cell_get(const evald_stream *s, uint32_t k, int label, double out[3])
 {
 	const struct evald_cell *c = evald__cell(s, k, label);
 
 	out[0] = c->weight;
-	out[1] = c->sum;
-	out[2] = c->min;
-	out[3] = c->max;
+	out[1] = c->min;
+	out[2] = c->max;
 }
 
 static bool weight_ok(double w)
@@ -367,7 +382,8 @@ static bool weight_ok(double w)
 int evald_stream_raw_set(evald_stream *s, const struct evald_stream_raw *raw)
 {
 	if (!weight_ok(raw->weight[0]) || !weight_ok(raw->weight[1]) ||
-	    raw->out_of_range > raw->records)
+	    raw->out_of_range > raw->records || !isfinite(raw->score_sum[0]) ||
+	    !isfinite(raw->score_sum[1]))
 		return EVALD_EINVAL;
 	for (uint32_t j = 0; j <= s->cfg.nthresholds; j++)
 		if (!weight_ok(raw->band[j][0]) || !weight_ok(raw->band[j][1]))
@@ -376,6 +392,8 @@ int evald_stream_raw_set(evald_stream *s, const struct evald_stream_raw *raw)
 	s->out_of_range = raw->out_of_range;
 	s->weight[0] = raw->weight[0];
 	s->weight[1] = raw->weight[1];
+	s->score_sum[0] = raw->score_sum[0];
+	s->score_sum[1] = raw->score_sum[1];
 	for (uint32_t j = 0; j <= s->cfg.nthresholds; j++) {
 		s->band[2 * j] = raw->band[j][0];
 		s->band[2 * j + 1] = raw->band[j][1];
@@ -383,18 +401,16 @@ int evald_stream_raw_set(evald_stream *s, const struct evald_stream_raw *raw)
 	return 0;
 }
 
-int evald_stream_cell_set(evald_stream *s, uint32_t k, int label, const double in[4])
+int evald_stream_cell_set(evald_stream *s, uint32_t k, int label, const double in[3])
 {
 	struct evald_cell *c;
 
 	if (k >= s->cfg.bins || (label != 0 && label != 1) || !weight_ok(in[0]) ||
-	    !isfinite(in[1]) ||
-	    (in[0] > 0.0 && !(in[2] <= in[3] && isfinite(in[2]) && isfinite(in[3]))))
+	    (in[0] > 0.0 && !(in[1] <= in[2] && isfinite(in[1]) && isfinite(in[2]))))
 		return EVALD_EINVAL;
 	c = &s->cells[2 * (size_t)k + (size_t)label];
 	c->weight = in[0];
-	c->sum = in[1];
-	c->min = in[0] > 0.0 ? in[2] : INFINITY;
-	c->max = in[0] > 0.0 ? in[3] : -INFINITY;
+	c->min = in[0] > 0.0 ? in[1] : INFINITY;
+	c->max = in[0] > 0.0 ? in[2] : -INFINITY;
 	return 0;
 }

@@ -108,14 +108,11 @@ static void write_histograms(FILE *out, const struct exported *e, size_t n, uint
 		const evald_stream *s = e[i].s;
 		size_t m =
 		        evald_prometheus_edges(s, buckets, edges, sizeof(edges) / sizeof(edges[0]));
+		struct evald_stream_raw raw;
+		evald_stream_raw_get(s, &raw);
 		for (int label = 0; label <= 1; label++) {
 			double total = label ? e[i].sum.positives : e[i].sum.negatives,
-			       score_sum = 0.0;
-			for (uint32_t k = 0; k < evald_stream_config(s)->bins; k++) {
-				double cell[4];
-				evald_stream_cell_get(s, k, label, cell);
-				score_sum += cell[1];
-			}
+			       score_sum = raw.score_sum[label];
 			for (size_t j = 0; j < m; j++) {
 				snprintf(
 				        extra, sizeof(extra), "label=\"%d\",le=\"%s\"", label,

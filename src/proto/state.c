@@ -9,9 +9,10 @@
 #include <evald/error.h>
 #include <evald/state.h>
 
-#define MAGIC_LEN  8
-#define HEADER_MAX 1024
-#define CELL_BYTES (4 + 8 * 8) /* bin index, then weight, sum, min, max of each class */
+#define MAGIC_LEN     8
+#define HEADER_MAX    1024
+#define CELL_BYTES    (4 + 6 * 8) /* bin index, then weight, min, max of each class */
+#define CELL_BYTES_V1 (4 + 8 * 8) /* format 1 also kept a score sum per cell */
 
 static void pack_str(msgpack_packer *pk, const char *s)
 {
@@ -60,11 +61,11 @@ static void pack_stream(msgpack_packer *pk, const evald_stream *s)
 	const struct evald_config *cfg = evald_stream_config(s);
 	struct evald_stream_raw raw;
 	unsigned char cell[CELL_BYTES];
-	double v[2][4];
+	double v[2][3];
 	size_t used = 0;
 
 	evald_stream_raw_get(s, &raw);
-	msgpack_pack_map(pk, 5);
+	msgpack_pack_map(pk, 6);
 	pack_str(pk, "records");
 	msgpack_pack_uint64(pk, raw.records);
 	pack_str(pk, "out_of_range");
@@ -73,6 +74,10 @@ static void pack_stream(msgpack_packer *pk, const evald_stream *s)
 	msgpack_pack_array(pk, 2);
 	msgpack_pack_double(pk, raw.weight[0]);
 	msgpack_pack_double(pk, raw.weight[1]);
+	pack_str(pk, "score_sum");
+	msgpack_pack_array(pk, 2);
+	msgpack_pack_double(pk, raw.score_sum[0]);
+	msgpack_pack_double(pk, raw.score_sum[1]);
 	pack_str(pk, "band");
 	msgpack_pack_array(pk, 2 * ((size_t)cfg->nthresholds + 1));
 	for (uint32_t j = 0; j <= cfg->nthresholds; j++) {
@@ -92,8 +97,8 @@ static void pack_stream(msgpack_packer *pk, const evald_stream *s)
 		if (!(v[0][0] > 0.0 || v[1][0] > 0.0))
 			continue;
 		put_u32(cell, k);
-		for (int i = 0; i < 8; i++)
-			put_f64(cell + 4 + 8 * i, v[i / 4][i % 4]);
+		for (int i = 0; i < 6; i++)
+			put_f64(cell + 4 + 8 * i, v[i / 3][i % 3]);
 		msgpack_pack_bin_body(pk, cell, CELL_BYTES);
 	}
 }
@@ -193,6 +198,7 @@ int evald_state_encode(msgpack_sbuffer *out, const evald_registry *r,
 struct reader {
 	char *why;
 	size_t whylen;
+	uint64_t format;
 };
 
 static int bad(struct reader *rd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -253,13 +259,33 @@ static bool get_nums(const msgpack_object *o, double *out, uint32_t n)
 	return true;
 }
 
+/* Where format 1 kept weight, min and max of each class among its eight doubles. */
+static const int v1_at[6] = {0, 2, 3, 4, 6, 7};
+
+/* Format 1 kept the score sums per cell; a stream's sums add them up. */
+static void score_sums_v1(const msgpack_object *cells, double sum[2])
+{
+	if (!cells || cells->type != MSGPACK_OBJECT_BIN || cells->via.bin.size % CELL_BYTES_V1)
+		return;
+	for (uint32_t off = 0; off < cells->via.bin.size; off += CELL_BYTES_V1) {
+		const unsigned char *p = (const unsigned char *)cells->via.bin.ptr + off;
+		sum[0] += get_f64(p + 4 + 8 * 1);
+		sum[1] += get_f64(p + 4 + 8 * 5);
+	}
+}
+
 static int read_stream(struct reader *rd, const msgpack_object *o, evald_stream *s,
                        const char *what)
 {
 	const struct evald_config *cfg = evald_stream_config(s);
 	const msgpack_object *cells = evald_map_get(o, "cells");
+	size_t cell_bytes = rd->format == 1 ? CELL_BYTES_V1 : CELL_BYTES;
 	struct evald_stream_raw raw = {0};
 
+	if (rd->format == 1)
+		score_sums_v1(cells, raw.score_sum);
+	else if (!get_nums(evald_map_get(o, "score_sum"), raw.score_sum, 2))
+		return bad(rd, "%s: score sums missing or of the wrong shape", what);
 	if (!get_uint(evald_map_get(o, "records"), &raw.records) ||
 	    !get_uint(evald_map_get(o, "out_of_range"), &raw.out_of_range) ||
 	    !get_nums(evald_map_get(o, "weight"), raw.weight, 2) ||
@@ -267,16 +293,16 @@ static int read_stream(struct reader *rd, const msgpack_object *o, evald_stream 
 		return bad(rd, "%s: counts missing or of the wrong shape", what);
 	if (evald_stream_raw_set(s, &raw) != 0)
 		return bad(rd, "%s: impossible counts", what);
-	if (!cells || cells->type != MSGPACK_OBJECT_BIN || cells->via.bin.size % CELL_BYTES)
+	if (!cells || cells->type != MSGPACK_OBJECT_BIN || cells->via.bin.size % cell_bytes)
 		return bad(rd, "%s: cells missing or of the wrong size", what);
-	for (uint32_t off = 0; off < cells->via.bin.size; off += CELL_BYTES) {
+	for (uint32_t off = 0; off < cells->via.bin.size; off += cell_bytes) {
 		const unsigned char *p = (const unsigned char *)cells->via.bin.ptr + off;
 		uint32_t k = get_u32(p);
-		double v[8];
-		for (int i = 0; i < 8; i++)
-			v[i] = get_f64(p + 4 + 8 * i);
-		if (evald_stream_cell_set(s, k, 0, v) != 0 ||
-		    evald_stream_cell_set(s, k, 1, v + 4) != 0)
+		double v[2][3];
+		for (int i = 0; i < 6; i++)
+			v[i / 3][i % 3] = get_f64(p + 4 + 8 * (rd->format == 1 ? v1_at[i] : i));
+		if (evald_stream_cell_set(s, k, 0, v[0]) != 0 ||
+		    evald_stream_cell_set(s, k, 1, v[1]) != 0)
 			return bad(rd, "%s: impossible bin %u", what, k);
 	}
 	return 0;
@@ -401,7 +427,7 @@ int evald_state_decode(const char *data, size_t len, size_t max_streams, evald_r
                        struct evald_state_counters *c, struct evald_state_info *info, char *why,
                        size_t whylen)
 {
-	struct reader rd = {why, whylen};
+	struct reader rd = {why, whylen, 0};
 	msgpack_unpacked header, body;
 	const msgpack_object *version;
 	uint64_t body_bytes, crc;
@@ -432,12 +458,14 @@ int evald_state_decode(const char *data, size_t len, size_t max_streams, evald_r
 		snprintf(info->version, sizeof(info->version), "%.*s",
 		         (int)(version->via.str.size < 31 ? version->via.str.size : 31),
 		         version->via.str.ptr);
-	if (info->format != EVALD_STATE_FORMAT) {
+	if (info->format < 1 || info->format > EVALD_STATE_FORMAT) {
 		err = bad(&rd,
-		          "format version %llu (written by evald %s); this evald reads version %d",
+		          "format version %llu (written by evald %s); this evald reads versions 1 "
+		          "to %d",
 		          (unsigned long long)info->format, info->version, EVALD_STATE_FORMAT);
 		goto done;
 	}
+	rd.format = info->format;
 	data += MAGIC_LEN + hlen;
 	len -= MAGIC_LEN + hlen;
 	if (body_bytes != len) {

@@ -80,12 +80,58 @@ static void test_the_cap_and_bad_configurations_are_refused(void **state)
 	evald_registry_free(r);
 }
 
+/* Series of one configuration share their bin edges; others keep their own. */
+static void test_streams_of_one_configuration_share_their_edges(void **state)
+{
+	(void)state;
+	struct evald_window_config off = {10, 0};
+	struct evald_config shuffled = evald_config_default, other = evald_config_default;
+	evald_registry *r;
+	evald_series *s;
+	char name[16];
+	size_t before, per_stream;
+
+	assert_int_equal(evald_registry_new(1000, &r), 0);
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		assert_int_equal(evald_registry_add(r, name, strlen(name), &evald_config_default,
+		                                    &off, 0.0, &s),
+		                 0);
+	}
+	/* 1000 bins: 48,000 bytes of cells, the rest a share of the edges and bookkeeping. */
+	per_stream = evald_registry_footprint(r) / 100;
+	assert_true(per_stream <= 48 * 1024);
+	assert_true(per_stream >= 48000);
+
+	before = evald_registry_footprint(r);
+	shuffled.nthresholds = 3;
+	shuffled.thresholds[0] = 0.9;
+	shuffled.thresholds[1] = 0.5;
+	shuffled.thresholds[2] = 0.9;
+	assert_int_equal(evald_registry_add(r, "x", 1, &shuffled, &off, 0.0, &s), 0);
+	assert_int_equal(evald_registry_add(r, "y", 1, &shuffled, &off, 0.0, &s), 0);
+	size_t two_new = evald_registry_footprint(r) - before;
+
+	before = evald_registry_footprint(r);
+	other = shuffled;
+	other.hi = 2.0;
+	assert_int_equal(evald_registry_add(r, "z", 1, &other, &off, 0.0, &s), 0);
+	assert_int_equal(evald_registry_add(r, "w", 1, &other, &off, 0.0, &s), 0);
+	/* The same footprint: "x" made edges that "y" shares, as "z" and "w" do. */
+	assert_int_equal(evald_registry_footprint(r) - before, two_new);
+	assert_true(two_new < 2 * 48000 + 1001 * sizeof(double) + 4096);
+	assert_true(evald_stream_made_from(evald_series_total(s), &other));
+	assert_false(evald_stream_made_from(evald_series_total(s), &shuffled));
+	evald_registry_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_names_are_checked),
 	        cmocka_unit_test(test_streams_are_found_by_name_and_listed_in_creation_order),
 	        cmocka_unit_test(test_the_cap_and_bad_configurations_are_refused),
+	        cmocka_unit_test(test_streams_of_one_configuration_share_their_edges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

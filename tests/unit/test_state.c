@@ -3,9 +3,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include <evald/error.h>
 #include <evald/state.h>
@@ -148,7 +150,7 @@ static void test_another_format_version_is_refused(void **state)
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	evald_registry *back;
-	char why[256];
+	char why[256], expect[64];
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_sbuffer_write(&sb, EVALD_STATE_MAGIC, 8);
@@ -156,7 +158,7 @@ static void test_another_format_version_is_refused(void **state)
 	msgpack_pack_map(&pk, 5);
 	msgpack_pack_str(&pk, 6);
 	msgpack_pack_str_body(&pk, "format", 6);
-	msgpack_pack_uint32(&pk, 2);
+	msgpack_pack_uint32(&pk, EVALD_STATE_FORMAT + 1);
 	msgpack_pack_str(&pk, 5);
 	msgpack_pack_str_body(&pk, "evald", 5);
 	msgpack_pack_str(&pk, 5);
@@ -171,9 +173,132 @@ static void test_another_format_version_is_refused(void **state)
 	msgpack_pack_str_body(&pk, "crc32", 5);
 	msgpack_pack_uint32(&pk, 0);
 	assert_int_equal(decode(sb.data, sb.size, &back, why), EVALD_ESTATE);
-	assert_non_null(strstr(why, "format version 2"));
+	snprintf(expect, sizeof(expect), "format version %d", EVALD_STATE_FORMAT + 1);
+	assert_non_null(strstr(why, expect));
 	assert_non_null(strstr(why, "9.0.0"));
 	msgpack_sbuffer_destroy(&sb);
+}
+
+static void pack_key(msgpack_packer *pk, const char *key)
+{
+	msgpack_pack_str(pk, strlen(key));
+	msgpack_pack_str_body(pk, key, strlen(key));
+}
+
+static void pack_doubles(msgpack_packer *pk, size_t n, const double *v)
+{
+	msgpack_pack_array(pk, n);
+	for (size_t i = 0; i < n; i++)
+		msgpack_pack_double(pk, v[i]);
+}
+
+/* A 68-byte format-1 cell: bin index, then weight, score sum, min, max of each class. */
+static void put_cell_v1(unsigned char *p, uint32_t k, const double v[8])
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(k >> (8 * i));
+	for (int i = 0; i < 8; i++) {
+		uint64_t bits;
+		memcpy(&bits, &v[i], 8);
+		for (int j = 0; j < 8; j++)
+			p[4 + 8 * i + j] = (unsigned char)(bits >> (8 * j));
+	}
+}
+
+/* A file as evald wrote it before format 2: score sums per cell rather than per stream. */
+static void test_format_1_files_are_still_read(void **state)
+{
+	(void)state;
+	const double range[2] = {0.0, 1.0}, limits[2] = {-12.0, 12.0}, thresholds[1] = {0.5};
+	const double weight[2] = {1.0, 2.0}, band[4] = {1.0, 0.0, 0.0, 2.0};
+	const double neg[8] = {1.0, 0.1, 0.1, 0.1, 0.0, 0.0, INFINITY, -INFINITY};
+	const double pos[8] = {0.0, 0.0, INFINITY, -INFINITY, 2.0, 0.8 + 0.9, 0.8, 0.9};
+	struct evald_config cfg = evald_config_default;
+	unsigned char cells[2 * 68];
+	msgpack_sbuffer body, file;
+	msgpack_packer pk;
+	evald_registry *back;
+	evald_stream *expect;
+	const char *name;
+	char why[256];
+
+	msgpack_sbuffer_init(&body);
+	msgpack_packer_init(&pk, &body, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	pack_key(&pk, "counters");
+	msgpack_pack_map(&pk, 2);
+	pack_key(&pk, "records_accepted");
+	msgpack_pack_uint32(&pk, 3);
+	pack_key(&pk, "records_rejected");
+	msgpack_pack_array(&pk, 0);
+	pack_key(&pk, "streams");
+	msgpack_pack_array(&pk, 1);
+	msgpack_pack_map(&pk, 11);
+	pack_key(&pk, "name");
+	pack_key(&pk, "old");
+	pack_key(&pk, "since");
+	msgpack_pack_double(&pk, T0);
+	pack_key(&pk, "bins");
+	msgpack_pack_uint32(&pk, 4);
+	pack_key(&pk, "range");
+	pack_doubles(&pk, 2, range);
+	pack_key(&pk, "spacing");
+	pack_key(&pk, "uniform");
+	pack_key(&pk, "logit_limits");
+	pack_doubles(&pk, 2, limits);
+	pack_key(&pk, "thresholds");
+	pack_doubles(&pk, 1, thresholds);
+	pack_key(&pk, "window_slot");
+	msgpack_pack_uint32(&pk, 10);
+	pack_key(&pk, "window_max");
+	msgpack_pack_uint32(&pk, 0);
+	pack_key(&pk, "total");
+	msgpack_pack_map(&pk, 5);
+	pack_key(&pk, "records");
+	msgpack_pack_uint32(&pk, 3);
+	pack_key(&pk, "out_of_range");
+	msgpack_pack_uint32(&pk, 0);
+	pack_key(&pk, "weight");
+	pack_doubles(&pk, 2, weight);
+	pack_key(&pk, "band");
+	pack_doubles(&pk, 4, band);
+	pack_key(&pk, "cells");
+	put_cell_v1(cells, 0, neg);
+	put_cell_v1(cells + 68, 3, pos);
+	msgpack_pack_bin(&pk, sizeof(cells));
+	msgpack_pack_bin_body(&pk, cells, sizeof(cells));
+	pack_key(&pk, "slots");
+	msgpack_pack_array(&pk, 0);
+
+	msgpack_sbuffer_init(&file);
+	msgpack_sbuffer_write(&file, EVALD_STATE_MAGIC, 8);
+	msgpack_packer_init(&pk, &file, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 5);
+	pack_key(&pk, "format");
+	msgpack_pack_uint32(&pk, 1);
+	pack_key(&pk, "evald");
+	pack_key(&pk, "0.1.0");
+	pack_key(&pk, "created");
+	msgpack_pack_double(&pk, T0);
+	pack_key(&pk, "body_bytes");
+	msgpack_pack_uint64(&pk, body.size);
+	pack_key(&pk, "crc32");
+	msgpack_pack_uint64(&pk, crc32(0L, (const Bytef *)body.data, (uInt)body.size));
+	msgpack_sbuffer_write(&file, body.data, body.size);
+
+	assert_int_equal(decode(file.data, file.size, &back, why), 0);
+	assert_int_equal(evald_registry_count(back), 1);
+	cfg.bins = 4;
+	assert_int_equal(evald_stream_new(&cfg, &expect), 0);
+	assert_int_equal(evald_stream_observe(expect, 0, 0.1, 1.0), 0);
+	assert_int_equal(evald_stream_observe(expect, 1, 0.8, 1.0), 0);
+	assert_int_equal(evald_stream_observe(expect, 1, 0.9, 1.0), 0);
+	assert_same_stream(evald_series_total(evald_registry_at(back, 0, &name)), expect);
+	assert_string_equal(name, "old");
+	evald_stream_free(expect);
+	evald_registry_free(back);
+	msgpack_sbuffer_destroy(&file);
+	msgpack_sbuffer_destroy(&body);
 }
 
 int main(void)
@@ -182,6 +307,7 @@ int main(void)
 	        cmocka_unit_test(test_a_checkpoint_restores_every_stream_exactly),
 	        cmocka_unit_test(test_damaged_files_are_refused_with_their_reason),
 	        cmocka_unit_test(test_another_format_version_is_refused),
+	        cmocka_unit_test(test_format_1_files_are_still_read),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -238,9 +238,9 @@ static void test_footprint_counts_the_bins(void **state)
 	evald_stream *big = stream_with(10000, 1, (double[]){0.5});
 	size_t a = evald_stream_footprint(small), b = evald_stream_footprint(big);
 
-	/* Two classes of four doubles, and one edge, per bin. */
-	assert_int_equal(b - a, (10000 - 10) * (8 * sizeof(double) + sizeof(double)));
-	assert_true(a > 10 * 9 * sizeof(double));
+	/* Two classes of three doubles, and one edge, per bin. */
+	assert_int_equal(b - a, (10000 - 10) * (6 * sizeof(double) + sizeof(double)));
+	assert_true(a > 10 * 7 * sizeof(double));
 	evald_stream_free(small);
 	evald_stream_free(big);
 }
