@@ -56,6 +56,14 @@ int evald_series_new_like(const evald_series *like, const struct evald_window_co
  */
 int evald_series_observe(evald_series *s, double now, int label, double score, double weight);
 
+/*
+ * Counts n records that arrived at now, or none: errors as
+ * evald_stream_observe_batch(), with *bad_index the first bad record.
+ * weights may be NULL (every weight is 1).
+ */
+int evald_series_observe_batch(evald_series *s, double now, size_t n, const int *labels,
+                               const double *scores, const double *weights, size_t *bad_index);
+
 /* The total since creation or the last reset. */
 const evald_stream *evald_series_total(const evald_series *s);
 

@@ -151,18 +151,31 @@ static int current_slot(evald_series *s, double now, evald_stream **out)
 
 int evald_series_observe(evald_series *s, double now, int label, double score, double weight)
 {
-	evald_stream *slot = NULL;
-	int err = evald_record_check(label, score, weight);
+	size_t bad;
 
-	if (err)
-		return err;
+	return evald_series_observe_batch(s, now, 1, &label, &score, &weight, &bad);
+}
+
+int evald_series_observe_batch(evald_series *s, double now, size_t n, const int *labels,
+                               const double *scores, const double *weights, size_t *bad_index)
+{
+	evald_stream *slot = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		int err = evald_record_check(labels[i], scores[i], weights ? weights[i] : 1.0);
+		if (err) {
+			*bad_index = i;
+			return err;
+		}
+	}
 	if (s->nslots) {
-		err = current_slot(s, now, &slot);
+		int err = current_slot(s, now, &slot);
 		if (err)
 			return err;
-		evald__stream_add(slot, label, score, weight);
 	}
-	evald__stream_add(s->total, label, score, weight);
+	for (size_t i = 0; i < n; i++)
+		evald__stream_add2(s->total, slot, labels[i], scores[i],
+		                   weights ? weights[i] : 1.0);
 	return 0;
 }
 

@@ -249,23 +249,31 @@ int evald_record_check(int label, double score, double weight)
 	return 0;
 }
 
-/* Counts a record already checked by evald_record_check(). */
-void evald__stream_add(evald_stream *s, int label, double x, double w)
+/* Counts a record in cell i (bin and class) and band i of s. */
+static inline void add_at(evald_stream *s, size_t cell, size_t band, int label, double x, double w)
 {
-	struct evald_cell *c = &s->cells[2 * (size_t)evald_stream_bin(s, x) + (size_t)label];
-	const double *t = s->cfg.thresholds;
-	size_t j = 0;
+	struct evald_cell *c = &s->cells[cell];
 
 	c->weight += w;
 	c->min = x < c->min ? x : c->min;
 	c->max = x > c->max ? x : c->max;
-	for (uint32_t i = 0; i < s->cfg.nthresholds; i++)
-		j += x >= t[i];
-	s->band[2 * j + (size_t)label] += w;
+	s->band[band] += w;
 	s->weight[label] += w;
 	s->score_sum[label] += w * x;
 	s->records++;
 	s->out_of_range += (x < s->cfg.lo) | (x > s->cfg.hi);
+}
+
+void evald__stream_add2(evald_stream *s, evald_stream *also, int label, double x, double w)
+{
+	const double *t = s->cfg.thresholds;
+	size_t cell = 2 * (size_t)evald_stream_bin(s, x) + (size_t)label, j = 0;
+
+	for (uint32_t i = 0; i < s->cfg.nthresholds; i++)
+		j += x >= t[i];
+	add_at(s, cell, 2 * j + (size_t)label, label, x, w);
+	if (also)
+		add_at(also, cell, 2 * j + (size_t)label, label, x, w);
 }
 
 int evald_stream_observe(evald_stream *s, int label, double score, double weight)
@@ -274,7 +282,7 @@ int evald_stream_observe(evald_stream *s, int label, double score, double weight
 
 	if (err)
 		return err;
-	evald__stream_add(s, label, score, weight);
+	evald__stream_add2(s, NULL, label, score, weight);
 	return 0;
 }
 
@@ -289,7 +297,7 @@ int evald_stream_observe_batch(evald_stream *s, size_t n, const int *labels, con
 		}
 	}
 	for (size_t i = 0; i < n; i++)
-		evald__stream_add(s, labels[i], scores[i], weights ? weights[i] : 1.0);
+		evald__stream_add2(s, NULL, labels[i], scores[i], weights ? weights[i] : 1.0);
 	return 0;
 }
 

@@ -47,8 +47,11 @@ static inline const struct evald_cell *evald__cell(const evald_stream *s, uint32
 	return &s->cells[2 * (size_t)k + (size_t)label];
 }
 
-/* Counts a record that evald_record_check() accepted. */
-void evald__stream_add(evald_stream *s, int label, double x, double w);
+/*
+ * Counts a record that evald_record_check() accepted in s and, unless it
+ * is NULL, in also, which shares s's configuration: the bin is found once.
+ */
+void evald__stream_add2(evald_stream *s, evald_stream *also, int label, double x, double w);
 
 struct evald_point;
 

@@ -118,6 +118,14 @@ static uint64_t announced(const unsigned char *h, uint8_t len)
 	return big_endian(h + 1, len - 1);
 }
 
+/* Pops the containers whose every element has begun. */
+static void close_levels(struct evald_frame *f)
+{
+	if (!f->too_deep)
+		while (f->depth > 0 && f->open[f->depth - 1] == 0)
+			f->depth--;
+}
+
 /* An element header was read whole: account for it. */
 static int header_done(struct evald_frame *f)
 {
@@ -145,9 +153,7 @@ static int header_done(struct evald_frame *f)
 		if (f->skip > room)
 			return EVALD_ETOOLARGE;
 	}
-	if (!f->too_deep)
-		while (f->depth > 0 && f->open[f->depth - 1] == 0)
-			f->depth--;
+	close_levels(f);
 	f->need = 0;
 	f->have = 0;
 	return 0;
@@ -172,8 +178,20 @@ long evald_frame_scan(struct evald_frame *f, const char *p, size_t n, bool *done
 				f->too_deep = false;
 				f->depth = 0;
 			}
-			if (classify(u[i], &extra) == INVALID)
+			enum kind k = classify(u[i], &extra);
+			if (k == INVALID)
 				return EVALD_EMSGPACK;
+			if (k == SCALAR && n - i > extra) {
+				/* The common case, a whole scalar in the buffer: nothing to keep.
+				 */
+				i += 1 + (size_t)extra;
+				f->size += 1 + (size_t)extra;
+				f->pending--;
+				if (f->depth > 0 && !f->too_deep)
+					f->open[f->depth - 1]--;
+				close_levels(f);
+				goto check;
+			}
 			f->head[0] = u[i++];
 			f->have = 1;
 			f->need = (uint8_t)(1 + extra);
@@ -188,13 +206,14 @@ long evald_frame_scan(struct evald_frame *f, const char *p, size_t n, bool *done
 			f->size += take;
 			i += take;
 		}
-		if (f->size > f->limit)
-			return EVALD_ETOOLARGE;
 		if (f->need != 0 && f->have == f->need) {
 			int err = header_done(f);
 			if (err)
 				return err;
 		}
+	check:
+		if (f->size > f->limit)
+			return EVALD_ETOOLARGE;
 		if (f->need == 0 && f->skip == 0 && f->pending == 0) {
 			*done = true;
 			f->size = 0;

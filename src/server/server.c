@@ -68,6 +68,9 @@ static int find_series(struct evald_conn *c, const struct evald_request *req, bo
 	return 0;
 }
 
+/* Records are converted from MessagePack and counted this many at a time. */
+#define OBSERVE_CHUNK 256
+
 static void observe(struct evald_conn *c, const struct evald_request *req)
 {
 	const struct evald_records *r = &req->records;
@@ -81,11 +84,15 @@ static void observe(struct evald_conn *c, const struct evald_request *req)
 		                                  : evald_strerror(err));
 		return;
 	}
-	for (size_t i = 0; i < r->n; i++) {
-		int label;
-		double score, weight;
-		evald_records_get(r, i, &label, &score, &weight);
-		evald_series_observe(series, c->server->now, label, score, weight);
+	for (size_t i = 0; i < r->n; i += OBSERVE_CHUNK) {
+		int labels[OBSERVE_CHUNK];
+		double scores[OBSERVE_CHUNK], weights[OBSERVE_CHUNK];
+		size_t m = r->n - i < OBSERVE_CHUNK ? r->n - i : OBSERVE_CHUNK, bad;
+		for (size_t j = 0; j < m; j++)
+			evald_records_get(r, i + j, &labels[j], &scores[j], &weights[j]);
+		/* The decoder checked every record, so this counts them all. */
+		evald_series_observe_batch(series, c->server->now, m, labels, scores,
+		                           r->weights ? weights : NULL, &bad);
 	}
 	c->server->stats.records_accepted += r->n;
 	if (req->id && req->op == EVALD_OP_OBSERVE)

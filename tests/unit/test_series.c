@@ -57,6 +57,50 @@ static void test_a_window_holds_exactly_the_records_of_its_slots(void **state)
 	evald_series_free(s);
 }
 
+/* A batch counts in the total and the current slot as records one by one would, or not at all. */
+static void test_a_batch_counts_like_its_records_or_not_at_all(void **state)
+{
+	(void)state;
+	evald_series *batched = make(10, 60), *single = make(10, 60);
+	int labels[300];
+	double scores[300], weights[300];
+	evald_stream *a, *b;
+	double from;
+	size_t bad = 0;
+
+	for (int i = 0; i < 300; i++) {
+		labels[i] = i % 3 == 0;
+		scores[i] = (i % 23) / 20.0 - 0.05;
+		weights[i] = 0.5 + (i % 5);
+	}
+	for (int round = 0; round < 3; round++) {
+		double t = T0 + 15.0 * round;
+		assert_int_equal(evald_series_observe_batch(batched, t, 300, labels, scores,
+		                                            round == 1 ? NULL : weights, &bad),
+		                 0);
+		for (int i = 0; i < 300; i++)
+			assert_int_equal(evald_series_observe(single, t, labels[i], scores[i],
+			                                      round == 1 ? 1.0 : weights[i]),
+			                 0);
+	}
+	assert_same_stream(evald_series_total(batched), evald_series_total(single));
+	assert_int_equal(evald_series_window(batched, T0 + 30, 20, &a, &from), 0);
+	assert_int_equal(evald_series_window(single, T0 + 30, 20, &b, &from), 0);
+	assert_same_stream(a, b);
+	evald_stream_free(a);
+	evald_stream_free(b);
+
+	scores[250] = NAN;
+	assert_int_equal(
+	        evald_series_observe_batch(batched, T0 + 50, 300, labels, scores, NULL, &bad),
+	        EVALD_ESCORE);
+	assert_int_equal(bad, 250);
+	assert_same_stream(evald_series_total(batched), evald_series_total(single));
+	assert_int_equal(evald_series_live_slots(batched), 3);
+	evald_series_free(batched);
+	evald_series_free(single);
+}
+
 static void test_windows_must_be_multiples_of_the_slot_and_at_most_max(void **state)
 {
 	(void)state;
@@ -162,6 +206,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_a_window_holds_exactly_the_records_of_its_slots),
+	        cmocka_unit_test(test_a_batch_counts_like_its_records_or_not_at_all),
 	        cmocka_unit_test(test_windows_must_be_multiples_of_the_slot_and_at_most_max),
 	        cmocka_unit_test(test_idle_slots_are_freed_as_they_expire),
 	        cmocka_unit_test(test_a_slot_reused_by_a_later_time_starts_empty),
