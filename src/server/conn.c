@@ -16,6 +16,11 @@ static void on_close(uv_handle_t *h)
 		s->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	for (struct evald_conn **p = &s->yielded; *p; p = &(*p)->yield_next)
+		if (*p == c) {
+			*p = c->yield_next;
+			break;
+		}
 	s->stats.connections--;
 	evald_decoder_destroy(&c->decoder);
 	msgpack_sbuffer_destroy(&c->out);
@@ -57,6 +62,14 @@ size_t evald__conn_unread(const struct evald_conn *c)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
+/* Reads again unless closing, yielded, or still waiting for the client to read its replies. */
+static void read_again(struct evald_conn *c)
+{
+	if (!c->reading && !c->closing && !c->yielded &&
+	    uv_stream_get_write_queue_size(&c->h.stream) < c->server->cfg->max_output_bytes / 4)
+		c->reading = uv_read_start(&c->h.stream, on_alloc, on_read) == 0;
+}
+
 static void on_write(uv_write_t *req, int status)
 {
 	struct write_req *w = (struct write_req *)req;
@@ -64,12 +77,41 @@ static void on_write(uv_write_t *req, int status)
 
 	free(w->data);
 	free(w);
-	if (status < 0 || c->closing)
+	if (status >= 0)
+		read_again(c);
+}
+
+/*
+ * libuv reads a connection up to 32 times in a row while data keeps
+ * coming, so one fast producer could hold the loop for milliseconds
+ * while a snapshot waits. After a read that filled its buffer, a
+ * connection stops reading until the loop has polled the others.
+ */
+static void yield(struct evald_conn *c)
+{
+	struct evald_server *s = c->server;
+
+	if (!c->reading || c->closing)
 		return;
-	if (!c->reading &&
-	    uv_stream_get_write_queue_size(&c->h.stream) < c->server->cfg->max_output_bytes / 4) {
-		c->reading = uv_read_start(&c->h.stream, on_alloc, on_read) == 0;
+	uv_read_stop(&c->h.stream);
+	c->reading = false;
+	c->yielded = true;
+	c->yield_next = s->yielded;
+	s->yielded = c;
+	uv_check_start(&s->resume, evald__conn_resume);
+}
+
+void evald__conn_resume(uv_check_t *check)
+{
+	struct evald_server *s = check->data;
+	struct evald_conn *c;
+
+	while ((c = s->yielded) != NULL) {
+		s->yielded = c->yield_next;
+		c->yielded = false;
+		read_again(c);
 	}
+	uv_check_stop(check);
 }
 
 /* Hands the packed replies to libuv, and stops reading if the client does not read its own. */
@@ -111,7 +153,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 		*buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS to on_read */
 		return;
 	}
-	*buf = uv_buf_init(base, (unsigned)len);
+	/* A read is at most a chunk, which bounds the work done before others get a turn. */
+	*buf = uv_buf_init(base, (unsigned)(len < EVALD_READ_CHUNK ? len : EVALD_READ_CHUNK));
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -121,7 +164,6 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	struct evald_request req;
 	int r;
 
-	(void)buf;
 	if (nread < 0) {
 		if (nread != UV_EOF)
 			evald_log(EVALD_LOG_DEBUG, "read_error", "conn=%llu error=%s",
@@ -161,6 +203,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	flush(c);
 	if (r < 0)
 		evald__conn_close(c, false);
+	else if ((size_t)nread == buf->len)
+		yield(c);
 }
 
 void evald__accept(uv_stream_t *listener, int status)
