@@ -3,15 +3,25 @@
  * against, on the same bytes:
  *   decode-only  the payload framed, decoded and counted in this process,
  *                with evald's own decoder and engine, no socket;
- *   evald        the payload sent by C clients over a Unix socket; the
- *                rate counts only records evald's stats say it accepted.
+ *   raw socket   the payload sent the same way to a sink in this process
+ *                that only reads it;
+ *   evald        the payload sent by C clients to the daemon; the rate
+ *                counts only records evald's stats say it accepted.
  * Payload shapes: columnar batches of 1000 (float64 or float32 scores),
  * compact [label, score] records, single-record observe maps. Then the
- * snapshot round-trip latency (p50, p99, p99.9) on stream "bench" at
- * 1000 bins, with and without the curve, idle and while batches stream in.
+ * snapshot round-trip latency (p50, p99, p99.9) on stream "bench", with
+ * and without the curve, idle and while a client streams batches.
  *
- *   evald-bench-ingest SOCKET [records [clients]]
+ *   evald-bench-ingest [options] ADDRESS
+ *     ADDRESS            a Unix socket path, or HOST:PORT for TCP
+ *     --records N        records per payload shape and client count (4000000)
+ *     --clients LIST     client counts, comma-separated (1,4,32)
+ *     --shapes LIST      batch64,batch32,compact,maps (all)
+ *     --rounds N         snapshot round trips per latency row (3000; 0 skips)
  */
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,9 +37,12 @@
 #include <evald/error.h>
 #include <evald/proto.h>
 
+#define CLIENTS_MAX 64
+
 enum shape { BATCH64, BATCH32, COMPACT, MAPS, SHAPES };
-static const char *const names[] = {"batch of 1000, float64", "batch of 1000, float32",
-				    "compact [label, score]", "single-record maps"};
+static const char *const shape_keys[] = {"batch64", "batch32", "compact", "maps"};
+static const char *const shape_names[] = {"batch of 1000, float64", "batch of 1000, float32",
+                                          "compact [label, score]", "single-record maps"};
 
 static double now_s(void)
 {
@@ -43,6 +56,12 @@ static void str(msgpack_packer *pk, const char *s)
 {
 	msgpack_pack_str(pk, strlen(s));
 	msgpack_pack_str_body(pk, s, strlen(s));
+}
+
+static double next_score(uint64_t *x)
+{
+	*x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+	return (double)(*x >> 11) / 9007199254740992.0;
 }
 
 /* n records of one shape, to stream "bench". */
@@ -60,20 +79,19 @@ static void payload(enum shape sh, size_t n, msgpack_sbuffer *sb)
 	str(&pk, "bench");
 	for (size_t i = 0; i < n;) {
 		size_t m = sh == BATCH64 || sh == BATCH32 ? 1000 : 1;
-		if (sh == COMPACT || sh == MAPS) {
-			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-			double score = (double)(x >> 11) / 9007199254740992.0;
-			if (sh == COMPACT) {
-				msgpack_pack_array(&pk, 2);
-			} else {
-				msgpack_pack_map(&pk, 3);
-				str(&pk, "op");
-				str(&pk, "observe");
-				str(&pk, "label");
-			}
+		if (sh == COMPACT) {
+			double score = next_score(&x);
+			msgpack_pack_array(&pk, 2);
 			msgpack_pack_uint8(&pk, (uint8_t)(x & 1));
-			if (sh == MAPS)
-				str(&pk, "score");
+			msgpack_pack_double(&pk, score);
+		} else if (sh == MAPS) {
+			double score = next_score(&x);
+			msgpack_pack_map(&pk, 3);
+			str(&pk, "op");
+			str(&pk, "observe");
+			str(&pk, "label");
+			msgpack_pack_uint8(&pk, (uint8_t)(x & 1));
+			str(&pk, "score");
 			msgpack_pack_double(&pk, score);
 		} else {
 			msgpack_pack_map(&pk, 3);
@@ -86,8 +104,7 @@ static void payload(enum shape sh, size_t n, msgpack_sbuffer *sb)
 			str(&pk, "scores");
 			msgpack_pack_array(&pk, m);
 			for (size_t j = 0; j < m; j++) {
-				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-				double score = (double)(x >> 11) / 9007199254740992.0;
+				double score = next_score(&x);
 				if (sh == BATCH32)
 					msgpack_pack_float(&pk, (float)score);
 				else
@@ -98,7 +115,7 @@ static void payload(enum shape sh, size_t n, msgpack_sbuffer *sb)
 	}
 }
 
-/* The ceiling: evald's decoder and engine on the bytes, in 64 KiB reads. */
+/* The ceiling: evald's decoder and engine on the bytes, in 32 KiB reads as the daemon does. */
 static double decode_only(const msgpack_sbuffer *sb, size_t records)
 {
 	struct evald_decoder d;
@@ -112,20 +129,19 @@ static double decode_only(const msgpack_sbuffer *sb, size_t records)
 	while (fed < sb->size) {
 		char *buf;
 		size_t len, take;
-		evald_decoder_buffer(&d, 65536, &buf, &len);
+		evald_decoder_buffer(&d, 32768, &buf, &len);
 		take = sb->size - fed < len ? sb->size - fed : len;
-		if (take > 65536)
-			take = 65536;
+		if (take > 32768)
+			take = 32768;
 		memcpy(buf, sb->data + fed, take);
 		evald_decoder_consumed(&d, take);
 		fed += take;
 		while (evald_decoder_next(&d, &req) == 1) {
-			for (size_t i = 0; !req.error && i < req.records.n; i++) {
-				int label;
-				double score, weight;
-				evald_records_get(&req.records, i, &label, &score, &weight);
-				evald_stream_observe(s, label, score, weight);
-			}
+			size_t bad;
+			if (!req.error)
+				evald_stream_observe_batch(
+				        s, req.records.n, req.records.value.labels,
+				        req.records.value.scores, req.records.value.weights, &bad);
 			counted += req.error ? 0 : req.records.n;
 		}
 	}
@@ -135,47 +151,83 @@ static double decode_only(const msgpack_sbuffer *sb, size_t records)
 	return counted == records ? records / t : 0.0;
 }
 
-static int dial(const char *path)
-{
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+/* Where to connect: a Unix socket path, or an IPv4 HOST:PORT. */
+struct target {
+	bool tcp;
+	struct sockaddr_un un;
+	struct sockaddr_in in;
+};
 
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-		perror(path);
+static void target_parse(const char *text, struct target *t)
+{
+	const char *colon = strrchr(text, ':');
+
+	memset(t, 0, sizeof(*t));
+	if (text[0] != '/' && text[0] != '.' && colon) {
+		char host[64];
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - text), text);
+		t->tcp = true;
+		t->in.sin_family = AF_INET;
+		t->in.sin_port = htons((uint16_t)atoi(colon + 1));
+		if (inet_pton(AF_INET, host, &t->in.sin_addr) != 1) {
+			fprintf(stderr, "evald-bench-ingest: %s is neither HOST:PORT nor a path\n",
+			        text);
+			exit(2);
+		}
+		return;
+	}
+	t->un.sun_family = AF_UNIX;
+	snprintf(t->un.sun_path, sizeof(t->un.sun_path), "%s", text);
+}
+
+static int dial(const struct target *t)
+{
+	int fd = socket(t->tcp ? AF_INET : AF_UNIX, SOCK_STREAM, 0);
+	int r = fd < 0   ? -1
+	        : t->tcp ? connect(fd, (const struct sockaddr *)&t->in, sizeof(t->in))
+	                 : connect(fd, (const struct sockaddr *)&t->un, sizeof(t->un));
+
+	if (r != 0) {
+		perror("evald-bench-ingest: connect");
 		exit(2);
 	}
 	return fd;
 }
 
-/* Sends one request and reads one reply: the daemon's records_accepted. */
-static uint64_t accepted(const char *path)
+/* Writes a request and reads its reply; the caller destroys *reply. */
+static void call(int fd, const msgpack_sbuffer *req, msgpack_unpacker *u, msgpack_unpacked *reply)
+{
+	if (write(fd, req->data, req->size) != (ssize_t)req->size)
+		exit(2);
+	while (msgpack_unpacker_next(u, reply) != MSGPACK_UNPACK_SUCCESS) {
+		msgpack_unpacker_reserve_buffer(u, 1 << 16);
+		ssize_t got =
+		        read(fd, msgpack_unpacker_buffer(u), msgpack_unpacker_buffer_capacity(u));
+		if (got <= 0)
+			exit(2);
+		msgpack_unpacker_buffer_consumed(u, (size_t)got);
+	}
+}
+
+/* The daemon's records_accepted. */
+static uint64_t accepted(const struct target *t)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_unpacker u;
 	msgpack_unpacked r;
-	uint64_t n = 0;
-	int fd = dial(path);
+	int fd = dial(t);
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 1);
 	str(&pk, "op");
 	str(&pk, "stats");
-	if (write(fd, sb.data, sb.size) != (ssize_t)sb.size)
-		exit(2);
 	msgpack_unpacker_init(&u, 1 << 16);
 	msgpack_unpacked_init(&r);
-	while (msgpack_unpacker_next(&u, &r) != MSGPACK_UNPACK_SUCCESS) {
-		msgpack_unpacker_reserve_buffer(&u, 1 << 16);
-		ssize_t got = read(fd, msgpack_unpacker_buffer(&u), msgpack_unpacker_buffer_capacity(&u));
-		if (got <= 0)
-			exit(2);
-		msgpack_unpacker_buffer_consumed(&u, (size_t)got);
-	}
+	call(fd, &sb, &u, &r);
 	const msgpack_object *v = evald_map_get(&r.data, "records_accepted");
-	n = v ? v->via.u64 : 0;
+	uint64_t n = v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v->via.u64 : 0;
 	msgpack_unpacked_destroy(&r);
 	msgpack_unpacker_destroy(&u);
 	msgpack_sbuffer_destroy(&sb);
@@ -184,14 +236,14 @@ static uint64_t accepted(const char *path)
 }
 
 struct job {
-	const char *path;
+	const struct target *t;
 	const msgpack_sbuffer *sb;
 };
 
 static void *send_all(void *arg)
 {
 	const struct job *j = arg;
-	int fd = dial(j->path);
+	int fd = dial(j->t);
 	size_t off = 0;
 
 	while (off < j->sb->size) {
@@ -204,6 +256,127 @@ static void *send_all(void *arg)
 	return NULL;
 }
 
+/* Runs clients senders of sb to t, all at once, and waits for them. */
+static void send_from(int clients, const struct target *t, const msgpack_sbuffer *sb)
+{
+	pthread_t th[CLIENTS_MAX];
+	struct job j = {t, sb};
+
+	for (int c = 0; c < clients; c++)
+		pthread_create(&th[c], NULL, send_all, &j);
+	for (int c = 0; c < clients; c++)
+		pthread_join(th[c], NULL);
+}
+
+/* A sink that accepts connections and only reads them, 32 KiB at a time, as evald would. */
+struct raw_sink {
+	int listener;
+	struct target t;
+	char dir[64];
+};
+
+static void *drain(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	static char buf[CLIENTS_MAX][32768];
+	static int next;
+	char *b = buf[__atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % CLIENTS_MAX];
+
+	while (read(fd, b, 32768) > 0)
+		;
+	close(fd);
+	return NULL;
+}
+
+static void raw_sink_open(struct raw_sink *r, bool tcp)
+{
+	socklen_t len = sizeof(r->t.in);
+
+	memset(r, 0, sizeof(*r));
+	r->t.tcp = tcp;
+	r->listener = socket(tcp ? AF_INET : AF_UNIX, SOCK_STREAM, 0);
+	if (tcp) {
+		r->t.in.sin_family = AF_INET;
+		r->t.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (bind(r->listener, (struct sockaddr *)&r->t.in, sizeof(r->t.in)) != 0 ||
+		    getsockname(r->listener, (struct sockaddr *)&r->t.in, &len) != 0)
+			exit(2);
+	} else {
+		snprintf(r->dir, sizeof(r->dir), "/tmp/evald-bench-XXXXXX");
+		if (!mkdtemp(r->dir))
+			exit(2);
+		r->t.un.sun_family = AF_UNIX;
+		snprintf(r->t.un.sun_path, sizeof(r->t.un.sun_path), "%s/raw.sock", r->dir);
+		if (bind(r->listener, (struct sockaddr *)&r->t.un, sizeof(r->t.un)) != 0)
+			exit(2);
+	}
+	if (listen(r->listener, CLIENTS_MAX) != 0)
+		exit(2);
+}
+
+static void raw_sink_close(struct raw_sink *r)
+{
+	close(r->listener);
+	if (!r->t.tcp) {
+		unlink(r->t.un.sun_path);
+		rmdir(r->dir);
+	}
+}
+
+struct raw_run {
+	struct raw_sink *sink;
+	int clients;
+};
+
+static void *raw_accept(void *arg)
+{
+	struct raw_run *run = arg;
+	pthread_t th[CLIENTS_MAX];
+
+	for (int c = 0; c < run->clients; c++) {
+		int fd = accept(run->sink->listener, NULL, NULL);
+		if (fd < 0)
+			exit(2);
+		pthread_create(&th[c], NULL, drain, (void *)(intptr_t)fd);
+	}
+	for (int c = 0; c < run->clients; c++)
+		pthread_join(th[c], NULL);
+	return NULL;
+}
+
+/* Records per second through a socket into a sink that only reads. */
+static double raw_socket(struct raw_sink *sink, int clients, const msgpack_sbuffer *sb,
+                         size_t records)
+{
+	struct raw_run run = {sink, clients};
+	pthread_t acceptor;
+	double t = now_s();
+
+	pthread_create(&acceptor, NULL, raw_accept, &run);
+	send_from(clients, &sink->t, sb);
+	pthread_join(acceptor, NULL);
+	return (double)records / (now_s() - t);
+}
+
+/* Records per second through evald, counted by its stats. */
+static double through_evald(const struct target *t, int clients, const msgpack_sbuffer *sb,
+                            size_t records)
+{
+	uint64_t before = accepted(t), after;
+	double start = now_s();
+
+	send_from(clients, t, sb);
+	do /* until evald has counted every record sent */
+		after = accepted(t);
+	while (after - before < records && now_s() - start < 600);
+	if (after - before != records) {
+		fprintf(stderr, "evald-bench-ingest: evald counted %llu of %zu records\n",
+		        (unsigned long long)(after - before), records);
+		exit(1);
+	}
+	return (double)records / (now_s() - start);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -211,14 +384,14 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Snapshot round trips on one connection: the latencies' p50, p99 and p99.9 in microseconds. */
-static void latency(const char *path, bool curve, int rounds, double out[3])
+static void latency(const struct target *tg, bool curve, int rounds, double out[3])
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_unpacker u;
 	msgpack_unpacked r;
 	double *t = malloc(sizeof(double) * (size_t)rounds);
-	int fd = dial(path);
+	int fd = dial(tg);
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -236,17 +409,13 @@ static void latency(const char *path, bool curve, int rounds, double out[3])
 	msgpack_unpacked_init(&r);
 	for (int i = 0; i < rounds; i++) {
 		double t0 = now_s();
-		if (write(fd, sb.data, sb.size) != (ssize_t)sb.size)
-			exit(2);
-		while (msgpack_unpacker_next(&u, &r) != MSGPACK_UNPACK_SUCCESS) {
-			msgpack_unpacker_reserve_buffer(&u, 1 << 16);
-			ssize_t got = read(fd, msgpack_unpacker_buffer(&u),
-					   msgpack_unpacker_buffer_capacity(&u));
-			if (got <= 0)
-				exit(2);
-			msgpack_unpacker_buffer_consumed(&u, (size_t)got);
-		}
+		call(fd, &sb, &u, &r);
 		t[i] = (now_s() - t0) * 1e6;
+		const msgpack_object *ok = evald_map_get(&r.data, "ok");
+		if (!ok || ok->type != MSGPACK_OBJECT_BOOLEAN || !ok->via.boolean) {
+			fprintf(stderr, "evald-bench-ingest: a snapshot failed\n");
+			exit(1);
+		}
 	}
 	qsort(t, (size_t)rounds, sizeof(double), cmp_double);
 	out[0] = t[rounds / 2];
@@ -260,7 +429,7 @@ static void latency(const char *path, bool curve, int rounds, double out[3])
 }
 
 struct flood {
-	const char *path;
+	const struct target *t;
 	const msgpack_sbuffer *sb;
 	volatile int stop;
 };
@@ -270,58 +439,31 @@ static void *flood(void *arg)
 	struct flood *f = arg;
 
 	while (!f->stop) {
-		struct job j = {f->path, f->sb};
+		struct job j = {f->t, f->sb};
 		send_all(&j);
 	}
 	return NULL;
 }
 
-int main(int argc, char **argv)
+static void latencies(const struct target *t, int rounds)
 {
-	const char *path = argc > 1 ? argv[1] : "evald.sock";
-	size_t records = argc > 2 ? strtoul(argv[2], NULL, 10) : 2000000;
-	int clients = argc > 3 ? atoi(argv[3]) : 1;
-	pthread_t th[64];
-
-	if (clients < 1 || clients > 64)
-		return 2;
-	printf("%-24s %12s %14s %14s %8s\n", "payload", "MB", "decode-only/s", "evald/s", "ratio");
-	for (int sh = 0; sh < SHAPES; sh++) {
-		msgpack_sbuffer sb;
-		size_t per = records / (size_t)clients / 1000 * 1000;
-		payload((enum shape)sh, per, &sb);
-		double ceiling = decode_only(&sb, per);
-		struct job j = {path, &sb};
-		uint64_t before = accepted(path), after;
-		double t = now_s();
-		for (int c = 0; c < clients; c++)
-			pthread_create(&th[c], NULL, send_all, &j);
-		for (int c = 0; c < clients; c++)
-			pthread_join(th[c], NULL);
-		do /* until evald has counted every record sent */
-			after = accepted(path);
-		while (after - before < per * (size_t)clients && now_s() - t < 600);
-		t = now_s() - t;
-		double rate = (double)(after - before) / t;
-		printf("%-24s %12.1f %13.1fM %13.1fM %8.2f\n", names[sh],
-		       sb.size * (double)clients / 1e6, ceiling / 1e6, rate / 1e6, rate / ceiling);
-		msgpack_sbuffer_destroy(&sb);
-	}
+	msgpack_sbuffer load;
 
 	printf("\n%-34s %10s %10s %10s\n", "snapshot latency (us)", "p50", "p99", "p99.9");
-	msgpack_sbuffer load;
 	payload(BATCH64, 200000, &load);
 	for (int busy = 0; busy < 2; busy++) {
-		struct flood f = {path, &load, 0};
+		struct flood f = {t, &load, 0};
 		pthread_t ft;
 		if (busy)
 			pthread_create(&ft, NULL, flood, &f);
 		for (int curve = 0; curve < 2; curve++) {
 			double p[3];
-			latency(path, curve, curve ? 300 : 3000, p);
+			int n = curve ? (rounds + 9) / 10 : rounds;
+			latency(t, curve, n, p);
 			printf("%-34s %10.0f %10.0f %10.0f\n",
-			       busy ? (curve ? "with curve, under ingest" : "no curve, under ingest")
-				    : (curve ? "with curve, idle" : "no curve, idle"),
+			       busy ? (curve ? "with curve, under ingest"
+			                     : "no curve, under ingest")
+			            : (curve ? "with curve, idle" : "no curve, idle"),
 			       p[0], p[1], p[2]);
 		}
 		if (busy) {
@@ -330,5 +472,84 @@ int main(int argc, char **argv)
 		}
 	}
 	msgpack_sbuffer_destroy(&load);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: evald-bench-ingest [--records N] [--clients 1,4,32] "
+	                "[--shapes batch64,batch32,compact,maps] [--rounds N] ADDRESS\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {{"records", required_argument, NULL, 'n'},
+	                                     {"clients", required_argument, NULL, 'c'},
+	                                     {"shapes", required_argument, NULL, 's'},
+	                                     {"rounds", required_argument, NULL, 'r'},
+	                                     {NULL, 0, NULL, 0}};
+	size_t records = 4000000;
+	int clients[8] = {1, 4, 32}, nclients = 3, rounds = 3000, opt;
+	bool shapes[SHAPES] = {true, true, true, true};
+	struct target t;
+	struct raw_sink sink;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		char *list = optarg, *tok;
+		switch (opt) {
+		case 'n':
+			records = strtoul(optarg, NULL, 10);
+			break;
+		case 'c':
+			for (nclients = 0; (tok = strtok(list, ",")) && nclients < 8; list = NULL) {
+				clients[nclients] = atoi(tok);
+				if (clients[nclients] < 1 || clients[nclients] > CLIENTS_MAX)
+					usage();
+				nclients++;
+			}
+			break;
+		case 's':
+			memset(shapes, 0, sizeof(shapes));
+			for (; (tok = strtok(list, ",")); list = NULL) {
+				int k = 0;
+				while (k < SHAPES && strcmp(tok, shape_keys[k]) != 0)
+					k++;
+				if (k == SHAPES)
+					usage();
+				shapes[k] = true;
+			}
+			break;
+		case 'r':
+			rounds = atoi(optarg);
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind + 1 != argc || nclients == 0 || rounds < 0)
+		usage();
+	target_parse(argv[optind], &t);
+	raw_sink_open(&sink, t.tcp);
+	printf("%-24s %7s %8s %13s %13s %13s %8s %8s\n", "payload", "clients", "MB",
+	       "decode-only/s", "raw socket/s", "evald/s", "/decode", "/raw");
+	for (int sh = 0; sh < SHAPES; sh++) {
+		for (int i = 0; shapes[sh] && i < nclients; i++) {
+			msgpack_sbuffer sb;
+			size_t per = records / (size_t)clients[i] / 1000 * 1000;
+			size_t total = per * (size_t)clients[i];
+			payload((enum shape)sh, per, &sb);
+			double ceiling = decode_only(&sb, per);
+			double raw = raw_socket(&sink, clients[i], &sb, total);
+			double rate = through_evald(&t, clients[i], &sb, total);
+			printf("%-24s %7d %8.1f %12.1fM %12.1fM %12.1fM %8.2f %8.2f\n",
+			       shape_names[sh], clients[i], sb.size * (double)clients[i] / 1e6,
+			       ceiling / 1e6, raw / 1e6, rate / 1e6, rate / ceiling, rate / raw);
+			fflush(stdout);
+			msgpack_sbuffer_destroy(&sb);
+		}
+	}
+	raw_sink_close(&sink);
+	if (rounds > 0)
+		latencies(&t, rounds);
 	return 0;
 }

@@ -60,11 +60,28 @@ enum evald_op {
 	EVALD_OP_ADVANCE_CLOCK, /* tests: moves a manual clock */
 };
 
+/*
+ * Arrays records are converted into, grown as batches need and kept from
+ * request to request; one may serve every decoder of a thread.
+ */
+struct evald_scratch {
+	int *labels;
+	double *scores, *weights;
+	size_t cap;
+};
+
+void evald_scratch_destroy(struct evald_scratch *s);
+
 /* n records, as msgpack objects already checked by the decoder. */
 struct evald_records {
 	size_t n;
 	const msgpack_object *labels, *scores, *weights; /* weights may be NULL */
 	size_t stride;                                   /* 1 for batch columns, 0 for one record */
+	/* The same records converted, in the decoder's scratch; weights NULL when all are 1. */
+	struct {
+		const int *labels;
+		const double *scores, *weights;
+	} value;
 };
 
 /*
@@ -94,9 +111,12 @@ struct evald_request {
 void evald_records_get(const struct evald_records *r, size_t i, int *label, double *score,
                        double *weight);
 
-/* Decodes one MessagePack value into a request; never fails, sets req->error instead. */
-void evald_request_decode(const msgpack_object *o, size_t max_batch, struct evald_request *req,
-                          char *msg, size_t msglen);
+/*
+ * Decodes one MessagePack value into a request, converting its records
+ * into scratch; never fails, sets req->error instead.
+ */
+void evald_request_decode(const msgpack_object *o, size_t max_batch, struct evald_scratch *scratch,
+                          struct evald_request *req, char *msg, size_t msglen);
 
 /*
  * A connection's decoder: bytes are read straight into the msgpack-c
@@ -111,10 +131,17 @@ struct evald_decoder {
 	msgpack_object root;
 	size_t max_batch;
 	char message[256];
+	struct evald_scratch own, *scratch; /* scratch is &own unless shared */
 };
 
 int evald_decoder_init(struct evald_decoder *d, size_t max_message_bytes, size_t max_batch);
 void evald_decoder_destroy(struct evald_decoder *d);
+
+/*
+ * Converts records into s rather than the decoder's own scratch: a
+ * request's records then live until any decoder sharing s decodes again.
+ */
+void evald_decoder_share_scratch(struct evald_decoder *d, struct evald_scratch *s);
 
 /* A place for at least want bytes of input: *buf, *len. EVALD_ENOMEM if it cannot grow. */
 int evald_decoder_buffer(struct evald_decoder *d, size_t want, char **buf, size_t *len);

@@ -19,6 +19,10 @@ struct evald_series {
 	struct slot *ring;
 	double since;
 	size_t live;
+	/* The slot found for hint_now: records of one read share their arrival time. */
+	double hint_now;
+	int64_t hint_no;
+	struct slot *hint;
 };
 
 int evald_window_check(const struct evald_window_config *w)
@@ -125,10 +129,16 @@ static int64_t slot_of(const evald_series *s, double t)
 /* The stream of the slot holding now, made or recycled as needed. */
 static int current_slot(evald_series *s, double now, evald_stream **out)
 {
-	int64_t no = slot_of(s, now);
-	struct slot *sl = &s->ring[(uint64_t)no % s->nslots];
+	int64_t no;
+	struct slot *sl;
 	int err;
 
+	if (s->hint && now == s->hint_now && s->hint->s && s->hint->no == s->hint_no) {
+		*out = s->hint->s;
+		return 0;
+	}
+	no = slot_of(s, now);
+	sl = &s->ring[(uint64_t)no % s->nslots];
 	if (sl->s && sl->no != no) {
 		if (sl->no > no) {
 			/* The clock went back: count the record in the newest slot rather than lose
@@ -145,6 +155,9 @@ static int current_slot(evald_series *s, double now, evald_stream **out)
 		s->live++;
 	}
 	sl->no = no;
+	s->hint = sl;
+	s->hint_now = now;
+	s->hint_no = no;
 	*out = sl->s;
 	return 0;
 }

@@ -1,6 +1,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <evald/error.h>
@@ -44,6 +45,7 @@ static const struct op_spec {
 struct ctx {
 	struct evald_request *req;
 	size_t max_batch;
+	struct evald_scratch *scratch;
 	char *msg;
 	size_t msglen;
 };
@@ -147,18 +149,62 @@ static void describe(const msgpack_object *o, char *buf, size_t len)
 	}
 }
 
-/* Checks every record; the first bad one fails the request, with its index in a batch. */
-static void check_records(struct ctx *c, const struct evald_records *r, bool batch)
+void evald_scratch_destroy(struct evald_scratch *s)
 {
+	free(s->labels);
+	free(s->scores);
+	free(s->weights);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Room for n records; n is at most max_batch, which bounds what a peer can make it hold. */
+static int scratch_reserve(struct evald_scratch *s, size_t n)
+{
+	size_t cap = s->cap ? s->cap : 64;
+	int *labels;
+	double *scores, *weights;
+
+	if (n <= s->cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	labels = realloc(s->labels, cap * sizeof(*labels));
+	if (labels)
+		s->labels = labels;
+	scores = realloc(s->scores, cap * sizeof(*scores));
+	if (scores)
+		s->scores = scores;
+	weights = realloc(s->weights, cap * sizeof(*weights));
+	if (weights)
+		s->weights = weights;
+	if (!labels || !scores || !weights)
+		return EVALD_ENOMEM;
+	s->cap = cap;
+	return 0;
+}
+
+/*
+ * Converts every record into the scratch arrays and checks it; the first
+ * bad one fails the request, with its index in a batch.
+ */
+static void check_records(struct ctx *c, struct evald_records *r, bool batch)
+{
+	struct evald_scratch *s = c->scratch;
+
+	if (scratch_reserve(s, r->n) != 0) {
+		fail(c, EVALD_ENOMEM, SIZE_MAX, "out of memory for a batch of %zu records", r->n);
+		return;
+	}
+	r->value.labels = s->labels;
+	r->value.scores = s->scores;
+	r->value.weights = r->weights ? s->weights : NULL;
 	for (size_t i = 0; i < r->n; i++) {
 		const msgpack_object *bad;
 		size_t k = i * r->stride;
-		int label;
-		double score, weight;
 		char got[64];
 
-		evald_records_get(r, i, &label, &score, &weight);
-		int err = evald_record_check(label, score, weight);
+		evald_records_get(r, i, &s->labels[i], &s->scores[i], &s->weights[i]);
+		int err = evald_record_check(s->labels[i], s->scores[i], s->weights[i]);
 		if (err == 0)
 			continue;
 		bad = err == EVALD_ELABEL   ? &r->labels[k]
@@ -415,10 +461,10 @@ static void decode_map(struct ctx *c, const msgpack_object *o)
 	}
 }
 
-void evald_request_decode(const msgpack_object *o, size_t max_batch, struct evald_request *req,
-                          char *msg, size_t msglen)
+void evald_request_decode(const msgpack_object *o, size_t max_batch, struct evald_scratch *scratch,
+                          struct evald_request *req, char *msg, size_t msglen)
 {
-	struct ctx c = {req, max_batch, msg, msglen};
+	struct ctx c = {req, max_batch, scratch, msg, msglen};
 
 	memset(req, 0, sizeof(*req));
 	req->index = SIZE_MAX;
@@ -435,6 +481,7 @@ int evald_decoder_init(struct evald_decoder *d, size_t max_message_bytes, size_t
 {
 	memset(d, 0, sizeof(*d));
 	d->max_batch = max_batch;
+	d->scratch = &d->own;
 	if (!msgpack_unpacker_init(&d->unpacker, MSGPACK_UNPACKER_INIT_BUFFER_SIZE))
 		return EVALD_ENOMEM;
 	evald_frame_init(&d->frame, max_message_bytes);
@@ -444,6 +491,12 @@ int evald_decoder_init(struct evald_decoder *d, size_t max_message_bytes, size_t
 void evald_decoder_destroy(struct evald_decoder *d)
 {
 	msgpack_unpacker_destroy(&d->unpacker);
+	evald_scratch_destroy(&d->own);
+}
+
+void evald_decoder_share_scratch(struct evald_decoder *d, struct evald_scratch *s)
+{
+	d->scratch = s;
 }
 
 /* Frees the objects of the last message. msgpack-c 4 makes the zone on first use only. */
@@ -502,7 +555,8 @@ int evald_decoder_next(struct evald_decoder *d, struct evald_request *req)
 	msgpack_unpacker_reset(u);
 	d->decoded = true;
 	d->root = o;
-	evald_request_decode(&d->root, d->max_batch, req, d->message, sizeof(d->message));
+	evald_request_decode(&d->root, d->max_batch, d->scratch, req, d->message,
+	                     sizeof(d->message));
 	return 1;
 }
 

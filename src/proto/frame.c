@@ -11,86 +11,41 @@ void evald_frame_init(struct evald_frame *f, size_t limit)
 
 enum kind { SCALAR, PAYLOAD, ARRAY, MAP, INVALID };
 
+/* A type byte's kind (high nibble) and the length of its header, type byte included (low). */
+#define S(n)   (SCALAR << 4 | (n))
+#define P(n)   (PAYLOAD << 4 | (n))
+#define A(n)   (ARRAY << 4 | (n))
+#define M(n)   (MAP << 4 | (n))
+#define BAD    (INVALID << 4 | 1)
+#define X16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+
+/* clang-format off */
+static const uint8_t type_info[] = {
+	X16(S(1)), X16(S(1)), X16(S(1)), X16(S(1)),     /* 0x00-0x3f positive fixint */
+	X16(S(1)), X16(S(1)), X16(S(1)), X16(S(1)),     /* 0x40-0x7f */
+	X16(M(1)),                                      /* 0x80-0x8f fixmap */
+	X16(A(1)),                                      /* 0x90-0x9f fixarray */
+	X16(P(1)), X16(P(1)),                           /* 0xa0-0xbf fixstr, length in the type */
+	S(1), BAD,  S(1), S(1),                         /* nil, never used, false, true */
+	P(2), P(3), P(5),                               /* bin 8, 16, 32 */
+	P(3), P(4), P(6),                               /* ext 8, 16, 32: length, type byte */
+	S(5), S(9),                                     /* float 32, 64 */
+	S(2), S(3), S(5), S(9),                         /* uint 8, 16, 32, 64 */
+	S(2), S(3), S(5), S(9),                         /* int 8, 16, 32, 64 */
+	S(3), S(4), S(6), S(10),                        /* fixext 1, 2, 4, 8: type byte, data */
+	P(1),                                           /* fixext 16: 17 bytes, passed as payload */
+	P(2), P(3), P(5),                               /* str 8, 16, 32 */
+	A(3), A(5), M(3), M(5),                         /* array 16, 32, map 16, 32 */
+	X16(S(1)), X16(S(1)),                           /* 0xe0-0xff negative fixint */
+};
+/* clang-format on */
+_Static_assert(sizeof(type_info) == 256, "one entry per type byte");
+
 /* The kind of element a type byte starts, and how many header bytes follow it. */
-static enum kind classify(unsigned char b, uint8_t *extra)
+static inline enum kind classify(unsigned char b, uint8_t *extra)
 {
-	*extra = 0;
-	if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
-		return SCALAR;
-	if (b <= 0x8f)
-		return MAP;
-	if (b <= 0x9f)
-		return ARRAY;
-	if (b <= 0xbf)
-		return PAYLOAD; /* fixstr: the length is in b */
-	switch (b) {
-	case 0xc4: /* bin 8, 16, 32 */
-	case 0xd9: /* str 8, 16, 32 */
-		*extra = 1;
-		return PAYLOAD;
-	case 0xc5:
-	case 0xda:
-		*extra = 2;
-		return PAYLOAD;
-	case 0xc6:
-	case 0xdb:
-		*extra = 4;
-		return PAYLOAD;
-	case 0xc7: /* ext 8, 16, 32: length, then a type byte */
-		*extra = 2;
-		return PAYLOAD;
-	case 0xc8:
-		*extra = 3;
-		return PAYLOAD;
-	case 0xc9:
-		*extra = 5;
-		return PAYLOAD;
-	case 0xca: /* float 32, 64 */
-		*extra = 4;
-		return SCALAR;
-	case 0xcb:
-		*extra = 8;
-		return SCALAR;
-	case 0xcc: /* uint and int 8, 16, 32, 64 */
-	case 0xd0:
-		*extra = 1;
-		return SCALAR;
-	case 0xcd:
-	case 0xd1:
-		*extra = 2;
-		return SCALAR;
-	case 0xce:
-	case 0xd2:
-		*extra = 4;
-		return SCALAR;
-	case 0xcf:
-	case 0xd3:
-		*extra = 8;
-		return SCALAR;
-	case 0xd4: /* fixext 1, 2, 4, 8, 16: a type byte and the data */
-		*extra = 2;
-		return SCALAR;
-	case 0xd5:
-		*extra = 3;
-		return SCALAR;
-	case 0xd6:
-		*extra = 5;
-		return SCALAR;
-	case 0xd7:
-		*extra = 9;
-		return SCALAR;
-	case 0xd8: /* fixext 16: 17 bytes, more than a header; passed as payload */
-		return PAYLOAD;
-	case 0xdc:
-	case 0xde:
-		*extra = 2;
-		return b == 0xdc ? ARRAY : MAP;
-	case 0xdd:
-	case 0xdf:
-		*extra = 4;
-		return b == 0xdd ? ARRAY : MAP;
-	}
-	return INVALID; /* 0xc1, never used */
+	*extra = (uint8_t)((type_info[b] & 0x0f) - 1);
+	return (enum kind)(type_info[b] >> 4);
 }
 
 static uint64_t big_endian(const unsigned char *p, int n)
@@ -159,6 +114,32 @@ static int header_done(struct evald_frame *f)
 	return 0;
 }
 
+/*
+ * Passes a run of whole scalars in the innermost open container, the bulk
+ * of any batch, with the counts in locals: the input is bytes, which may
+ * alias any field of f. Stops at anything else, at the container's end,
+ * the input's end or the size limit, and returns the new offset.
+ */
+static size_t scalar_run(struct evald_frame *f, const unsigned char *u, size_t n, size_t i)
+{
+	uint64_t open = f->open[f->depth - 1], was = open;
+	size_t size = f->size, limit = f->limit;
+
+	while (i < n && open > 0) {
+		uint8_t info = type_info[u[i]];
+		size_t len = info & 0x0f;
+		if (info >> 4 != SCALAR || len > n - i || size + len > limit)
+			break;
+		i += len;
+		size += len;
+		open--;
+	}
+	f->open[f->depth - 1] = open;
+	f->pending -= was - open;
+	f->size = size;
+	return i;
+}
+
 long evald_frame_scan(struct evald_frame *f, const char *p, size_t n, bool *done)
 {
 	const unsigned char *u = (const unsigned char *)p;
@@ -173,6 +154,14 @@ long evald_frame_scan(struct evald_frame *f, const char *p, size_t n, bool *done
 			i += take;
 		} else if (f->need == 0) {
 			uint8_t extra;
+			if (f->depth > 0 && !f->too_deep) {
+				size_t j = scalar_run(f, u, n, i);
+				if (j != i) {
+					i = j;
+					close_levels(f);
+					goto check;
+				}
+			}
 			if (f->size == 0 && f->pending == 0) {
 				f->pending = 1; /* a new message: its root element */
 				f->too_deep = false;

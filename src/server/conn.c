@@ -228,6 +228,7 @@ void evald__accept(uv_stream_t *listener, int status)
 		uv_tcp_init(s->loop, &c->h.tcp);
 	else
 		uv_pipe_init(s->loop, &c->h.pipe, 0);
+	evald_decoder_share_scratch(&c->decoder, &s->scratch);
 	c->h.handle.data = c;
 	c->server = s;
 	c->id = ++s->next_conn_id;

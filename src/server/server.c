@@ -45,13 +45,14 @@ static int find_series(struct evald_conn *c, const struct evald_request *req, bo
                        const char *name, evald_series **out)
 {
 	struct evald_server *s = c->server;
-	size_t len = strlen(name);
+	size_t len;
 	int err;
 
 	if (!req->stream && c->current) {
 		*out = c->current;
 		return 0;
 	}
+	len = strlen(name);
 	*out = evald_registry_find(s->streams, name, len);
 	if (!*out) {
 		if (!create)
@@ -68,14 +69,12 @@ static int find_series(struct evald_conn *c, const struct evald_request *req, bo
 	return 0;
 }
 
-/* Records are converted from MessagePack and counted this many at a time. */
-#define OBSERVE_CHUNK 256
-
 static void observe(struct evald_conn *c, const struct evald_request *req)
 {
 	const struct evald_records *r = &req->records;
 	char buf[EVALD_STREAM_NAME_MAX + 1];
 	evald_series *series;
+	size_t bad;
 	int err = find_series(c, req, true, target_name(c, req, buf), &series);
 
 	if (err) {
@@ -84,16 +83,9 @@ static void observe(struct evald_conn *c, const struct evald_request *req)
 		                                  : evald_strerror(err));
 		return;
 	}
-	for (size_t i = 0; i < r->n; i += OBSERVE_CHUNK) {
-		int labels[OBSERVE_CHUNK];
-		double scores[OBSERVE_CHUNK], weights[OBSERVE_CHUNK];
-		size_t m = r->n - i < OBSERVE_CHUNK ? r->n - i : OBSERVE_CHUNK, bad;
-		for (size_t j = 0; j < m; j++)
-			evald_records_get(r, i + j, &labels[j], &scores[j], &weights[j]);
-		/* The decoder checked every record, so this counts them all. */
-		evald_series_observe_batch(series, c->server->now, m, labels, scores,
-		                           r->weights ? weights : NULL, &bad);
-	}
+	/* The decoder converted and checked every record, so this counts them all. */
+	evald_series_observe_batch(series, c->server->now, r->n, r->value.labels, r->value.scores,
+	                           r->value.weights, &bad);
 	c->server->stats.records_accepted += r->n;
 	if (req->id && req->op == EVALD_OP_OBSERVE)
 		evald_reply_accepted(&c->pk, req->id, r->n);
@@ -435,5 +427,6 @@ void evald_server_free(evald_server *s)
 	if (s->pipe_bound && unlink(s->cfg->unix_path) == 0)
 		evald_log(EVALD_LOG_DEBUG, "socket_removed", "path=%s", s->cfg->unix_path);
 	evald_registry_free(s->streams);
+	evald_scratch_destroy(&s->scratch);
 	free(s);
 }

@@ -90,7 +90,8 @@ struct evald_server {
 	double last_expiry;
 	evald_registry *streams;
 	struct evald_sink sink;
-	struct evald_conn *conns; /* a list of every open connection */
+	struct evald_conn *conns;     /* a list of every open connection */
+	struct evald_scratch scratch; /* the records of the request being handled */
 	uint64_t next_conn_id;
 	double started;
 	struct evald_stats stats;

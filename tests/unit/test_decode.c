@@ -93,9 +93,14 @@ static size_t decode_all(size_t chunk, struct seen *out, size_t max)
 			s->curve = req.curve;
 			if (!req.error) {
 				s->n = req.records.n;
-				for (size_t i = 0; i < req.records.n && i < 8; i++)
+				for (size_t i = 0; i < req.records.n && i < 8; i++) {
+					const double *w = req.records.value.weights;
 					evald_records_get(&req.records, i, &s->label[i],
 					                  &s->score[i], &s->weight[i]);
+					assert_int_equal(req.records.value.labels[i], s->label[i]);
+					assert_true(req.records.value.scores[i] == s->score[i]);
+					assert_true((w ? w[i] : 1.0) == s->weight[i]);
+				}
 			}
 		}
 		if (r < 0) {
@@ -583,8 +588,46 @@ static void test_every_kind_of_value_is_framed(void **state)
 	bool done;
 
 	/* One of each type in a map the decoder will refuse for its keys, after framing it. */
+	static const char wide[] = "\xdd\x00\x00\x00\x01\xc0"     /* array 32 of one nil */
+	                           "\xdf\x00\x00\x00\x01\xc0\xc0" /* map 32 of one pair */
+	                           "\xc6\x00\x00\x00\x01x"        /* bin 32 */
+	                           "\xdb\x00\x00\x00\x01x"        /* str 32 */
+	                           "\xc9\x00\x00\x00\x01\x07x"    /* ext 32 */
+	                           "\xc8\x00\x01\x07x";           /* ext 16 */
+	char big[300];
+
+	memset(big, 'b', sizeof(big));
 	msgpack_pack_map(&pk, 1);
-	msgpack_pack_array(&pk, 15);
+	msgpack_pack_array(&pk, 15 + 16 + 6);
+	msgpack_pack_int8(&pk, -100);
+	msgpack_pack_uint8(&pk, 200);
+	msgpack_pack_uint16(&pk, 60000);
+	msgpack_pack_int32(&pk, -70000);
+	msgpack_pack_int64(&pk, -5000000000);
+	msgpack_pack_uint64(&pk, 5000000000);
+	msgpack_pack_int(&pk, -20); /* negative fixint */
+	msgpack_pack_ext(&pk, 1, 7);
+	msgpack_pack_ext_body(&pk, "a", 1);
+	msgpack_pack_ext(&pk, 2, 7);
+	msgpack_pack_ext_body(&pk, "ab", 2);
+	msgpack_pack_ext(&pk, 4, 7);
+	msgpack_pack_ext_body(&pk, "abcd", 4);
+	msgpack_pack_bin(&pk, sizeof(big));
+	msgpack_pack_bin_body(&pk, big, sizeof(big));
+	msgpack_pack_str(&pk, sizeof(big));
+	msgpack_pack_str_body(&pk, big, sizeof(big));
+	msgpack_pack_false(&pk);
+	msgpack_pack_array(&pk, 20);
+	for (int i = 0; i < 20; i++)
+		msgpack_pack_nil(&pk);
+	msgpack_pack_map(&pk, 16);
+	for (int i = 0; i < 16; i++) {
+		msgpack_pack_int(&pk, i);
+		msgpack_pack_nil(&pk);
+	}
+	msgpack_pack_str(&pk, 3);
+	msgpack_pack_str_body(&pk, "abc", 3);
+	msgpack_sbuffer_write(&sbuf, wide, sizeof(wide) - 1);
 	msgpack_pack_uint64(&pk, UINT64_MAX);
 	msgpack_pack_int64(&pk, INT64_MIN);
 	msgpack_pack_int16(&pk, -300);
@@ -634,10 +677,77 @@ static void test_a_first_message_that_allocates_nothing_is_followed_by_more(void
 	assert_int_equal(out[2].op, EVALD_OP_PING);
 }
 
+/* Decoders sharing a scratch convert each request's records into it, however large the batch. */
+static void test_records_are_converted_into_a_shared_scratch(void **state)
+{
+	(void)state;
+	struct evald_scratch shared = {0};
+	struct evald_decoder a, b;
+	struct evald_request req;
+	char *buf;
+	size_t len;
+
+	msgpack_pack_map(&pk, 4);
+	msgpack_pack_str(&pk, 2);
+	msgpack_pack_str_body(&pk, "op", 2);
+	msgpack_pack_str(&pk, 7);
+	msgpack_pack_str_body(&pk, "observe", 7);
+	msgpack_pack_str(&pk, 6);
+	msgpack_pack_str_body(&pk, "labels", 6);
+	msgpack_pack_array(&pk, 500);
+	for (int i = 0; i < 500; i++)
+		msgpack_pack_int(&pk, i % 3 == 0);
+	msgpack_pack_str(&pk, 6);
+	msgpack_pack_str_body(&pk, "scores", 6);
+	msgpack_pack_array(&pk, 500);
+	for (int i = 0; i < 500; i++)
+		i % 2 ? msgpack_pack_float(&pk, (float)i / 512) : msgpack_pack_int(&pk, i);
+	msgpack_pack_str(&pk, 7);
+	msgpack_pack_str_body(&pk, "weights", 7);
+	msgpack_pack_array(&pk, 500);
+	for (int i = 0; i < 500; i++)
+		msgpack_pack_double(&pk, 0.25 * (i + 1));
+	assert_int_equal(evald_decoder_init(&a, 1 << 16, 1000), 0);
+	assert_int_equal(evald_decoder_init(&b, 1 << 16, 1000), 0);
+	evald_decoder_share_scratch(&a, &shared);
+	evald_decoder_share_scratch(&b, &shared);
+	assert_int_equal(evald_decoder_buffer(&a, sbuf.size, &buf, &len), 0);
+	memcpy(buf, sbuf.data, sbuf.size);
+	evald_decoder_consumed(&a, sbuf.size);
+	assert_int_equal(evald_decoder_next(&a, &req), 1);
+	assert_int_equal(req.error, 0);
+	assert_int_equal(req.records.n, 500);
+	assert_ptr_equal(req.records.value.scores, shared.scores);
+	for (int i = 0; i < 500; i++) {
+		assert_int_equal(req.records.value.labels[i], i % 3 == 0);
+		assert_true(req.records.value.scores[i] == (i % 2 ? (double)(float)i / 512 : i));
+		assert_true(req.records.value.weights[i] == 0.25 * (i + 1));
+	}
+
+	msgpack_sbuffer_clear(&sbuf);
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_true(&pk);
+	msgpack_pack_double(&pk, 0.75);
+	assert_int_equal(evald_decoder_buffer(&b, sbuf.size, &buf, &len), 0);
+	memcpy(buf, sbuf.data, sbuf.size);
+	evald_decoder_consumed(&b, sbuf.size);
+	assert_int_equal(evald_decoder_next(&b, &req), 1);
+	assert_int_equal(req.error, 0);
+	assert_int_equal(req.records.value.labels[0], 1);
+	assert_true(req.records.value.scores[0] == 0.75);
+	assert_null(req.records.value.weights);
+	assert_true(shared.cap >= 500);
+	evald_decoder_destroy(&a);
+	evald_decoder_destroy(&b);
+	evald_scratch_destroy(&shared);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_compact_records_decode, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_records_are_converted_into_a_shared_scratch,
+	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_every_op_decodes_with_its_fields, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_batch_errors_name_the_first_bad_record, setup,
