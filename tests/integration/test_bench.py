@@ -1,0 +1,46 @@
+"""Smoke runs of the benchmarks that need a daemon: tiny sizes, only to keep them working.
+
+They print figures and assert no time (docs/performance.md); here each must
+finish, report every payload shape, and agree with what evald counted.
+"""
+import os
+import subprocess
+import sys
+
+BENCH = os.environ.get("EVALD_BENCH_INGEST")
+HERE = os.path.dirname(__file__)
+
+
+def test_ingest_bench_reports_every_shape(start_daemon):
+    d = start_daemon()
+    out = subprocess.run([BENCH, "--records", "3000", "--clients", "1,2", "--rounds", "20", d.sock],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    for shape in ("float64", "float32", "compact", "single-record"):
+        assert sum(shape in line for line in out.stdout.splitlines()) == 2, out.stdout
+    assert "no curve, under ingest" in out.stdout
+    with d.client() as c:
+        # Per shape: 3000 records from one client, then 1000 from each of two (whole
+        # batches); the bench itself fails unless evald counted each run exactly.
+        assert c.request({"op": "stats"})["records_accepted"] >= 4 * (3000 + 2000)
+
+
+def test_sklearn_comparison_agrees_with_sklearn(start_daemon):
+    d = start_daemon()
+    script = os.path.join(HERE, "../../bench/sklearn_compare.py")
+    out = subprocess.run([sys.executable, script, d.sock, "2000"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    row = out.stdout.splitlines()[1].split()
+    assert row[0] == "2000"
+    ap_sklearn, ap_evald = float(row[4]), float(row[5])
+    assert abs(ap_sklearn - ap_evald) < 0.01
+
+
+def test_startup_bench_restores_a_state_file():
+    evald = os.environ["EVALD_BIN"]
+    script = os.path.join(HERE, "../../bench/startup.py")
+    out = subprocess.run([sys.executable, script, evald, "5"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "5 streams x 1000 bins restored" in out.stdout
