@@ -115,10 +115,11 @@ static int header_done(struct evald_frame *f)
 }
 
 /*
- * Passes a run of whole scalars in the innermost open container, the bulk
- * of any batch, with the counts in locals: the input is bytes, which may
- * alias any field of f. Stops at anything else, at the container's end,
- * the input's end or the size limit, and returns the new offset.
+ * Passes a run of whole scalars and strings in the innermost open
+ * container, the bulk of any request, with the counts in locals: the
+ * input is bytes, which may alias any field of f. Stops at a container,
+ * at an element not wholly in the input, at the container's end or the
+ * size limit, and returns the new offset.
  */
 static size_t scalar_run(struct evald_frame *f, const unsigned char *u, size_t n, size_t i)
 {
@@ -128,7 +129,17 @@ static size_t scalar_run(struct evald_frame *f, const unsigned char *u, size_t n
 	while (i < n && open > 0) {
 		uint8_t info = type_info[u[i]];
 		size_t len = info & 0x0f;
-		if (info >> 4 != SCALAR || len > n - i || size + len > limit)
+		if (len > n - i)
+			break;
+		if (info >> 4 == PAYLOAD) {
+			uint64_t payload = announced(u + i, (uint8_t)len);
+			if (payload > n - i - len)
+				break;
+			len += (size_t)payload;
+		} else if (info >> 4 != SCALAR) {
+			break;
+		}
+		if (size + len > limit)
 			break;
 		i += len;
 		size += len;
