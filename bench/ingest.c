@@ -18,6 +18,7 @@
  *     --clients LIST     client counts, comma-separated (1,4,32)
  *     --shapes LIST      batch64,batch32,compact,maps (all)
  *     --rounds N         snapshot round trips per latency row (3000; 0 skips)
+ *     --flood N          clients streaming batches during the "under ingest" rows (1)
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -115,7 +116,7 @@ static void payload(enum shape sh, size_t n, msgpack_sbuffer *sb)
 	}
 }
 
-/* The ceiling: evald's decoder and engine on the bytes, in 32 KiB reads as the daemon does. */
+/* The ceiling: evald's decoder and engine on the bytes, in 16 KiB reads as the daemon does. */
 static double decode_only(const msgpack_sbuffer *sb, size_t records)
 {
 	struct evald_decoder d;
@@ -129,10 +130,10 @@ static double decode_only(const msgpack_sbuffer *sb, size_t records)
 	while (fed < sb->size) {
 		char *buf;
 		size_t len, take;
-		evald_decoder_buffer(&d, 32768, &buf, &len);
+		evald_decoder_buffer(&d, 16384, &buf, &len);
 		take = sb->size - fed < len ? sb->size - fed : len;
-		if (take > 32768)
-			take = 32768;
+		if (take > 16384)
+			take = 16384;
 		memcpy(buf, sb->data + fed, take);
 		evald_decoder_consumed(&d, take);
 		fed += take;
@@ -268,7 +269,7 @@ static void send_from(int clients, const struct target *t, const msgpack_sbuffer
 		pthread_join(th[c], NULL);
 }
 
-/* A sink that accepts connections and only reads them, 32 KiB at a time, as evald would. */
+/* A sink that accepts connections and only reads them, 16 KiB at a time, as evald does. */
 struct raw_sink {
 	int listener;
 	struct target t;
@@ -278,11 +279,11 @@ struct raw_sink {
 static void *drain(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
-	static char buf[CLIENTS_MAX][32768];
+	static char buf[CLIENTS_MAX][16384];
 	static int next;
 	char *b = buf[__atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % CLIENTS_MAX];
 
-	while (read(fd, b, 32768) > 0)
+	while (read(fd, b, 16384) > 0)
 		;
 	close(fd);
 	return NULL;
@@ -445,7 +446,7 @@ static void *flood(void *arg)
 	return NULL;
 }
 
-static void latencies(const struct target *t, int rounds)
+static void latencies(const struct target *t, int rounds, int flooders)
 {
 	msgpack_sbuffer load;
 
@@ -453,9 +454,9 @@ static void latencies(const struct target *t, int rounds)
 	payload(BATCH64, 200000, &load);
 	for (int busy = 0; busy < 2; busy++) {
 		struct flood f = {t, &load, 0};
-		pthread_t ft;
-		if (busy)
-			pthread_create(&ft, NULL, flood, &f);
+		pthread_t ft[CLIENTS_MAX];
+		for (int i = 0; busy && i < flooders; i++)
+			pthread_create(&ft[i], NULL, flood, &f);
 		for (int curve = 0; curve < 2; curve++) {
 			double p[3];
 			int n = curve ? (rounds + 9) / 10 : rounds;
@@ -466,18 +467,18 @@ static void latencies(const struct target *t, int rounds)
 			            : (curve ? "with curve, idle" : "no curve, idle"),
 			       p[0], p[1], p[2]);
 		}
-		if (busy) {
-			f.stop = 1;
-			pthread_join(ft, NULL);
-		}
+		f.stop = 1;
+		for (int i = 0; busy && i < flooders; i++)
+			pthread_join(ft[i], NULL);
 	}
 	msgpack_sbuffer_destroy(&load);
 }
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: evald-bench-ingest [--records N] [--clients 1,4,32] "
-	                "[--shapes batch64,batch32,compact,maps] [--rounds N] ADDRESS\n");
+	fprintf(stderr,
+	        "usage: evald-bench-ingest [--records N] [--clients 1,4,32] "
+	        "[--shapes batch64,batch32,compact,maps] [--rounds N] [--flood N] ADDRESS\n");
 	exit(2);
 }
 
@@ -487,9 +488,10 @@ int main(int argc, char **argv)
 	                                     {"clients", required_argument, NULL, 'c'},
 	                                     {"shapes", required_argument, NULL, 's'},
 	                                     {"rounds", required_argument, NULL, 'r'},
+	                                     {"flood", required_argument, NULL, 'f'},
 	                                     {NULL, 0, NULL, 0}};
 	size_t records = 4000000;
-	int clients[8] = {1, 4, 32}, nclients = 3, rounds = 3000, opt;
+	int clients[8] = {1, 4, 32}, nclients = 3, rounds = 3000, flooders = 1, opt;
 	bool shapes[SHAPES] = {true, true, true, true};
 	struct target t;
 	struct raw_sink sink;
@@ -522,6 +524,11 @@ int main(int argc, char **argv)
 		case 'r':
 			rounds = atoi(optarg);
 			break;
+		case 'f':
+			flooders = atoi(optarg);
+			if (flooders < 1 || flooders > CLIENTS_MAX)
+				usage();
+			break;
 		default:
 			usage();
 		}
@@ -550,6 +557,6 @@ int main(int argc, char **argv)
 	}
 	raw_sink_close(&sink);
 	if (rounds > 0)
-		latencies(&t, rounds);
+		latencies(&t, rounds, flooders);
 	return 0;
 }

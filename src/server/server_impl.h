@@ -12,7 +12,7 @@
 #include <evald/registry.h>
 #include <evald/server.h>
 
-#define EVALD_READ_CHUNK     (32 * 1024)
+#define EVALD_READ_CHUNK     (16 * 1024)
 #define EVALD_DRAIN_MS       2000      /* how long a stopping server waits for writes */
 #define EVALD_DEFAULT_STREAM "default" /* where compact records go before any use */
 
