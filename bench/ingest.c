@@ -24,6 +24,7 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -435,14 +436,21 @@ struct flood {
 	volatile int stop;
 };
 
+/* Streams the payload over one connection, again and again, until told to stop. */
 static void *flood(void *arg)
 {
 	struct flood *f = arg;
+	int fd = dial(f->t);
 
 	while (!f->stop) {
-		struct job j = {f->t, f->sb};
-		send_all(&j);
+		for (size_t off = 0; off < f->sb->size && !f->stop;) {
+			ssize_t n = write(fd, f->sb->data + off, f->sb->size - off);
+			if (n <= 0)
+				exit(2);
+			off += (size_t)n;
+		}
 	}
+	close(fd);
 	return NULL;
 }
 
@@ -535,6 +543,7 @@ int main(int argc, char **argv)
 	}
 	if (optind + 1 != argc || nclients == 0 || rounds < 0)
 		usage();
+	signal(SIGPIPE, SIG_IGN); /* a closed connection is reported by write() */
 	target_parse(argv[optind], &t);
 	raw_sink_open(&sink, t.tcp);
 	printf("%-24s %7s %8s %13s %13s %13s %8s %8s\n", "payload", "clients", "MB",

@@ -81,17 +81,17 @@ static void close_levels(struct evald_frame *f)
 			f->depth--;
 }
 
-/* An element header was read whole: account for it. */
-static int header_done(struct evald_frame *f)
+/* The len bytes of an element header at h, already counted in f->size: account for it. */
+static int header_done(struct evald_frame *f, const unsigned char *h, uint8_t len)
 {
 	uint8_t extra;
-	enum kind k = classify(f->head[0], &extra);
+	enum kind k = classify(h[0], &extra);
 	uint64_t room = f->limit - f->size, n = 0;
 
 	if (f->depth > 0 && !f->too_deep)
 		f->open[f->depth - 1]--;
 	if (k == ARRAY || k == MAP) {
-		n = announced(f->head, f->have);
+		n = announced(h, len);
 		if (k == MAP)
 			n *= 2;
 		if (n > room) /* each element takes a byte at least */
@@ -104,7 +104,7 @@ static int header_done(struct evald_frame *f)
 				f->open[f->depth++] = n;
 		}
 	} else if (k == PAYLOAD) {
-		f->skip = announced(f->head, f->have);
+		f->skip = announced(h, len);
 		if (f->skip > room)
 			return EVALD_ETOOLARGE;
 	}
@@ -178,18 +178,20 @@ long evald_frame_scan(struct evald_frame *f, const char *p, size_t n, bool *done
 				f->too_deep = false;
 				f->depth = 0;
 			}
-			enum kind k = classify(u[i], &extra);
-			if (k == INVALID)
+			if (classify(u[i], &extra) == INVALID)
 				return EVALD_EMSGPACK;
-			if (k == SCALAR && n - i > extra) {
-				/* The common case, a whole scalar in the buffer: nothing to keep.
+			if (n - i > extra) {
+				/* The common case, a whole header in the buffer: nothing to keep.
 				 */
-				i += 1 + (size_t)extra;
-				f->size += 1 + (size_t)extra;
+				uint8_t len = (uint8_t)(1 + extra);
+				f->size += len;
 				f->pending--;
-				if (f->depth > 0 && !f->too_deep)
-					f->open[f->depth - 1]--;
-				close_levels(f);
+				i += len;
+				if (f->size > f->limit)
+					return EVALD_ETOOLARGE;
+				int err = header_done(f, u + i - len, len);
+				if (err)
+					return err;
 				goto check;
 			}
 			f->head[0] = u[i++];
@@ -206,14 +208,14 @@ long evald_frame_scan(struct evald_frame *f, const char *p, size_t n, bool *done
 			f->size += take;
 			i += take;
 		}
+		if (f->size > f->limit)
+			return EVALD_ETOOLARGE;
 		if (f->need != 0 && f->have == f->need) {
-			int err = header_done(f);
+			int err = header_done(f, f->head, f->have);
 			if (err)
 				return err;
 		}
 	check:
-		if (f->size > f->limit)
-			return EVALD_ETOOLARGE;
 		if (f->need == 0 && f->skip == 0 && f->pending == 0) {
 			*done = true;
 			f->size = 0;
