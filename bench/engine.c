@@ -53,7 +53,8 @@ int main(int argc, char **argv)
 		t = now_s();
 		for (int r = 0; r < 100; r++)
 			evald_stream_summarize(s, &sum);
-		printf("%-7s %u bins: %6.1f M records/s   summary (AP, AUC, bounds, best F1) %.1f us\n",
+		printf("%-7s %u bins: %6.1f M records/s   summary (AP, AUC, bounds, best F1) %.1f "
+		       "us\n",
 		       spacing ? "logit" : "uniform", bins, rate / 1e6, (now_s() - t) / 100 * 1e6);
 		evald_stream_free(s);
 	}
