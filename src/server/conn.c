@@ -16,9 +16,12 @@ static void on_close(uv_handle_t *h)
 		s->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	for (struct evald_conn **p = &s->yielded; *p; p = &(*p)->yield_next)
+	for (struct evald_conn **p = &s->yielded, *prev = NULL; *p;
+	     prev = *p, p = &(*p)->yield_next)
 		if (*p == c) {
 			*p = c->yield_next;
+			if (s->yielded_last == c)
+				s->yielded_last = prev;
 			break;
 		}
 	s->stats.connections--;
@@ -84,8 +87,11 @@ static void on_write(uv_write_t *req, int status)
 /*
  * libuv reads a connection up to 32 times in a row while data keeps
  * coming, so one fast producer could hold the loop for milliseconds
- * while a snapshot waits. After a read that filled its buffer, a
- * connection stops reading until the loop has polled the others.
+ * while a snapshot waits. A connection whose read filled its buffer is
+ * streaming: it stops reading and joins a queue, and after each poll the
+ * first EVALD_TURNS of the queue read again. However many clients
+ * stream, a loop turn then does a bounded amount of their work, while a
+ * connection that sends small requests is read as soon as they arrive.
  */
 static void yield(struct evald_conn *c)
 {
@@ -96,9 +102,18 @@ static void yield(struct evald_conn *c)
 	uv_read_stop(&c->h.stream);
 	c->reading = false;
 	c->yielded = true;
-	c->yield_next = s->yielded;
-	s->yielded = c;
+	c->yield_next = NULL;
+	if (s->yielded_last)
+		s->yielded_last->yield_next = c;
+	else
+		s->yielded = c;
+	s->yielded_last = c;
 	uv_check_start(&s->resume, evald__conn_resume);
+}
+
+static void keep_polling(uv_idle_t *idle)
+{
+	(void)idle;
 }
 
 void evald__conn_resume(uv_check_t *check)
@@ -106,12 +121,20 @@ void evald__conn_resume(uv_check_t *check)
 	struct evald_server *s = check->data;
 	struct evald_conn *c;
 
-	while ((c = s->yielded) != NULL) {
+	for (int i = 0; i < EVALD_TURNS && (c = s->yielded) != NULL; i++) {
 		s->yielded = c->yield_next;
+		if (!s->yielded)
+			s->yielded_last = NULL;
 		c->yielded = false;
 		read_again(c);
 	}
-	uv_check_stop(check);
+	/* Those still waiting must get their turn even if the ones reading now fall silent. */
+	if (s->yielded) {
+		uv_idle_start(&s->waiting, keep_polling);
+	} else {
+		uv_check_stop(check);
+		uv_idle_stop(&s->waiting);
+	}
 }
 
 /* Hands the packed replies to libuv, and stops reading if the client does not read its own. */

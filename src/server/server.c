@@ -344,6 +344,7 @@ void evald_server_stop(evald_server *s)
 	evald__checkpoint_cancel(s);
 	uv_close((uv_handle_t *)&s->checkpoint_idle, NULL);
 	uv_close((uv_handle_t *)&s->resume, NULL);
+	uv_close((uv_handle_t *)&s->waiting, NULL);
 	for (struct evald_conn *c = s->conns; c; c = c->next)
 		evald__conn_close(c, false);
 	evald__http_stop(s);
@@ -385,7 +386,8 @@ int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg,
 	uv_idle_init(loop, &s->checkpoint_idle);
 	uv_timer_init(loop, &s->drain);
 	uv_check_init(loop, &s->resume);
-	s->resume.data = s;
+	uv_idle_init(loop, &s->waiting);
+	s->resume.data = s->waiting.data = s;
 	s->sigint.data = s->sigterm.data = s->sighup.data = s->tick.data = s->drain.data = s;
 	s->checkpoint_timer.data = s->checkpoint_idle.data = s;
 	uv_signal_start(&s->sigint, on_signal, SIGINT);

@@ -13,6 +13,7 @@
 #include <evald/server.h>
 
 #define EVALD_READ_CHUNK     (16 * 1024)
+#define EVALD_TURNS          4         /* streaming connections given a read per loop turn */
 #define EVALD_DRAIN_MS       2000      /* how long a stopping server waits for writes */
 #define EVALD_DEFAULT_STREAM "default" /* where compact records go before any use */
 
@@ -34,8 +35,8 @@ struct evald_conn {
 	char current_name[EVALD_STREAM_NAME_MAX + 1];
 	double last_active; /* when its last bytes arrived */
 	bool reading, closing;
-	bool yielded;                  /* stopped after a full read to let others in */
-	struct evald_conn *yield_next; /* in the server's list of yielded connections */
+	bool yielded;                  /* stopped after a full read, waiting for its turn */
+	struct evald_conn *yield_next; /* in the server's queue of yielded connections */
 };
 
 /* The periodic snapshot sink: one JSON line per active stream and interval. */
@@ -83,8 +84,9 @@ struct evald_server {
 	uv_idle_t checkpoint_idle;     /* copies streams for a checkpoint, a slice per turn */
 	struct checkpoint *checkpoint; /* the one under way, or NULL */
 	uv_timer_t drain;              /* forces the last connections closed when stopping */
-	uv_check_t resume;             /* restarts yielded connections after each poll */
-	struct evald_conn *yielded;
+	uv_check_t resume; /* gives yielded connections their turns, a few per loop turn */
+	uv_idle_t waiting; /* keeps the poll from blocking while some still wait */
+	struct evald_conn *yielded, *yielded_last; /* a queue: first to yield, first to read */
 	bool stopping;
 	bool running; /* started: the final checkpoint may be written */
 	double last_expiry;
@@ -169,7 +171,7 @@ int evald__http_listen(struct evald_server *s, char *err, size_t errlen);
 void evald__http_stop(struct evald_server *s);
 void evald__http_close(struct evald_http_conn *c, bool force);
 
-/* Starts reading again the connections that yielded their turn (a uv_check callback). */
+/* Starts reading again the first connections of the yielded queue (a uv_check callback). */
 void evald__conn_resume(uv_check_t *check);
 
 /* Bytes of replies a connection has not read yet, packed or queued. */

@@ -345,3 +345,44 @@ def test_connections_past_max_connections_are_closed(start_daemon):
     with d.client() as c:
         assert c.request({"op": "stats"})["errors"]["too_many_connections"] >= 1
     assert d.stop() == 0
+
+
+def test_many_streaming_clients_take_turns_and_lose_nothing(daemon):
+    """More clients stream than get a read each loop turn: every record is counted, once, and a
+    snapshot asked for meanwhile is answered, on the records counted so far."""
+    rng = np.random.default_rng(21)
+    clients, per = 12, 40_000
+    y = (rng.random((clients, per)) < 0.4).astype(int)
+    s = np.round(rng.random((clients, per)) * 0.999, 3)  # on edges k/1000, below the last
+    blobs = [b"".join(msgpack.packb([int(a), float(b)]) for a, b in zip(y[k], s[k]))
+             for k in range(clients)]
+    errors = []
+
+    def stream(k):
+        try:
+            with daemon.client("unix") as c:
+                c.send({"op": "use", "stream": "turns"})
+                c.send_raw(blobs[k])  # about 440 KB each: many full 16 KiB reads
+                assert c.request({"op": "ping", "id": k})["id"] == k
+        except Exception as e:  # reported below, so a stuck client fails the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=stream, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    with daemon.client("unix") as c:
+        while any(t.is_alive() for t in threads):
+            snap = c.request({"op": "snapshot", "stream": "turns"})
+            assert snap.get("ok") or snap["error"]["code"] == "unknown_stream"
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and not any(t.is_alive() for t in threads)
+    with daemon.client() as c:
+        snap = c.request({"op": "snapshot", "stream": "turns", "curve": True})
+    assert snap["records"] == clients * per
+    assert snap["positives"] == int(y.sum())
+    ys, ss = y.ravel(), s.ravel()
+    assert snap["average_precision"] == pytest.approx(average_precision_score(ys, ss), abs=EXACT)
+    precision, recall, thresholds = precision_recall_curve(ys, ss)
+    assert snap["curve"]["threshold"] == list(thresholds[::-1])
+    np.testing.assert_allclose(snap["curve"]["precision"], precision[:-1][::-1], atol=EXACT, rtol=0)
