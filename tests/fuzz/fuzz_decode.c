@@ -2,7 +2,8 @@
  * Fuzz target for the request decoder: arbitrary bytes, fed in chunks
  * whose sizes the input also chooses, must never crash, leak or read out
  * of bounds, and every request that decodes without error must hold
- * records the engine accepts.
+ * records the engine accepts. The framer must also agree with msgpack-c
+ * on where the first message ends.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +13,32 @@
 #include <evald/proto.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * Where the framer says the first message ends, msgpack-c must parse
+ * exactly that many bytes (or refuse a message nested deeper than
+ * msgpack-c's own limit, which the framer flags as too deep).
+ */
+static void check_frame(const uint8_t *data, size_t size)
+{
+	struct evald_frame f;
+	msgpack_unpacked u;
+	msgpack_unpack_return ret;
+	size_t off = 0;
+	bool done;
+	long r;
+
+	evald_frame_init(&f, 4096);
+	r = evald_frame_scan(&f, (const char *)data, size, &done);
+	if (r <= 0 || !done)
+		return;
+	msgpack_unpacked_init(&u);
+	ret = msgpack_unpack_next(&u, (const char *)data, (size_t)r, &off);
+	if (ret == MSGPACK_UNPACK_SUCCESS ? off != (size_t)r
+	                                  : !(ret == MSGPACK_UNPACK_PARSE_ERROR && f.too_deep))
+		abort();
+	msgpack_unpacked_destroy(&u);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,6 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	chunk = 1 + data[0] % 64;
 	data++;
 	size--;
+	check_frame(data, size);
 	while (fed < size && r >= 0) {
 		char *buf;
 		size_t len, take = size - fed < chunk ? size - fed : chunk;
