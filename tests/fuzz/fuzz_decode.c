@@ -16,8 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /*
  * Where the framer says the first message ends, msgpack-c must parse
- * exactly that many bytes (or refuse a message nested deeper than
- * msgpack-c's own limit, which the framer flags as too deep).
+ * exactly that many bytes, or refuse a message the framer flagged as too
+ * deep (msgpack-c reports nesting past its own stack as out of memory).
  */
 static void check_frame(const uint8_t *data, size_t size)
 {
@@ -34,8 +34,10 @@ static void check_frame(const uint8_t *data, size_t size)
 		return;
 	msgpack_unpacked_init(&u);
 	ret = msgpack_unpack_next(&u, (const char *)data, (size_t)r, &off);
-	if (ret == MSGPACK_UNPACK_SUCCESS ? off != (size_t)r
-	                                  : !(ret == MSGPACK_UNPACK_PARSE_ERROR && f.too_deep))
+	if (ret == MSGPACK_UNPACK_SUCCESS
+	            ? off != (size_t)r
+	            : !((ret == MSGPACK_UNPACK_PARSE_ERROR || ret == MSGPACK_UNPACK_NOMEM_ERROR) &&
+	                f.too_deep))
 		abort();
 	msgpack_unpacked_destroy(&u);
 }
