@@ -181,8 +181,7 @@ long evald_frame_scan(struct evald_frame *f, const char *p, size_t n, bool *done
 			if (classify(u[i], &extra) == INVALID)
 				return EVALD_EMSGPACK;
 			if (n - i > extra) {
-				/* The common case, a whole header in the buffer: nothing to keep.
-				 */
+				/* A whole header in the buffer, the common case: read in place. */
 				uint8_t len = (uint8_t)(1 + extra);
 				f->size += len;
 				f->pending--;
