@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-BENCH = os.environ.get("EVALD_BENCH_INGEST")
+BENCH = os.environ.get("EVALD_BENCH")
 HERE = os.path.dirname(__file__)
 
 

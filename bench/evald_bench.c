@@ -12,7 +12,7 @@
  * snapshot round-trip latency (p50, p99, p99.9) on stream "bench", with
  * and without the curve, idle and while a client streams batches.
  *
- *   evald-bench-ingest [options] ADDRESS
+ *   evald-bench [options] ADDRESS
  *     ADDRESS            a Unix socket path, or HOST:PORT for TCP
  *     --records N        records per payload shape and client count (4000000)
  *     --clients LIST     client counts, comma-separated (1,4,32)
@@ -172,8 +172,7 @@ static void target_parse(const char *text, struct target *t)
 		t->in.sin_family = AF_INET;
 		t->in.sin_port = htons((uint16_t)atoi(colon + 1));
 		if (inet_pton(AF_INET, host, &t->in.sin_addr) != 1) {
-			fprintf(stderr, "evald-bench-ingest: %s is neither HOST:PORT nor a path\n",
-			        text);
+			fprintf(stderr, "evald-bench: %s is neither HOST:PORT nor a path\n", text);
 			exit(2);
 		}
 		return;
@@ -190,7 +189,7 @@ static int dial(const struct target *t)
 	                 : connect(fd, (const struct sockaddr *)&t->un, sizeof(t->un));
 
 	if (r != 0) {
-		perror("evald-bench-ingest: connect");
+		perror("evald-bench: connect");
 		exit(2);
 	}
 	return fd;
@@ -372,7 +371,7 @@ static double through_evald(const struct target *t, int clients, const msgpack_s
 		after = accepted(t);
 	while (after - before < records && now_s() - start < 600);
 	if (after - before != records) {
-		fprintf(stderr, "evald-bench-ingest: evald counted %llu of %zu records\n",
+		fprintf(stderr, "evald-bench: evald counted %llu of %zu records\n",
 		        (unsigned long long)(after - before), records);
 		exit(1);
 	}
@@ -415,7 +414,7 @@ static void latency(const struct target *tg, bool curve, int rounds, double out[
 		t[i] = (now_s() - t0) * 1e6;
 		const msgpack_object *ok = evald_map_get(&r.data, "ok");
 		if (!ok || ok->type != MSGPACK_OBJECT_BOOLEAN || !ok->via.boolean) {
-			fprintf(stderr, "evald-bench-ingest: a snapshot failed\n");
+			fprintf(stderr, "evald-bench: a snapshot failed\n");
 			exit(1);
 		}
 	}
@@ -485,7 +484,7 @@ static void latencies(const struct target *t, int rounds, int flooders)
 static void usage(void)
 {
 	fprintf(stderr,
-	        "usage: evald-bench-ingest [--records N] [--clients 1,4,32] "
+	        "usage: evald-bench [--records N] [--clients 1,4,32] "
 	        "[--shapes batch64,batch32,compact,maps] [--rounds N] [--flood N] ADDRESS\n");
 	exit(2);
 }
