@@ -195,11 +195,21 @@ static int dial(const struct target *t)
 	return fd;
 }
 
+/* Writes all of sb to fd; a failed write ends the benchmark. */
+static void write_all(int fd, const msgpack_sbuffer *sb)
+{
+	for (size_t off = 0; off < sb->size;) {
+		ssize_t n = write(fd, sb->data + off, sb->size - off);
+		if (n <= 0)
+			exit(2);
+		off += (size_t)n;
+	}
+}
+
 /* Writes a request and reads its reply; the caller destroys *reply. */
 static void call(int fd, const msgpack_sbuffer *req, msgpack_unpacker *u, msgpack_unpacked *reply)
 {
-	if (write(fd, req->data, req->size) != (ssize_t)req->size)
-		exit(2);
+	write_all(fd, req);
 	while (msgpack_unpacker_next(u, reply) != MSGPACK_UNPACK_SUCCESS) {
 		msgpack_unpacker_reserve_buffer(u, 1 << 16);
 		ssize_t got =
@@ -245,14 +255,8 @@ static void *send_all(void *arg)
 {
 	const struct job *j = arg;
 	int fd = dial(j->t);
-	size_t off = 0;
 
-	while (off < j->sb->size) {
-		ssize_t n = write(fd, j->sb->data + off, j->sb->size - off);
-		if (n <= 0)
-			exit(2);
-		off += (size_t)n;
-	}
+	write_all(fd, j->sb);
 	close(fd);
 	return NULL;
 }
@@ -441,14 +445,8 @@ static void *flood(void *arg)
 	struct flood *f = arg;
 	int fd = dial(f->t);
 
-	while (!f->stop) {
-		for (size_t off = 0; off < f->sb->size && !f->stop;) {
-			ssize_t n = write(fd, f->sb->data + off, f->sb->size - off);
-			if (n <= 0)
-				exit(2);
-			off += (size_t)n;
-		}
-	}
+	while (!f->stop)
+		write_all(fd, f->sb);
 	close(fd);
 	return NULL;
 }

@@ -173,19 +173,12 @@ int evald_series_observe_batch(evald_series *s, double now, size_t n, const int 
                                const double *scores, const double *weights, size_t *bad_index)
 {
 	evald_stream *slot = NULL;
+	int err = evald__records_check(n, labels, scores, weights, bad_index);
 
-	for (size_t i = 0; i < n; i++) {
-		int err = evald_record_check(labels[i], scores[i], weights ? weights[i] : 1.0);
-		if (err) {
-			*bad_index = i;
-			return err;
-		}
-	}
-	if (s->nslots) {
-		int err = current_slot(s, now, &slot);
-		if (err)
-			return err;
-	}
+	if (!err && s->nslots)
+		err = current_slot(s, now, &slot);
+	if (err)
+		return err;
 	for (size_t i = 0; i < n; i++)
 		evald__stream_add2(s->total, slot, labels[i], scores[i],
 		                   weights ? weights[i] : 1.0);

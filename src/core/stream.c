@@ -286,8 +286,8 @@ int evald_stream_observe(evald_stream *s, int label, double score, double weight
 	return 0;
 }
 
-int evald_stream_observe_batch(evald_stream *s, size_t n, const int *labels, const double *scores,
-                               const double *weights, size_t *bad_index)
+int evald__records_check(size_t n, const int *labels, const double *scores, const double *weights,
+                         size_t *bad_index)
 {
 	for (size_t i = 0; i < n; i++) {
 		int err = evald_record_check(labels[i], scores[i], weights ? weights[i] : 1.0);
@@ -296,6 +296,16 @@ int evald_stream_observe_batch(evald_stream *s, size_t n, const int *labels, con
 			return err;
 		}
 	}
+	return 0;
+}
+
+int evald_stream_observe_batch(evald_stream *s, size_t n, const int *labels, const double *scores,
+                               const double *weights, size_t *bad_index)
+{
+	int err = evald__records_check(n, labels, scores, weights, bad_index);
+
+	if (err)
+		return err;
 	for (size_t i = 0; i < n; i++)
 		evald__stream_add2(s, NULL, labels[i], scores[i], weights ? weights[i] : 1.0);
 	return 0;

@@ -47,6 +47,10 @@ static inline const struct evald_cell *evald__cell(const evald_stream *s, uint32
 	return &s->cells[2 * (size_t)k + (size_t)label];
 }
 
+/* 0 if evald_record_check() accepts every record; else its error, and *bad_index the first. */
+int evald__records_check(size_t n, const int *labels, const double *scores, const double *weights,
+                         size_t *bad_index);
+
 /*
  * Counts a record that evald_record_check() accepted in s and, unless it
  * is NULL, in also, which shares s's configuration: the bin is found once.
