@@ -13,7 +13,8 @@
 #include <evald/server.h>
 
 #define EVALD_READ_CHUNK     (16 * 1024)
-#define EVALD_TURNS          4         /* streaming connections given a read per loop turn */
+#define EVALD_TURNS          4         /* streaming connections given a turn per loop turn */
+#define EVALD_TURN_NS        1000000u  /* the longest a connection is served in one turn */
 #define EVALD_DRAIN_MS       2000      /* how long a stopping server waits for writes */
 #define EVALD_DEFAULT_STREAM "default" /* where compact records go before any use */
 
@@ -36,6 +37,7 @@ struct evald_conn {
 	double last_active; /* when its last bytes arrived */
 	bool reading, closing;
 	bool yielded;                  /* stopped after a full read, waiting for its turn */
+	bool backlog;                  /* holds requests read but not yet served */
 	struct evald_conn *yield_next; /* in the server's queue of yielded connections */
 };
 
