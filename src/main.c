@@ -155,11 +155,17 @@ int main(int argc, char **argv)
 	/* A peer that hangs up must not kill the daemon: writes fail with EPIPE instead. */
 	signal(SIGPIPE, SIG_IGN);
 
-	uv_loop_init(&loop);
+	if ((rc = uv_loop_init(&loop)) != 0) {
+		evald_sys_error(rc, err, sizeof(err), "libuv loop");
+		fprintf(stderr, "evald: %s\n", err);
+		evald_server_config_destroy(&cfg);
+		return 1;
+	}
 	if ((rc = evald_server_new(&loop, &cfg, &flags.opts, &server, err, sizeof(err))) != 0) {
 		evald_log(EVALD_LOG_ERROR, "start_failed", "reason=\"%s\"", err);
 		fprintf(stderr, "evald: %s\n", err);
-		rc = rc == EVALD_ESTATE ? 2 : 1;
+		/* A system failure (address in use) may pass; anything else needs a change. */
+		rc = rc == EVALD_ESYS || rc == EVALD_ENOMEM ? 1 : 2;
 	} else {
 		evald_log(EVALD_LOG_INFO, "started", "version=%s config=%s max_streams=%llu",
 		          EVALD_VERSION, flags.config ? flags.config : "(defaults)",

@@ -1,10 +1,15 @@
 #ifndef EVALD_ERROR_H
 #define EVALD_ERROR_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 /*
- * Every evald function that can fail returns 0 or one of these codes.
- * Those a client can cause have a wire name (evald_error_name), the
- * "code" of a protocol error reply.
+ * Every evald function that can fail returns 0 or one of these codes,
+ * and no other: system and libuv failures become EVALD_ESYS, with the
+ * call and its errno named in the message that goes with it. Those a
+ * client can cause have a wire name (evald_error_name), the "code" of a
+ * protocol error reply.
  */
 enum evald_error {
 	EVALD_OK = 0,
@@ -29,13 +34,30 @@ enum evald_error {
 	EVALD_EMSGPACK = -19,   /* invalid_msgpack */
 	EVALD_ECONNLIMIT = -20, /* too_many_connections */
 	EVALD_ESTATE = -21,     /* a state file that cannot be restored */
+	EVALD_ESYS = -22,       /* a system or libuv call failed; the message names it and why */
 };
+
+/* How many codes there are, EVALD_OK included: counters indexed by -code have this many. */
+#define EVALD_ERROR_CODES (1 - EVALD_ESYS)
 
 /* A one-line English description of an error code; never NULL. */
 const char *evald_strerror(int err);
 
-/* The protocol's name for an error code ("bad_label"), or "internal" for those a client cannot
- * cause. */
+/*
+ * The protocol's name for an error code ("bad_label"), or "internal" for
+ * those a client cannot cause.
+ */
 const char *evald_error_name(int err);
+
+/* True if err has a wire name of its own, so clients may see and count it. */
+bool evald_error_is_wire(int err);
+
+/*
+ * Formats "WHAT: DESCRIPTION" into msg, WHAT from fmt and DESCRIPTION
+ * from sys, a positive errno or a negative libuv code, and returns
+ * EVALD_ESYS: "bind 127.0.0.1:7390: address already in use".
+ */
+int evald_sys_error(int sys, char *msg, size_t len, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
 
 #endif

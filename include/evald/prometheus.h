@@ -21,11 +21,4 @@ struct evald_export_options {
 size_t evald_prometheus_write(FILE *out, const evald_registry *r, const struct evald_stats *st,
                               const struct evald_export_options *o);
 
-/*
- * The histogram edges exported for a stream, ascending: up to o->buckets
- * bin edges spread over the bins, and the configured thresholds. Returns
- * how many, at most max.
- */
-size_t evald_prometheus_edges(const evald_stream *s, uint32_t buckets, double *out, size_t max);
-
 #endif

@@ -7,6 +7,7 @@
 
 #include <msgpack.h>
 
+#include <evald/error.h>
 #include <evald/metrics.h>
 #include <evald/registry.h>
 
@@ -155,8 +156,6 @@ void evald_decoder_consumed(struct evald_decoder *d, size_t n);
  * input can no longer be framed; then the connection must be closed.
  */
 int evald_decoder_next(struct evald_decoder *d, struct evald_request *req);
-
-#define EVALD_ERROR_CODES 22 /* -EVALD_ESTATE + 1: counters are indexed by -error */
 
 /* Server counters for the stats reply. */
 struct evald_stats {

@@ -111,11 +111,9 @@ const evald_stream *evald_series_slot_at(const evald_series *s, uint32_t i, int6
 int evald_series_restore_slot(evald_series *s, int64_t no, evald_stream **out);
 evald_stream *evald_series_restore_total(evald_series *s, double since);
 
-/* A deep copy of src (total and live slots), for a checkpoint taken off the loop thread. */
-int evald_series_clone(const evald_series *src, evald_series **out);
-
 /*
- * The same copy in steps, so that no step holds the loop long: an empty
+ * A deep copy of src, for a checkpoint written off the loop thread, made
+ * in steps so that no step holds the loop long: an empty
  * series of src's shape, then each slot i < capacity, then the total.
  * Copying the total last keeps every window of the copy within its total.
  */

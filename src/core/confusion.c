@@ -10,7 +10,8 @@ static double ratio(double num, double den)
 	return den > 0.0 ? num / den : NAN;
 }
 
-void evald_confusion_rates(struct evald_confusion *c)
+/* Derives the rates of *c from its tp, fp, tn and fn. */
+static void confusion_rates(struct evald_confusion *c)
 {
 	double pos = c->tp + c->fn, neg = c->fp + c->tn;
 
@@ -72,6 +73,6 @@ int evald_stream_confusion(const evald_stream *s, double t, struct evald_confusi
 	}
 	out->fn = s->weight[1] - out->tp;
 	out->tn = s->weight[0] - out->fp;
-	evald_confusion_rates(out);
+	confusion_rates(out);
 	return 0;
 }

@@ -1,93 +1,68 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
 #include <evald/error.h>
 #include <evald/stream.h>
 
 #define STR(x)  #x
 #define XSTR(x) STR(x)
 
+/* Every code, indexed by -code: its wire name (NULL if clients never see it) and its text. */
+static const struct {
+	const char *wire, *text;
+} errors[EVALD_ERROR_CODES] = {
+        [-EVALD_OK] = {NULL, "success"},
+        [-EVALD_ENOMEM] = {NULL, "out of memory"},
+        [-EVALD_EINVAL] = {NULL, "invalid argument"},
+        [-EVALD_EBINS] = {NULL, "bins must be between 1 and " XSTR(EVALD_BINS_MAX)},
+        [-EVALD_ERANGE] = {NULL, "range must be two finite numbers lo < hi, wide enough that "
+                                 "every bin edge is distinct"},
+        [-EVALD_ELIMITS] = {NULL, "logit limits must be two finite numbers lo < hi, close "
+                                  "enough to 0 that every bin edge is distinct"},
+        [-EVALD_ETHRESHOLD] = {"bad_threshold", "thresholds must be finite numbers"},
+        [-EVALD_ELABEL] = {"bad_label", "label must be 0, 1, true or false"},
+        [-EVALD_ESCORE] = {"bad_score", "score must be a finite number"},
+        [-EVALD_EWEIGHT] = {"bad_weight", "weight must be a number > 0 and at most 1e12"},
+        [-EVALD_EMISMATCH] = {NULL, "streams with different configurations cannot be merged"},
+        [-EVALD_EBADREQ] = {"bad_request", "malformed request"},
+        [-EVALD_EUNKNOWNOP] = {"unknown_op", "unknown op"},
+        [-EVALD_ELENGTH] = {"length_mismatch", "batch columns must have equal lengths"},
+        [-EVALD_ESTREAM] = {"bad_stream", "stream name must be 1 to 128 bytes of printable ASCII"},
+        [-EVALD_ENOSTREAM] = {"unknown_stream", "no such stream"},
+        [-EVALD_ETOOMANY] = {"too_many_streams", "too many streams"},
+        [-EVALD_EWINDOW] = {"bad_window", "bad window"},
+        [-EVALD_ETOOLARGE] = {"message_too_large", "message too large"},
+        [-EVALD_EMSGPACK] = {"invalid_msgpack", "invalid MessagePack"},
+        [-EVALD_ECONNLIMIT] = {"too_many_connections", "too many connections"},
+        [-EVALD_ESTATE] = {NULL, "bad state file"},
+        [-EVALD_ESYS] = {NULL, "a system call failed"},
+};
+
 const char *evald_strerror(int err)
 {
-	switch (err) {
-	case EVALD_OK:
-		return "success";
-	case EVALD_ENOMEM:
-		return "out of memory";
-	case EVALD_EINVAL:
-		return "invalid argument";
-	case EVALD_EBINS:
-		return "bins must be between 1 and " XSTR(EVALD_BINS_MAX);
-	case EVALD_ERANGE:
-		return "range must be two finite numbers lo < hi, wide enough that every bin "
-		       "edge is distinct";
-	case EVALD_ELIMITS:
-		return "logit limits must be two finite numbers lo < hi, close enough to 0 that "
-		       "every bin edge is distinct";
-	case EVALD_ETHRESHOLD:
-		return "thresholds must be finite numbers";
-	case EVALD_ELABEL:
-		return "label must be 0, 1, true or false";
-	case EVALD_ESCORE:
-		return "score must be a finite number";
-	case EVALD_EWEIGHT:
-		return "weight must be a number > 0 and at most 1e12";
-	case EVALD_EMISMATCH:
-		return "streams with different configurations cannot be merged";
-	case EVALD_EBADREQ:
-		return "malformed request";
-	case EVALD_EUNKNOWNOP:
-		return "unknown op";
-	case EVALD_ELENGTH:
-		return "batch columns must have equal lengths";
-	case EVALD_ESTREAM:
-		return "stream name must be 1 to 128 bytes of printable ASCII";
-	case EVALD_ENOSTREAM:
-		return "no such stream";
-	case EVALD_ETOOMANY:
-		return "too many streams";
-	case EVALD_EWINDOW:
-		return "bad window";
-	case EVALD_ETOOLARGE:
-		return "message too large";
-	case EVALD_EMSGPACK:
-		return "invalid MessagePack";
-	case EVALD_ECONNLIMIT:
-		return "too many connections";
-	case EVALD_ESTATE:
-		return "bad state file";
-	}
-	return "unknown error";
+	return err <= 0 && -err < EVALD_ERROR_CODES ? errors[-err].text : "unknown error";
+}
+
+bool evald_error_is_wire(int err)
+{
+	return err < 0 && -err < EVALD_ERROR_CODES && errors[-err].wire;
 }
 
 const char *evald_error_name(int err)
 {
-	switch (err) {
-	case EVALD_ETHRESHOLD:
-		return "bad_threshold";
-	case EVALD_ELABEL:
-		return "bad_label";
-	case EVALD_ESCORE:
-		return "bad_score";
-	case EVALD_EWEIGHT:
-		return "bad_weight";
-	case EVALD_EBADREQ:
-		return "bad_request";
-	case EVALD_EUNKNOWNOP:
-		return "unknown_op";
-	case EVALD_ELENGTH:
-		return "length_mismatch";
-	case EVALD_ESTREAM:
-		return "bad_stream";
-	case EVALD_ENOSTREAM:
-		return "unknown_stream";
-	case EVALD_ETOOMANY:
-		return "too_many_streams";
-	case EVALD_EWINDOW:
-		return "bad_window";
-	case EVALD_ETOOLARGE:
-		return "message_too_large";
-	case EVALD_EMSGPACK:
-		return "invalid_msgpack";
-	case EVALD_ECONNLIMIT:
-		return "too_many_connections";
-	}
-	return "internal";
+	return evald_error_is_wire(err) ? errors[-err].wire : "internal";
+}
+
+int evald_sys_error(int sys, char *msg, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, len, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < len)
+		snprintf(msg + n, len - (size_t)n, ": %s", strerror(sys < 0 ? -sys : sys));
+	return EVALD_ESYS;
 }

@@ -333,18 +333,3 @@ int evald_series_copy_total(evald_series *dst, const evald_series *src)
 	dst->since = src->since;
 	return 0;
 }
-
-int evald_series_clone(const evald_series *src, evald_series **out)
-{
-	int err = evald_series_clone_empty(src, out);
-
-	for (uint32_t i = 0; !err && i < src->nslots; i++)
-		err = evald_series_copy_slot(*out, src, i);
-	if (!err)
-		err = evald_series_copy_total(*out, src);
-	if (err) {
-		evald_series_free(*out);
-		*out = NULL;
-	}
-	return err;
-}

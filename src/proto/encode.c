@@ -122,11 +122,11 @@ static void pack_by_code(msgpack_packer *pk, const uint64_t *counts)
 {
 	size_t n = 0;
 
-	for (int e = EVALD_ETHRESHOLD; e >= EVALD_ECONNLIMIT; e--)
-		n += strcmp(evald_error_name(e), "internal") != 0;
+	for (int e = -1; e > -EVALD_ERROR_CODES; e--)
+		n += evald_error_is_wire(e);
 	msgpack_pack_map(pk, n);
-	for (int e = EVALD_ETHRESHOLD; e >= EVALD_ECONNLIMIT; e--) {
-		if (strcmp(evald_error_name(e), "internal") == 0)
+	for (int e = -1; e > -EVALD_ERROR_CODES; e--) {
+		if (!evald_error_is_wire(e))
 			continue;
 		pack_str(pk, evald_error_name(e));
 		msgpack_pack_uint64(pk, counts[-e]);

@@ -11,7 +11,12 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-size_t evald_prometheus_edges(const evald_stream *s, uint32_t buckets, double *out, size_t max)
+/*
+ * The histogram edges exported for a stream, ascending: up to buckets bin
+ * edges spread over the bins, and the configured thresholds. Returns how
+ * many, at most max.
+ */
+static size_t export_edges(const evald_stream *s, uint32_t buckets, double *out, size_t max)
 {
 	const struct evald_config *cfg = evald_stream_config(s);
 	size_t n = 0, m = 0;
@@ -106,8 +111,7 @@ static void write_histograms(FILE *out, const struct exported *e, size_t n, uint
 	       "scores strictly below that edge.");
 	for (size_t i = 0; i < n; i++) {
 		const evald_stream *s = e[i].s;
-		size_t m =
-		        evald_prometheus_edges(s, buckets, edges, sizeof(edges) / sizeof(edges[0]));
+		size_t m = export_edges(s, buckets, edges, sizeof(edges) / sizeof(edges[0]));
 		struct evald_stream_raw raw;
 		evald_stream_raw_get(s, &raw);
 		for (int label = 0; label <= 1; label++) {

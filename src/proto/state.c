@@ -317,7 +317,7 @@ static int read_series(struct reader *rd, const msgpack_object *o, evald_registr
 	double since, pair[2];
 	uint64_t bins, slot, max;
 	evald_series *series;
-	char what[200];
+	char what[200], text[16];
 	int err;
 
 	if (!name || name->type != MSGPACK_OBJECT_STR ||
@@ -337,9 +337,9 @@ static int read_series(struct reader *rd, const msgpack_object *o, evald_registr
 	cfg.bins = (uint32_t)bins;
 	cfg.lo = pair[0];
 	cfg.hi = pair[1];
-	cfg.spacing = spacing->via.str.size == 5 && memcmp(spacing->via.str.ptr, "logit", 5) == 0
-	                      ? EVALD_SPACING_LOGIT
-	                      : EVALD_SPACING_UNIFORM;
+	evald_printable(spacing->via.str.ptr, spacing->via.str.size, text, sizeof(text));
+	if (spacing->via.str.size >= sizeof(text) || evald_spacing_parse(text, &cfg.spacing) != 0)
+		return bad(rd, "%s: spacing '%s' is not uniform or logit", what, text);
 	if (!get_nums(evald_map_get(o, "logit_limits"), pair, 2))
 		return bad(rd, "%s: logit limits missing", what);
 	cfg.logit_lo = pair[0];

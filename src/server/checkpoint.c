@@ -28,7 +28,8 @@ struct checkpoint {
 	struct evald_state_counters counters;
 	double created;
 	double pause_ms; /* the longest slice */
-	int err;         /* errno of the write, EVALD_ENOMEM, or 0 */
+	int err;         /* 0, EVALD_ENOMEM, or EVALD_ESYS with sys the errno */
+	int sys;
 	size_t bytes;
 	uint64_t started_ns;
 };
@@ -46,9 +47,10 @@ static uint64_t now_ns(void)
 /*
  * Writes a temp file in the same directory, fsyncs it, renames it over
  * path, and fsyncs the directory: a crash at any point leaves either the
- * old file or the new one, whole. Returns 0 or an errno.
+ * old file or the new one, whole. Returns 0, or EVALD_ESYS with *sys the
+ * errno of the call that failed.
  */
-static int write_atomically(const char *path, const char *data, size_t len)
+static int write_atomically(const char *path, const char *data, size_t len, int *sys)
 {
 	char tmp[4200], dir[4200];
 	size_t done = 0;
@@ -57,8 +59,10 @@ static int write_atomically(const char *path, const char *data, size_t len)
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return errno;
+	if (fd < 0) {
+		*sys = errno;
+		return EVALD_ESYS;
+	}
 	while (done < len) {
 		/* With the testing delay, write in small pieces so a kill can land mid-file. */
 		size_t piece = delay && len - done > 4096 ? 4096 : len - done;
@@ -85,7 +89,8 @@ static int write_atomically(const char *path, const char *data, size_t len)
 		err = errno;
 	if (err) {
 		unlink(tmp);
-		return err;
+		*sys = err;
+		return EVALD_ESYS;
 	}
 	snprintf(dir, sizeof(dir), "%s", path);
 	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -94,7 +99,8 @@ static int write_atomically(const char *path, const char *data, size_t len)
 			err = errno;
 		close(dfd);
 	}
-	return err;
+	*sys = err;
+	return err ? EVALD_ESYS : 0;
 }
 
 static void encode_counters(const struct evald_server *s, struct evald_state_counters *c)
@@ -109,11 +115,11 @@ static void work(uv_work_t *req)
 	msgpack_sbuffer sb;
 
 	msgpack_sbuffer_init(&sb);
-	cp->err = evald_state_encode(&sb, cp->copy, &cp->counters, cp->created) ? ENOMEM : 0;
+	cp->err = evald_state_encode(&sb, cp->copy, &cp->counters, cp->created);
 	evald_registry_free(cp->copy);
 	cp->copy = NULL;
 	if (!cp->err)
-		cp->err = write_atomically(cp->server->cfg->state_path, sb.data, sb.size);
+		cp->err = write_atomically(cp->server->cfg->state_path, sb.data, sb.size, &cp->sys);
 	cp->bytes = sb.size;
 	msgpack_sbuffer_destroy(&sb);
 }
@@ -134,7 +140,10 @@ static void after_work(uv_work_t *req, int status)
 	} else {
 		s->stats.checkpoint_errors++;
 		evald_log(EVALD_LOG_ERROR, "checkpoint_failed", "path=%s error=\"%s\"",
-		          s->cfg->state_path, strerror(cp->err ? cp->err : ECANCELED));
+		          s->cfg->state_path,
+		          status                  ? uv_strerror(status)
+		          : cp->err == EVALD_ESYS ? strerror(cp->sys)
+		                                  : evald_strerror(cp->err));
 	}
 	free(cp);
 }
@@ -234,7 +243,7 @@ int evald__checkpoint_final(struct evald_server *s)
 {
 	struct evald_state_counters c;
 	msgpack_sbuffer sb;
-	int err;
+	int err, sys;
 
 	if (!s->cfg->state_path[0])
 		return 0;
@@ -245,15 +254,15 @@ int evald__checkpoint_final(struct evald_server *s)
 		evald_log(EVALD_LOG_ERROR, "checkpoint_failed", "error=ENOMEM");
 		return EVALD_ENOMEM;
 	}
-	err = write_atomically(s->cfg->state_path, sb.data, sb.size);
+	err = write_atomically(s->cfg->state_path, sb.data, sb.size, &sys);
 	if (err)
 		evald_log(EVALD_LOG_ERROR, "checkpoint_failed", "path=%s error=\"%s\"",
-		          s->cfg->state_path, strerror(err));
+		          s->cfg->state_path, strerror(sys));
 	else
 		evald_log(EVALD_LOG_INFO, "checkpoint_written", "path=%s bytes=%zu final=true",
 		          s->cfg->state_path, sb.size);
 	msgpack_sbuffer_destroy(&sb);
-	return err ? EVALD_EINVAL : 0;
+	return err;
 }
 
 /* Moves a bad state file aside, never deleting it. */
@@ -312,7 +321,7 @@ int evald__restore(struct evald_server *s, bool discard_bad, char *err, size_t e
 	data = malloc(st.st_size > 0 ? (size_t)st.st_size : 1);
 	f = fopen(path, "rb");
 	if (!data || !f) {
-		snprintf(err, errlen, "cannot read the state file %s: %s", path, strerror(errno));
+		evald_sys_error(errno, err, errlen, "cannot read the state file %s", path);
 		free(data);
 		if (f)
 			fclose(f);

@@ -124,6 +124,13 @@ static void respond(struct evald_http_conn *c, int status, const char *type, con
 	}
 }
 
+/* A plain-text response; its length is the text's. */
+static void respond_text(struct evald_http_conn *c, int status, const char *text, bool keep_alive,
+                         bool head)
+{
+	respond(c, status, "text/plain", text, strlen(text), keep_alive, head);
+}
+
 static void respond_json(struct evald_http_conn *c, int status, json_t *j, bool keep_alive,
                          bool head)
 {
@@ -132,7 +139,7 @@ static void respond_json(struct evald_http_conn *c, int status, json_t *j, bool 
 	if (text)
 		respond(c, status, "application/json", text, strlen(text), keep_alive, head);
 	else
-		respond(c, 500, "text/plain", "out of memory\n", 14, false, head);
+		respond_text(c, 500, "out of memory\n", false, head);
 	free(text);
 	json_decref(j);
 }
@@ -258,7 +265,7 @@ static void serve_metrics(struct evald_http_conn *c, bool keep, bool head)
 	FILE *out = open_memstream(&text, &len);
 
 	if (!out) {
-		respond(c, 500, "text/plain", "out of memory\n", 14, false, head);
+		respond_text(c, 500, "out of memory\n", false, head);
 		return;
 	}
 	evald__refresh_stats(s);
@@ -285,14 +292,13 @@ static void route(struct evald_http_conn *c)
 	msgpack_packer pk;
 
 	if (c->refuse) {
-		respond(c, c->refuse, "text/plain", reason(c->refuse), strlen(reason(c->refuse)),
-		        false, head);
+		respond_text(c, c->refuse, reason(c->refuse), false, head);
 		return;
 	}
 	http_parser_url_init(&u);
 	if (http_parser_parse_url(c->url, c->url_len, 0, &u) != 0 ||
 	    !(u.field_set & (1 << UF_PATH))) {
-		respond(c, 400, "text/plain", "bad request target\n", 19, keep, head);
+		respond_text(c, 400, "bad request target\n", keep, head);
 		return;
 	}
 	path = c->url + u.field_data[UF_PATH].off;
@@ -303,13 +309,13 @@ static void route(struct evald_http_conn *c)
 	}
 #define IS(lit) (plen == sizeof(lit) - 1 && memcmp(path, lit, plen) == 0)
 	if (!IS("/metrics") && !IS("/snapshot") && !IS("/streams") && !IS("/healthz")) {
-		respond(c, 404, "text/plain",
-		        "not found; try /metrics, /snapshot?stream=S, /streams or /healthz\n", 67,
-		        keep, head);
+		respond_text(c, 404,
+		             "not found; try /metrics, /snapshot?stream=S, /streams or /healthz\n",
+		             keep, head);
 		return;
 	}
 	if (p->method != HTTP_GET && p->method != HTTP_HEAD) {
-		respond(c, 405, "text/plain", "only GET and HEAD\n", 18, keep, head);
+		respond_text(c, 405, "only GET and HEAD\n", keep, head);
 		return;
 	}
 	s->now = evald_clock_now(&s->clock);
@@ -421,8 +427,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (!c->closing && (c->parser.http_errno != HPE_OK || parsed != (size_t)nread)) {
 		/* A header too large for the parser is still a 431. */
 		int status = c->parser.http_errno == HPE_HEADER_OVERFLOW ? 431 : 400;
-		respond(c, status, "text/plain", reason(status), strlen(reason(status)), false,
-		        false);
+		respond_text(c, status, reason(status), false, false);
 	}
 }
 

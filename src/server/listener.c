@@ -7,6 +7,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <evald/error.h>
+
 #include "server_impl.h"
 
 int evald__parse_address(const char *text, struct sockaddr_storage *ss)
@@ -17,20 +19,20 @@ int evald__parse_address(const char *text, struct sockaddr_storage *ss)
 	long port;
 	size_t hostlen;
 
-	if (!colon || colon == text)
-		return UV_EINVAL;
+	if (!colon || colon == text || strlen(text) >= sizeof(host))
+		return EVALD_EINVAL;
 	port = strtol(colon + 1, &end, 10);
 	if (colon[1] == '\0' || *end || port < 0 || port > 65535)
-		return UV_EINVAL;
+		return EVALD_EINVAL;
 	hostlen = (size_t)(colon - text);
-	if (text[0] == '[' && colon[-1] == ']') {
+	if (text[0] == '[' && colon[-1] == ']' && hostlen >= 2) {
 		memcpy(host, text + 1, hostlen - 2);
 		host[hostlen - 2] = '\0';
-		return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss);
+		return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) ? EVALD_EINVAL : 0;
 	}
 	memcpy(host, text, hostlen);
 	host[hostlen] = '\0';
-	return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss);
+	return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) ? EVALD_EINVAL : 0;
 }
 
 void evald__format_address(const struct sockaddr_storage *ss, char *out, size_t len)
@@ -62,17 +64,17 @@ int evald__listen_tcp(struct evald_server *s, uv_tcp_t *tcp, bool *open, const c
 		         transport, addr);
 		return r;
 	}
-	uv_tcp_init(s->loop, tcp);
+	r = uv_tcp_init(s->loop, tcp);
+	if (r)
+		return evald_sys_error(r, err, errlen, "%s socket", transport);
 	tcp->data = s;
 	*open = true;
 	r = uv_tcp_bind(tcp, (const struct sockaddr *)&ss, 0);
-	if (r == 0)
-		r = uv_listen((uv_stream_t *)tcp, 511, cb);
-	if (r) {
-		snprintf(err, errlen, "cannot listen for %s on %s: %s", transport, addr,
-		         uv_strerror(r));
-		return r;
-	}
+	if (r)
+		return evald_sys_error(r, err, errlen, "bind %s (%s)", addr, transport);
+	r = uv_listen((uv_stream_t *)tcp, 511, cb);
+	if (r)
+		return evald_sys_error(r, err, errlen, "listen on %s (%s)", addr, transport);
 	uv_tcp_getsockname(tcp, (struct sockaddr *)&ss, &len);
 	evald__format_address(&ss, bound, sizeof(bound));
 	evald_log(EVALD_LOG_INFO, "listening", "transport=%s addr=%s", transport, bound);
@@ -80,8 +82,9 @@ int evald__listen_tcp(struct evald_server *s, uv_tcp_t *tcp, bool *open, const c
 }
 
 /*
- * Decides what to do with a socket file already at path: 1 if a live
- * server answers there, 0 if there is nothing (a stale file is removed).
+ * Decides what to do with a socket file already at path: 0 if there is
+ * nothing (a stale file is removed), else an error: a live server
+ * answers there, or the path is not a socket.
  */
 static int probe_socket_file(const char *path, char *err, size_t errlen)
 {
@@ -94,11 +97,11 @@ static int probe_socket_file(const char *path, char *err, size_t errlen)
 	if (!S_ISSOCK(st.st_mode)) {
 		snprintf(err, errlen,
 		         "%s exists and is not a socket; remove it or set [server] unix", path);
-		return UV_EEXIST;
+		return EVALD_EINVAL;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (fd < 0)
-		return uv_translate_sys_error(errno);
+		return evald_sys_error(errno, err, errlen, "socket for %s", path);
 	memcpy(addr.sun_path, path, strlen(path) + 1);
 	r = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
 	close(fd);
@@ -107,7 +110,7 @@ static int probe_socket_file(const char *path, char *err, size_t errlen)
 		         "another evald is already listening on %s; stop it or choose another "
 		         "socket path",
 		         path);
-		return 1;
+		return EVALD_ESYS;
 	}
 	if (unlink(path) == 0)
 		evald_log(EVALD_LOG_INFO, "stale_socket_removed", "path=%s", path);
@@ -119,21 +122,20 @@ static int listen_unix(struct evald_server *s, char *err, size_t errlen)
 	const char *path = s->cfg->unix_path;
 	int r = probe_socket_file(path, err, errlen);
 
-	if (r > 0)
-		return UV_EADDRINUSE;
-	if (r < 0)
+	if (r)
 		return r;
-	uv_pipe_init(s->loop, &s->pipe, 0);
+	r = uv_pipe_init(s->loop, &s->pipe, 0);
+	if (r)
+		return evald_sys_error(r, err, errlen, "socket for %s", path);
 	s->pipe.data = s;
 	s->pipe_open = true;
 	r = uv_pipe_bind(&s->pipe, path);
-	s->pipe_bound = r == 0;
-	if (r == 0)
-		r = uv_listen((uv_stream_t *)&s->pipe, 511, evald__accept);
-	if (r) {
-		snprintf(err, errlen, "cannot listen on %s: %s", path, uv_strerror(r));
-		return r;
-	}
+	if (r)
+		return evald_sys_error(r, err, errlen, "bind %s", path);
+	s->pipe_bound = true;
+	r = uv_listen((uv_stream_t *)&s->pipe, 511, evald__accept);
+	if (r)
+		return evald_sys_error(r, err, errlen, "listen on %s", path);
 	evald_log(EVALD_LOG_INFO, "listening", "transport=unix path=%s", path);
 	return 0;
 }
@@ -149,7 +151,7 @@ int evald__listen(struct evald_server *s, char *err, size_t errlen)
 		r = listen_unix(s, err, errlen);
 	if (r == 0 && !s->tcp_open && !s->pipe_open) {
 		snprintf(err, errlen, "both listeners are disabled: set [server] listen or unix");
-		r = UV_EINVAL;
+		r = EVALD_EINVAL;
 	}
 	return r;
 }

@@ -355,6 +355,67 @@ void evald_server_stop(evald_server *s)
 	uv_unref((uv_handle_t *)&s->drain);
 }
 
+/* The server's own handles as they are made, so that a failure closes just those. */
+struct handles {
+	evald_server *s;
+	uv_handle_t *made[9];
+	size_t n;
+	int sys; /* the libuv error of the one that failed */
+};
+
+static bool made(struct handles *hs, int r, void *handle)
+{
+	if (r) {
+		hs->sys = r;
+		return false;
+	}
+	((uv_handle_t *)handle)->data = hs->s;
+	hs->made[hs->n++] = handle;
+	return true;
+}
+
+/* Makes the signal, timer, idle and check handles; on failure closes those it made. */
+static int handles_init(evald_server *s, char *err, size_t errlen)
+{
+	struct handles hs = {.s = s};
+	uv_loop_t *loop = s->loop;
+
+	if (made(&hs, uv_signal_init(loop, &s->sigint), &s->sigint) &&
+	    made(&hs, uv_signal_init(loop, &s->sigterm), &s->sigterm) &&
+	    made(&hs, uv_signal_init(loop, &s->sighup), &s->sighup) &&
+	    made(&hs, uv_timer_init(loop, &s->tick), &s->tick) &&
+	    made(&hs, uv_timer_init(loop, &s->checkpoint_timer), &s->checkpoint_timer) &&
+	    made(&hs, uv_idle_init(loop, &s->checkpoint_idle), &s->checkpoint_idle) &&
+	    made(&hs, uv_timer_init(loop, &s->drain), &s->drain) &&
+	    made(&hs, uv_check_init(loop, &s->resume), &s->resume) &&
+	    made(&hs, uv_idle_init(loop, &s->waiting), &s->waiting))
+		return 0;
+	while (hs.n > 0)
+		uv_close(hs.made[--hs.n], NULL);
+	uv_run(loop, UV_RUN_NOWAIT);
+	return evald_sys_error(hs.sys, err, errlen, "libuv handle");
+}
+
+/* Starts the signal handlers and timers; the checkpoint timer's period is 64-bit milliseconds. */
+static int handles_start(evald_server *s, bool manual_clock, char *err, size_t errlen)
+{
+	uint64_t every = (uint64_t)s->cfg->checkpoint_interval * 1000u;
+	int r;
+
+	if ((r = uv_signal_start(&s->sigint, on_signal, SIGINT)) != 0 ||
+	    (r = uv_signal_start(&s->sigterm, on_signal, SIGTERM)) != 0 ||
+	    (r = uv_signal_start(&s->sighup, on_signal, SIGHUP)) != 0)
+		return evald_sys_error(r, err, errlen, "signal handler");
+	if (!manual_clock)
+		uv_timer_start(&s->tick, on_tick, 1000, 1000);
+	if (s->cfg->state_path[0]) {
+		uv_timer_start(&s->checkpoint_timer, on_checkpoint, every, every);
+		evald_log(EVALD_LOG_DEBUG, "checkpoint_timer", "every_ms=%llu",
+		          (unsigned long long)every);
+	}
+	return 0;
+}
+
 int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg,
                      const struct evald_server_options *opts, evald_server **out, char *err,
                      size_t errlen)
@@ -373,32 +434,18 @@ int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg,
 	s->now = s->started = s->last_expiry = evald_clock_now(&s->clock);
 	s->bad_input_log.burst = 10;
 	r = evald_registry_new(cfg->max_streams, &s->streams);
-	if (r) {
-		free(s);
+	if (r == 0)
+		r = handles_init(s, err, errlen);
+	else
 		snprintf(err, errlen, "out of memory");
+	if (r) {
+		evald_registry_free(s->streams);
+		free(s);
 		return r;
 	}
-	uv_signal_init(loop, &s->sigint);
-	uv_signal_init(loop, &s->sigterm);
-	uv_signal_init(loop, &s->sighup);
-	uv_timer_init(loop, &s->tick);
-	uv_timer_init(loop, &s->checkpoint_timer);
-	uv_idle_init(loop, &s->checkpoint_idle);
-	uv_timer_init(loop, &s->drain);
-	uv_check_init(loop, &s->resume);
-	uv_idle_init(loop, &s->waiting);
-	s->resume.data = s->waiting.data = s;
-	s->sigint.data = s->sigterm.data = s->sighup.data = s->tick.data = s->drain.data = s;
-	s->checkpoint_timer.data = s->checkpoint_idle.data = s;
-	uv_signal_start(&s->sigint, on_signal, SIGINT);
-	uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-	uv_signal_start(&s->sighup, on_signal, SIGHUP);
-	if (!opts->manual_clock)
-		uv_timer_start(&s->tick, on_tick, 1000, 1000);
-	r = evald__restore(s, opts->discard_bad_state, err, errlen);
-	if (r == 0 && cfg->state_path[0])
-		uv_timer_start(&s->checkpoint_timer, on_checkpoint,
-		               cfg->checkpoint_interval * 1000u, cfg->checkpoint_interval * 1000u);
+	r = handles_start(s, opts->manual_clock, err, errlen);
+	if (r == 0)
+		r = evald__restore(s, opts->discard_bad_state, err, errlen);
 	if (r == 0)
 		r = evald__sink_open(s, err, errlen);
 	if (r == 0)

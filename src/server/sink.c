@@ -25,8 +25,7 @@ int evald__sink_open(struct evald_server *s, char *err, size_t errlen)
 		return 0;
 	s->sink.fd = open_file(cfg->path);
 	if (s->sink.fd < 0) {
-		snprintf(err, errlen, "cannot open [sink] path %s: %s", cfg->path, strerror(errno));
-		return EVALD_EINVAL;
+		return evald_sys_error(errno, err, errlen, "open [sink] path %s", cfg->path);
 	}
 	/* Intervals are aligned to multiples of their length, like the slots. */
 	s->sink.next = (floor(s->now / cfg->interval) + 1) * cfg->interval;

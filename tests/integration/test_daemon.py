@@ -386,3 +386,49 @@ def test_many_streaming_clients_take_turns_and_lose_nothing(daemon):
     precision, recall, thresholds = precision_recall_curve(ys, ss)
     assert snap["curve"]["threshold"] == list(thresholds[::-1])
     np.testing.assert_allclose(snap["curve"]["precision"], precision[:-1][::-1], atol=EXACT, rtol=0)
+
+
+def test_an_address_in_use_is_named_with_its_cause(tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        addr = "127.0.0.1:%d" % taken.getsockname()[1]
+        r = subprocess.run([EVALD, "--listen", addr, "--http", "", "--unix", ""],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1
+        assert f"listen on {addr} (tcp): Address already in use" in r.stderr
+    finally:
+        taken.close()
+
+
+def test_too_few_file_descriptors_fail_the_start_cleanly(tmp_path):
+    """Each limit makes a different call fail first: each failure is named, none crashes."""
+    import resource
+
+    failed = 0
+    for limit in range(3, 40):  # bounded; evald starts well before 40
+        log = tmp_path / f"evald-{limit}.log"
+        proc = subprocess.Popen(
+            [EVALD, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
+             "--unix", str(tmp_path / f"e{limit}.sock")],
+            stdout=subprocess.DEVNULL, stderr=open(log, "w"),
+            preexec_fn=lambda n=limit: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)))
+        for _ in range(600):  # bounded: 30 s
+            if proc.poll() is not None or "event=started" in log.read_text():
+                break
+            time.sleep(0.05)
+        if proc.poll() is None:  # it started: every lower limit failed
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+            break
+        text = log.read_text()
+        said = [line for line in text.splitlines() if line.startswith("evald: ")]
+        if not failed and not said:
+            continue  # too few for the loader or the sanitizers' runtime: evald never ran
+        assert proc.returncode == 1, text
+        assert said and "Too many open files" in said[0], text
+        failed += 1
+    else:
+        pytest.fail("evald did not start with 39 descriptors")
+    assert failed > 0

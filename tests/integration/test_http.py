@@ -156,7 +156,13 @@ def raw(d, data, read=True):
 def test_http_edge_cases(tmp_path):
     d = Daemon(tmp_path)
     try:
-        assert get(d, "/nowhere")[0] == 404
+        status, body = get(d, "/nowhere")
+        assert status == 404 and body == b"not found; try /metrics, /snapshot?stream=S, /streams or /healthz\n"
+        for path in ("/metrics", "/nowhere", "/%zz"):  # every length is the body's own
+            head = raw(d, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            header, _, rest = head.partition(b"\r\n\r\n")
+            length = int(header.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            assert length == len(rest) and b"\0" not in rest
         conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=30)
         conn.request("DELETE", "/metrics")
         r = conn.getresponse()

@@ -181,3 +181,13 @@ def test_a_changed_configuration_keeps_the_stored_one_and_says_so(tmp_path):
             assert c.request({"op": "snapshot", "stream": "new"})["bins"] == 10
     finally:
         assert d.stop() == 0
+
+
+def test_a_checkpoint_interval_over_49_days_keeps_its_length(tmp_path):
+    # 4294968 s is 4294968000 ms: in 32 bits that wraps to 704 ms.
+    extra = f"[state]\npath = {tmp_path}/evald.state\ncheckpoint_interval = 4294968s\n"
+    d = Daemon(tmp_path, extra=extra)
+    try:
+        assert "event=checkpoint_timer every_ms=4294968000" in d.log_text()
+    finally:
+        assert d.stop() == 0

@@ -193,6 +193,28 @@ static void pack_doubles(msgpack_packer *pk, size_t n, const double *v)
 }
 
 /* A 68-byte format-1 cell: bin index, then weight, score sum, min, max of each class. */
+/* A state file of the given format around body: the magic, a header with its size and CRC. */
+static void seal(msgpack_sbuffer *file, unsigned format, const char *body, size_t len)
+{
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(file);
+	msgpack_sbuffer_write(file, EVALD_STATE_MAGIC, 8);
+	msgpack_packer_init(&pk, file, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 5);
+	pack_key(&pk, "format");
+	msgpack_pack_uint32(&pk, format);
+	pack_key(&pk, "evald");
+	pack_key(&pk, "0.1.0");
+	pack_key(&pk, "created");
+	msgpack_pack_double(&pk, T0);
+	pack_key(&pk, "body_bytes");
+	msgpack_pack_uint64(&pk, len);
+	pack_key(&pk, "crc32");
+	msgpack_pack_uint64(&pk, crc32(0L, (const Bytef *)body, (uInt)len));
+	msgpack_sbuffer_write(file, body, len);
+}
+
 static void put_cell_v1(unsigned char *p, uint32_t k, const double v[8])
 {
 	for (int i = 0; i < 4; i++)
@@ -270,21 +292,7 @@ static void test_format_1_files_are_still_read(void **state)
 	pack_key(&pk, "slots");
 	msgpack_pack_array(&pk, 0);
 
-	msgpack_sbuffer_init(&file);
-	msgpack_sbuffer_write(&file, EVALD_STATE_MAGIC, 8);
-	msgpack_packer_init(&pk, &file, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 5);
-	pack_key(&pk, "format");
-	msgpack_pack_uint32(&pk, 1);
-	pack_key(&pk, "evald");
-	pack_key(&pk, "0.1.0");
-	pack_key(&pk, "created");
-	msgpack_pack_double(&pk, T0);
-	pack_key(&pk, "body_bytes");
-	msgpack_pack_uint64(&pk, body.size);
-	pack_key(&pk, "crc32");
-	msgpack_pack_uint64(&pk, crc32(0L, (const Bytef *)body.data, (uInt)body.size));
-	msgpack_sbuffer_write(&file, body.data, body.size);
+	seal(&file, 1, body.data, body.size);
 
 	assert_int_equal(decode(file.data, file.size, &back, why), 0);
 	assert_int_equal(evald_registry_count(back), 1);
@@ -301,6 +309,35 @@ static void test_format_1_files_are_still_read(void **state)
 	msgpack_sbuffer_destroy(&body);
 }
 
+static void test_an_unknown_spacing_is_refused(void **state)
+{
+	(void)state;
+	evald_registry *r = sample(), *back = NULL;
+	msgpack_sbuffer sb, file;
+	msgpack_unpacked header;
+	size_t off = 0;
+	char why[256], *body, *spacing = NULL;
+
+	encode(r, &sb);
+	msgpack_unpacked_init(&header);
+	assert_int_equal(msgpack_unpack_next(&header, sb.data + 8, sb.size - 8, &off),
+	                 MSGPACK_UNPACK_SUCCESS);
+	body = sb.data + 8 + off;
+	for (char *p = body; p + 7 <= sb.data + sb.size && !spacing; p++)
+		if (memcmp(p, "uniform", 7) == 0)
+			spacing = p;
+	assert_non_null(spacing);
+	memcpy(spacing, "unifxrm", 7); /* a name of the same length: the sizes stay right */
+	seal(&file, EVALD_STATE_FORMAT, body, (size_t)(sb.data + sb.size - body));
+	assert_int_equal(decode(file.data, file.size, &back, why), EVALD_ESTATE);
+	assert_null(back);
+	assert_non_null(strstr(why, "spacing 'unifxrm' is not uniform or logit"));
+	msgpack_unpacked_destroy(&header);
+	msgpack_sbuffer_destroy(&file);
+	msgpack_sbuffer_destroy(&sb);
+	evald_registry_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +345,7 @@ int main(void)
 	        cmocka_unit_test(test_damaged_files_are_refused_with_their_reason),
 	        cmocka_unit_test(test_another_format_version_is_refused),
 	        cmocka_unit_test(test_format_1_files_are_still_read),
+	        cmocka_unit_test(test_an_unknown_spacing_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
