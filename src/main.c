@@ -17,7 +17,7 @@ static const char usage[] =
         "usage: evald [--config FILE] [--listen HOST:PORT] [--unix PATH] [--http HOST:PORT] "
         "[--log-level LEVEL] "
         "[--clock manual]\n"
-        "             [--discard-bad-state] [--version] [--help]\n"
+        "             [--discard-bad-state] [--check-config [FILE]] [--version] [--help]\n"
         "  --config FILE       read settings from an INI file (see conf/evald.ini)\n"
         "  --listen HOST:PORT  TCP address (default 127.0.0.1:7390); '' turns TCP off\n"
         "  --unix PATH         Unix socket (default evald.sock); '' turns it off\n"
@@ -25,10 +25,13 @@ static const char usage[] =
         "  --log-level LEVEL   debug, info, warn or error (default info)\n"
         "  --clock manual      for tests: time stands still until an advance_clock request\n"
         "  --discard-bad-state move a state file that cannot be restored aside and start empty\n"
+        "  --check-config [FILE]  check FILE (or --config), print the effective configuration\n"
+        "                      and exit: 0 if it is valid, 2 naming the line and key if not\n"
         "Flags override the configuration file.\n";
 
 struct flags {
 	const char *config, *listen, *unix_path, *log_level, *http;
+	bool check; /* --check-config */
 	struct evald_server_options opts;
 };
 
@@ -43,6 +46,7 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 	        {"clock", required_argument, NULL, 'K'},
 	        {"http", required_argument, NULL, 'H'},
 	        {"discard-bad-state", no_argument, NULL, 'D'},
+	        {"check-config", no_argument, NULL, 'C'},
 	        {"version", no_argument, NULL, 'V'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
@@ -77,6 +81,9 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 		case 'D':
 			f->opts.discard_bad_state = true;
 			break;
+		case 'C':
+			f->check = true;
+			break;
 		case 'V':
 			printf("evald %s\n", EVALD_VERSION);
 			return 1;
@@ -88,6 +95,8 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 			return 2;
 		}
 	}
+	if (f->check && optind + 1 == argc)
+		f->config = argv[optind++];
 	if (optind != argc) {
 		fprintf(stderr, "evald: unexpected argument '%s'\n%s", argv[optind], usage);
 		return 2;
@@ -98,40 +107,28 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 /* Applies the flags over the configuration; 2 and a message if one is bad. */
 static int apply_flags(const struct flags *f, struct evald_server_config *cfg)
 {
-	if (f->listen) {
-		if (strlen(f->listen) >= sizeof(cfg->listen)) {
-			fprintf(stderr, "evald: --listen: address too long\n");
+	const struct {
+		const char *flag, *value, *section, *key;
+	} set[] = {
+	        {"--listen", f->listen, "server", "listen"},
+	        {"--unix", f->unix_path, "server", "unix"},
+	        {"--http", f->http, "http", "listen"},
+	        {"--log-level", f->log_level, "server", "log_level"},
+	};
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
+		if (set[i].value && evald_server_config_set(cfg, set[i].section, set[i].key,
+		                                            set[i].value, err, sizeof(err)) != 0) {
+			fprintf(stderr, "evald: %s: %s\n", set[i].flag, err);
 			return 2;
 		}
-		strcpy(cfg->listen, f->listen);
-	}
-	if (f->unix_path) {
-		if (strlen(f->unix_path) >= sizeof(cfg->unix_path)) {
-			fprintf(stderr,
-			        "evald: --unix: a socket path must be shorter than %zu bytes\n",
-			        sizeof(cfg->unix_path));
-			return 2;
-		}
-		strcpy(cfg->unix_path, f->unix_path);
-	}
-	if (f->http) {
-		if (strlen(f->http) >= sizeof(cfg->http_listen)) {
-			fprintf(stderr, "evald: --http: address too long\n");
-			return 2;
-		}
-		strcpy(cfg->http_listen, f->http);
-	}
-	if (f->log_level && evald_log_level_parse(f->log_level, &cfg->log_level) != 0) {
-		fprintf(stderr, "evald: --log-level: '%s' is not debug, info, warn or error\n",
-		        f->log_level);
-		return 2;
-	}
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	struct evald_server_config cfg = evald_server_config_default;
+	struct evald_server_config cfg;
 	struct flags flags = {0};
 	evald_server *server = NULL;
 	uv_loop_t loop;
@@ -141,13 +138,23 @@ int main(int argc, char **argv)
 	rc = parse_flags(argc, argv, &flags);
 	if (rc)
 		return rc == 1 ? 0 : 2;
+	if (evald_server_config_init(&cfg) != 0) {
+		fprintf(stderr, "evald: the built-in defaults do not parse\n");
+		return 2;
+	}
 	if (flags.config && evald_server_config_load(&cfg, flags.config, err, sizeof(err)) != 0) {
 		fprintf(stderr, "evald: %s\n", err);
 		evald_server_config_destroy(&cfg);
 		return 2;
 	}
 	rc = apply_flags(&flags, &cfg);
-	if (rc) {
+	if (rc == 0 && flags.check) {
+		evald_server_config_write(&cfg, stdout);
+		fprintf(stderr, "evald: %s: the configuration is valid\n",
+		        flags.config ? flags.config : "(defaults)");
+		rc = fflush(stdout) == 0 ? 0 : 1;
+	}
+	if (rc || flags.check) {
 		evald_server_config_destroy(&cfg);
 		return rc;
 	}

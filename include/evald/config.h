@@ -2,6 +2,7 @@
 #define EVALD_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include <evald/log.h>
@@ -15,17 +16,16 @@
 /* A [stream "NAME"] section: the keys it sets override [defaults]. */
 struct evald_stream_section {
 	char name[EVALD_STREAM_NAME_MAX + 1];
-	unsigned set; /* which keys the section gave */
+	unsigned set; /* the keys the section gave, a bit for each row of the key table */
 	struct evald_config cfg;
 	struct evald_window_config win;
 };
 
 /* [sink]: a JSON line per active stream every interval. */
 struct evald_sink_config {
-	char path[4096];     /* empty = off */
-	uint32_t interval;   /* seconds, a multiple of window_slot */
-	bool thresholds_set; /* else each stream's own */
-	uint32_t nthresholds;
+	char path[4096];      /* empty = off */
+	uint32_t interval;    /* seconds, a multiple of window_slot */
+	uint32_t nthresholds; /* 0: each stream's own */
 	double thresholds[EVALD_THRESHOLDS_MAX];
 	char streams[1024]; /* comma-separated glob patterns; empty = every stream */
 };
@@ -53,7 +53,8 @@ struct evald_server_config {
 	size_t nstreams;
 };
 
-extern const struct evald_server_config evald_server_config_default;
+/* Sets every key to its default. */
+int evald_server_config_init(struct evald_server_config *cfg);
 
 /*
  * Reads an INI file over *cfg (which starts as the defaults). On error
@@ -63,11 +64,28 @@ extern const struct evald_server_config evald_server_config_default;
 int evald_server_config_load(struct evald_server_config *cfg, const char *path, char *err,
                              size_t errlen);
 
+/*
+ * Sets one key of a [server], [defaults], [http], [state] or [sink]
+ * section, as a line of the file would (command-line flags); err[] says
+ * what is allowed if value is not.
+ */
+int evald_server_config_set(struct evald_server_config *cfg, const char *section, const char *key,
+                            const char *value, char *err, size_t errlen);
+
 /* The same, from a string; name stands for the file in messages. */
 int evald_server_config_parse(struct evald_server_config *cfg, const char *text, const char *name,
                               char *err, size_t errlen);
 
 void evald_server_config_destroy(struct evald_server_config *cfg);
+
+/*
+ * Writes the configuration as evald.ini would say it: every key of every
+ * section, after a comment with its help and default.
+ */
+void evald_server_config_write(struct evald_server_config *cfg, FILE *out);
+
+/* The i-th key of the table: its name, section and default; NULL past the last. */
+const char *evald_server_config_key(size_t i, const char **section, const char **def);
 
 /* The window configuration for a new stream called name. */
 const struct evald_window_config *evald_server_config_window(const struct evald_server_config *cfg,

@@ -14,6 +14,9 @@ enum evald_log_level {
 /* Lines below this level are not written; the default is info. */
 void evald_log_set_level(enum evald_log_level level);
 
+/* The name of a level: "debug", "info", "warn" or "error". */
+const char *evald_log_level_name(enum evald_log_level level);
+
 /* Parses "debug", "info", "warn" or "error"; EVALD_EINVAL otherwise. */
 int evald_log_level_parse(const char *name, enum evald_log_level *out);
 

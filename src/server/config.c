@@ -10,39 +10,131 @@
 #include <evald/config.h>
 #include <evald/error.h>
 
-const struct evald_server_config evald_server_config_default = {
-        .listen = "127.0.0.1:7390",
-        .unix_path = "evald.sock",
-        .log_level = EVALD_LOG_INFO,
-        .max_streams = 10000,
-        .max_connections = 1024,
-        .max_message_bytes = 1 << 20,
-        .max_batch = 100000,
-        .max_output_bytes = 4 << 20,
-        .defaults = EVALD_CONFIG_DEFAULT,
-        .window = EVALD_WINDOW_DEFAULT,
-        .sink = {.interval = 60},
-        .checkpoint_interval = 10,
-        .http_listen = "127.0.0.1:7391",
-        .export_buckets = 20,
-        .max_exported_streams = 1000,
+#include "listener.h"
+
+/* What a key's value is, which says how it is parsed, checked and written back. */
+enum key_type {
+	K_TEXT,      /* a string of at most size - 1 bytes */
+	K_ADDRESS,   /* empty, or HOST:PORT with an address literal */
+	K_UINT,      /* an integer from lo to hi, stored in size bytes */
+	K_DURATION,  /* a duration in seconds, as a uint32_t; "0" too if lo == 0 */
+	K_LOG_LEVEL, /* enum evald_log_level */
+	K_SPACING,   /* enum evald_spacing */
+	K_PAIR,      /* two finite doubles lo < hi, stored side by side */
+	K_LIST,      /* at most EVALD_THRESHOLDS_MAX doubles, and their count (uint32_t) */
 };
 
-enum bin_key {
-	K_BINS = 1 << 0,
-	K_RANGE = 1 << 1,
-	K_SPACING = 1 << 2,
-	K_LOGIT_LIMITS = 1 << 3,
-	K_THRESHOLDS = 1 << 4,
-	K_WINDOW_SLOT = 1 << 5,
-	K_WINDOW_MAX = 1 << 6,
+/* Where a key's value lives: the server configuration, or a stream's bin or window settings. */
+enum key_base { B_SERVER, B_BINS, B_WINDOW };
+
+/* One configuration key: evald.ini, --check-config and conf/evald.ini all follow this table. */
+struct key {
+	const char *section; /* "defaults" keys may also be set in a [stream "NAME"] section */
+	const char *name;
+	enum key_type type;
+	enum key_base base;
+	size_t offset, size;
+	size_t count_offset; /* K_LIST: where the count is */
+	uint64_t lo, hi;     /* K_UINT: the range; K_DURATION: lo = 0 allows "0" (off) */
+	int err;             /* the code of a bad value */
+	const char *def;     /* the default, as evald.ini writes it */
+	const char *help;
 };
+
+#define SERVER(field)                                                                              \
+	B_SERVER, offsetof(struct evald_server_config, field),                                     \
+	        sizeof(((struct evald_server_config *)0)->field)
+#define BINS(field)                                                                                \
+	B_BINS, offsetof(struct evald_config, field), sizeof(((struct evald_config *)0)->field)
+#define WINDOW(field)                                                                              \
+	B_WINDOW, offsetof(struct evald_window_config, field),                                     \
+	        sizeof(((struct evald_window_config *)0)->field)
+
+static const struct key keys[] = {
+        {"server", "listen", K_ADDRESS, SERVER(listen), 0, 0, 0, EVALD_EINVAL, "127.0.0.1:7390",
+         "TCP address to listen on, HOST:PORT with an IPv4 or [IPv6] literal; empty turns TCP "
+         "off."},
+        {"server", "unix", K_TEXT, SERVER(unix_path), 0, 0, 0, EVALD_EINVAL, "evald.sock",
+         "Unix stream socket path; empty turns it off. A stale file left by a dead evald is "
+         "replaced."},
+        {"server", "log_level", K_LOG_LEVEL, SERVER(log_level), 0, 0, 0, EVALD_EINVAL, "info",
+         "Lowest level of log line written to stderr: debug, info, warn or error."},
+        {"server", "max_streams", K_UINT, SERVER(max_streams), 0, 1, 10000000, EVALD_EINVAL,
+         "10000",
+         "Most streams evald will create; a new stream past this is refused "
+         "(too_many_streams)."},
+        {"server", "max_connections", K_UINT, SERVER(max_connections), 0, 1, 1000000, EVALD_EINVAL,
+         "1024",
+         "Most client connections open at once; a further one gets too_many_connections and "
+         "is closed."},
+        {"server", "max_message_bytes", K_UINT, SERVER(max_message_bytes), 0, 1024, 1u << 30,
+         EVALD_EINVAL, "1048576",
+         "Largest single request, in bytes; a larger one closes its connection."},
+        {"server", "max_batch", K_UINT, SERVER(max_batch), 0, 1, 10000000, EVALD_EINVAL, "100000",
+         "Most records in one columnar batch; a larger batch is refused (bad_request)."},
+        {"server", "max_output_bytes", K_UINT, SERVER(max_output_bytes), 0, 65536, 1u << 30,
+         EVALD_EINVAL, "4194304",
+         "Unread replies per connection: above this evald stops reading the client; at twice "
+         "it, closes it."},
+        {"server", "idle_timeout", K_DURATION, SERVER(idle_timeout), 0, 0, 0, EVALD_EINVAL, "0",
+         "Close a connection that sends nothing for this long (e.g. 5m); 0 turns it off."},
+        {"defaults", "bins", K_UINT, BINS(bins), 0, 1, EVALD_BINS_MAX, EVALD_EBINS, "1000",
+         "Bins per stream. A stream's total costs 48 bytes per bin, as does each window slot "
+         "in use."},
+        {"defaults", "range", K_PAIR, BINS(lo), 0, 0, 0, EVALD_ERANGE, "0,1",
+         "Outer bin edges lo,hi; scores outside are counted in the end bins and as "
+         "out_of_range."},
+        {"defaults", "spacing", K_SPACING, BINS(spacing), 0, 0, 0, EVALD_EINVAL, "uniform",
+         "uniform, or logit for scores that crowd near 0 or 1 (rare events)."},
+        {"defaults", "logit_limits", K_PAIR, BINS(logit_lo), 0, 0, 0, EVALD_ELIMITS, "-12,12",
+         "For logit spacing: the log-odds of the first and last bin edges."},
+        {"defaults", "thresholds", K_LIST, BINS(thresholds),
+         offsetof(struct evald_config, nthresholds), 0, 0, EVALD_ETHRESHOLD, "0.5",
+         "Thresholds whose confusion counts are kept exactly at ingest, comma-separated, at "
+         "most 32."},
+        {"defaults", "window_slot", K_DURATION, WINDOW(slot), 0, 1, 0, EVALD_EWINDOW, "10s",
+         "Width of the time slots that sliding windows are merged from (s, m or h)."},
+        {"defaults", "window_max", K_DURATION, WINDOW(max), 0, 0, 0, EVALD_EWINDOW, "1h",
+         "Longest window a snapshot may ask for, a multiple of window_slot; 0 turns windows "
+         "off."},
+        {"http", "listen", K_ADDRESS, SERVER(http_listen), 0, 0, 0, EVALD_EINVAL, "127.0.0.1:7391",
+         "HTTP address for /metrics (Prometheus), /snapshot, /streams and /healthz; empty "
+         "turns it off."},
+        {"http", "export_buckets", K_UINT, SERVER(export_buckets), 0, 1, 1000, EVALD_EINVAL, "20",
+         "Histogram edges exported per stream and class, besides the configured "
+         "thresholds."},
+        {"http", "max_exported_streams", K_UINT, SERVER(max_exported_streams), 0, 0, 10000000,
+         EVALD_EINVAL, "1000",
+         "Streams exported on /metrics; past this the rest are left out (logged once)."},
+        {"state", "path", K_TEXT, SERVER(state_path), 0, 0, 0, EVALD_EINVAL, "",
+         "Checkpoint file that keeps every stream across restarts; empty keeps state in memory "
+         "only."},
+        {"state", "checkpoint_interval", K_DURATION, SERVER(checkpoint_interval), 0, 1, 0,
+         EVALD_EINVAL, "10s",
+         "How often a checkpoint is written; a crash loses at most this much."},
+        {"sink", "path", K_TEXT, SERVER(sink.path), 0, 0, 0, EVALD_EINVAL, "",
+         "File that gets one JSON line per active stream every interval; empty turns the sink "
+         "off."},
+        {"sink", "interval", K_DURATION, SERVER(sink.interval), 0, 1, 0, EVALD_EWINDOW, "60s",
+         "Length of each interval, a multiple of window_slot; lines are aligned to multiples "
+         "of it."},
+        {"sink", "thresholds", K_LIST, SERVER(sink.thresholds),
+         offsetof(struct evald_server_config, sink.nthresholds), 0, 0, EVALD_ETHRESHOLD, "",
+         "Thresholds reported in each line; empty means each stream's own thresholds."},
+        {"sink", "streams", K_TEXT, SERVER(sink.streams), 0, 0, 0, EVALD_EINVAL, "",
+         "Comma-separated glob patterns of the streams to write; empty means every stream."},
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* A stream section records the keys it set as bits of an unsigned. */
+_Static_assert(NKEYS <= 32, "too many keys for evald_stream_section.set");
 
 struct parse {
 	struct evald_server_config *cfg;
 	char *err;
 	size_t errlen;
-	int status; /* 0, or EVALD_ENOMEM / EVALD_EINVAL once an error is recorded */
+	int status; /* 0, or the first error's code */
 };
 
 static int fail(struct parse *p, int status, const char *section, const char *key, const char *fmt,
@@ -126,220 +218,212 @@ static int parse_list(const char *v, double *out, uint32_t max)
 	return r < 0 ? -1 : (int)n;
 }
 
-static int stream_key(struct parse *p, const char *section, struct evald_config *cfg,
-                      struct evald_window_config *win, unsigned *set, const char *key,
-                      const char *v)
+/* The settings a key belongs to: the server configuration or a stream's bins or windows. */
+struct target {
+	struct evald_server_config *cfg;
+	struct evald_config *bins;
+	struct evald_window_config *win;
+};
+
+/* Where key k's value is kept in t. */
+static char *key_at(const struct key *k, const struct target *t)
 {
+	char *base = k->base == B_SERVER ? (char *)t->cfg
+	             : k->base == B_BINS ? (char *)t->bins
+	                                 : (char *)t->win;
+	return base + k->offset;
+}
+
+/* Where a K_LIST key's count is kept in t. */
+static char *key_count(const struct key *k, const struct target *t)
+{
+	return key_at(k, t) - k->offset + k->count_offset;
+}
+
+/* Parses v into the key's storage at; false with the problem in what[] if it is not allowed. */
+static bool key_parse(const struct key *k, const char *v, char *at, char *count, char *what,
+                      size_t len)
+{
+	struct sockaddr_storage ss;
 	double pair[2];
-	uint64_t bins;
+	uint64_t u;
+	int n;
 
-	if (strcmp(key, "bins") == 0) {
-		if (!parse_u64(v, 1, EVALD_BINS_MAX, &bins))
-			return fail(p, EVALD_EBINS, section, key,
-			            "'%s' is not an integer from 1 to %d", v, EVALD_BINS_MAX);
-		cfg->bins = (uint32_t)bins;
-		*set |= K_BINS;
-	} else if (strcmp(key, "range") == 0) {
-		if (parse_list(v, pair, 2) != 2 || !(pair[0] < pair[1]))
-			return fail(p, EVALD_ERANGE, section, key,
-			            "'%s' is not two numbers lo,hi with lo < hi", v);
-		cfg->lo = pair[0];
-		cfg->hi = pair[1];
-		*set |= K_RANGE;
-	} else if (strcmp(key, "spacing") == 0) {
-		if (evald_spacing_parse(v, &cfg->spacing) != 0)
-			return fail(p, EVALD_EINVAL, section, key, "'%s' is not uniform or logit",
-			            v);
-		*set |= K_SPACING;
-	} else if (strcmp(key, "logit_limits") == 0) {
-		if (parse_list(v, pair, 2) != 2 || !(pair[0] < pair[1]))
-			return fail(p, EVALD_ELIMITS, section, key,
-			            "'%s' is not two numbers lo,hi with lo < hi", v);
-		cfg->logit_lo = pair[0];
-		cfg->logit_hi = pair[1];
-		*set |= K_LOGIT_LIMITS;
-	} else if (strcmp(key, "thresholds") == 0) {
-		int n = parse_list(v, cfg->thresholds, EVALD_THRESHOLDS_MAX);
-		if (n < 0)
-			return fail(p, EVALD_ETHRESHOLD, section, key,
-			            "'%s' is not a list of at most %d finite numbers", v,
-			            EVALD_THRESHOLDS_MAX);
-		cfg->nthresholds = (uint32_t)n;
-		*set |= K_THRESHOLDS;
-	} else if (strcmp(key, "window_slot") == 0) {
-		if (evald_duration_parse(v, strlen(v), &win->slot) != 0)
-			return fail(p, EVALD_EWINDOW, section, key,
-			            "'%s' is not a duration such as 10s, 1m or 1h", v);
-		*set |= K_WINDOW_SLOT;
-	} else if (strcmp(key, "window_max") == 0) {
-		if (strcmp(v, "0") == 0)
-			win->max = 0;
-		else if (evald_duration_parse(v, strlen(v), &win->max) != 0)
-			return fail(p, EVALD_EWINDOW, section, key,
-			            "'%s' is not 0 (windows off) or a duration such as 1h", v);
-		*set |= K_WINDOW_MAX;
-	} else {
-		return fail(p, EVALD_EINVAL, section, key,
-		            "unknown key; expected bins, range, spacing, logit_limits, thresholds, "
-		            "window_slot or window_max");
+	switch (k->type) {
+	case K_ADDRESS:
+		if (*v && evald__parse_address(v, &ss) != 0) {
+			snprintf(what, len, "'%s' is not HOST:PORT with an IPv4 or [IPv6] literal",
+			         v);
+			return false;
+		}
+		/* fall through */
+	case K_TEXT:
+		if (strlen(v) >= k->size) {
+			snprintf(what, len, "longer than %zu bytes", k->size - 1);
+			return false;
+		}
+		strcpy(at, v);
+		return true;
+	case K_UINT:
+		if (!parse_u64(v, k->lo, k->hi, &u)) {
+			snprintf(what, len, "'%s' is not an integer from %llu to %llu", v,
+			         (unsigned long long)k->lo, (unsigned long long)k->hi);
+			return false;
+		}
+		if (k->size == sizeof(uint32_t))
+			*(uint32_t *)(void *)at = (uint32_t)u;
+		else
+			*(uint64_t *)(void *)at = u;
+		return true;
+	case K_DURATION:
+		if (k->lo == 0 && strcmp(v, "0") == 0) {
+			*(uint32_t *)(void *)at = 0;
+			return true;
+		}
+		if (evald_duration_parse(v, strlen(v), (uint32_t *)(void *)at) != 0) {
+			snprintf(what, len, "'%s' is not %sa duration such as 30s, 5m or 1h", v,
+			         k->lo == 0 ? "0 (off) or " : "");
+			return false;
+		}
+		return true;
+	case K_LOG_LEVEL:
+		if (evald_log_level_parse(v, (enum evald_log_level *)(void *)at) != 0) {
+			snprintf(what, len, "'%s' is not debug, info, warn or error", v);
+			return false;
+		}
+		return true;
+	case K_SPACING:
+		if (evald_spacing_parse(v, (enum evald_spacing *)(void *)at) != 0) {
+			snprintf(what, len, "'%s' is not uniform or logit", v);
+			return false;
+		}
+		return true;
+	case K_PAIR:
+		if (parse_list(v, pair, 2) != 2 || !(pair[0] < pair[1])) {
+			snprintf(what, len, "'%s' is not two numbers lo,hi with lo < hi", v);
+			return false;
+		}
+		memcpy(at, pair, sizeof(pair));
+		return true;
+	case K_LIST:
+		n = parse_list(v, (double *)(void *)at, EVALD_THRESHOLDS_MAX);
+		if (n < 0) {
+			snprintf(what, len, "'%s' is not a list of at most %d finite numbers", v,
+			         EVALD_THRESHOLDS_MAX);
+			return false;
+		}
+		*(uint32_t *)(void *)count = (uint32_t)n;
+		return true;
 	}
-	return 1;
+	return false;
 }
 
-/* Copies a text value that must fit in cap bytes; false (with the error recorded) if it does not.
- */
-static bool copy_text(struct parse *p, const char *section, const char *key, const char *v,
-                      char *dst, size_t cap)
+/* The shortest decimal that reads back as v. */
+static void put_double(FILE *out, double v)
 {
-	if (strlen(v) >= cap) {
-		fail(p, EVALD_EINVAL, section, key, "longer than %zu bytes", cap - 1);
-		return false;
+	char buf[32];
+
+	for (int digits = 15; digits <= 17; digits++) {
+		snprintf(buf, sizeof(buf), "%.*g", digits, v);
+		if (strtod(buf, NULL) == v)
+			break;
 	}
-	strcpy(dst, v);
-	return true;
+	fputs(buf, out);
 }
 
-static int server_key(struct parse *p, const char *key, const char *v)
+/* Writes a key's value as evald.ini would say it. */
+static void key_write(const struct key *k, const char *at, const char *count, FILE *out)
 {
-	struct evald_server_config *cfg = p->cfg;
+	uint32_t u32;
 
-	if (strcmp(key, "listen") == 0) {
-		if (!copy_text(p, "server", key, v, cfg->listen, sizeof(cfg->listen)))
-			return 0;
-	} else if (strcmp(key, "unix") == 0) {
-		if (!copy_text(p, "server", key, v, cfg->unix_path, sizeof(cfg->unix_path)))
-			return 0;
-	} else if (strcmp(key, "log_level") == 0) {
-		if (evald_log_level_parse(v, &cfg->log_level) != 0)
-			return fail(p, EVALD_EINVAL, "server", key,
-			            "'%s' is not debug, info, warn or error", v);
-	} else if (strcmp(key, "max_streams") == 0) {
-		if (!parse_u64(v, 1, 10000000, &cfg->max_streams))
-			return fail(p, EVALD_EINVAL, "server", key,
-			            "'%s' is not an integer from 1 to 10000000", v);
-	} else if (strcmp(key, "max_connections") == 0) {
-		if (!parse_u64(v, 1, 1000000, &cfg->max_connections))
-			return fail(p, EVALD_EINVAL, "server", key,
-			            "'%s' is not an integer from 1 to 1000000", v);
-	} else if (strcmp(key, "max_message_bytes") == 0) {
-		if (!parse_u64(v, 1024, 1ull << 30, &cfg->max_message_bytes))
-			return fail(p, EVALD_EINVAL, "server", key,
-			            "'%s' is not an integer from 1024 to 1073741824", v);
-	} else if (strcmp(key, "max_batch") == 0) {
-		if (!parse_u64(v, 1, 10000000, &cfg->max_batch))
-			return fail(p, EVALD_EINVAL, "server", key,
-			            "'%s' is not an integer from 1 to 10000000", v);
-	} else if (strcmp(key, "max_output_bytes") == 0) {
-		if (!parse_u64(v, 65536, 1ull << 30, &cfg->max_output_bytes))
-			return fail(p, EVALD_EINVAL, "server", key,
-			            "'%s' is not an integer from 65536 to 1073741824", v);
-	} else if (strcmp(key, "idle_timeout") == 0) {
-		if (strcmp(v, "0") == 0)
-			cfg->idle_timeout = 0;
-		else if (evald_duration_parse(v, strlen(v), &cfg->idle_timeout) != 0)
-			return fail(p, EVALD_EINVAL, "server", key,
-			            "'%s' is not 0 (off) or a duration such as 5m", v);
-	} else {
-		return fail(p, EVALD_EINVAL, "server", key,
-		            "unknown key; expected listen, unix, log_level, max_streams, "
-		            "max_connections, max_message_bytes, max_batch, max_output_bytes or "
-		            "idle_timeout");
+	switch (k->type) {
+	case K_TEXT:
+	case K_ADDRESS:
+		fputs(at, out);
+		break;
+	case K_UINT:
+		fprintf(out, "%llu",
+		        k->size == sizeof(uint32_t)
+		                ? (unsigned long long)*(const uint32_t *)(const void *)at
+		                : (unsigned long long)*(const uint64_t *)(const void *)at);
+		break;
+	case K_DURATION:
+		u32 = *(const uint32_t *)(const void *)at;
+		if (u32 == 0)
+			fputs("0", out);
+		else if (u32 % 3600 == 0)
+			fprintf(out, "%uh", u32 / 3600);
+		else if (u32 % 60 == 0)
+			fprintf(out, "%um", u32 / 60);
+		else
+			fprintf(out, "%us", u32);
+		break;
+	case K_LOG_LEVEL:
+		fputs(evald_log_level_name(*(const enum evald_log_level *)(const void *)at), out);
+		break;
+	case K_SPACING:
+		fputs(evald_spacing_name(*(const enum evald_spacing *)(const void *)at), out);
+		break;
+	case K_PAIR:
+	case K_LIST:
+		u32 = k->type == K_PAIR ? 2 : *(const uint32_t *)(const void *)count;
+		for (uint32_t i = 0; i < u32; i++) {
+			if (i)
+				fputc(',', out);
+			put_double(out, ((const double *)(const void *)at)[i]);
+		}
+		break;
 	}
-	return 1;
 }
 
-static int sink_key(struct parse *p, const char *key, const char *v)
+/* True if a text or list key holds nothing. */
+static bool key_empty(const struct key *k, const char *at, const char *count)
 {
-	struct evald_sink_config *sink = &p->cfg->sink;
-
-	if (strcmp(key, "path") == 0) {
-		if (!copy_text(p, "sink", key, v, sink->path, sizeof(sink->path)))
-			return 0;
-	} else if (strcmp(key, "interval") == 0) {
-		if (evald_duration_parse(v, strlen(v), &sink->interval) != 0)
-			return fail(p, EVALD_EWINDOW, "sink", key,
-			            "'%s' is not a duration such as 60s or 5m", v);
-	} else if (strcmp(key, "thresholds") == 0) {
-		int n = parse_list(v, sink->thresholds, EVALD_THRESHOLDS_MAX);
-		if (n < 0)
-			return fail(p, EVALD_ETHRESHOLD, "sink", key,
-			            "'%s' is not a list of at most %d finite numbers", v,
-			            EVALD_THRESHOLDS_MAX);
-		sink->nthresholds = (uint32_t)n;
-		sink->thresholds_set = n > 0; /* empty: each stream's own */
-	} else if (strcmp(key, "streams") == 0) {
-		if (!copy_text(p, "sink", key, v, sink->streams, sizeof(sink->streams)))
-			return 0;
-	} else {
-		return fail(p, EVALD_EINVAL, "sink", key,
-		            "unknown key; expected path, interval, thresholds or streams");
-	}
-	return 1;
+	if (k->type == K_TEXT || k->type == K_ADDRESS)
+		return at[0] == '\0';
+	return k->type == K_LIST && *(const uint32_t *)(const void *)count == 0;
 }
 
-static int http_key(struct parse *p, const char *key, const char *v)
+/* The keys of section, comma-separated, for an unknown key's message. */
+static void key_names(const char *section, char *out, size_t len)
 {
-	struct evald_server_config *cfg = p->cfg;
-	uint64_t n;
+	size_t n = 0;
 
-	if (strcmp(key, "listen") == 0) {
-		if (!copy_text(p, "http", key, v, cfg->http_listen, sizeof(cfg->http_listen)))
-			return 0;
-	} else if (strcmp(key, "export_buckets") == 0) {
-		if (!parse_u64(v, 1, 1000, &n))
-			return fail(p, EVALD_EINVAL, "http", key,
-			            "'%s' is not an integer from 1 to 1000", v);
-		cfg->export_buckets = (uint32_t)n;
-	} else if (strcmp(key, "max_exported_streams") == 0) {
-		if (!parse_u64(v, 0, 10000000, &n))
-			return fail(p, EVALD_EINVAL, "http", key,
-			            "'%s' is not an integer from 0 to 10000000", v);
-		cfg->max_exported_streams = (size_t)n;
-	} else {
-		return fail(p, EVALD_EINVAL, "http", key,
-		            "unknown key; expected listen, export_buckets or max_exported_streams");
-	}
-	return 1;
+	out[0] = '\0';
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].section, section) == 0 && n < len)
+			n += (size_t)snprintf(out + n, len - n, "%s%s", n ? ", " : "",
+			                      keys[i].name);
 }
 
-static int state_key(struct parse *p, const char *key, const char *v)
+/* The index of the [stream "NAME"] section for name, or nstreams if there is none. */
+static size_t section_index(const struct evald_server_config *cfg, const char *name, size_t len)
 {
-	struct evald_server_config *cfg = p->cfg;
+	size_t i = 0;
 
-	if (strcmp(key, "path") == 0) {
-		if (!copy_text(p, "state", key, v, cfg->state_path, sizeof(cfg->state_path)))
-			return 0;
-	} else if (strcmp(key, "checkpoint_interval") == 0) {
-		if (evald_duration_parse(v, strlen(v), &cfg->checkpoint_interval) != 0)
-			return fail(p, EVALD_EINVAL, "state", key,
-			            "'%s' is not a duration such as 10s or 1m", v);
-	} else {
-		return fail(p, EVALD_EINVAL, "state", key,
-		            "unknown key; expected path or checkpoint_interval");
-	}
-	return 1;
+	while (i < cfg->nstreams && !(strlen(cfg->streams[i].name) == len &&
+	                              memcmp(cfg->streams[i].name, name, len) == 0))
+		i++;
+	return i;
 }
 
-/* The [stream "NAME"] section for name, or NULL. */
 static const struct evald_stream_section *section_of(const struct evald_server_config *cfg,
                                                      const char *name, size_t len)
 {
-	for (size_t i = 0; i < cfg->nstreams; i++)
-		if (strlen(cfg->streams[i].name) == len &&
-		    memcmp(cfg->streams[i].name, name, len) == 0)
-			return &cfg->streams[i];
-	return NULL;
+	size_t i = section_index(cfg, name, len);
+
+	return i < cfg->nstreams ? &cfg->streams[i] : NULL;
 }
 
 /* The section for stream name, made if it is new. */
-static struct evald_stream_section *stream_section(struct parse *p, const char *name, size_t len)
+static struct evald_stream_section *stream_section(struct evald_server_config *cfg,
+                                                   const char *name, size_t len)
 {
-	struct evald_server_config *cfg = p->cfg;
+	size_t i = section_index(cfg, name, len);
 	struct evald_stream_section *s;
 
-	s = (struct evald_stream_section *)section_of(cfg, name, len);
-	if (s)
-		return s;
+	if (i < cfg->nstreams)
+		return &cfg->streams[i];
 	s = realloc(cfg->streams, (cfg->nstreams + 1) * sizeof(*s));
 	if (!s)
 		return NULL;
@@ -350,42 +434,82 @@ static struct evald_stream_section *stream_section(struct parse *p, const char *
 	return s;
 }
 
-static int handler(void *user, const char *section, const char *key, const char *value)
+/* A [stream "NAME"] header's name, or NULL if section is not one. */
+static const char *stream_name(const char *section, size_t *len)
+{
+	size_t n = strlen(section);
+
+	if (n < 9 || strncmp(section, "stream \"", 8) != 0 || section[n - 1] != '"')
+		return NULL;
+	*len = n - 9;
+	return section + 8;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
-	size_t len = strlen(section);
+	struct evald_server_config *cfg = p->cfg;
+	struct target t = {cfg, &cfg->defaults, &cfg->window};
+	struct evald_stream_section *sec = NULL;
+	const char *stream, *kind = section;
+	char what[600];
+	size_t len, i;
 
 	if (p->status)
 		return 1; /* only the first error is reported */
-	if (strcmp(section, "server") == 0)
-		return server_key(p, key, value);
-	if (strcmp(section, "sink") == 0)
-		return sink_key(p, key, value);
-	if (strcmp(section, "state") == 0)
-		return state_key(p, key, value);
-	if (strcmp(section, "http") == 0)
-		return http_key(p, key, value);
-	if (strcmp(section, "defaults") == 0) {
-		unsigned set = 0;
-		return stream_key(p, section, &p->cfg->defaults, &p->cfg->window, &set, key, value);
-	}
-	if (len >= 10 && strncmp(section, "stream \"", 8) == 0 && section[len - 1] == '"') {
-		const char *name = section + 8;
-		size_t n = len - 9;
-		struct evald_stream_section *s;
-		if (evald_stream_name_check(name, n) != 0)
-			return fail(p, EVALD_ESTREAM, section, key,
+	stream = stream_name(section, &len);
+	if (stream) {
+		if (evald_stream_name_check(stream, len) != 0)
+			return fail(p, EVALD_ESTREAM, section, name,
 			            "a stream name is 1 to %d bytes of printable ASCII",
 			            EVALD_STREAM_NAME_MAX);
-		s = stream_section(p, name, n);
-		if (!s)
-			return fail(p, EVALD_ENOMEM, section, key, "out of memory");
-		return stream_key(p, section, &s->cfg, &s->win, &s->set, key, value);
+		sec = stream_section(cfg, stream, len);
+		if (!sec)
+			return fail(p, EVALD_ENOMEM, section, name, "out of memory");
+		t.bins = &sec->cfg;
+		t.win = &sec->win;
+		kind = "defaults";
 	}
-	return fail(p, EVALD_EINVAL, section, key,
-	            "unknown section; expected [server], [defaults], [sink], [state], [http] or "
-	            "[stream "
-	            "\"NAME\"]");
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].section, kind) == 0 && strcmp(keys[i].name, name) == 0)
+			break;
+	if (i == NKEYS) {
+		key_names(kind, what, sizeof(what));
+		if (!what[0])
+			return fail(
+			        p, EVALD_EINVAL, section, name,
+			        "unknown section; expected [server], [defaults], [http], [state], "
+			        "[sink] or [stream \"NAME\"]");
+		return fail(p, EVALD_EINVAL, section, name, "unknown key; expected %s", what);
+	}
+	if (!key_parse(&keys[i], value, key_at(&keys[i], &t), key_count(&keys[i], &t), what,
+	               sizeof(what)))
+		return fail(p, keys[i].err, section, name, "%s", what);
+	if (sec)
+		sec->set |= 1u << i;
+	return 1;
+}
+
+/* A stream section's settings: [defaults], with the keys it set taken from it. */
+static void section_merge(const struct evald_server_config *cfg, struct evald_stream_section *s)
+{
+	struct evald_config bins = cfg->defaults;
+	struct evald_window_config win = cfg->window;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct key *k = &keys[i];
+		if (!(s->set & (1u << i)))
+			continue;
+		char *to = k->base == B_BINS ? (char *)&bins : (char *)&win;
+		const char *from =
+		        k->base == B_BINS ? (const char *)&s->cfg : (const char *)&s->win;
+		/* A pair's size is its first field's: lo, then hi beside it. */
+		memcpy(to + k->offset, from + k->offset, k->type == K_PAIR ? 2 * k->size : k->size);
+		if (k->type == K_LIST)
+			memcpy(to + k->count_offset, from + k->count_offset, sizeof(uint32_t));
+	}
+	s->cfg = bins;
+	s->win = win;
 }
 
 /* Fills each stream section's unset keys from [defaults] and checks every bin configuration. */
@@ -413,38 +537,15 @@ static int finish(struct parse *p, const char *name)
 	}
 	for (size_t i = 0; i < cfg->nstreams; i++) {
 		struct evald_stream_section *s = &cfg->streams[i];
-		struct evald_config c = cfg->defaults;
-		if (s->set & K_BINS)
-			c.bins = s->cfg.bins;
-		if (s->set & K_RANGE) {
-			c.lo = s->cfg.lo;
-			c.hi = s->cfg.hi;
-		}
-		if (s->set & K_SPACING)
-			c.spacing = s->cfg.spacing;
-		if (s->set & K_LOGIT_LIMITS) {
-			c.logit_lo = s->cfg.logit_lo;
-			c.logit_hi = s->cfg.logit_hi;
-		}
-		if (s->set & K_THRESHOLDS) {
-			c.nthresholds = s->cfg.nthresholds;
-			memcpy(c.thresholds, s->cfg.thresholds, sizeof(c.thresholds));
-		}
-		struct evald_window_config w = cfg->window;
-		if (s->set & K_WINDOW_SLOT)
-			w.slot = s->win.slot;
-		if (s->set & K_WINDOW_MAX)
-			w.max = s->win.max;
-		s->win = w;
-		if (evald_window_check(&w) != 0) {
+		section_merge(cfg, s);
+		if (evald_window_check(&s->win) != 0) {
 			snprintf(p->err, p->errlen,
 			         "%s: [stream \"%s\"]: window_max must be 0 or a multiple of "
 			         "window_slot",
 			         name, s->name);
 			return EVALD_EWINDOW;
 		}
-		s->cfg = c;
-		err = evald_config_check(&c);
+		err = evald_config_check(&s->cfg);
 		if (err) {
 			snprintf(p->err, p->errlen, "%s: [stream \"%s\"]: %s", name, s->name,
 			         evald_strerror(err));
@@ -459,10 +560,8 @@ static int conclude(struct parse *p, int line, const char *name)
 {
 	char what[512];
 
-	if (line == -1) {
-		snprintf(p->err, p->errlen, "%s: cannot open: %s", name, strerror(errno));
-		return EVALD_EINVAL;
-	}
+	if (line == -1)
+		return evald_sys_error(errno, p->err, p->errlen, "%s: cannot open", name);
 	if (line < 0) {
 		snprintf(p->err, p->errlen, "%s: out of memory", name);
 		return EVALD_ENOMEM;
@@ -473,6 +572,28 @@ static int conclude(struct parse *p, int line, const char *name)
 		return p->status ? p->status : EVALD_EINVAL;
 	}
 	return finish(p, name);
+}
+
+int evald_server_config_init(struct evald_server_config *cfg)
+{
+	struct target t = {cfg, &cfg->defaults, &cfg->window};
+	char what[256];
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < NKEYS; i++)
+		if (!key_parse(&keys[i], keys[i].def, key_at(&keys[i], &t), key_count(&keys[i], &t),
+		               what, sizeof(what)))
+			return EVALD_EINVAL; /* a default the table itself refuses: a bug */
+	return 0;
+}
+
+int evald_server_config_set(struct evald_server_config *cfg, const char *section, const char *key,
+                            const char *value, char *err, size_t errlen)
+{
+	struct parse p = {cfg, err, errlen, 0};
+
+	handler(&p, section, key, value);
+	return p.status;
 }
 
 int evald_server_config_load(struct evald_server_config *cfg, const char *path, char *err,
@@ -496,6 +617,50 @@ void evald_server_config_destroy(struct evald_server_config *cfg)
 	free(cfg->streams);
 	cfg->streams = NULL;
 	cfg->nstreams = 0;
+}
+
+/* Writes the keys of one kind of section from t, each after its help line. */
+static void write_section(const struct target *t, const char *kind, FILE *out)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct key *k = &keys[i];
+		if (strcmp(k->section, kind) != 0)
+			continue;
+		fprintf(out, "# %s Default: %s\n%s =", k->help, k->def[0] ? k->def : "empty",
+		        k->name);
+		if (!key_empty(k, key_at(k, t), key_count(k, t))) {
+			fputc(' ', out);
+			key_write(k, key_at(k, t), key_count(k, t), out);
+		}
+		fputc('\n', out);
+	}
+}
+
+void evald_server_config_write(struct evald_server_config *cfg, FILE *out)
+{
+	static const char *const sections[] = {"server", "defaults", "http", "state", "sink"};
+	struct target t = {cfg, &cfg->defaults, &cfg->window};
+
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+		fprintf(out, "%s[%s]\n", i ? "\n" : "", sections[i]);
+		write_section(&t, sections[i], out);
+	}
+	/* A stream's section shows every setting it gets, those from [defaults] too. */
+	for (size_t i = 0; i < cfg->nstreams; i++) {
+		t.bins = &cfg->streams[i].cfg;
+		t.win = &cfg->streams[i].win;
+		fprintf(out, "\n[stream \"%s\"]\n", cfg->streams[i].name);
+		write_section(&t, "defaults", out);
+	}
+}
+
+const char *evald_server_config_key(size_t i, const char **section, const char **def)
+{
+	if (i >= NKEYS)
+		return NULL;
+	*section = keys[i].section;
+	*def = keys[i].def;
+	return keys[i].name;
 }
 
 const struct evald_window_config *evald_server_config_window(const struct evald_server_config *cfg,

@@ -14,6 +14,11 @@ void evald_log_set_level(enum evald_log_level level)
 	threshold = level;
 }
 
+const char *evald_log_level_name(enum evald_log_level level)
+{
+	return names[level];
+}
+
 int evald_log_level_parse(const char *name, enum evald_log_level *out)
 {
 	for (int i = 0; i < 4; i++) {

@@ -12,6 +12,8 @@
 #include <evald/registry.h>
 #include <evald/server.h>
 
+#include "listener.h"
+
 #define EVALD_READ_CHUNK     (16 * 1024)
 #define EVALD_TURNS          4         /* streaming connections given a turn per loop turn */
 #define EVALD_TURN_NS        1000000u  /* the longest a connection is served in one turn */
@@ -157,10 +159,6 @@ struct evald_snapshot_query {
 /* Packs the snapshot reply; otherwise returns the error and message[] says why. */
 int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q,
                     msgpack_packer *pk, const msgpack_object *id, char *message, size_t msglen);
-
-/* Parses HOST:PORT or [IPV6]:PORT, HOST an address literal; a UV_ error if it is not. */
-int evald__parse_address(const char *text, struct sockaddr_storage *ss);
-void evald__format_address(const struct sockaddr_storage *ss, char *out, size_t len);
 
 /* Binds a TCP listener on addr and logs where; err[] says why not. */
 int evald__listen_tcp(struct evald_server *s, uv_tcp_t *tcp, bool *open, const char *addr,

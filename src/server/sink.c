@@ -105,8 +105,8 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 {
 	const struct evald_sink_config *cfg = &s->cfg->sink;
 	const struct evald_window_config *w = evald_series_window_config(series);
-	const double *thr = cfg->thresholds_set ? cfg->thresholds : NULL;
-	size_t nthr = cfg->thresholds_set ? cfg->nthresholds : 0;
+	const double *thr = cfg->nthresholds ? cfg->thresholds : NULL;
+	size_t nthr = cfg->nthresholds;
 	bool has_interval = w->max >= cfg->interval;
 	evald_stream *interval = NULL;
 	struct evald_stream_raw raw;
@@ -137,11 +137,11 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	}
 	pack_key(&pk, "interval");
 	if (interval)
-		evald_pack_figures(&pk, interval, thr, nthr, !cfg->thresholds_set);
+		evald_pack_figures(&pk, interval, thr, nthr, cfg->nthresholds == 0);
 	else
 		msgpack_pack_nil(&pk); /* the stream keeps no slots this long */
 	pack_key(&pk, "total");
-	evald_pack_figures(&pk, evald_series_total(series), thr, nthr, !cfg->thresholds_set);
+	evald_pack_figures(&pk, evald_series_total(series), thr, nthr, cfg->nthresholds == 0);
 	msgpack_unpacked_init(&up);
 	if (msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS) {
 		json_t *j = evald_msgpack_to_json(&up.data);

@@ -432,3 +432,22 @@ def test_too_few_file_descriptors_fail_the_start_cleanly(tmp_path):
     else:
         pytest.fail("evald did not start with 39 descriptors")
     assert failed > 0
+
+
+def test_check_config_prints_the_effective_configuration_or_names_the_bad_line(tmp_path):
+    good = tmp_path / "good.ini"
+    good.write_text("[server]\nmax_batch = 500\n[stream \"fraud\"]\nspacing = logit\n")
+    r = subprocess.run([EVALD, "--check-config", str(good), "--listen", "127.0.0.1:9"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "max_batch = 500\n" in r.stdout and "listen = 127.0.0.1:9\n" in r.stdout
+    fraud = r.stdout.split('[stream "fraud"]\n')[1]
+    assert "spacing = logit\n" in fraud and "bins = 1000\n" in fraud  # the rest from [defaults]
+    assert "is valid" in r.stderr
+
+    bad = tmp_path / "bad.ini"
+    bad.write_text("[server]\n\nmax_batch = lots\n")
+    r = subprocess.run([EVALD, "--check-config", str(bad)], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2 and r.stdout == ""
+    assert f"{bad}:3: [server] max_batch: 'lots' is not an integer from 1 to 10000000" in r.stderr

@@ -2,6 +2,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -15,7 +18,7 @@ static char err[512];
 static int parse(const char *text)
 {
 	evald_server_config_destroy(&cfg);
-	cfg = evald_server_config_default;
+	assert_int_equal(evald_server_config_init(&cfg), 0);
 	err[0] = '\0';
 	return evald_server_config_parse(&cfg, text, "test.ini", err, sizeof(err));
 }
@@ -79,10 +82,10 @@ static void test_every_key_is_read(void **state)
 	assert_int_equal(cfg.window.max, 7200);
 	assert_string_equal(cfg.sink.path, "/tmp/x.jsonl");
 	assert_int_equal(cfg.sink.interval, 300);
-	assert_true(cfg.sink.thresholds_set && cfg.sink.nthresholds == 2);
+	assert_int_equal(cfg.sink.nthresholds, 2);
 	assert_string_equal(cfg.sink.streams, "a*, b");
 	assert_int_equal(parse("[sink]\nthresholds =\n[defaults]\nwindow_max = 0\n"), 0);
-	assert_false(cfg.sink.thresholds_set);
+	assert_int_equal(cfg.sink.nthresholds, 0);
 	assert_int_equal(cfg.window.max, 0);
 }
 
@@ -165,13 +168,105 @@ static void test_a_missing_file_says_so(void **state)
 {
 	(void)state;
 	evald_server_config_destroy(&cfg);
-	cfg = evald_server_config_default;
+	assert_int_equal(evald_server_config_init(&cfg), 0);
 	assert_int_not_equal(
 	        evald_server_config_load(&cfg, "/nonexistent/evald.ini", err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "/nonexistent/evald.ini: cannot open"));
 }
 
-int main(void)
+static const char *example_path; /* conf/evald.ini, from the command line */
+
+/* The keys conf/evald.ini sets to something else than their default, on purpose. */
+static bool example_differs(const char *section, const char *key)
+{
+	return strcmp(section, "state") == 0 && strcmp(key, "path") == 0;
+}
+
+/*
+ * conf/evald.ini lists every key of the table once, after a comment that
+ * ends "Default: D" with the table's default, and sets it to that default
+ * unless example_differs says otherwise; and it parses.
+ */
+static void test_the_example_file_and_the_key_table_agree(void **state)
+{
+	char line[1024], section[64] = "", said[256] = "";
+	const char *sec, *def, *name;
+	bool seen[64] = {false};
+	FILE *f = fopen(example_path, "r");
+
+	(void)state;
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char *eq = strchr(line, '='), *d = strstr(line, "Default: ");
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '[') {
+			assert_int_equal(sscanf(line, "[%63[^]]]", section), 1);
+		} else if (line[0] == '#' && d) {
+			snprintf(said, sizeof(said), "%s", d + 9);
+		} else if (line[0] != '#' && eq) {
+			char *key = line, *value = eq + 1;
+			size_t i = 0;
+			while (eq > key && eq[-1] == ' ')
+				eq--;
+			*eq = '\0';
+			while (*value == ' ')
+				value++;
+			while ((name = evald_server_config_key(i, &sec, &def)) &&
+			       !(strcmp(sec, section) == 0 && strcmp(name, key) == 0))
+				i++;
+			if (!name)
+				fail_msg("[%s] %s is in the file but not in the table", section,
+				         key);
+			assert_false(seen[i]);
+			seen[i] = true;
+			if (strcmp(said, def[0] ? def : "empty") != 0)
+				fail_msg("[%s] %s: the file says the default is '%s', the table "
+				         "'%s'",
+				         section, key, said, def);
+			if (!example_differs(section, key) && strcmp(value, def) != 0)
+				fail_msg("[%s] %s = '%s', not its default '%s'", section, key,
+				         value, def);
+			said[0] = '\0';
+		}
+	}
+	fclose(f);
+	for (size_t i = 0; (name = evald_server_config_key(i, &sec, &def)) != NULL; i++)
+		if (!seen[i])
+			fail_msg("[%s] %s is in the table but not in the file", sec, name);
+	evald_server_config_destroy(&cfg);
+	assert_int_equal(evald_server_config_init(&cfg), 0);
+	assert_int_equal(evald_server_config_load(&cfg, example_path, err, sizeof(err)), 0);
+}
+
+/* What --check-config writes reads back as the same configuration. */
+static void test_the_written_configuration_reads_back(void **state)
+{
+	char *first = NULL, *second = NULL;
+	size_t len;
+	FILE *out;
+
+	(void)state;
+	assert_int_equal(
+	        parse("[server]\nunix =\n[defaults]\nthresholds = 0.1,0.30000000000000004\n"
+	              "window_max = 90m\n[stream \"s\"]\nrange = -1,1\n"),
+	        0);
+	out = open_memstream(&first, &len);
+	evald_server_config_write(&cfg, out);
+	fclose(out);
+	assert_non_null(strstr(first, "thresholds = 0.1,0.30000000000000004\n"));
+	assert_non_null(strstr(first, "window_max = 90m\n"));
+	assert_non_null(strstr(first, "[stream \"s\"]\n"));
+	assert_non_null(strstr(first, "\nunix =\n"));
+	assert_int_equal(parse(first), 0);
+	out = open_memstream(&second, &len);
+	evald_server_config_write(&cfg, out);
+	fclose(out);
+	assert_string_equal(first, second);
+	free(first);
+	free(second);
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_teardown(test_an_empty_file_keeps_every_default, teardown),
@@ -181,6 +276,13 @@ int main(void)
 	        cmocka_unit_test_teardown(test_errors_name_file_line_and_key, teardown),
 	        cmocka_unit_test_teardown(test_the_first_error_is_the_one_reported, teardown),
 	        cmocka_unit_test_teardown(test_a_missing_file_says_so, teardown),
+	        cmocka_unit_test_teardown(test_the_example_file_and_the_key_table_agree, teardown),
+	        cmocka_unit_test_teardown(test_the_written_configuration_reads_back, teardown),
 	};
+	if (argc != 2) {
+		fprintf(stderr, "usage: test_config PATH/conf/evald.ini\n");
+		return 2;
+	}
+	example_path = argv[1];
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
