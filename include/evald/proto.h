@@ -69,6 +69,8 @@ struct evald_scratch {
 	int *labels;
 	double *scores, *weights;
 	size_t cap;
+	double *thresholds; /* a snapshot's, converted; EVALD_QUERY_THRESHOLDS_MAX, made on first
+	                       use */
 };
 
 void evald_scratch_destroy(struct evald_scratch *s);
@@ -97,11 +99,10 @@ struct evald_request {
 	struct evald_records records;
 	const char *window; /* snapshot: NULL means "total" */
 	size_t window_len;
-	const msgpack_object *thresholds; /* snapshot: checked finite numbers */
+	const double *thresholds; /* snapshot: finite numbers, in the scratch */
 	size_t nthresholds;
 	bool curve;
-	double seconds;    /* advance_clock */
-	bool has_id_reply; /* use/observe: reply only when an id is given */
+	double seconds; /* advance_clock */
 	/* A request that failed to decode: error != 0, and nothing is to be done. */
 	int error;
 	const char *message;
@@ -111,13 +112,6 @@ struct evald_request {
 /* The record at i of a request that decoded without error. */
 void evald_records_get(const struct evald_records *r, size_t i, int *label, double *score,
                        double *weight);
-
-/*
- * Decodes one MessagePack value into a request, converting its records
- * into scratch; never fails, sets req->error instead.
- */
-void evald_request_decode(const msgpack_object *o, size_t max_batch, struct evald_scratch *scratch,
-                          struct evald_request *req, char *msg, size_t msglen);
 
 /*
  * A connection's decoder: bytes are read straight into the msgpack-c

@@ -155,13 +155,12 @@ int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q
 
 static void snapshot(struct evald_conn *c, const struct evald_request *req)
 {
-	double thresholds[EVALD_QUERY_THRESHOLDS_MAX];
 	char message[300], buf[EVALD_STREAM_NAME_MAX + 1];
 	struct evald_snapshot_query q = {
 	        .stream = target_name(c, req, buf),
 	        .window = req->window,
 	        .window_len = req->window_len,
-	        .thresholds = thresholds,
+	        .thresholds = req->thresholds,
 	        .nthresholds = req->nthresholds,
 	        .curve = req->curve,
 	};
@@ -171,12 +170,6 @@ static void snapshot(struct evald_conn *c, const struct evald_request *req)
 		snprintf(message, sizeof(message), "no stream called '%s'", q.stream);
 		count_error(c, req, err, 0, message);
 		return;
-	}
-	for (size_t i = 0; i < req->nthresholds; i++) {
-		const msgpack_object *o = &req->thresholds[i];
-		thresholds[i] = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER   ? (double)o->via.u64
-		                : o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? (double)o->via.i64
-		                                                             : o->via.f64;
 	}
 	err = evald__snapshot(c->server, &q, &c->pk, req->id, message, sizeof(message));
 	if (err)

@@ -57,6 +57,7 @@ struct seen {
 	int label[8];
 	double score[8], weight[8];
 	size_t nthresholds;
+	double thresholds[4];
 	bool curve;
 	char window[16];
 };
@@ -90,6 +91,8 @@ static size_t decode_all(size_t chunk, struct seen *out, size_t max)
 			if (req.id && req.id->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
 				s->id = (int64_t)req.id->via.u64;
 			s->nthresholds = req.nthresholds;
+			for (size_t i = 0; i < req.nthresholds && i < 4; i++)
+				s->thresholds[i] = req.thresholds[i];
 			s->curve = req.curve;
 			if (!req.error) {
 				s->n = req.records.n;
@@ -248,7 +251,7 @@ static void test_every_op_decodes_with_its_fields(void **state)
 	str("thresholds");
 	msgpack_pack_array(&pk, 2);
 	msgpack_pack_double(&pk, 0.3);
-	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_int8(&pk, -1); /* negative integers are numbers too */
 	str("curve");
 	msgpack_pack_true(&pk);
 	str("id");
@@ -258,6 +261,7 @@ static void test_every_op_decodes_with_its_fields(void **state)
 	assert_int_equal(s.op, EVALD_OP_SNAPSHOT);
 	assert_string_equal(s.window, "total");
 	assert_int_equal(s.nthresholds, 2);
+	assert_true(s.thresholds[0] == 0.3 && s.thresholds[1] == -1.0);
 	assert_true(s.curve && s.has_id);
 }
 

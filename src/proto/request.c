@@ -7,39 +7,49 @@
 #include <evald/error.h>
 #include <evald/proto.h>
 
+#include "request.h"
+
+/* The fields a request map may carry besides op and id; an op's spec says which it takes. */
 enum field {
-	F_STREAM = 1 << 0,
-	F_LABEL = 1 << 1,
-	F_SCORE = 1 << 2,
-	F_WEIGHT = 1 << 3,
-	F_LABELS = 1 << 4,
-	F_SCORES = 1 << 5,
-	F_WEIGHTS = 1 << 6,
-	F_WINDOW = 1 << 7,
-	F_THRESHOLDS = 1 << 8,
-	F_CURVE = 1 << 9,
-	F_SECONDS = 1 << 10,
+	FIELD_STREAM,
+	FIELD_LABEL,
+	FIELD_SCORE,
+	FIELD_WEIGHT,
+	FIELD_LABELS,
+	FIELD_SCORES,
+	FIELD_WEIGHTS,
+	FIELD_WINDOW,
+	FIELD_THRESHOLDS,
+	FIELD_CURVE,
+	FIELD_SECONDS,
+	NFIELDS
 };
 
-static const char *const field_names[] = {"stream",     "label",  "score",   "weight",
-                                          "labels",     "scores", "weights", "window",
-                                          "thresholds", "curve",  "seconds"};
-#define NFIELDS (sizeof(field_names) / sizeof(field_names[0]))
+static const char *const field_names[NFIELDS] = {
+        [FIELD_STREAM] = "stream",   [FIELD_LABEL] = "label",     [FIELD_SCORE] = "score",
+        [FIELD_WEIGHT] = "weight",   [FIELD_LABELS] = "labels",   [FIELD_SCORES] = "scores",
+        [FIELD_WEIGHTS] = "weights", [FIELD_WINDOW] = "window",   [FIELD_THRESHOLDS] = "thresholds",
+        [FIELD_CURVE] = "curve",     [FIELD_SECONDS] = "seconds",
+};
+
+#define F(field) (1u << (field))
 
 static const struct op_spec {
 	const char *name;
 	enum evald_op op;
 	unsigned fields; /* the fields it may carry besides op and id */
 } ops[] = {
-        {"use", EVALD_OP_USE, F_STREAM},
+        {"use", EVALD_OP_USE, F(FIELD_STREAM)},
         {"observe", EVALD_OP_OBSERVE,
-         F_STREAM | F_LABEL | F_SCORE | F_WEIGHT | F_LABELS | F_SCORES | F_WEIGHTS},
-        {"snapshot", EVALD_OP_SNAPSHOT, F_STREAM | F_WINDOW | F_THRESHOLDS | F_CURVE},
+         F(FIELD_STREAM) | F(FIELD_LABEL) | F(FIELD_SCORE) | F(FIELD_WEIGHT) | F(FIELD_LABELS) |
+                 F(FIELD_SCORES) | F(FIELD_WEIGHTS)},
+        {"snapshot", EVALD_OP_SNAPSHOT,
+         F(FIELD_STREAM) | F(FIELD_WINDOW) | F(FIELD_THRESHOLDS) | F(FIELD_CURVE)},
         {"streams", EVALD_OP_STREAMS, 0},
-        {"reset", EVALD_OP_RESET, F_STREAM},
+        {"reset", EVALD_OP_RESET, F(FIELD_STREAM)},
         {"stats", EVALD_OP_STATS, 0},
         {"ping", EVALD_OP_PING, 0},
-        {"advance_clock", EVALD_OP_ADVANCE_CLOCK, F_SECONDS},
+        {"advance_clock", EVALD_OP_ADVANCE_CLOCK, F(FIELD_SECONDS)},
 };
 
 struct ctx {
@@ -154,6 +164,7 @@ void evald_scratch_destroy(struct evald_scratch *s)
 	free(s->labels);
 	free(s->scores);
 	free(s->weights);
+	free(s->thresholds);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -258,7 +269,10 @@ static void decode_compact(struct ctx *c, const msgpack_object *o)
 static void decode_observe(struct ctx *c, const msgpack_object **f)
 {
 	struct evald_records *r = &c->req->records;
-	bool single = f[1] || f[2] || f[3], batch = f[4] || f[5] || f[6];
+	const msgpack_object *labels = f[FIELD_LABELS], *scores = f[FIELD_SCORES],
+	                     *weights = f[FIELD_WEIGHTS];
+	bool single = f[FIELD_LABEL] || f[FIELD_SCORE] || f[FIELD_WEIGHT];
+	bool batch = labels || scores || weights;
 
 	if (single && batch) {
 		fail(c, EVALD_EBADREQ, SIZE_MAX,
@@ -266,39 +280,39 @@ static void decode_observe(struct ctx *c, const msgpack_object **f)
 		return;
 	}
 	if (!batch) {
-		if (!f[1] || !f[2]) {
+		if (!f[FIELD_LABEL] || !f[FIELD_SCORE]) {
 			fail(c, EVALD_EBADREQ, SIZE_MAX, "observe needs %s",
-			     f[1] ? "a score" : "a label");
+			     f[FIELD_LABEL] ? "a score" : "a label");
 			return;
 		}
 		r->n = 1;
 		r->stride = 0;
-		r->labels = f[1];
-		r->scores = f[2];
-		r->weights = f[3];
+		r->labels = f[FIELD_LABEL];
+		r->scores = f[FIELD_SCORE];
+		r->weights = f[FIELD_WEIGHT];
 		check_records(c, r, false);
 		return;
 	}
-	for (int i = 4; i <= 6; i++) {
+	for (int i = FIELD_LABELS; i <= FIELD_WEIGHTS; i++) {
 		if (f[i] && f[i]->type != MSGPACK_OBJECT_ARRAY) {
 			fail(c, EVALD_EBADREQ, SIZE_MAX, "%s must be an array", field_names[i]);
 			return;
 		}
 	}
-	if (!f[4] || !f[5]) {
-		fail(c, EVALD_EBADREQ, SIZE_MAX, "a batch needs %s", f[4] ? "scores" : "labels");
+	if (!labels || !scores) {
+		fail(c, EVALD_EBADREQ, SIZE_MAX, "a batch needs %s", labels ? "scores" : "labels");
 		return;
 	}
-	uint32_t n = f[4]->via.array.size;
-	if (f[5]->via.array.size != n) {
+	uint32_t n = labels->via.array.size;
+	if (scores->via.array.size != n) {
 		fail(c, EVALD_ELENGTH, SIZE_MAX, "labels has %u elements but scores has %u", n,
-		     f[5]->via.array.size);
+		     scores->via.array.size);
 		return;
 	}
-	if (f[6] && f[6]->via.array.size != n) {
+	if (weights && weights->via.array.size != n) {
 		fail(c, EVALD_ELENGTH, SIZE_MAX,
 		     "labels and scores have %u elements but weights has %u", n,
-		     f[6]->via.array.size);
+		     weights->via.array.size);
 		return;
 	}
 	if (n > c->max_batch) {
@@ -308,53 +322,61 @@ static void decode_observe(struct ctx *c, const msgpack_object **f)
 	}
 	r->n = n;
 	r->stride = 1;
-	r->labels = f[4]->via.array.ptr;
-	r->scores = f[5]->via.array.ptr;
-	r->weights = f[6] ? f[6]->via.array.ptr : NULL;
+	r->labels = labels->via.array.ptr;
+	r->scores = scores->via.array.ptr;
+	r->weights = weights ? weights->via.array.ptr : NULL;
 	check_records(c, r, true);
 }
 
 static void decode_snapshot(struct ctx *c, const msgpack_object **f)
 {
+	const msgpack_object *window = f[FIELD_WINDOW], *thresholds = f[FIELD_THRESHOLDS];
 	struct evald_request *req = c->req;
 
-	if (f[7]) {
-		if (f[7]->type != MSGPACK_OBJECT_STR) {
+	if (window) {
+		if (window->type != MSGPACK_OBJECT_STR) {
 			fail(c, EVALD_EWINDOW, SIZE_MAX,
 			     "window must be a string such as \"total\"");
 			return;
 		}
-		req->window = f[7]->via.str.ptr;
-		req->window_len = f[7]->via.str.size;
+		req->window = window->via.str.ptr;
+		req->window_len = window->via.str.size;
 	}
-	if (f[8]) {
-		if (f[8]->type != MSGPACK_OBJECT_ARRAY) {
+	if (thresholds) {
+		if (thresholds->type != MSGPACK_OBJECT_ARRAY) {
 			fail(c, EVALD_ETHRESHOLD, SIZE_MAX,
 			     "thresholds must be an array of numbers");
 			return;
 		}
-		if (f[8]->via.array.size > EVALD_QUERY_THRESHOLDS_MAX) {
+		if (thresholds->via.array.size > EVALD_QUERY_THRESHOLDS_MAX) {
 			fail(c, EVALD_ETHRESHOLD, SIZE_MAX, "at most %d thresholds per snapshot",
 			     EVALD_QUERY_THRESHOLDS_MAX);
 			return;
 		}
-		for (uint32_t i = 0; i < f[8]->via.array.size; i++) {
-			double t;
-			if (!as_double(&f[8]->via.array.ptr[i], &t) || !isfinite(t)) {
+		if (!c->scratch->thresholds &&
+		    !(c->scratch->thresholds =
+		              malloc(EVALD_QUERY_THRESHOLDS_MAX * sizeof(double)))) {
+			fail(c, EVALD_ENOMEM, SIZE_MAX, "out of memory for thresholds");
+			return;
+		}
+		/* Converted once, here: the handler reads plain doubles. */
+		for (uint32_t i = 0; i < thresholds->via.array.size; i++) {
+			double *t = &c->scratch->thresholds[i];
+			if (!as_double(&thresholds->via.array.ptr[i], t) || !isfinite(*t)) {
 				fail(c, EVALD_ETHRESHOLD, SIZE_MAX,
 				     "thresholds[%u] must be a finite number", i);
 				return;
 			}
 		}
-		req->thresholds = f[8]->via.array.ptr;
-		req->nthresholds = f[8]->via.array.size;
+		req->thresholds = c->scratch->thresholds;
+		req->nthresholds = thresholds->via.array.size;
 	}
-	if (f[9]) {
-		if (f[9]->type != MSGPACK_OBJECT_BOOLEAN) {
+	if (f[FIELD_CURVE]) {
+		if (f[FIELD_CURVE]->type != MSGPACK_OBJECT_BOOLEAN) {
 			fail(c, EVALD_EBADREQ, SIZE_MAX, "curve must be true or false");
 			return;
 		}
-		req->curve = f[9]->via.boolean;
+		req->curve = f[FIELD_CURVE]->via.boolean;
 	}
 }
 
@@ -423,7 +445,7 @@ static void decode_map(struct ctx *c, const msgpack_object *o)
 			continue;
 		while (j < NFIELDS && !str_is(k, field_names[j]))
 			j++;
-		if (j == NFIELDS || !(spec->fields & (1u << j))) {
+		if (j == NFIELDS || !(spec->fields & F(j))) {
 			fail(c, EVALD_EBADREQ, SIZE_MAX, "op '%s' takes no field '%s'", spec->name,
 			     evald_printable(k->via.str.ptr, k->via.str.size, echo, sizeof(echo)));
 			return;
@@ -435,24 +457,22 @@ static void decode_map(struct ctx *c, const msgpack_object *o)
 		}
 		f[j] = &m->ptr[i].val;
 	}
-	if (f[0] && !stream_field(c, f[0]))
+	if (f[FIELD_STREAM] && !stream_field(c, f[FIELD_STREAM]))
 		return;
 	switch (spec->op) {
 	case EVALD_OP_USE:
-		if (!f[0])
+		if (!f[FIELD_STREAM])
 			fail(c, EVALD_EBADREQ, SIZE_MAX, "use needs a stream");
-		req->has_id_reply = true;
 		break;
 	case EVALD_OP_OBSERVE:
 		decode_observe(c, f);
-		req->has_id_reply = true;
 		break;
 	case EVALD_OP_SNAPSHOT:
 		decode_snapshot(c, f);
 		break;
 	case EVALD_OP_ADVANCE_CLOCK:
-		if (!f[10] || !as_double(f[10], &req->seconds) || !(req->seconds >= 0) ||
-		    !isfinite(req->seconds))
+		if (!f[FIELD_SECONDS] || !as_double(f[FIELD_SECONDS], &req->seconds) ||
+		    !(req->seconds >= 0) || !isfinite(req->seconds))
 			fail(c, EVALD_EBADREQ, SIZE_MAX,
 			     "advance_clock needs seconds, a finite number >= 0");
 		break;
@@ -461,8 +481,8 @@ static void decode_map(struct ctx *c, const msgpack_object *o)
 	}
 }
 
-void evald_request_decode(const msgpack_object *o, size_t max_batch, struct evald_scratch *scratch,
-                          struct evald_request *req, char *msg, size_t msglen)
+void evald__request_decode(const msgpack_object *o, size_t max_batch, struct evald_scratch *scratch,
+                           struct evald_request *req, char *msg, size_t msglen)
 {
 	struct ctx c = {req, max_batch, scratch, msg, msglen};
 
@@ -475,89 +495,6 @@ void evald_request_decode(const msgpack_object *o, size_t max_batch, struct eval
 	else
 		fail(&c, EVALD_EBADREQ, SIZE_MAX,
 		     "a request is a map with an \"op\" or a [label, score] array");
-}
-
-int evald_decoder_init(struct evald_decoder *d, size_t max_message_bytes, size_t max_batch)
-{
-	memset(d, 0, sizeof(*d));
-	d->max_batch = max_batch;
-	d->scratch = &d->own;
-	if (!msgpack_unpacker_init(&d->unpacker, MSGPACK_UNPACKER_INIT_BUFFER_SIZE))
-		return EVALD_ENOMEM;
-	evald_frame_init(&d->frame, max_message_bytes);
-	return 0;
-}
-
-void evald_decoder_destroy(struct evald_decoder *d)
-{
-	msgpack_unpacker_destroy(&d->unpacker);
-	evald_scratch_destroy(&d->own);
-}
-
-void evald_decoder_share_scratch(struct evald_decoder *d, struct evald_scratch *s)
-{
-	d->scratch = s;
-}
-
-/* Frees the objects of the last message. msgpack-c 4 makes the zone on first use only. */
-static void release_objects(struct evald_decoder *d)
-{
-	if (d->decoded && d->unpacker.z)
-		msgpack_unpacker_reset_zone(&d->unpacker);
-	d->decoded = false;
-}
-
-int evald_decoder_buffer(struct evald_decoder *d, size_t want, char **buf, size_t *len)
-{
-	release_objects(d); /* the buffer may move: no object may point into it any more */
-	if (!msgpack_unpacker_reserve_buffer(&d->unpacker, want))
-		return EVALD_ENOMEM;
-	*buf = msgpack_unpacker_buffer(&d->unpacker);
-	*len = msgpack_unpacker_buffer_capacity(&d->unpacker);
-	return 0;
-}
-
-void evald_decoder_consumed(struct evald_decoder *d, size_t n)
-{
-	msgpack_unpacker_buffer_consumed(&d->unpacker, n);
-}
-
-int evald_decoder_next(struct evald_decoder *d, struct evald_request *req)
-{
-	msgpack_unpacker *u = &d->unpacker;
-	size_t start = u->off + d->scanned, len;
-	bool done;
-	long r;
-
-	release_objects(d);
-	r = evald_frame_scan(&d->frame, u->buffer + start, u->used - start, &done);
-	if (r < 0)
-		return (int)r;
-	d->scanned += (size_t)r;
-	if (!done)
-		return 0;
-	len = d->scanned;
-	d->scanned = 0;
-	if (d->frame.too_deep) {
-		/* msgpack-c would refuse it as a parse error; pass over it instead. */
-		u->off += len;
-		memset(req, 0, sizeof(*req));
-		req->error = EVALD_EBADREQ;
-		req->index = SIZE_MAX;
-		snprintf(d->message, sizeof(d->message), "request nested deeper than %d levels",
-		         EVALD_DEPTH_MAX);
-		req->message = d->message;
-		return 1;
-	}
-	if (msgpack_unpacker_execute(u) <= 0)
-		return EVALD_EMSGPACK;
-	msgpack_object o = msgpack_unpacker_data(u);
-	msgpack_unpacker_reset(u);
-	d->decoded = true;
-	d->root = o;
-	evald_request_decode(&d->root, d->max_batch, d->scratch, req, d->message,
-	                     sizeof(d->message));
-	return 1;
 }
 
 const msgpack_object *evald_map_get(const msgpack_object *map, const char *key)
