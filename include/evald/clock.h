@@ -27,6 +27,9 @@ void evald_clock_init(struct evald_clock *c, bool manual);
 /* Now, in Unix seconds. */
 double evald_clock_now(const struct evald_clock *c);
 
+/* The monotonic clock in nanoseconds, for measuring how long something took. */
+uint64_t evald_clock_mono_ns(void);
+
 /* Moves a manual clock forward; returns the new time. */
 double evald_clock_advance(struct evald_clock *c, double seconds);
 

@@ -36,14 +36,6 @@ struct checkpoint {
 
 #define SLICE_NS 1000000u
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Writes a temp file in the same directory, fsyncs it, renames it over
  * path, and fsyncs the directory: a crash at any point leaves either the
@@ -135,8 +127,8 @@ static void after_work(uv_work_t *req, int status)
 		s->stats.checkpoints++;
 		evald_log(EVALD_LOG_DEBUG, "checkpoint_written",
 		          "path=%s bytes=%zu streams=%zu ms=%.1f pause_ms=%.2f", s->cfg->state_path,
-		          cp->bytes, cp->count, (double)(now_ns() - cp->started_ns) / 1e6,
-		          cp->pause_ms);
+		          cp->bytes, cp->count,
+		          (double)(evald_clock_mono_ns() - cp->started_ns) / 1e6, cp->pause_ms);
 	} else {
 		s->stats.checkpoint_errors++;
 		evald_log(EVALD_LOG_ERROR, "checkpoint_failed", "path=%s error=\"%s\"",
@@ -184,9 +176,9 @@ static void copy_slice(uv_idle_t *idle)
 {
 	struct evald_server *s = idle->data;
 	struct checkpoint *cp = s->checkpoint;
-	uint64_t t0 = now_ns(), spent;
+	uint64_t t0 = evald_clock_mono_ns(), spent;
 
-	while (cp->next < cp->count && now_ns() - t0 < SLICE_NS) {
+	while (cp->next < cp->count && evald_clock_mono_ns() - t0 < SLICE_NS) {
 		if (copy_step(s, cp) != 0) {
 			uv_idle_stop(idle);
 			s->stats.checkpoint_errors++;
@@ -195,7 +187,7 @@ static void copy_slice(uv_idle_t *idle)
 			return;
 		}
 	}
-	spent = now_ns() - t0;
+	spent = evald_clock_mono_ns() - t0;
 	if ((double)spent / 1e6 > cp->pause_ms)
 		cp->pause_ms = (double)spent / 1e6;
 	if (cp->next < cp->count)
@@ -223,7 +215,7 @@ void evald__checkpoint(struct evald_server *s)
 	cp->server = s;
 	cp->count = evald_registry_count(s->streams);
 	cp->created = evald_clock_now(&s->clock);
-	cp->started_ns = now_ns();
+	cp->started_ns = evald_clock_mono_ns();
 	cp->work.data = cp;
 	encode_counters(s, &cp->counters);
 	s->checkpoint = cp;

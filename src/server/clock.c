@@ -2,7 +2,7 @@
 
 #include <evald/clock.h>
 
-static uint64_t mono_ns(void)
+uint64_t evald_clock_mono_ns(void)
 {
 	struct timespec ts;
 
@@ -17,7 +17,7 @@ void evald_clock_init(struct evald_clock *c, bool manual)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	c->manual = manual;
 	c->wall0 = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-	c->mono0 = mono_ns();
+	c->mono0 = evald_clock_mono_ns();
 	c->manual_now = EVALD_MANUAL_CLOCK_START;
 }
 
@@ -25,7 +25,7 @@ double evald_clock_now(const struct evald_clock *c)
 {
 	if (c->manual)
 		return c->manual_now;
-	return c->wall0 + (double)(mono_ns() - c->mono0) * 1e-9;
+	return c->wall0 + (double)(evald_clock_mono_ns() - c->mono0) * 1e-9;
 }
 
 double evald_clock_advance(struct evald_clock *c, double seconds)
