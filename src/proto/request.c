@@ -50,6 +50,7 @@ static const struct op_spec {
         {"stats", EVALD_OP_STATS, 0},
         {"ping", EVALD_OP_PING, 0},
         {"advance_clock", EVALD_OP_ADVANCE_CLOCK, F(FIELD_SECONDS)},
+        {"checkpoint", EVALD_OP_CHECKPOINT, 0},
 };
 
 struct ctx {

@@ -208,6 +208,24 @@ static void advance_clock(struct evald_conn *c, const struct evald_request *req)
 	evald_reply_clock(&c->pk, req->id, s->now);
 }
 
+/* A testing aid: starts a checkpoint now, as the timer would, so tests need not wait for it. */
+static void checkpoint_now(struct evald_conn *c, const struct evald_request *req)
+{
+	struct evald_server *s = c->server;
+
+	if (!s->clock.manual) {
+		count_error(c, req, EVALD_EUNKNOWNOP, 0,
+		            "checkpoint is a testing aid: it needs evald --clock manual");
+		return;
+	}
+	if (!s->cfg->state_path[0]) {
+		count_error(c, req, EVALD_EBADREQ, 0, "no checkpoint without a [state] path");
+		return;
+	}
+	evald__checkpoint(s);
+	evald_reply_ok(&c->pk, req->id);
+}
+
 void evald__handle(struct evald_conn *c, const struct evald_request *req)
 {
 	struct evald_server *s = c->server;
@@ -246,6 +264,9 @@ void evald__handle(struct evald_conn *c, const struct evald_request *req)
 		break;
 	case EVALD_OP_ADVANCE_CLOCK:
 		advance_clock(c, req);
+		break;
+	case EVALD_OP_CHECKPOINT:
+		checkpoint_now(c, req);
 		break;
 	}
 }

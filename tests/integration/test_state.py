@@ -64,14 +64,25 @@ def test_stop_and_start_keeps_every_snapshot(tmp_path):
 
 
 def test_kill_9_at_random_moments_always_restores_a_consistent_prefix(tmp_path, monkeypatch):
-    # Slow the checkpoint writes so that some kills land in the middle of one.
+    # Slow the checkpoint writes so that a kill just after one starts lands in the middle of it.
     monkeypatch.setenv("EVALD_CHECKPOINT_DELAY_MS", "3")
-    extra = f"[state]\npath = {tmp_path}/evald.state\ncheckpoint_interval = 1s\n"
+    extra = f"[state]\npath = {tmp_path}/evald.state\ncheckpoint_interval = 1h\n"
     rand = random.Random(2026)
     positives = []  # positives of each batch the daemon's state holds, in order
     sent = mid_write = 0
+
+    def batch(c):
+        nonlocal sent
+        rng = np.random.default_rng(sent)
+        y = [int(v) for v in rng.random(100) < 0.3]
+        reply = c.request({"op": "observe", "stream": "k", "labels": y,
+                           "scores": rng.random(100).tolist(), "id": sent})
+        assert reply["accepted"] == 100
+        positives.append(sum(y))
+        sent += 1
+
     for run in range(50):
-        d = Daemon(tmp_path, extra=extra, server={"log_level": "info"})
+        d = Daemon(tmp_path, extra=extra, args=MANUAL, server={"log_level": "info"})
         try:
             with d.client() as c:
                 snap = c.request({"op": "snapshot", "stream": "k"})
@@ -80,16 +91,19 @@ def test_kill_9_at_random_moments_always_restores_a_consistent_prefix(tmp_path, 
                 kept = positives[: n // 100]
                 assert (0 if not snap["ok"] else snap["positives"]) == sum(kept), run
                 positives = kept
-                deadline = rand.uniform(0.05, 1.6)
-                start = time.monotonic()
-                while time.monotonic() - start < deadline:
-                    rng = np.random.default_rng(sent)
-                    y = [int(v) for v in rng.random(100) < 0.3]
-                    reply = c.request({"op": "observe", "stream": "k", "labels": y,
-                                       "scores": rng.random(100).tolist(), "id": sent})
-                    assert reply["accepted"] == 100
-                    positives.append(sum(y))
-                    sent += 1
+                for _ in range(rand.randint(1, 30)):
+                    batch(c)
+                before = c.request({"op": "stats"})["checkpoints"]
+                assert c.request({"op": "checkpoint", "id": run})["ok"]
+                if run % 2 == 0:  # kill once it is written, after records it does not hold
+                    for _ in range(600):  # bounded: 30 s
+                        if c.request({"op": "stats"})["checkpoints"] > before:
+                            break
+                        time.sleep(0.05)
+                    for _ in range(rand.randint(0, 5)):
+                        batch(c)
+                else:  # kill while it is being copied or written
+                    time.sleep(rand.uniform(0, 0.03))
         finally:
             d.proc.kill()  # SIGKILL: no final checkpoint
             d.proc.wait()
@@ -97,6 +111,7 @@ def test_kill_9_at_random_moments_always_restores_a_consistent_prefix(tmp_path, 
             mid_write += 1  # killed while a checkpoint was being written
         assert not os.path.exists(f"{tmp_path}/evald.state") or \
             open(f"{tmp_path}/evald.state", "rb").read(8) == b"\x89EVALD\r\n"
+    assert mid_write > 0
     d = Daemon(tmp_path, extra=extra)
     try:
         with d.client() as c:
@@ -189,5 +204,7 @@ def test_a_checkpoint_interval_over_49_days_keeps_its_length(tmp_path):
     d = Daemon(tmp_path, extra=extra)
     try:
         assert "event=checkpoint_timer every_ms=4294968000" in d.log_text()
+        with d.client() as c:  # the testing aid needs --clock manual
+            assert c.request({"op": "checkpoint"})["error"]["code"] == "unknown_op"
     finally:
         assert d.stop() == 0
