@@ -65,7 +65,6 @@ void evald_stream_summarize(const evald_stream *s, struct evald_summary *out);
  */
 int evald_stream_confusion(const evald_stream *s, double t, struct evald_confusion *out);
 
-
 /* The number of curve points: the bins that hold any record. */
 size_t evald_curve_length(const evald_stream *s);
 

@@ -60,6 +60,7 @@ enum evald_op {
 	EVALD_OP_PING,
 	EVALD_OP_ADVANCE_CLOCK, /* tests: moves a manual clock */
 	EVALD_OP_CHECKPOINT,    /* tests: starts a checkpoint now */
+	EVALD_OP_COUNT
 };
 
 /*

@@ -11,6 +11,7 @@
 #include <evald/error.h>
 #include <evald/state.h>
 
+#include "checkpoint.h"
 #include "server_impl.h"
 
 /*

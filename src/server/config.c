@@ -629,7 +629,10 @@ static void write_section(const struct target *t, const char *kind, FILE *out)
 		fprintf(out, "# %s Default: %s\n%s =", k->help, k->def[0] ? k->def : "empty",
 		        k->name);
 		if (!key_empty(k, key_at(k, t), key_count(k, t))) {
-			fputc(' ', out);
+			/* " ;" would start an inline comment: a value may begin with ';' only
+			   right after the '='. */
+			if (key_at(k, t)[0] != ';' || (k->type != K_TEXT && k->type != K_ADDRESS))
+				fputc(' ', out);
 			key_write(k, key_at(k, t), key_count(k, t), out);
 		}
 		fputc('\n', out);

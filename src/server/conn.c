@@ -3,23 +3,24 @@
 
 #include <evald/error.h>
 
+#include "conn.h"
+#include "handlers.h"
 #include "server_impl.h"
 
-static void on_close(uv_handle_t *h)
-{
-	struct evald_conn *c = h->data;
-	struct evald_server *s = c->server;
+#define READ_CHUNK (16 * 1024)
+#define TURNS      4        /* streaming connections given a turn per loop turn */
+#define TURN_NS    1000000u /* the longest a connection is served in one turn */
 
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	for (struct evald_conn **p = &s->yielded, *prev = NULL; *p;
-	     prev = *p, p = &(*p)->yield_next)
-		if (*p == c) {
-			*p = c->yield_next;
+/* Unlinks c from the yielded queue, releases what it holds, and frees it. */
+static void closed(struct evald_peer *p)
+{
+	struct evald_conn *c = (struct evald_conn *)p;
+	struct evald_server *s = p->server;
+
+	for (struct evald_conn **q = &s->yielded, *prev = NULL; *q;
+	     prev = *q, q = &(*q)->yield_next)
+		if (*q == c) {
+			*q = c->yield_next;
 			if (s->yielded_last == c)
 				s->yielded_last = prev;
 			break;
@@ -31,35 +32,18 @@ static void on_close(uv_handle_t *h)
 	free(c);
 }
 
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-	(void)status;
-	uv_close((uv_handle_t *)req->handle, on_close);
-}
+static void written(struct evald_peer *p);
+
+static const struct evald_peer_ops conn_ops = {closed, written};
 
 void evald__conn_close(struct evald_conn *c, bool force)
 {
-	if (c->closing) {
-		if (force && !uv_is_closing(&c->h.handle))
-			uv_close(&c->h.handle, on_close);
-		return;
-	}
-	c->closing = true;
-	uv_read_stop(&c->h.stream);
-	c->reading = false;
-	/* A shutdown waits for the queued replies, then the close runs. */
-	if (force || uv_shutdown(&c->shutdown, &c->h.stream, on_shutdown) != 0)
-		uv_close(&c->h.handle, on_close);
+	evald__peer_close(&c->peer, force);
 }
-
-struct write_req {
-	uv_write_t req;
-	char *data;
-};
 
 size_t evald__conn_unread(const struct evald_conn *c)
 {
-	return c->out.size + uv_stream_get_write_queue_size(&c->h.stream);
+	return c->out.size + evald__peer_queued(&c->peer);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -68,29 +52,25 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 /* Reads again unless closing, yielded, or still waiting for the client to read its replies. */
 static void read_again(struct evald_conn *c)
 {
-	if (!c->reading && !c->closing && !c->yielded &&
-	    uv_stream_get_write_queue_size(&c->h.stream) < c->server->cfg->max_output_bytes / 4)
-		c->reading = uv_read_start(&c->h.stream, on_alloc, on_read) == 0;
+	struct evald_peer *p = &c->peer;
+
+	if (!p->reading && !p->closing && !c->yielded &&
+	    evald__output_resume(evald__peer_queued(p), p->server->cfg->max_output_bytes))
+		p->reading = uv_read_start(&p->h.stream, on_alloc, on_read) == 0;
 }
 
-static void on_write(uv_write_t *req, int status)
+static void written(struct evald_peer *p)
 {
-	struct write_req *w = (struct write_req *)req;
-	struct evald_conn *c = req->handle->data;
-
-	free(w->data);
-	free(w);
-	if (status >= 0)
-		read_again(c);
+	read_again((struct evald_conn *)p);
 }
 
 /*
  * libuv reads a connection up to 32 times in a row while data keeps
  * coming, so one fast producer could hold the loop for milliseconds
  * while a snapshot waits. A connection whose read filled its buffer, or
- * whose requests took longer than EVALD_TURN_NS to serve, is streaming:
+ * whose requests took longer than TURN_NS to serve, is streaming:
  * it stops reading and joins a queue, and after each poll the first
- * EVALD_TURNS of the queue take another turn, serving what they still
+ * TURNS of the queue take another turn, serving what they still
  * hold before they read again. However many clients stream, and however
  * costly their requests, a loop turn then does a bounded amount of their
  * work, while a connection that sends small requests is served as soon
@@ -98,13 +78,13 @@ static void on_write(uv_write_t *req, int status)
  */
 static void yield(struct evald_conn *c)
 {
-	struct evald_server *s = c->server;
+	struct evald_server *s = c->peer.server;
 
-	if (c->closing || c->yielded)
+	if (c->peer.closing || c->yielded)
 		return;
-	if (c->reading) {
-		uv_read_stop(&c->h.stream);
-		c->reading = false;
+	if (c->peer.reading) {
+		uv_read_stop(&c->peer.h.stream);
+		c->peer.reading = false;
 	}
 	c->yielded = true;
 	c->yield_next = NULL;
@@ -128,7 +108,7 @@ void evald__conn_resume(uv_check_t *check)
 	struct evald_server *s = check->data;
 	struct evald_conn *c;
 
-	for (int i = 0; i < EVALD_TURNS && (c = s->yielded) != NULL; i++) {
+	for (int i = 0; i < TURNS && (c = s->yielded) != NULL; i++) {
 		s->yielded = c->yield_next;
 		if (!s->yielded)
 			s->yielded_last = NULL;
@@ -150,28 +130,16 @@ void evald__conn_resume(uv_check_t *check)
 /* Hands the packed replies to libuv, and stops reading if the client does not read its own. */
 static void flush(struct evald_conn *c)
 {
-	struct write_req *w;
-	uv_buf_t buf;
+	struct evald_peer *p = &c->peer;
 	size_t len = c->out.size;
 
 	if (len == 0)
 		return;
-	w = malloc(sizeof(*w));
-	if (!w) {
-		evald__conn_close(c, true);
-		return;
-	}
-	w->data = msgpack_sbuffer_release(&c->out);
-	buf = uv_buf_init(w->data, (unsigned)len);
-	if (uv_write(&w->req, &c->h.stream, &buf, 1, on_write) != 0) {
-		free(w->data);
-		free(w);
-		evald__conn_close(c, true);
-		return;
-	}
-	if (c->reading && evald__conn_unread(c) > c->server->cfg->max_output_bytes) {
-		uv_read_stop(&c->h.stream);
-		c->reading = false;
+	evald__peer_write(p, msgpack_sbuffer_release(&c->out), len);
+	if (p->reading &&
+	    evald__output_pause(evald__conn_unread(c), p->server->cfg->max_output_bytes)) {
+		uv_read_stop(&p->h.stream);
+		p->reading = false;
 	}
 }
 
@@ -182,22 +150,22 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	size_t len;
 
 	(void)suggested;
-	if (evald_decoder_buffer(&c->decoder, EVALD_READ_CHUNK, &base, &len) != 0) {
+	if (evald_decoder_buffer(&c->decoder, READ_CHUNK, &base, &len) != 0) {
 		*buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS to on_read */
 		return;
 	}
 	/* A read is at most a chunk, which bounds the work done before others get a turn. */
-	*buf = uv_buf_init(base, (unsigned)(len < EVALD_READ_CHUNK ? len : EVALD_READ_CHUNK));
+	*buf = uv_buf_init(base, (unsigned)(len < READ_CHUNK ? len : READ_CHUNK));
 }
 
 /*
- * Handles the requests buffered on c, for at most EVALD_TURN_NS: those
+ * Handles the requests buffered on c, for at most TURN_NS: those
  * left wait for the connection's next turn. Then flushes the replies and
  * reads again, yields, or closes a connection that cannot be framed.
  */
 static void serve(struct evald_conn *c)
 {
-	struct evald_server *s = c->server;
+	struct evald_server *s = c->peer.server;
 	uint64_t start = uv_hrtime();
 	struct evald_request req;
 	unsigned handled = 0;
@@ -209,7 +177,7 @@ static void serve(struct evald_conn *c)
 		evald__handle(c, &req);
 		/* Requests already read may still ask for more than a client that
 		   does not read may hold (a snapshot with a curve is large). */
-		if (evald__conn_unread(c) > 2 * s->cfg->max_output_bytes) {
+		if (evald__output_drop(evald__conn_unread(c), s->cfg->max_output_bytes)) {
 			s->stats.slow_clients_dropped++;
 			evald_log(EVALD_LOG_WARN, "connection_dropped",
 			          "conn=%llu reason=\"unread replies over twice max_output_bytes\"",
@@ -219,7 +187,7 @@ static void serve(struct evald_conn *c)
 		}
 		/* Compact records are tiny: the clock is read once every 64 of them. */
 		if ((req.op != EVALD_OP_RECORD || ++handled % 64 == 0) &&
-		    uv_hrtime() - start > EVALD_TURN_NS) {
+		    uv_hrtime() - start > TURN_NS) {
 			c->backlog = true;
 			break;
 		}
@@ -248,7 +216,7 @@ static void serve(struct evald_conn *c)
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct evald_conn *c = stream->data;
-	struct evald_server *s = c->server;
+	struct evald_server *s = c->peer.server;
 
 	if (nread < 0) {
 		if (nread != UV_EOF)
@@ -261,7 +229,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	s->stats.bytes_received += (uint64_t)nread;
 	c->last_active = evald_clock_now(&s->clock);
 	serve(c);
-	if (!c->closing && !c->backlog && (size_t)nread == buf->len)
+	if (!c->peer.closing && !c->backlog && (size_t)nread == buf->len)
 		yield(c);
 }
 
@@ -269,7 +237,6 @@ void evald__accept(uv_stream_t *listener, int status)
 {
 	struct evald_server *s = listener->data;
 	struct evald_conn *c;
-	int r;
 
 	if (status < 0) {
 		evald_log(EVALD_LOG_WARN, "accept_error", "error=%s", uv_err_name(status));
@@ -282,29 +249,16 @@ void evald__accept(uv_stream_t *listener, int status)
 		evald_log(EVALD_LOG_ERROR, "accept_error", "error=ENOMEM");
 		return;
 	}
-	if (listener->type == UV_TCP)
-		uv_tcp_init(s->loop, &c->h.tcp);
-	else
-		uv_pipe_init(s->loop, &c->h.pipe, 0);
 	evald_decoder_share_scratch(&c->decoder, &s->scratch);
-	c->h.handle.data = c;
-	c->server = s;
 	c->id = ++s->next_conn_id;
 	strcpy(c->current_name, EVALD_DEFAULT_STREAM);
 	c->last_active = s->now;
 	msgpack_sbuffer_init(&c->out);
 	msgpack_packer_init(&c->pk, &c->out, msgpack_sbuffer_write);
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
-	s->stats.connections++;
+	s->stats.connections++; /* closed() counts it out, whatever happens next */
 	s->stats.connections_total++;
-	r = uv_accept(listener, &c->h.stream);
-	if (r != 0) {
-		evald__conn_close(c, true);
+	if (evald__peer_accept(&c->peer, s, listener, &s->conns, &conn_ops) != 0)
 		return;
-	}
 	if (s->stats.connections > s->cfg->max_connections) {
 		uint64_t suppressed;
 		s->stats.errors[-EVALD_ECONNLIMIT]++;
@@ -320,11 +274,10 @@ void evald__accept(uv_stream_t *listener, int status)
 		evald__conn_close(c, false);
 		return;
 	}
-	r = uv_read_start(&c->h.stream, on_alloc, on_read);
-	if (r != 0) {
+	if (uv_read_start(&c->peer.h.stream, on_alloc, on_read) != 0) {
 		evald__conn_close(c, true);
 		return;
 	}
-	c->reading = true;
+	c->peer.reading = true;
 	evald_log(EVALD_LOG_DEBUG, "connection_opened", "conn=%llu", (unsigned long long)c->id);
 }

@@ -11,59 +11,32 @@
 #include <evald/prometheus.h>
 #include <evald/proto_json.h>
 
+#include "handlers.h"
+#include "http.h"
+#include "listener.h"
+#include "peer.h"
 #include "server_impl.h"
 
-#define URL_MAX          EVALD_HTTP_URL_MAX
+#define URL_MAX          8192
 #define HEADERS_MAX      64
 #define HEADER_BYTES_MAX 16384
-#define HTTP_OUTPUT_MAX  (8 * 1024 * 1024) /* unread responses before a client is dropped */
 
-struct response {
-	uv_write_t req;
-	char *data;
+/* One HTTP client on the [http] listener. */
+struct evald_http_conn {
+	struct evald_peer peer; /* first: the server's list holds peers */
+	http_parser parser;
+	char url[URL_MAX];
+	size_t url_len, header_bytes;
+	unsigned headers;
+	int refuse; /* an HTTP status to answer instead of routing, 0 if none */
 };
 
-static void on_close(uv_handle_t *h)
+static void closed(struct evald_peer *p)
 {
-	struct evald_http_conn *c = h->data;
-	struct evald_server *s = c->server;
-
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->http_conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	free(c);
+	free(p);
 }
 
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-	(void)status;
-	uv_close((uv_handle_t *)req->handle, on_close);
-}
-
-void evald__http_close(struct evald_http_conn *c, bool force)
-{
-	if (c->closing) {
-		if (force && !uv_is_closing((uv_handle_t *)&c->tcp))
-			uv_close((uv_handle_t *)&c->tcp, on_close);
-		return;
-	}
-	c->closing = true;
-	uv_read_stop((uv_stream_t *)&c->tcp);
-	if (force || uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
-		uv_close((uv_handle_t *)&c->tcp, on_close);
-}
-
-static void on_written(uv_write_t *req, int status)
-{
-	struct response *r = (struct response *)req;
-
-	(void)status;
-	free(r->data);
-	free(r);
-}
+static const struct evald_peer_ops http_ops = {closed, NULL};
 
 static const char *reason(int status)
 {
@@ -90,37 +63,31 @@ static const char *reason(int status)
 static void respond(struct evald_http_conn *c, int status, const char *type, const char *body,
                     size_t len, bool keep_alive, bool head)
 {
-	struct response *r = malloc(sizeof(*r));
-	char header[512];
+	char header[512], *data;
 	int hlen = snprintf(header, sizeof(header),
 	                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
 	                    status, reason(status), type, len,
 	                    status == 405 ? "Allow: GET, HEAD\r\n" : "",
 	                    keep_alive ? "" : "Connection: close\r\n");
 	size_t total = (size_t)hlen + (head ? 0 : len);
-	uv_buf_t buf;
 
-	if (!r || !(r->data = malloc(total))) {
-		free(r);
-		evald__http_close(c, true);
+	if (!(data = malloc(total))) {
+		evald__peer_close(&c->peer, true);
 		return;
 	}
-	memcpy(r->data, header, (size_t)hlen);
+	memcpy(data, header, (size_t)hlen);
 	if (!head)
-		memcpy(r->data + hlen, body, len);
-	buf = uv_buf_init(r->data, (unsigned)total);
-	if (uv_write(&r->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0) {
-		free(r->data);
-		free(r);
-		evald__http_close(c, true);
+		memcpy(data + hlen, body, len);
+	evald__peer_write(&c->peer, data, total);
+	if (c->peer.closing)
 		return;
-	}
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > HTTP_OUTPUT_MAX) {
+	if (evald__output_drop(evald__peer_queued(&c->peer),
+	                       c->peer.server->cfg->max_output_bytes)) {
 		evald_log(EVALD_LOG_WARN, "http_client_dropped",
-		          "reason=\"does not read its responses\"");
-		evald__http_close(c, true);
+		          "reason=\"unread responses over twice max_output_bytes\"");
+		evald__peer_close(&c->peer, true);
 	} else if (!keep_alive) {
-		evald__http_close(c, false);
+		evald__peer_close(&c->peer, false);
 	}
 }
 
@@ -245,7 +212,7 @@ static void serve_snapshot(struct evald_http_conn *c, const char *query, size_t 
 	q.curve = query_get(query, qlen, "curve", 0, value, sizeof(value)) &&
 	          (strcmp(value, "1") == 0 || strcmp(value, "true") == 0);
 	if (!err)
-		err = evald__snapshot(c->server, &q, &pk, NULL, message, sizeof(message));
+		err = evald__snapshot(c->peer.server, &q, &pk, NULL, message, sizeof(message));
 	if (err)
 		evald_reply_error(&pk, NULL, err, message, SIZE_MAX);
 	respond_json(c,
@@ -258,7 +225,7 @@ static void serve_snapshot(struct evald_http_conn *c, const char *query, size_t 
 
 static void serve_metrics(struct evald_http_conn *c, bool keep, bool head)
 {
-	struct evald_server *s = c->server;
+	struct evald_server *s = c->peer.server;
 	struct evald_export_options o = {s->cfg->export_buckets, s->cfg->max_exported_streams};
 	char *text = NULL;
 	size_t len = 0, left_out;
@@ -282,7 +249,7 @@ static void serve_metrics(struct evald_http_conn *c, bool keep, bool head)
 
 static void route(struct evald_http_conn *c)
 {
-	struct evald_server *s = c->server;
+	struct evald_server *s = c->peer.server;
 	http_parser *p = &c->parser;
 	bool keep = http_should_keep_alive(p) && !c->refuse, head = p->method == HTTP_HEAD;
 	struct http_parser_url u;
@@ -391,7 +358,7 @@ static int on_message_complete(http_parser *p)
 {
 	struct evald_http_conn *c = p->data;
 
-	if (!c->closing)
+	if (!c->peer.closing)
 		route(c);
 	return 0;
 }
@@ -420,11 +387,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	size_t parsed;
 
 	if (nread < 0) {
-		evald__http_close(c, nread != UV_EOF);
+		evald__peer_close(&c->peer, nread != UV_EOF);
 		return;
 	}
 	parsed = http_parser_execute(&c->parser, &settings, buf->base, (size_t)nread);
-	if (!c->closing && (c->parser.http_errno != HPE_OK || parsed != (size_t)nread)) {
+	if (!c->peer.closing && (c->parser.http_errno != HPE_OK || parsed != (size_t)nread)) {
 		/* A header too large for the parser is still a 431. */
 		int status = c->parser.http_errno == HPE_HEADER_OVERFLOW ? 431 : 400;
 		respond_text(c, status, reason(status), false, false);
@@ -438,18 +405,14 @@ static void on_connection(uv_stream_t *listener, int status)
 
 	if (status < 0 || !(c = calloc(1, sizeof(*c))))
 		return;
-	uv_tcp_init(s->loop, &c->tcp);
-	c->tcp.data = c;
-	c->server = s;
-	c->next = s->http_conns;
-	if (s->http_conns)
-		s->http_conns->prev = c;
-	s->http_conns = c;
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
-	if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 ||
-	    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
-		evald__http_close(c, true);
+	if (evald__peer_accept(&c->peer, s, listener, &s->http_conns, &http_ops) != 0)
+		return;
+	if (uv_read_start(&c->peer.h.stream, on_alloc, on_read) != 0)
+		evald__peer_close(&c->peer, true);
+	else
+		c->peer.reading = true;
 }
 
 int evald__http_listen(struct evald_server *s, char *err, size_t errlen)
@@ -464,6 +427,6 @@ void evald__http_stop(struct evald_server *s)
 {
 	if (s->http_open)
 		uv_close((uv_handle_t *)&s->http, NULL);
-	for (struct evald_http_conn *c = s->http_conns; c; c = c->next)
-		evald__http_close(c, false);
+	for (struct evald_peer *p = s->http_conns; p; p = p->next)
+		evald__peer_close(p, false);
 }

@@ -9,6 +9,8 @@
 
 #include <evald/error.h>
 
+#include "conn.h"
+#include "listener.h"
 #include "server_impl.h"
 
 int evald__parse_address(const char *text, struct sockaddr_storage *ss)

@@ -11,6 +11,7 @@
 #include <evald/proto_json.h>
 
 #include "server_impl.h"
+#include "sink.h"
 
 static int open_file(const char *path)
 {

@@ -1,0 +1,274 @@
+#include <stdio.h>
+#include <string.h>
+
+#include <evald/error.h>
+
+#include "checkpoint.h"
+#include "conn.h"
+#include "handlers.h"
+#include "server_impl.h"
+
+static void count_error(struct evald_conn *c, const struct evald_request *req, int err,
+                        size_t records, const char *message)
+{
+	struct evald_server *s = c->peer.server;
+	uint64_t suppressed;
+
+	s->stats.errors[-err]++;
+	s->stats.records_rejected[-err] += records;
+	if (evald__output_pause(evald__conn_unread(c), s->cfg->max_output_bytes)) {
+		s->stats.errors_unsent++; /* counted, not queued to a client that does not read */
+		return;
+	}
+	if (evald_ratelimit_allow(&s->bad_input_log, uv_now(s->loop), &suppressed))
+		evald_log(EVALD_LOG_INFO, "request_rejected",
+		          "conn=%llu code=%s records=%zu suppressed=%llu message=\"%s\"",
+		          (unsigned long long)c->id, evald_error_name(err), records,
+		          (unsigned long long)suppressed, message);
+	evald_reply_error(&c->pk, req->id, err, message, req->index);
+}
+
+/* The name a request refers to, NUL-terminated in buf: its own stream, or the connection's. */
+static const char *target_name(const struct evald_conn *c, const struct evald_request *req,
+                               char *buf)
+{
+	if (!req->stream)
+		return c->current_name;
+	memcpy(buf, req->stream, req->stream_len);
+	buf[req->stream_len] = '\0';
+	return buf;
+}
+
+/* The series a request refers to; made on first use if create. */
+static int find_series(struct evald_conn *c, const struct evald_request *req, bool create,
+                       const char *name, evald_series **out)
+{
+	struct evald_server *s = c->peer.server;
+	size_t len;
+	int err;
+
+	if (!req->stream && c->current) {
+		*out = c->current;
+		return 0;
+	}
+	len = strlen(name);
+	*out = evald_registry_find(s->streams, name, len);
+	if (!*out) {
+		if (!create)
+			return EVALD_ENOSTREAM;
+		err = evald_registry_add(
+		        s->streams, name, len, evald_server_config_stream(s->cfg, name, len),
+		        evald_server_config_window(s->cfg, name, len), s->now, out);
+		if (err)
+			return err;
+		evald_log(EVALD_LOG_INFO, "stream_created", "stream=\"%s\"", name);
+	}
+	if (!req->stream)
+		c->current = *out;
+	return 0;
+}
+
+static void observe(struct evald_conn *c, const struct evald_request *req)
+{
+	const struct evald_records *r = &req->records;
+	char buf[EVALD_STREAM_NAME_MAX + 1];
+	evald_series *series;
+	size_t bad;
+	int err = find_series(c, req, true, target_name(c, req, buf), &series);
+
+	if (err) {
+		count_error(c, req, err, r->n,
+		            err == EVALD_ETOOMANY ? "too many streams: max_streams reached"
+		                                  : evald_strerror(err));
+		return;
+	}
+	/* The decoder converted and checked every record, so this counts them all. */
+	evald_series_observe_batch(series, c->peer.server->now, r->n, r->value.labels,
+	                           r->value.scores, r->value.weights, &bad);
+	c->peer.server->stats.records_accepted += r->n;
+	if (req->id && req->op == EVALD_OP_OBSERVE)
+		evald_reply_accepted(&c->pk, req->id, r->n);
+}
+
+/* Says what windows a stream allows, for a bad_window reply. */
+static void window_help(const evald_series *series, const char *window, char *out, size_t len)
+{
+	const struct evald_window_config *w = evald_series_window_config(series);
+
+	if (w->max == 0)
+		snprintf(out, len,
+		         "window '%s' unavailable: this stream keeps no windows (window_max = 0); "
+		         "use \"total\"",
+		         window);
+	else
+		snprintf(out, len,
+		         "window '%s' is not \"total\" or a duration (30s, 5m, 1h) that is a "
+		         "multiple of %us and at most %us",
+		         window, w->slot, w->max);
+}
+
+int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q,
+                    msgpack_packer *pk, const msgpack_object *id, char *message, size_t msglen)
+{
+	struct evald_snapshot snap = {0};
+	char window[40];
+	evald_stream *merged = NULL;
+	evald_series *series = q->series;
+	uint32_t seconds;
+	int err = 0;
+
+	if (q->window)
+		evald_printable(q->window, q->window_len, window, 33);
+	else
+		strcpy(window, "total");
+	if (!series)
+		series = evald_registry_find(s->streams, q->stream, strlen(q->stream));
+	if (!series) {
+		snprintf(message, msglen, "no stream called '%s'", q->stream);
+		return EVALD_ENOSTREAM;
+	}
+	snap.stream = q->stream;
+	snap.window = window;
+	snap.to = s->now;
+	if (strcmp(window, "total") == 0) {
+		snap.s = evald_series_total(series);
+		snap.from = evald_series_since(series);
+	} else if (evald_duration_parse(q->window, q->window_len, &seconds) != 0 ||
+	           (err = evald_series_window(series, s->now, seconds, &merged, &snap.from)) != 0) {
+		if (err == EVALD_ENOMEM) {
+			snprintf(message, msglen, "out of memory");
+			return err;
+		}
+		window_help(series, window, message, msglen);
+		return EVALD_EWINDOW;
+	} else {
+		snap.s = merged;
+	}
+	snap.thresholds = q->thresholds;
+	snap.nthresholds = q->nthresholds;
+	snap.curve = q->curve;
+	evald_reply_snapshot(pk, id, &snap);
+	evald_stream_free(merged);
+	return 0;
+}
+
+static void snapshot(struct evald_conn *c, const struct evald_request *req)
+{
+	char message[300], buf[EVALD_STREAM_NAME_MAX + 1];
+	struct evald_snapshot_query q = {
+	        .stream = target_name(c, req, buf),
+	        .window = req->window,
+	        .window_len = req->window_len,
+	        .thresholds = req->thresholds,
+	        .nthresholds = req->nthresholds,
+	        .curve = req->curve,
+	};
+	int err = find_series(c, req, false, q.stream, &q.series);
+
+	if (err) {
+		snprintf(message, sizeof(message), "no stream called '%s'", q.stream);
+		count_error(c, req, err, 0, message);
+		return;
+	}
+	err = evald__snapshot(c->peer.server, &q, &c->pk, req->id, message, sizeof(message));
+	if (err)
+		count_error(c, req, err, 0, message);
+}
+
+static void reset(struct evald_conn *c, const struct evald_request *req)
+{
+	char buf[EVALD_STREAM_NAME_MAX + 1], message[200];
+	const char *name = target_name(c, req, buf);
+	evald_series *series;
+	int err = find_series(c, req, false, name, &series);
+
+	if (err) {
+		snprintf(message, sizeof(message), "no stream called '%s'", name);
+		count_error(c, req, err, 0, message);
+		return;
+	}
+	evald_series_reset(series, c->peer.server->now);
+	evald_log(EVALD_LOG_INFO, "stream_reset", "stream=\"%s\" conn=%llu", name,
+	          (unsigned long long)c->id);
+	evald_reply_ok(&c->pk, req->id);
+}
+
+static void advance_clock(struct evald_conn *c, const struct evald_request *req)
+{
+	struct evald_server *s = c->peer.server;
+
+	if (!s->clock.manual) {
+		count_error(c, req, EVALD_EUNKNOWNOP, 0,
+		            "advance_clock is a testing aid: it needs evald --clock manual");
+		return;
+	}
+	s->now = evald_clock_advance(&s->clock, req->seconds);
+	evald__tick(s);
+	evald_reply_clock(&c->pk, req->id, s->now);
+}
+
+/* A testing aid: starts a checkpoint now, as the timer would, so tests need not wait for it. */
+static void checkpoint_now(struct evald_conn *c, const struct evald_request *req)
+{
+	struct evald_server *s = c->peer.server;
+
+	if (!s->clock.manual) {
+		count_error(c, req, EVALD_EUNKNOWNOP, 0,
+		            "checkpoint is a testing aid: it needs evald --clock manual");
+		return;
+	}
+	if (!s->cfg->state_path[0]) {
+		count_error(c, req, EVALD_EBADREQ, 0, "no checkpoint without a [state] path");
+		return;
+	}
+	evald__checkpoint(s);
+	evald_reply_ok(&c->pk, req->id);
+}
+
+static void use(struct evald_conn *c, const struct evald_request *req)
+{
+	c->current = NULL;
+	memcpy(c->current_name, req->stream, req->stream_len);
+	c->current_name[req->stream_len] = '\0';
+	if (req->id)
+		evald_reply_ok(&c->pk, req->id);
+}
+
+static void streams(struct evald_conn *c, const struct evald_request *req)
+{
+	evald_reply_streams(&c->pk, req->id, c->peer.server->streams);
+}
+
+static void stats(struct evald_conn *c, const struct evald_request *req)
+{
+	evald__refresh_stats(c->peer.server);
+	evald_reply_stats(&c->pk, req->id, &c->peer.server->stats);
+}
+
+static void ping(struct evald_conn *c, const struct evald_request *req)
+{
+	evald_reply_ping(&c->pk, req->id, EVALD_VERSION);
+}
+
+/* One function per op: adding an op means a row here and one in the decoder's table. */
+static void (*const handlers[EVALD_OP_COUNT])(struct evald_conn *c,
+                                              const struct evald_request *req) = {
+        [EVALD_OP_RECORD] = observe,
+        [EVALD_OP_USE] = use,
+        [EVALD_OP_OBSERVE] = observe,
+        [EVALD_OP_SNAPSHOT] = snapshot,
+        [EVALD_OP_STREAMS] = streams,
+        [EVALD_OP_RESET] = reset,
+        [EVALD_OP_STATS] = stats,
+        [EVALD_OP_PING] = ping,
+        [EVALD_OP_ADVANCE_CLOCK] = advance_clock,
+        [EVALD_OP_CHECKPOINT] = checkpoint_now,
+};
+
+void evald__handle(struct evald_conn *c, const struct evald_request *req)
+{
+	if (req->error)
+		count_error(c, req, req->error, req->records.n, req->message);
+	else
+		handlers[req->op](c, req);
+}

@@ -1,0 +1,33 @@
+#ifndef EVALD_SERVER_HANDLERS_H
+#define EVALD_SERVER_HANDLERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <msgpack.h>
+
+#include <evald/proto.h>
+#include <evald/series.h>
+
+struct evald_conn;
+struct evald_server;
+
+/* Executes one decoded request for connection c, packing its reply, if any, into c->pk. */
+void evald__handle(struct evald_conn *c, const struct evald_request *req);
+
+/* A snapshot asked for over the protocol or HTTP. */
+struct evald_snapshot_query {
+	const char *stream;   /* NUL-terminated */
+	evald_series *series; /* if already found, else looked up by name */
+	const char *window;   /* NULL: "total" */
+	size_t window_len;
+	const double *thresholds;
+	size_t nthresholds;
+	bool curve;
+};
+
+/* Packs the snapshot reply; otherwise returns the error and message[] says why. */
+int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q,
+                    msgpack_packer *pk, const msgpack_object *id, char *message, size_t msglen);
+
+#endif
