@@ -39,6 +39,8 @@
 #include <evald/error.h>
 #include <evald/proto.h>
 
+#include "client.h"
+
 #define CLIENTS_MAX 64
 
 enum shape { BATCH64, BATCH32, COMPACT, MAPS, SHAPES };
@@ -153,43 +155,34 @@ static double decode_only(const msgpack_sbuffer *sb, size_t records)
 	return counted == records ? records / t : 0.0;
 }
 
-/* Where to connect: a Unix socket path, or an IPv4 HOST:PORT. */
+/* Where to connect, as every evald tool writes it (tcp://HOST:PORT, unix:PATH, HOST:PORT, a path).
+ */
 struct target {
 	bool tcp;
-	struct sockaddr_un un;
-	struct sockaddr_in in;
+	struct evald_client_address a;
+	char text[256];
 };
 
 static void target_parse(const char *text, struct target *t)
 {
-	const char *colon = strrchr(text, ':');
+	char err[512];
 
 	memset(t, 0, sizeof(*t));
-	if (text[0] != '/' && text[0] != '.' && colon) {
-		char host[64];
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - text), text);
-		t->tcp = true;
-		t->in.sin_family = AF_INET;
-		t->in.sin_port = htons((uint16_t)atoi(colon + 1));
-		if (inet_pton(AF_INET, host, &t->in.sin_addr) != 1) {
-			fprintf(stderr, "evald-bench: %s is neither HOST:PORT nor a path\n", text);
-			exit(2);
-		}
-		return;
+	snprintf(t->text, sizeof(t->text), "%s", text);
+	if (evald_client_address(text, &t->a, err, sizeof(err)) != 0) {
+		fprintf(stderr, "evald-bench: %s\n", err);
+		exit(2);
 	}
-	t->un.sun_family = AF_UNIX;
-	snprintf(t->un.sun_path, sizeof(t->un.sun_path), "%s", text);
+	t->tcp = t->a.ss.ss_family != AF_UNIX;
 }
 
 static int dial(const struct target *t)
 {
-	int fd = socket(t->tcp ? AF_INET : AF_UNIX, SOCK_STREAM, 0);
-	int r = fd < 0   ? -1
-	        : t->tcp ? connect(fd, (const struct sockaddr *)&t->in, sizeof(t->in))
-	                 : connect(fd, (const struct sockaddr *)&t->un, sizeof(t->un));
+	char err[512];
+	int fd = evald_client_dial(&t->a, t->text, err, sizeof(err));
 
-	if (r != 0) {
-		perror("evald-bench: connect");
+	if (fd < 0) {
+		fprintf(stderr, "evald-bench: %s\n", err);
 		exit(2);
 	}
 	return fd;
@@ -295,26 +288,30 @@ static void *drain(void *arg)
 
 static void raw_sink_open(struct raw_sink *r, bool tcp)
 {
-	socklen_t len = sizeof(r->t.in);
+	struct sockaddr_in *in = (struct sockaddr_in *)&r->t.a.ss;
+	struct sockaddr_un *un = (struct sockaddr_un *)&r->t.a.ss;
 
 	memset(r, 0, sizeof(*r));
 	r->t.tcp = tcp;
 	r->listener = socket(tcp ? AF_INET : AF_UNIX, SOCK_STREAM, 0);
 	if (tcp) {
-		r->t.in.sin_family = AF_INET;
-		r->t.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (bind(r->listener, (struct sockaddr *)&r->t.in, sizeof(r->t.in)) != 0 ||
-		    getsockname(r->listener, (struct sockaddr *)&r->t.in, &len) != 0)
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		r->t.a.len = sizeof(*in);
+		if (bind(r->listener, (struct sockaddr *)in, sizeof(*in)) != 0 ||
+		    getsockname(r->listener, (struct sockaddr *)in, &r->t.a.len) != 0)
 			exit(2);
 	} else {
 		snprintf(r->dir, sizeof(r->dir), "/tmp/evald-bench-XXXXXX");
 		if (!mkdtemp(r->dir))
 			exit(2);
-		r->t.un.sun_family = AF_UNIX;
-		snprintf(r->t.un.sun_path, sizeof(r->t.un.sun_path), "%s/raw.sock", r->dir);
-		if (bind(r->listener, (struct sockaddr *)&r->t.un, sizeof(r->t.un)) != 0)
+		un->sun_family = AF_UNIX;
+		snprintf(un->sun_path, sizeof(un->sun_path), "%s/raw.sock", r->dir);
+		r->t.a.len = sizeof(*un);
+		if (bind(r->listener, (struct sockaddr *)un, sizeof(*un)) != 0)
 			exit(2);
 	}
+	snprintf(r->t.text, sizeof(r->t.text), "the raw sink");
 	if (listen(r->listener, CLIENTS_MAX) != 0)
 		exit(2);
 }
@@ -323,7 +320,7 @@ static void raw_sink_close(struct raw_sink *r)
 {
 	close(r->listener);
 	if (!r->t.tcp) {
-		unlink(r->t.un.sun_path);
+		unlink(((struct sockaddr_un *)&r->t.a.ss)->sun_path);
 		rmdir(r->dir);
 	}
 }

@@ -23,7 +23,8 @@
 enum { EXIT_SERVER_ERROR = 1, EXIT_USAGE = 2 };
 
 static const char usage[] =
-        "usage: evalctl [--connect tcp://HOST:PORT | unix:PATH] COMMAND [options]\n"
+        "usage: evalctl [--connect tcp://HOST:PORT | unix:PATH | HOST:PORT | PATH] COMMAND "
+        "[options]\n"
         "commands:\n"
         "  send [--stream S] [--batch N] [FILE]   send label,score[,weight] lines (CSV or TSV)\n"
         "  snapshot [--stream S] [--window W] [--threshold T]... [--curve] [--json]\n"
@@ -238,16 +239,16 @@ static void print_stats(const msgpack_object *r)
 }
 
 /* Sends one request and waits for its reply. */
-static int rpc(struct client *c, msgpack_sbuffer *req, const msgpack_object **reply)
+static int rpc(struct evald_client *c, msgpack_sbuffer *req, const msgpack_object **reply)
 {
-	if (client_send(c, req->data, req->size) != 0 || client_recv(c, reply) != 0) {
+	if (evald_client_send(c, req->data, req->size) != 0 || evald_client_recv(c, reply) != 0) {
 		fprintf(stderr, "evalctl: the connection to evald broke\n");
 		return EXIT_USAGE;
 	}
 	return 0;
 }
 
-static int simple_command(struct client *c, const char *cmd, const struct options *o)
+static int simple_command(struct evald_client *c, const char *cmd, const struct options *o)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -342,7 +343,7 @@ static void pack_batch(msgpack_packer *pk, const struct batch *b, const char *st
 }
 
 struct sender {
-	struct client *c;
+	struct evald_client *c;
 	const struct options *o;
 	struct batch ring[WINDOW];
 	size_t sent, acked; /* batch numbers */
@@ -356,7 +357,7 @@ static void await_ack(struct sender *s)
 	struct batch *b = &s->ring[s->acked % WINDOW];
 	const msgpack_object *reply, *e;
 
-	if (s->broken || client_recv(s->c, &reply) != 0) {
+	if (s->broken || evald_client_recv(s->c, &reply) != 0) {
 		s->broken = true;
 		s->acked++;
 		return;
@@ -383,7 +384,7 @@ static int send_batch(struct sender *s, msgpack_sbuffer *sb)
 	msgpack_sbuffer_clear(sb);
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
 	pack_batch(&pk, b, s->o->stream, s->sent);
-	if (client_send(s->c, sb->data, sb->size) != 0) {
+	if (evald_client_send(s->c, sb->data, sb->size) != 0) {
 		s->broken = true;
 		return -1;
 	}
@@ -396,7 +397,7 @@ static int send_batch(struct sender *s, msgpack_sbuffer *sb)
 	return 0;
 }
 
-static int send_command(struct client *c, const struct options *o)
+static int send_command(struct evald_client *c, const struct options *o)
 {
 	struct sender s = {.c = c, .o = o};
 	struct records_reader reader;
@@ -493,7 +494,7 @@ int main(int argc, char **argv)
 	        {NULL, 0, NULL, 0},
 	};
 	static struct options o;
-	struct client c;
+	struct evald_client c;
 	const char *cmd;
 	char err[512];
 	double v;
@@ -555,11 +556,11 @@ int main(int argc, char **argv)
 		return usage_error("unknown command '%s'", cmd);
 	if (strcmp(cmd, "reset") == 0 && !o.stream)
 		return usage_error("%s", "reset needs --stream");
-	if (client_connect(&c, o.connect, err, sizeof(err)) != 0) {
+	if (evald_client_connect(&c, o.connect, err, sizeof(err)) != 0) {
 		fprintf(stderr, "evalctl: %s\n", err);
 		return EXIT_USAGE;
 	}
 	rc = strcmp(cmd, "send") == 0 ? send_command(&c, &o) : simple_command(&c, cmd, &o);
-	client_close(&c);
+	evald_client_close(&c);
 	return rc;
 }

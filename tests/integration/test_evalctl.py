@@ -79,3 +79,14 @@ def test_exit_codes(daemon, tmp_path):
     bad = subprocess.run([EVALCTL, "--connect", "ftp://x", "ping"], capture_output=True,
                          text=True, timeout=30)
     assert bad.returncode == 2
+
+
+def test_every_address_form_reaches_evald(daemon):
+    for target in (f"unix:{daemon.sock}", daemon.sock, f"tcp://127.0.0.1:{daemon.port}",
+                   f"127.0.0.1:{daemon.port}", f"tcp://localhost:{daemon.port}"):
+        r = subprocess.run([EVALCTL, "--connect", target, "ping"], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, (target, r.stderr)
+    r = subprocess.run([EVALCTL, "--connect", "tcp://127.0.0.1:1", "ping"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 2 and "cannot connect to tcp://127.0.0.1:1: Connection refused" in r.stderr

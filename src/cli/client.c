@@ -1,0 +1,146 @@
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client.h"
+
+static int address_unix(const char *path, struct evald_client_address *a, char *err, size_t errlen)
+{
+	struct sockaddr_un *un = (struct sockaddr_un *)&a->ss;
+
+	if (strlen(path) >= sizeof(un->sun_path)) {
+		snprintf(err, errlen, "socket path too long: %s", path);
+		return -1;
+	}
+	un->sun_family = AF_UNIX;
+	strcpy(un->sun_path, path);
+	a->len = sizeof(*un);
+	return 0;
+}
+
+static int address_tcp(const char *hostport, struct evald_client_address *a, char *err,
+                       size_t errlen)
+{
+	char host[256];
+	const char *colon = strrchr(hostport, ':');
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+	size_t n;
+	int r;
+
+	if (!colon || (size_t)(colon - hostport) >= sizeof(host)) {
+		snprintf(err, errlen, "'%s' is not HOST:PORT", hostport);
+		return -1;
+	}
+	n = (size_t)(colon - hostport);
+	memcpy(host, hostport, n);
+	host[n] = '\0';
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		memmove(host, host + 1, n - 2);
+		host[n - 2] = '\0';
+	}
+	r = getaddrinfo(host, colon + 1, &hints, &res);
+	if (r) {
+		snprintf(err, errlen, "cannot resolve %s: %s", hostport, gai_strerror(r));
+		return -1;
+	}
+	memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
+	a->len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+int evald_client_address(const char *text, struct evald_client_address *a, char *err, size_t errlen)
+{
+	memset(a, 0, sizeof(*a));
+	if (strncmp(text, "tcp://", 6) == 0)
+		return address_tcp(text + 6, a, err, errlen);
+	if (strncmp(text, "unix:", 5) == 0)
+		return address_unix(text + 5, a, err, errlen);
+	if (strchr(text, '/') || !strchr(text, ':'))
+		return address_unix(text, a, err, errlen);
+	return address_tcp(text, a, err, errlen);
+}
+
+int evald_client_dial(const struct evald_client_address *a, const char *text, char *err,
+                      size_t errlen)
+{
+	int fd = socket(a->ss.ss_family, SOCK_STREAM, 0);
+
+	if (fd >= 0 && connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+		return fd;
+	snprintf(err, errlen, "cannot connect to %s: %s", text, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+int evald_client_connect(struct evald_client *c, const char *target, char *err, size_t errlen)
+{
+	struct evald_client_address a;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	if (evald_client_address(target, &a, err, errlen) != 0)
+		return -1;
+	c->fd = evald_client_dial(&a, target, err, errlen);
+	if (c->fd < 0)
+		return -1;
+	if (!msgpack_unpacker_init(&c->unpacker, MSGPACK_UNPACKER_INIT_BUFFER_SIZE)) {
+		close(c->fd);
+		c->fd = -1;
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	msgpack_unpacked_init(&c->reply);
+	return 0;
+}
+
+void evald_client_close(struct evald_client *c)
+{
+	if (c->fd < 0)
+		return;
+	msgpack_unpacked_destroy(&c->reply);
+	msgpack_unpacker_destroy(&c->unpacker);
+	close(c->fd);
+	c->fd = -1;
+}
+
+int evald_client_send(struct evald_client *c, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int evald_client_recv(struct evald_client *c, const msgpack_object **reply)
+{
+	for (;;) {
+		msgpack_unpack_return r = msgpack_unpacker_next(&c->unpacker, &c->reply);
+		if (r == MSGPACK_UNPACK_SUCCESS) {
+			*reply = &c->reply.data;
+			return 0;
+		}
+		if (r != MSGPACK_UNPACK_CONTINUE)
+			return -1;
+		if (!msgpack_unpacker_reserve_buffer(&c->unpacker, 64 * 1024))
+			return -1;
+		ssize_t n = recv(c->fd, msgpack_unpacker_buffer(&c->unpacker),
+		                 msgpack_unpacker_buffer_capacity(&c->unpacker), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		msgpack_unpacker_buffer_consumed(&c->unpacker, (size_t)n);
+	}
+}
