@@ -13,16 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <evald/clock.h>
 #include <evald/error.h>
 #include <evald/state.h>
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 int main(int argc, char **argv)
 {
@@ -63,59 +56,63 @@ int main(int argc, char **argv)
 	double longest = 0;
 	if (evald_registry_new(streams, &copy) != 0)
 		return 1;
-	t = now_ms();
+	t = ((double)evald_clock_mono_ns() / 1e6);
 	/* The daemon's steps: an empty series, each slot, then the total. */
 	for (size_t i = 0; i < streams; i++) {
 		const char *name;
 		const evald_series *live = evald_registry_at(reg, i, &name);
 		evald_series *s;
-		double t1 = now_ms();
+		double t1 = ((double)evald_clock_mono_ns() / 1e6);
 		if (evald_series_clone_empty(live, &s) != 0)
 			return 1;
 		for (uint32_t k = 0; k <= evald_series_capacity(live); k++) {
-			if (now_ms() - t1 > longest)
-				longest = now_ms() - t1;
-			t1 = now_ms();
+			if (((double)evald_clock_mono_ns() / 1e6) - t1 > longest)
+				longest = ((double)evald_clock_mono_ns() / 1e6) - t1;
+			t1 = ((double)evald_clock_mono_ns() / 1e6);
 			if (k < evald_series_capacity(live) &&
 			    evald_series_copy_slot(s, live, k) != 0)
 				return 1;
 		}
-		t1 = now_ms();
+		t1 = ((double)evald_clock_mono_ns() / 1e6);
 		if (evald_series_copy_total(s, live) != 0 ||
 		    evald_registry_adopt(copy, name, strlen(name), s) != 0)
 			return 1;
-		if (now_ms() - t1 > longest)
-			longest = now_ms() - t1;
+		if (((double)evald_clock_mono_ns() / 1e6) - t1 > longest)
+			longest = ((double)evald_clock_mono_ns() / 1e6) - t1;
 	}
 	printf("copy on the loop:            %8.1f ms in all, in 1 ms slices; longest step %.3f "
 	       "ms\n",
-	       now_ms() - t, longest);
+	       ((double)evald_clock_mono_ns() / 1e6) - t, longest);
 
 	msgpack_sbuffer_init(&sb);
-	t = now_ms();
+	t = ((double)evald_clock_mono_ns() / 1e6);
 	evald_state_encode(&sb, copy, &c, t0);
-	printf("encode (thread pool):        %8.1f ms  %.1f MB\n", now_ms() - t, sb.size / 1e6);
-	t = now_ms();
+	printf("encode (thread pool):        %8.1f ms  %.1f MB\n",
+	       ((double)evald_clock_mono_ns() / 1e6) - t, sb.size / 1e6);
+	t = ((double)evald_clock_mono_ns() / 1e6);
 	evald_registry_free(copy);
-	printf("free the copy (thread pool): %8.1f ms\n", now_ms() - t);
+	printf("free the copy (thread pool): %8.1f ms\n",
+	       ((double)evald_clock_mono_ns() / 1e6) - t);
 
 	snprintf(path, sizeof(path), "%s/evald-bench.state", dir);
-	t = now_ms();
+	t = ((double)evald_clock_mono_ns() / 1e6);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || write(fd, sb.data, sb.size) != (ssize_t)sb.size || fsync(fd) != 0)
 		return 1;
 	close(fd);
-	printf("write + fsync (thread pool): %8.1f ms\n", now_ms() - t);
+	printf("write + fsync (thread pool): %8.1f ms\n",
+	       ((double)evald_clock_mono_ns() / 1e6) - t);
 	unlink(path);
 
-	t = now_ms();
+	t = ((double)evald_clock_mono_ns() / 1e6);
 	if (evald_state_decode(sb.data, sb.size, streams, &back, &c, &info, why, sizeof(why)) !=
 	    0) {
 		fprintf(stderr, "decode failed: %s\n", why);
 		return 1;
 	}
-	printf("restore (at start):          %8.1f ms  %zu streams, %llu records\n", now_ms() - t,
-	       info.streams, (unsigned long long)info.records);
+	printf("restore (at start):          %8.1f ms  %zu streams, %llu records\n",
+	       ((double)evald_clock_mono_ns() / 1e6) - t, info.streams,
+	       (unsigned long long)info.records);
 	evald_registry_free(back);
 	evald_registry_free(reg);
 	msgpack_sbuffer_destroy(&sb);

@@ -10,15 +10,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <evald/clock.h>
 #include <evald/metrics.h>
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 int main(int argc, char **argv)
 {
@@ -47,11 +40,11 @@ int main(int argc, char **argv)
 		cfg.spacing = spacing ? EVALD_SPACING_LOGIT : EVALD_SPACING_UNIFORM;
 		if (evald_stream_new(&cfg, &s) != 0)
 			return 1;
-		double t = now_s();
+		double t = ((double)evald_clock_mono_ns() / 1e9);
 		for (int r = 0; r < rounds; r++)
 			evald_stream_observe_batch(s, n, labels, scores, NULL, &bad);
-		double rate = rounds * (double)n / (now_s() - t);
-		t = now_s();
+		double rate = rounds * (double)n / (((double)evald_clock_mono_ns() / 1e9) - t);
+		t = ((double)evald_clock_mono_ns() / 1e9);
 		for (int r = 0; r < 100; r++) {
 			evald_stream_summarize(s, &sum);
 			sink += sum.average_precision.value; /* used, so never optimized away */
@@ -60,7 +53,8 @@ int main(int argc, char **argv)
 			return 1;
 		printf("%-7s %u bins: %6.1f M records/s   summary (AP, AUC, bounds, best F1) %.1f "
 		       "us\n",
-		       spacing ? "logit" : "uniform", bins, rate / 1e6, (now_s() - t) / 100 * 1e6);
+		       spacing ? "logit" : "uniform", bins, rate / 1e6,
+		       (((double)evald_clock_mono_ns() / 1e9) - t) / 100 * 1e6);
 		evald_stream_free(s);
 	}
 	free(labels);

@@ -36,6 +36,7 @@
 
 #include <msgpack.h>
 
+#include <evald/clock.h>
 #include <evald/error.h>
 #include <evald/proto.h>
 
@@ -47,20 +48,6 @@ enum shape { BATCH64, BATCH32, COMPACT, MAPS, SHAPES };
 static const char *const shape_keys[] = {"batch64", "batch32", "compact", "maps"};
 static const char *const shape_names[] = {"batch of 1000, float64", "batch of 1000, float32",
                                           "compact [label, score]", "single-record maps"};
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void str(msgpack_packer *pk, const char *s)
-{
-	msgpack_pack_str(pk, strlen(s));
-	msgpack_pack_str_body(pk, s, strlen(s));
-}
 
 static double next_score(uint64_t *x)
 {
@@ -77,10 +64,10 @@ static void payload(enum shape sh, size_t n, msgpack_sbuffer *sb)
 	msgpack_sbuffer_init(sb);
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 2);
-	str(&pk, "op");
-	str(&pk, "use");
-	str(&pk, "stream");
-	str(&pk, "bench");
+	evald_pack_str(&pk, "op");
+	evald_pack_str(&pk, "use");
+	evald_pack_str(&pk, "stream");
+	evald_pack_str(&pk, "bench");
 	for (size_t i = 0; i < n;) {
 		size_t m = sh == BATCH64 || sh == BATCH32 ? 1000 : 1;
 		if (sh == COMPACT) {
@@ -91,21 +78,21 @@ static void payload(enum shape sh, size_t n, msgpack_sbuffer *sb)
 		} else if (sh == MAPS) {
 			double score = next_score(&x);
 			msgpack_pack_map(&pk, 3);
-			str(&pk, "op");
-			str(&pk, "observe");
-			str(&pk, "label");
+			evald_pack_str(&pk, "op");
+			evald_pack_str(&pk, "observe");
+			evald_pack_str(&pk, "label");
 			msgpack_pack_uint8(&pk, (uint8_t)(x & 1));
-			str(&pk, "score");
+			evald_pack_str(&pk, "score");
 			msgpack_pack_double(&pk, score);
 		} else {
 			msgpack_pack_map(&pk, 3);
-			str(&pk, "op");
-			str(&pk, "observe");
-			str(&pk, "labels");
+			evald_pack_str(&pk, "op");
+			evald_pack_str(&pk, "observe");
+			evald_pack_str(&pk, "labels");
 			msgpack_pack_array(&pk, m);
 			for (size_t j = 0; j < m; j++)
 				msgpack_pack_uint8(&pk, (uint8_t)((i + j) & 1));
-			str(&pk, "scores");
+			evald_pack_str(&pk, "scores");
 			msgpack_pack_array(&pk, m);
 			for (size_t j = 0; j < m; j++) {
 				double score = next_score(&x);
@@ -125,7 +112,7 @@ static double decode_only(const msgpack_sbuffer *sb, size_t records)
 	struct evald_decoder d;
 	struct evald_request req;
 	evald_stream *s;
-	double t = now_s();
+	double t = ((double)evald_clock_mono_ns() / 1e9);
 	size_t fed = 0, counted = 0;
 
 	evald_decoder_init(&d, 1 << 20, 100000);
@@ -149,7 +136,7 @@ static double decode_only(const msgpack_sbuffer *sb, size_t records)
 			counted += req.error ? 0 : req.records.n;
 		}
 	}
-	t = now_s() - t;
+	t = ((double)evald_clock_mono_ns() / 1e9) - t;
 	evald_stream_free(s);
 	evald_decoder_destroy(&d);
 	return counted == records ? records / t : 0.0;
@@ -225,8 +212,8 @@ static uint64_t accepted(const struct target *t)
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 1);
-	str(&pk, "op");
-	str(&pk, "stats");
+	evald_pack_str(&pk, "op");
+	evald_pack_str(&pk, "stats");
 	msgpack_unpacker_init(&u, 1 << 16);
 	msgpack_unpacked_init(&r);
 	call(fd, &sb, &u, &r);
@@ -352,12 +339,12 @@ static double raw_socket(struct raw_sink *sink, int clients, const msgpack_sbuff
 {
 	struct raw_run run = {sink, clients};
 	pthread_t acceptor;
-	double t = now_s();
+	double t = ((double)evald_clock_mono_ns() / 1e9);
 
 	pthread_create(&acceptor, NULL, raw_accept, &run);
 	send_from(clients, &sink->t, sb);
 	pthread_join(acceptor, NULL);
-	return (double)records / (now_s() - t);
+	return (double)records / (((double)evald_clock_mono_ns() / 1e9) - t);
 }
 
 /* Records per second through evald, counted by its stats. */
@@ -365,18 +352,18 @@ static double through_evald(const struct target *t, int clients, const msgpack_s
                             size_t records)
 {
 	uint64_t before = accepted(t), after;
-	double start = now_s();
+	double start = ((double)evald_clock_mono_ns() / 1e9);
 
 	send_from(clients, t, sb);
 	do /* until evald has counted every record sent */
 		after = accepted(t);
-	while (after - before < records && now_s() - start < 600);
+	while (after - before < records && ((double)evald_clock_mono_ns() / 1e9) - start < 600);
 	if (after - before != records) {
 		fprintf(stderr, "evald-bench: evald counted %llu of %zu records\n",
 		        (unsigned long long)(after - before), records);
 		exit(1);
 	}
-	return (double)records / (now_s() - start);
+	return (double)records / (((double)evald_clock_mono_ns() / 1e9) - start);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -398,11 +385,11 @@ static void latency(const struct target *tg, bool curve, int rounds, double out[
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 3);
-	str(&pk, "op");
-	str(&pk, "snapshot");
-	str(&pk, "stream");
-	str(&pk, "bench");
-	str(&pk, "curve");
+	evald_pack_str(&pk, "op");
+	evald_pack_str(&pk, "snapshot");
+	evald_pack_str(&pk, "stream");
+	evald_pack_str(&pk, "bench");
+	evald_pack_str(&pk, "curve");
 	if (curve)
 		msgpack_pack_true(&pk);
 	else
@@ -410,9 +397,9 @@ static void latency(const struct target *tg, bool curve, int rounds, double out[
 	msgpack_unpacker_init(&u, 1 << 16);
 	msgpack_unpacked_init(&r);
 	for (int i = 0; i < rounds; i++) {
-		double t0 = now_s();
+		double t0 = ((double)evald_clock_mono_ns() / 1e9);
 		call(fd, &sb, &u, &r);
-		t[i] = (now_s() - t0) * 1e6;
+		t[i] = (((double)evald_clock_mono_ns() / 1e9) - t0) * 1e6;
 		const msgpack_object *ok = evald_map_get(&r.data, "ok");
 		if (!ok || ok->type != MSGPACK_OBJECT_BOOLEAN || !ok->via.boolean) {
 			fprintf(stderr, "evald-bench: a snapshot failed\n");

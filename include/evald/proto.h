@@ -202,6 +202,9 @@ void evald_reply_clock(msgpack_packer *pk, const msgpack_object *id, double now)
 void evald_pack_figures(msgpack_packer *pk, const evald_stream *s, const double *thresholds,
                         size_t nthresholds, bool with_configured);
 
+/* Packs a NUL-terminated string. */
+void evald_pack_str(msgpack_packer *pk, const char *s);
+
 /* The value under a string key in a map, or NULL (also when o is not a map). */
 const msgpack_object *evald_map_get(const msgpack_object *map, const char *key);
 

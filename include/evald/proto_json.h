@@ -11,4 +11,7 @@
  */
 json_t *evald_msgpack_to_json(const msgpack_object *o);
 
+/* The JSON form of the first MessagePack value in data (a packed reply), or NULL. */
+json_t *evald_packed_to_json(const char *data, size_t len);
+
 #endif

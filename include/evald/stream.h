@@ -44,6 +44,9 @@ const char *evald_spacing_name(enum evald_spacing spacing);
 /* Parses a spacing name into *out; EVALD_EINVAL if it is neither. */
 int evald_spacing_parse(const char *name, enum evald_spacing *out);
 
+/* Sorts v ascending and drops repeats; returns how many values are left. */
+size_t evald_sort_unique(double *v, size_t n);
+
 /* The state of one classifier output: per-bin histograms and exact counts. */
 typedef struct evald_stream evald_stream;
 
@@ -126,7 +129,7 @@ void evald_stream_cell_get(const evald_stream *s, uint32_t k, int label, double 
 /*
  * Restores what evald_stream_raw_get and evald_stream_cell_get read, into
  * an empty stream of the same configuration. Refuses (EVALD_EINVAL, and
- * the stream is left reset) values no stream could hold: negative or
+ * the stream is unchanged) values no stream could hold: negative or
  * non-finite weights or score sums, a min above a max in a non-empty cell.
  */
 int evald_stream_raw_set(evald_stream *s, const struct evald_stream_raw *raw);

@@ -80,8 +80,9 @@ void evald__best_f1(const evald_stream *s, struct evald_point *out)
 }
 
 /*
- * The curve point that maximizes one rate (precision, or recall when
- * by_recall is false) among those whose other rate is >= floor.
+ * The curve point with the highest precision among those whose recall is
+ * >= floor (floor_on_recall), or the highest recall among those whose
+ * precision is >= floor.
  */
 static int best_constrained(const evald_stream *s, double floor, bool floor_on_recall,
                             struct evald_point *out)

@@ -83,15 +83,22 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+size_t evald_sort_unique(double *v, size_t n)
+{
+	size_t m = 0;
+
+	qsort(v, n, sizeof(double), cmp_double);
+	for (size_t i = 0; i < n; i++)
+		if (m == 0 || v[i] != v[m - 1])
+			v[m++] = v[i];
+	return m;
+}
+
 /* Sorts the thresholds and drops repeats, so that equal sets compare equal. */
 static void normalize_thresholds(struct evald_config *cfg)
 {
-	uint32_t n = 0;
+	uint32_t n = (uint32_t)evald_sort_unique(cfg->thresholds, cfg->nthresholds);
 
-	qsort(cfg->thresholds, cfg->nthresholds, sizeof(double), cmp_double);
-	for (uint32_t i = 0; i < cfg->nthresholds; i++)
-		if (n == 0 || cfg->thresholds[i] != cfg->thresholds[n - 1])
-			cfg->thresholds[n++] = cfg->thresholds[i];
 	for (uint32_t i = n; i < cfg->nthresholds; i++)
 		cfg->thresholds[i] = 0.0;
 	cfg->nthresholds = n;

@@ -14,12 +14,6 @@ struct evald_cell {
 };
 
 /*
- * cells[2 * k + label] is bin k, class label.
- * band[2 * j + label] is the weight of the records with exactly j
- * configured thresholds <= score, so tp at threshold i is the sum of
- * band[2 * j + 1] over j > i.
- */
-/*
  * Bin edges, shared by the streams of one series and its checkpoint copies:
  * bins + 1, strictly increasing, never written after they are made. The
  * count is atomic because a copy may be freed on another thread.
@@ -29,6 +23,12 @@ struct evald_edges {
 	double at[];
 };
 
+/*
+ * cells[2 * k + label] is bin k, class label.
+ * band[2 * j + label] is the weight of the records with exactly j
+ * configured thresholds <= score, so tp at threshold i is the sum of
+ * band[2 * j + 1] over j > i.
+ */
 struct evald_stream {
 	struct evald_config cfg;
 	struct evald_edges *edges;

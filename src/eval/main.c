@@ -203,17 +203,12 @@ static json_t *snapshot_json(const evald_stream *s, const struct options *o)
 	                              .curve = o->curve};
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	msgpack_unpacked up;
-	json_t *root = NULL;
-	size_t off = 0;
+	json_t *root;
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_unpacked_init(&up);
 	evald_reply_snapshot(&pk, NULL, &snap);
-	if (msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS)
-		root = evald_msgpack_to_json(&up.data);
-	msgpack_unpacked_destroy(&up);
+	root = evald_packed_to_json(sb.data, sb.size);
 	msgpack_sbuffer_destroy(&sb);
 	if (!root)
 		return NULL;

@@ -58,12 +58,6 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-	msgpack_pack_str(pk, strlen(s));
-	msgpack_pack_str_body(pk, s, strlen(s));
-}
-
 static double num(const msgpack_object *o)
 {
 	if (!o)
@@ -261,24 +255,24 @@ static int simple_command(struct evald_client *c, const char *cmd, const struct 
 	msgpack_pack_map(&pk,
 	                 1 + (o->stream != NULL) +
 	                         (snapshot ? 1 + (o->window != NULL) + (o->nthresholds > 0) : 0));
-	pack_str(&pk, "op");
-	pack_str(&pk, cmd);
+	evald_pack_str(&pk, "op");
+	evald_pack_str(&pk, cmd);
 	if (o->stream) {
-		pack_str(&pk, "stream");
-		pack_str(&pk, o->stream);
+		evald_pack_str(&pk, "stream");
+		evald_pack_str(&pk, o->stream);
 	}
 	if (snapshot) {
-		pack_str(&pk, "curve");
+		evald_pack_str(&pk, "curve");
 		if (o->curve)
 			msgpack_pack_true(&pk);
 		else
 			msgpack_pack_false(&pk);
 		if (o->window) {
-			pack_str(&pk, "window");
-			pack_str(&pk, o->window);
+			evald_pack_str(&pk, "window");
+			evald_pack_str(&pk, o->window);
 		}
 		if (o->nthresholds) {
-			pack_str(&pk, "thresholds");
+			evald_pack_str(&pk, "thresholds");
 			msgpack_pack_array(&pk, o->nthresholds);
 			for (size_t i = 0; i < o->nthresholds; i++)
 				msgpack_pack_double(&pk, o->thresholds[i]);
@@ -318,24 +312,24 @@ struct batch {
 static void pack_batch(msgpack_packer *pk, const struct batch *b, const char *stream, size_t id)
 {
 	msgpack_pack_map(pk, 4 + (stream != NULL) + b->weighted);
-	pack_str(pk, "op");
-	pack_str(pk, "observe");
-	pack_str(pk, "id");
+	evald_pack_str(pk, "op");
+	evald_pack_str(pk, "observe");
+	evald_pack_str(pk, "id");
 	msgpack_pack_uint64(pk, id);
 	if (stream) {
-		pack_str(pk, "stream");
-		pack_str(pk, stream);
+		evald_pack_str(pk, "stream");
+		evald_pack_str(pk, stream);
 	}
-	pack_str(pk, "labels");
+	evald_pack_str(pk, "labels");
 	msgpack_pack_array(pk, b->n);
 	for (size_t i = 0; i < b->n; i++)
 		msgpack_pack_uint8(pk, (uint8_t)b->labels[i]);
-	pack_str(pk, "scores");
+	evald_pack_str(pk, "scores");
 	msgpack_pack_array(pk, b->n);
 	for (size_t i = 0; i < b->n; i++)
 		msgpack_pack_double(pk, b->scores[i]);
 	if (b->weighted) {
-		pack_str(pk, "weights");
+		evald_pack_str(pk, "weights");
 		msgpack_pack_array(pk, b->n);
 		for (size_t i = 0; i < b->n; i++)
 			msgpack_pack_double(pk, b->weights[i]);

@@ -5,7 +5,7 @@
 #include <evald/error.h>
 #include <evald/proto.h>
 
-static void pack_str(msgpack_packer *pk, const char *s)
+void evald_pack_str(msgpack_packer *pk, const char *s)
 {
 	size_t n = strlen(s);
 
@@ -42,13 +42,13 @@ static void pack_pair(msgpack_packer *pk, double a, double b)
 static void open_reply(msgpack_packer *pk, const msgpack_object *id, bool ok, size_t n)
 {
 	msgpack_pack_map(pk, n + 1 + (id != NULL));
-	pack_str(pk, "ok");
+	evald_pack_str(pk, "ok");
 	if (ok)
 		msgpack_pack_true(pk);
 	else
 		msgpack_pack_false(pk);
 	if (id) {
-		pack_str(pk, "id");
+		evald_pack_str(pk, "id");
 		msgpack_pack_object(pk, *id);
 	}
 }
@@ -57,14 +57,14 @@ void evald_reply_error(msgpack_packer *pk, const msgpack_object *id, int err, co
                        size_t index)
 {
 	open_reply(pk, id, false, 1);
-	pack_str(pk, "error");
+	evald_pack_str(pk, "error");
 	msgpack_pack_map(pk, index == SIZE_MAX ? 2 : 3);
-	pack_str(pk, "code");
-	pack_str(pk, evald_error_name(err));
-	pack_str(pk, "message");
-	pack_str(pk, message ? message : evald_strerror(err));
+	evald_pack_str(pk, "code");
+	evald_pack_str(pk, evald_error_name(err));
+	evald_pack_str(pk, "message");
+	evald_pack_str(pk, message ? message : evald_strerror(err));
 	if (index != SIZE_MAX) {
-		pack_str(pk, "index");
+		evald_pack_str(pk, "index");
 		msgpack_pack_uint64(pk, index);
 	}
 }
@@ -77,25 +77,25 @@ void evald_reply_ok(msgpack_packer *pk, const msgpack_object *id)
 void evald_reply_accepted(msgpack_packer *pk, const msgpack_object *id, size_t n)
 {
 	open_reply(pk, id, true, 1);
-	pack_str(pk, "accepted");
+	evald_pack_str(pk, "accepted");
 	msgpack_pack_uint64(pk, n);
 }
 
 void evald_reply_ping(msgpack_packer *pk, const msgpack_object *id, const char *version)
 {
 	open_reply(pk, id, true, 1);
-	pack_str(pk, "version");
-	pack_str(pk, version);
+	evald_pack_str(pk, "version");
+	evald_pack_str(pk, version);
 }
 
 /* Three fields: n, positives and negatives. */
 static void pack_totals(msgpack_packer *pk, double positives, double negatives)
 {
-	pack_str(pk, "n");
+	evald_pack_str(pk, "n");
 	pack_count(pk, positives + negatives);
-	pack_str(pk, "positives");
+	evald_pack_str(pk, "positives");
 	pack_count(pk, positives);
-	pack_str(pk, "negatives");
+	evald_pack_str(pk, "negatives");
 	pack_count(pk, negatives);
 }
 
@@ -104,15 +104,15 @@ void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const eva
 	size_t n = evald_registry_count(r);
 
 	open_reply(pk, id, true, 1);
-	pack_str(pk, "streams");
+	evald_pack_str(pk, "streams");
 	msgpack_pack_array(pk, n);
 	for (size_t i = 0; i < n; i++) {
 		const char *name;
 		struct evald_stream_raw raw; /* the totals only: no need for AP and AUC here */
 		evald_stream_raw_get(evald_series_total(evald_registry_at(r, i, &name)), &raw);
 		msgpack_pack_map(pk, 4);
-		pack_str(pk, "name");
-		pack_str(pk, name);
+		evald_pack_str(pk, "name");
+		evald_pack_str(pk, name);
 		pack_totals(pk, raw.weight[1], raw.weight[0]);
 	}
 }
@@ -128,7 +128,7 @@ static void pack_by_code(msgpack_packer *pk, const uint64_t *counts)
 	for (int e = -1; e > -EVALD_ERROR_CODES; e--) {
 		if (!evald_error_is_wire(e))
 			continue;
-		pack_str(pk, evald_error_name(e));
+		evald_pack_str(pk, evald_error_name(e));
 		msgpack_pack_uint64(pk, counts[-e]);
 	}
 }
@@ -136,71 +136,71 @@ static void pack_by_code(msgpack_packer *pk, const uint64_t *counts)
 void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struct evald_stats *st)
 {
 	open_reply(pk, id, true, 17);
-	pack_str(pk, "uptime");
+	evald_pack_str(pk, "uptime");
 	msgpack_pack_double(pk, st->uptime);
-	pack_str(pk, "connections");
+	evald_pack_str(pk, "connections");
 	msgpack_pack_uint64(pk, st->connections);
-	pack_str(pk, "connections_total");
+	evald_pack_str(pk, "connections_total");
 	msgpack_pack_uint64(pk, st->connections_total);
-	pack_str(pk, "records_accepted");
+	evald_pack_str(pk, "records_accepted");
 	msgpack_pack_uint64(pk, st->records_accepted);
-	pack_str(pk, "records_rejected");
+	evald_pack_str(pk, "records_rejected");
 	pack_by_code(pk, st->records_rejected);
-	pack_str(pk, "errors");
+	evald_pack_str(pk, "errors");
 	pack_by_code(pk, st->errors);
-	pack_str(pk, "bytes_received");
+	evald_pack_str(pk, "bytes_received");
 	msgpack_pack_uint64(pk, st->bytes_received);
-	pack_str(pk, "streams");
+	evald_pack_str(pk, "streams");
 	msgpack_pack_uint64(pk, st->streams);
-	pack_str(pk, "state_bytes");
+	evald_pack_str(pk, "state_bytes");
 	msgpack_pack_uint64(pk, st->state_bytes);
-	pack_str(pk, "sink_lines");
+	evald_pack_str(pk, "sink_lines");
 	msgpack_pack_uint64(pk, st->sink_lines);
-	pack_str(pk, "sink_write_errors");
+	evald_pack_str(pk, "sink_write_errors");
 	msgpack_pack_uint64(pk, st->sink_write_errors);
-	pack_str(pk, "checkpoints");
+	evald_pack_str(pk, "checkpoints");
 	msgpack_pack_uint64(pk, st->checkpoints);
-	pack_str(pk, "checkpoint_errors");
+	evald_pack_str(pk, "checkpoint_errors");
 	msgpack_pack_uint64(pk, st->checkpoint_errors);
-	pack_str(pk, "checkpoint_pause_ms");
+	evald_pack_str(pk, "checkpoint_pause_ms");
 	msgpack_pack_double(pk, st->checkpoint_pause_ms);
-	pack_str(pk, "slow_clients_dropped");
+	evald_pack_str(pk, "slow_clients_dropped");
 	msgpack_pack_uint64(pk, st->slow_clients_dropped);
-	pack_str(pk, "errors_unsent");
+	evald_pack_str(pk, "errors_unsent");
 	msgpack_pack_uint64(pk, st->errors_unsent);
-	pack_str(pk, "idle_closed");
+	evald_pack_str(pk, "idle_closed");
 	msgpack_pack_uint64(pk, st->idle_closed);
 }
 
 static void pack_confusion(msgpack_packer *pk, const struct evald_confusion *c)
 {
 	msgpack_pack_map(pk, 12);
-	pack_str(pk, "threshold");
+	evald_pack_str(pk, "threshold");
 	msgpack_pack_double(pk, c->threshold);
-	pack_str(pk, "exact");
+	evald_pack_str(pk, "exact");
 	if (c->exact)
 		msgpack_pack_true(pk);
 	else
 		msgpack_pack_false(pk);
-	pack_str(pk, "tp");
+	evald_pack_str(pk, "tp");
 	pack_count(pk, c->tp);
-	pack_str(pk, "fp");
+	evald_pack_str(pk, "fp");
 	pack_count(pk, c->fp);
-	pack_str(pk, "tn");
+	evald_pack_str(pk, "tn");
 	pack_count(pk, c->tn);
-	pack_str(pk, "fn");
+	evald_pack_str(pk, "fn");
 	pack_count(pk, c->fn);
-	pack_str(pk, "precision");
+	evald_pack_str(pk, "precision");
 	pack_num(pk, c->precision);
-	pack_str(pk, "recall");
+	evald_pack_str(pk, "recall");
 	pack_num(pk, c->recall);
-	pack_str(pk, "f1");
+	evald_pack_str(pk, "f1");
 	pack_num(pk, c->f1);
-	pack_str(pk, "accuracy");
+	evald_pack_str(pk, "accuracy");
 	pack_num(pk, c->accuracy);
-	pack_str(pk, "fpr");
+	evald_pack_str(pk, "fpr");
 	pack_num(pk, c->fpr);
-	pack_str(pk, "specificity");
+	evald_pack_str(pk, "specificity");
 	pack_num(pk, c->specificity);
 }
 
@@ -226,7 +226,7 @@ static void pack_curve(msgpack_packer *pk, const evald_stream *s)
 	for (size_t c = 0; c < ncols; c++) {
 		struct evald_curve_iter it;
 		struct evald_curve_point p;
-		pack_str(pk, curve_columns[c].name);
+		evald_pack_str(pk, curve_columns[c].name);
 		msgpack_pack_array(pk, n);
 		evald_curve_begin(&it, s);
 		while (evald_curve_next(&it, &p)) {
@@ -255,29 +255,29 @@ static void pack_figure_fields(msgpack_packer *pk, const evald_stream *s,
 	struct evald_confusion c;
 
 	pack_totals(pk, sum->positives, sum->negatives);
-	pack_str(pk, "thresholds");
+	evald_pack_str(pk, "thresholds");
 	msgpack_pack_array(pk, nconf + nextra);
 	for (size_t i = 0; i < nconf + nextra; i++) {
 		evald_stream_confusion(s, i < nconf ? cfg->thresholds[i] : extra[i - nconf], &c);
 		pack_confusion(pk, &c);
 	}
-	pack_str(pk, "average_precision");
+	evald_pack_str(pk, "average_precision");
 	pack_num(pk, sum->average_precision.value);
-	pack_str(pk, "average_precision_bounds");
+	evald_pack_str(pk, "average_precision_bounds");
 	pack_pair(pk, sum->average_precision.lo, sum->average_precision.hi);
-	pack_str(pk, "roc_auc");
+	evald_pack_str(pk, "roc_auc");
 	pack_num(pk, sum->roc_auc.value);
-	pack_str(pk, "roc_auc_bounds");
+	evald_pack_str(pk, "roc_auc_bounds");
 	pack_pair(pk, sum->roc_auc.lo, sum->roc_auc.hi);
-	pack_str(pk, "best_f1");
+	evald_pack_str(pk, "best_f1");
 	msgpack_pack_map(pk, 4);
-	pack_str(pk, "threshold");
+	evald_pack_str(pk, "threshold");
 	pack_num(pk, sum->best_f1.threshold);
-	pack_str(pk, "precision");
+	evald_pack_str(pk, "precision");
 	pack_num(pk, sum->best_f1.precision);
-	pack_str(pk, "recall");
+	evald_pack_str(pk, "recall");
 	pack_num(pk, sum->best_f1.recall);
-	pack_str(pk, "f1");
+	evald_pack_str(pk, "f1");
 	pack_num(pk, sum->best_f1.f1);
 }
 
@@ -300,31 +300,31 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
 
 	evald_stream_summarize(snap->s, &sum);
 	open_reply(pk, id, true, FIGURE_FIELDS + 9 + logit + snap->curve);
-	pack_str(pk, "stream");
-	pack_str(pk, snap->stream);
-	pack_str(pk, "window");
-	pack_str(pk, snap->window);
-	pack_str(pk, "from");
+	evald_pack_str(pk, "stream");
+	evald_pack_str(pk, snap->stream);
+	evald_pack_str(pk, "window");
+	evald_pack_str(pk, snap->window);
+	evald_pack_str(pk, "from");
 	msgpack_pack_double(pk, snap->from);
-	pack_str(pk, "to");
+	evald_pack_str(pk, "to");
 	msgpack_pack_double(pk, snap->to);
-	pack_str(pk, "records");
+	evald_pack_str(pk, "records");
 	msgpack_pack_uint64(pk, sum.records);
-	pack_str(pk, "out_of_range");
+	evald_pack_str(pk, "out_of_range");
 	msgpack_pack_uint64(pk, sum.out_of_range);
-	pack_str(pk, "bins");
+	evald_pack_str(pk, "bins");
 	msgpack_pack_uint32(pk, cfg->bins);
-	pack_str(pk, "range");
+	evald_pack_str(pk, "range");
 	pack_pair(pk, cfg->lo, cfg->hi);
-	pack_str(pk, "spacing");
-	pack_str(pk, evald_spacing_name(cfg->spacing));
+	evald_pack_str(pk, "spacing");
+	evald_pack_str(pk, evald_spacing_name(cfg->spacing));
 	if (logit) {
-		pack_str(pk, "logit_limits");
+		evald_pack_str(pk, "logit_limits");
 		pack_pair(pk, cfg->logit_lo, cfg->logit_hi);
 	}
 	pack_figure_fields(pk, snap->s, &sum, snap->thresholds, snap->nthresholds, true);
 	if (snap->curve) {
-		pack_str(pk, "curve");
+		evald_pack_str(pk, "curve");
 		pack_curve(pk, snap->s);
 	}
 }
@@ -332,6 +332,6 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
 void evald_reply_clock(msgpack_packer *pk, const msgpack_object *id, double now)
 {
 	open_reply(pk, id, true, 1);
-	pack_str(pk, "now");
+	evald_pack_str(pk, "now");
 	msgpack_pack_double(pk, now);
 }

@@ -44,3 +44,16 @@ json_t *evald_msgpack_to_json(const msgpack_object *o)
 		return json_null();
 	}
 }
+
+json_t *evald_packed_to_json(const char *data, size_t len)
+{
+	msgpack_unpacked up;
+	size_t off = 0;
+	json_t *j = NULL;
+
+	msgpack_unpacked_init(&up);
+	if (msgpack_unpack_next(&up, data, len, &off) == MSGPACK_UNPACK_SUCCESS)
+		j = evald_msgpack_to_json(&up.data);
+	msgpack_unpacked_destroy(&up);
+	return j;
+}

@@ -5,12 +5,6 @@
 #include <evald/error.h>
 #include <evald/prometheus.h>
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 /*
  * The histogram edges exported for a stream, ascending: up to buckets bin
  * edges spread over the bins, and the configured thresholds. Returns how
@@ -19,7 +13,7 @@ static int cmp_double(const void *a, const void *b)
 static size_t export_edges(const evald_stream *s, uint32_t buckets, double *out, size_t max)
 {
 	const struct evald_config *cfg = evald_stream_config(s);
-	size_t n = 0, m = 0;
+	size_t n = 0;
 
 	/* Interior bin edges, evenly spread over the bin indices. */
 	for (uint32_t j = 1; j < buckets && n < max; j++) {
@@ -29,11 +23,7 @@ static size_t export_edges(const evald_stream *s, uint32_t buckets, double *out,
 	}
 	for (uint32_t i = 0; i < cfg->nthresholds && n < max; i++)
 		out[n++] = cfg->thresholds[i];
-	qsort(out, n, sizeof(double), cmp_double);
-	for (size_t i = 0; i < n; i++)
-		if (m == 0 || out[i] != out[m - 1])
-			out[m++] = out[i];
-	return m;
+	return evald_sort_unique(out, n);
 }
 
 /* A label value with \, " and newline escaped, as the text format asks. */

@@ -14,12 +14,6 @@
 #define CELL_BYTES    (4 + 6 * 8) /* bin index, then weight, min, max of each class */
 #define CELL_BYTES_V1 (4 + 8 * 8) /* format 1 also kept a score sum per cell */
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-	msgpack_pack_str(pk, strlen(s));
-	msgpack_pack_str_body(pk, s, strlen(s));
-}
-
 static void put_u32(unsigned char *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
@@ -66,19 +60,19 @@ static void pack_stream(msgpack_packer *pk, const evald_stream *s)
 
 	evald_stream_raw_get(s, &raw);
 	msgpack_pack_map(pk, 6);
-	pack_str(pk, "records");
+	evald_pack_str(pk, "records");
 	msgpack_pack_uint64(pk, raw.records);
-	pack_str(pk, "out_of_range");
+	evald_pack_str(pk, "out_of_range");
 	msgpack_pack_uint64(pk, raw.out_of_range);
-	pack_str(pk, "weight");
+	evald_pack_str(pk, "weight");
 	msgpack_pack_array(pk, 2);
 	msgpack_pack_double(pk, raw.weight[0]);
 	msgpack_pack_double(pk, raw.weight[1]);
-	pack_str(pk, "score_sum");
+	evald_pack_str(pk, "score_sum");
 	msgpack_pack_array(pk, 2);
 	msgpack_pack_double(pk, raw.score_sum[0]);
 	msgpack_pack_double(pk, raw.score_sum[1]);
-	pack_str(pk, "band");
+	evald_pack_str(pk, "band");
 	msgpack_pack_array(pk, 2 * ((size_t)cfg->nthresholds + 1));
 	for (uint32_t j = 0; j <= cfg->nthresholds; j++) {
 		msgpack_pack_double(pk, raw.band[j][0]);
@@ -89,7 +83,7 @@ static void pack_stream(msgpack_packer *pk, const evald_stream *s)
 		evald_stream_cell_get(s, k, 1, v[1]);
 		used += v[0][0] > 0.0 || v[1][0] > 0.0;
 	}
-	pack_str(pk, "cells");
+	evald_pack_str(pk, "cells");
 	msgpack_pack_bin(pk, used * CELL_BYTES);
 	for (uint32_t k = 0; k < cfg->bins; k++) {
 		evald_stream_cell_get(s, k, 0, v[0]);
@@ -113,33 +107,33 @@ static void pack_series(msgpack_packer *pk, const char *name, const evald_series
 	int64_t no;
 
 	msgpack_pack_map(pk, 11);
-	pack_str(pk, "name");
-	pack_str(pk, name);
-	pack_str(pk, "since");
+	evald_pack_str(pk, "name");
+	evald_pack_str(pk, name);
+	evald_pack_str(pk, "since");
 	msgpack_pack_double(pk, evald_series_since(series));
-	pack_str(pk, "bins");
+	evald_pack_str(pk, "bins");
 	msgpack_pack_uint32(pk, cfg->bins);
-	pack_str(pk, "range");
+	evald_pack_str(pk, "range");
 	msgpack_pack_array(pk, 2);
 	msgpack_pack_double(pk, cfg->lo);
 	msgpack_pack_double(pk, cfg->hi);
-	pack_str(pk, "spacing");
-	pack_str(pk, evald_spacing_name(cfg->spacing));
-	pack_str(pk, "logit_limits");
+	evald_pack_str(pk, "spacing");
+	evald_pack_str(pk, evald_spacing_name(cfg->spacing));
+	evald_pack_str(pk, "logit_limits");
 	msgpack_pack_array(pk, 2);
 	msgpack_pack_double(pk, cfg->logit_lo);
 	msgpack_pack_double(pk, cfg->logit_hi);
-	pack_str(pk, "thresholds");
+	evald_pack_str(pk, "thresholds");
 	msgpack_pack_array(pk, cfg->nthresholds);
 	for (uint32_t i = 0; i < cfg->nthresholds; i++)
 		msgpack_pack_double(pk, cfg->thresholds[i]);
-	pack_str(pk, "window_slot");
+	evald_pack_str(pk, "window_slot");
 	msgpack_pack_uint32(pk, w->slot);
-	pack_str(pk, "window_max");
+	evald_pack_str(pk, "window_max");
 	msgpack_pack_uint32(pk, w->max);
-	pack_str(pk, "total");
+	evald_pack_str(pk, "total");
 	pack_stream(pk, total);
-	pack_str(pk, "slots");
+	evald_pack_str(pk, "slots");
 	msgpack_pack_array(pk, live);
 	for (uint32_t i = 0; i < cap; i++) {
 		const evald_stream *slot = evald_series_slot_at(series, i, &no);
@@ -161,15 +155,15 @@ int evald_state_encode(msgpack_sbuffer *out, const evald_registry *r,
 	msgpack_sbuffer_init(&body);
 	msgpack_packer_init(&pk, &body, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 2);
-	pack_str(&pk, "counters");
+	evald_pack_str(&pk, "counters");
 	msgpack_pack_map(&pk, 2);
-	pack_str(&pk, "records_accepted");
+	evald_pack_str(&pk, "records_accepted");
 	msgpack_pack_uint64(&pk, c->records_accepted);
-	pack_str(&pk, "records_rejected");
+	evald_pack_str(&pk, "records_rejected");
 	msgpack_pack_array(&pk, EVALD_ERROR_CODES);
 	for (int i = 0; i < EVALD_ERROR_CODES; i++)
 		msgpack_pack_uint64(&pk, c->records_rejected[i]);
-	pack_str(&pk, "streams");
+	evald_pack_str(&pk, "streams");
 	msgpack_pack_array(&pk, n);
 	for (size_t i = 0; i < n; i++) {
 		const char *name;
@@ -180,15 +174,15 @@ int evald_state_encode(msgpack_sbuffer *out, const evald_registry *r,
 	msgpack_sbuffer_write(out, EVALD_STATE_MAGIC, MAGIC_LEN);
 	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 5);
-	pack_str(&pk, "format");
+	evald_pack_str(&pk, "format");
 	msgpack_pack_uint32(&pk, EVALD_STATE_FORMAT);
-	pack_str(&pk, "evald");
-	pack_str(&pk, EVALD_VERSION);
-	pack_str(&pk, "created");
+	evald_pack_str(&pk, "evald");
+	evald_pack_str(&pk, EVALD_VERSION);
+	evald_pack_str(&pk, "created");
 	msgpack_pack_double(&pk, now);
-	pack_str(&pk, "body_bytes");
+	evald_pack_str(&pk, "body_bytes");
 	msgpack_pack_uint64(&pk, body.size);
-	pack_str(&pk, "crc32");
+	evald_pack_str(&pk, "crc32");
 	msgpack_pack_uint32(&pk, (uint32_t)crc32(0L, (const Bytef *)body.data, (uInt)body.size));
 	msgpack_sbuffer_write(out, body.data, body.size);
 	msgpack_sbuffer_destroy(&body);

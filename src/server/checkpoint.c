@@ -281,19 +281,19 @@ static void note_changed_configs(struct evald_server *s)
 		const evald_series *series = evald_registry_at(s->streams, i, &name);
 		const struct evald_config *now =
 		        evald_server_config_stream(s->cfg, name, strlen(name));
-		const struct evald_config *kept = evald_stream_config(evald_series_total(series));
-		bool logit = kept->spacing == EVALD_SPACING_LOGIT;
-		if (now->bins != kept->bins || now->lo != kept->lo || now->hi != kept->hi ||
-		    now->spacing != kept->spacing ||
-		    (logit && (now->logit_lo != kept->logit_lo || now->logit_hi != kept->logit_hi)))
-			evald_log(EVALD_LOG_WARN, "stream_config_changed",
-			          "stream=\"%s\" kept=\"%u bins %s on [%g, %g]\" configured=\"%u "
-			          "bins "
-			          "%s on [%g, %g]\" action=\"restored with the checkpoint's "
-			          "configuration; reset the stream to apply the new one\"",
-			          name, kept->bins, evald_spacing_name(kept->spacing), kept->lo,
-			          kept->hi, now->bins, evald_spacing_name(now->spacing), now->lo,
-			          now->hi);
+		const evald_stream *total = evald_series_total(series);
+		const struct evald_config *kept = evald_stream_config(total);
+		if (!evald_stream_made_from(total, now))
+			evald_log(
+			        EVALD_LOG_WARN, "stream_config_changed",
+			        "stream=\"%s\" kept=\"%u bins %s on [%g, %g], %u thresholds\" "
+			        "configured=\"%u bins %s on [%g, %g], %u thresholds\" "
+			        "action=\"restored with the checkpoint's configuration; reset the "
+			        "stream to apply the new one\"",
+			        name, kept->bins, evald_spacing_name(kept->spacing), kept->lo,
+			        kept->hi, kept->nthresholds, now->bins,
+			        evald_spacing_name(now->spacing), now->lo, now->hi,
+			        now->nthresholds);
 	}
 }
 

@@ -111,20 +111,6 @@ static void respond_json(struct evald_http_conn *c, int status, json_t *j, bool 
 	json_decref(j);
 }
 
-/* A packed reply, as JSON. */
-static json_t *packed_json(msgpack_sbuffer *sb)
-{
-	msgpack_unpacked up;
-	size_t off = 0;
-	json_t *j = NULL;
-
-	msgpack_unpacked_init(&up);
-	if (msgpack_unpack_next(&up, sb->data, sb->size, &off) == MSGPACK_UNPACK_SUCCESS)
-		j = evald_msgpack_to_json(&up.data);
-	msgpack_unpacked_destroy(&up);
-	return j;
-}
-
 static int hexval(char ch)
 {
 	return isdigit((unsigned char)ch)    ? ch - '0'
@@ -219,7 +205,7 @@ static void serve_snapshot(struct evald_http_conn *c, const char *query, size_t 
 	             err == 0                 ? 200
 	             : err == EVALD_ENOSTREAM ? 404
 	                                      : 400,
-	             packed_json(&sb), keep, head);
+	             evald_packed_to_json(sb.data, sb.size), keep, head);
 	msgpack_sbuffer_destroy(&sb);
 }
 
@@ -297,7 +283,7 @@ static void route(struct evald_http_conn *c)
 			evald_reply_streams(&pk, NULL, s->streams);
 		else
 			evald_reply_ping(&pk, NULL, EVALD_VERSION);
-		respond_json(c, 200, packed_json(&sb), keep, head);
+		respond_json(c, 200, evald_packed_to_json(sb.data, sb.size), keep, head);
 		msgpack_sbuffer_destroy(&sb);
 	}
 #undef IS

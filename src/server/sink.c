@@ -91,12 +91,6 @@ static bool wanted(const char *patterns, const char *name)
 	return false;
 }
 
-static void pack_key(msgpack_packer *pk, const char *key)
-{
-	msgpack_pack_str(pk, strlen(key));
-	msgpack_pack_str_body(pk, key, strlen(key));
-}
-
 /*
  * One line for a series over [from, to): the interval's figures from its
  * slots, and the total's. Nothing if the interval saw no records.
@@ -113,8 +107,8 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	struct evald_stream_raw raw;
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	msgpack_unpacked up;
-	size_t off = 0;
+	json_t *j;
+	char *line;
 
 	if (has_interval && evald_series_merge(series, from, slots_end, &interval) != 0)
 		return;
@@ -126,40 +120,36 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 5 + partial);
-	pack_key(&pk, "from");
+	evald_pack_str(&pk, "from");
 	msgpack_pack_double(&pk, from);
-	pack_key(&pk, "to");
+	evald_pack_str(&pk, "to");
 	msgpack_pack_double(&pk, to);
-	pack_key(&pk, "stream");
-	pack_key(&pk, name);
+	evald_pack_str(&pk, "stream");
+	evald_pack_str(&pk, name);
 	if (partial) {
-		pack_key(&pk, "partial");
+		evald_pack_str(&pk, "partial");
 		msgpack_pack_true(&pk);
 	}
-	pack_key(&pk, "interval");
+	evald_pack_str(&pk, "interval");
 	if (interval)
 		evald_pack_figures(&pk, interval, thr, nthr, cfg->nthresholds == 0);
 	else
 		msgpack_pack_nil(&pk); /* the stream keeps no slots this long */
-	pack_key(&pk, "total");
+	evald_pack_str(&pk, "total");
 	evald_pack_figures(&pk, evald_series_total(series), thr, nthr, cfg->nthresholds == 0);
-	msgpack_unpacked_init(&up);
-	if (msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS) {
-		json_t *j = evald_msgpack_to_json(&up.data);
-		char *line = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
-		if (line) {
-			size_t len = strlen(line);
-			char *whole = realloc(line, len + 2);
-			if (whole) {
-				whole[len] = '\n';
-				write_line(s, whole, len + 1);
-				line = whole;
-			}
-			free(line);
+	j = evald_packed_to_json(sb.data, sb.size);
+	line = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+	if (line) {
+		size_t len = strlen(line);
+		char *whole = realloc(line, len + 2);
+		if (whole) {
+			whole[len] = '\n';
+			write_line(s, whole, len + 1);
+			line = whole;
 		}
-		json_decref(j);
+		free(line);
 	}
-	msgpack_unpacked_destroy(&up);
+	json_decref(j);
 	msgpack_sbuffer_destroy(&sb);
 	evald_stream_free(interval);
 }

@@ -179,12 +179,6 @@ static void test_another_format_version_is_refused(void **state)
 	msgpack_sbuffer_destroy(&sb);
 }
 
-static void pack_key(msgpack_packer *pk, const char *key)
-{
-	msgpack_pack_str(pk, strlen(key));
-	msgpack_pack_str_body(pk, key, strlen(key));
-}
-
 static void pack_doubles(msgpack_packer *pk, size_t n, const double *v)
 {
 	msgpack_pack_array(pk, n);
@@ -202,15 +196,15 @@ static void seal(msgpack_sbuffer *file, unsigned format, const char *body, size_
 	msgpack_sbuffer_write(file, EVALD_STATE_MAGIC, 8);
 	msgpack_packer_init(&pk, file, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 5);
-	pack_key(&pk, "format");
+	evald_pack_str(&pk, "format");
 	msgpack_pack_uint32(&pk, format);
-	pack_key(&pk, "evald");
-	pack_key(&pk, "0.1.0");
-	pack_key(&pk, "created");
+	evald_pack_str(&pk, "evald");
+	evald_pack_str(&pk, "0.1.0");
+	evald_pack_str(&pk, "created");
 	msgpack_pack_double(&pk, T0);
-	pack_key(&pk, "body_bytes");
+	evald_pack_str(&pk, "body_bytes");
 	msgpack_pack_uint64(&pk, len);
-	pack_key(&pk, "crc32");
+	evald_pack_str(&pk, "crc32");
 	msgpack_pack_uint64(&pk, crc32(0L, (const Bytef *)body, (uInt)len));
 	msgpack_sbuffer_write(file, body, len);
 }
@@ -247,49 +241,49 @@ static void test_format_1_files_are_still_read(void **state)
 	msgpack_sbuffer_init(&body);
 	msgpack_packer_init(&pk, &body, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 2);
-	pack_key(&pk, "counters");
+	evald_pack_str(&pk, "counters");
 	msgpack_pack_map(&pk, 2);
-	pack_key(&pk, "records_accepted");
+	evald_pack_str(&pk, "records_accepted");
 	msgpack_pack_uint32(&pk, 3);
-	pack_key(&pk, "records_rejected");
+	evald_pack_str(&pk, "records_rejected");
 	msgpack_pack_array(&pk, 0);
-	pack_key(&pk, "streams");
+	evald_pack_str(&pk, "streams");
 	msgpack_pack_array(&pk, 1);
 	msgpack_pack_map(&pk, 11);
-	pack_key(&pk, "name");
-	pack_key(&pk, "old");
-	pack_key(&pk, "since");
+	evald_pack_str(&pk, "name");
+	evald_pack_str(&pk, "old");
+	evald_pack_str(&pk, "since");
 	msgpack_pack_double(&pk, T0);
-	pack_key(&pk, "bins");
+	evald_pack_str(&pk, "bins");
 	msgpack_pack_uint32(&pk, 4);
-	pack_key(&pk, "range");
+	evald_pack_str(&pk, "range");
 	pack_doubles(&pk, 2, range);
-	pack_key(&pk, "spacing");
-	pack_key(&pk, "uniform");
-	pack_key(&pk, "logit_limits");
+	evald_pack_str(&pk, "spacing");
+	evald_pack_str(&pk, "uniform");
+	evald_pack_str(&pk, "logit_limits");
 	pack_doubles(&pk, 2, limits);
-	pack_key(&pk, "thresholds");
+	evald_pack_str(&pk, "thresholds");
 	pack_doubles(&pk, 1, thresholds);
-	pack_key(&pk, "window_slot");
+	evald_pack_str(&pk, "window_slot");
 	msgpack_pack_uint32(&pk, 10);
-	pack_key(&pk, "window_max");
+	evald_pack_str(&pk, "window_max");
 	msgpack_pack_uint32(&pk, 0);
-	pack_key(&pk, "total");
+	evald_pack_str(&pk, "total");
 	msgpack_pack_map(&pk, 5);
-	pack_key(&pk, "records");
+	evald_pack_str(&pk, "records");
 	msgpack_pack_uint32(&pk, 3);
-	pack_key(&pk, "out_of_range");
+	evald_pack_str(&pk, "out_of_range");
 	msgpack_pack_uint32(&pk, 0);
-	pack_key(&pk, "weight");
+	evald_pack_str(&pk, "weight");
 	pack_doubles(&pk, 2, weight);
-	pack_key(&pk, "band");
+	evald_pack_str(&pk, "band");
 	pack_doubles(&pk, 4, band);
-	pack_key(&pk, "cells");
+	evald_pack_str(&pk, "cells");
 	put_cell_v1(cells, 0, neg);
 	put_cell_v1(cells + 68, 3, pos);
 	msgpack_pack_bin(&pk, sizeof(cells));
 	msgpack_pack_bin_body(&pk, cells, sizeof(cells));
-	pack_key(&pk, "slots");
+	evald_pack_str(&pk, "slots");
 	msgpack_pack_array(&pk, 0);
 
 	seal(&file, 1, body.data, body.size);
