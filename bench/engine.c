@@ -1,6 +1,6 @@
 /*
  * Engine ingest: records per second into one stream through
- * evald_stream_observe_batch, for uniform and logit bins, and the time of
+ * evald_hist_observe_batch, for uniform and logit bins, and the time of
  * a full snapshot summary. In process, no sockets: the ceiling for what
  * the daemon can do per core. Prints figures; asserts nothing.
  *
@@ -32,21 +32,21 @@ int main(int argc, char **argv)
 	for (int spacing = 0; spacing < 2; spacing++) {
 		struct evald_config cfg = evald_config_default;
 		struct evald_summary sum;
-		evald_stream *s;
+		evald_hist *s;
 		size_t bad;
 		int rounds = 20;
 
 		cfg.bins = bins;
 		cfg.spacing = spacing ? EVALD_SPACING_LOGIT : EVALD_SPACING_UNIFORM;
-		if (evald_stream_new(&cfg, &s) != 0)
+		if (evald_hist_new(&cfg, &s) != 0)
 			return 1;
 		double t = ((double)evald_clock_mono_ns() / 1e9);
 		for (int r = 0; r < rounds; r++)
-			evald_stream_observe_batch(s, n, labels, scores, NULL, &bad);
+			evald_hist_observe_batch(s, n, labels, scores, NULL, &bad);
 		double rate = rounds * (double)n / (((double)evald_clock_mono_ns() / 1e9) - t);
 		t = ((double)evald_clock_mono_ns() / 1e9);
 		for (int r = 0; r < 100; r++) {
-			evald_stream_summarize(s, &sum);
+			evald_hist_summarize(s, &sum);
 			sink += sum.average_precision.value; /* used, so never optimized away */
 		}
 		if (sum.records != (uint64_t)rounds * n)
@@ -55,7 +55,7 @@ int main(int argc, char **argv)
 		       "us\n",
 		       spacing ? "logit" : "uniform", bins, rate / 1e6,
 		       (((double)evald_clock_mono_ns() / 1e9) - t) / 100 * 1e6);
-		evald_stream_free(s);
+		evald_hist_free(s);
 	}
 	free(labels);
 	free(scores);

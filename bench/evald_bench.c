@@ -38,7 +38,7 @@
 
 #include <evald/clock.h>
 #include <evald/error.h>
-#include <evald/proto.h>
+#include <evald/wire.h>
 
 #include "client.h"
 
@@ -111,12 +111,12 @@ static double decode_only(const msgpack_sbuffer *sb, size_t records)
 {
 	struct evald_decoder d;
 	struct evald_request req;
-	evald_stream *s;
+	evald_hist *s;
 	double t = ((double)evald_clock_mono_ns() / 1e9);
 	size_t fed = 0, counted = 0;
 
 	evald_decoder_init(&d, 1 << 20, 100000);
-	evald_stream_new(&evald_config_default, &s);
+	evald_hist_new(&evald_config_default, &s);
 	while (fed < sb->size) {
 		char *buf;
 		size_t len, take;
@@ -130,14 +130,14 @@ static double decode_only(const msgpack_sbuffer *sb, size_t records)
 		while (evald_decoder_next(&d, &req) == 1) {
 			size_t bad;
 			if (!req.error)
-				evald_stream_observe_batch(
-				        s, req.records.n, req.records.value.labels,
-				        req.records.value.scores, req.records.value.weights, &bad);
+				evald_hist_observe_batch(s, req.records.n, req.records.value.labels,
+				                         req.records.value.scores,
+				                         req.records.value.weights, &bad);
 			counted += req.error ? 0 : req.records.n;
 		}
 	}
 	t = ((double)evald_clock_mono_ns() / 1e9) - t;
-	evald_stream_free(s);
+	evald_hist_free(s);
 	evald_decoder_destroy(&d);
 	return counted == records ? records / t : 0.0;
 }

@@ -8,13 +8,13 @@
 #include <evald/log.h>
 #include <evald/registry.h>
 #include <evald/series.h>
-#include <evald/stream.h>
+#include <evald/hist.h>
 
 #define EVALD_ADDR_MAX 256
 #define EVALD_PATH_MAX 108 /* sun_path */
 
 /* A [stream "NAME"] section: the keys it sets override [defaults]. */
-struct evald_stream_section {
+struct evald_hist_section {
 	char name[EVALD_STREAM_NAME_MAX + 1];
 	unsigned set; /* the keys the section gave, a bit for each row of the key table */
 	struct evald_config cfg;
@@ -49,7 +49,7 @@ struct evald_server_config {
 	size_t max_exported_streams;
 	char state_path[4096];        /* [state] path: empty = in memory only */
 	uint32_t checkpoint_interval; /* seconds */
-	struct evald_stream_section *streams;
+	struct evald_hist_section *streams;
 	size_t nstreams;
 };
 

@@ -1,10 +1,10 @@
 #ifndef EVALD_METRICS_H
 #define EVALD_METRICS_H
 
-#include <evald/stream.h>
+#include <evald/hist.h>
 
 /*
- * Metrics read from a stream. A metric that is undefined for the data
+ * Metrics read from a histogram. A metric that is undefined for the data
  * (precision with nothing predicted positive, ROC-AUC with one class)
  * is NaN, never a made-up number; test it with isnan().
  *
@@ -29,7 +29,7 @@ struct evald_point {
 	double threshold, precision, recall, f1;
 };
 
-/* Everything about a stream that does not depend on a requested threshold. */
+/* Everything about a histogram that does not depend on a requested threshold. */
 struct evald_summary {
 	double n, positives, negatives; /* weight sums; record counts when unweighted */
 	uint64_t records;               /* records observed */
@@ -49,13 +49,13 @@ struct evald_curve_point {
 
 /* Walks the curve from the highest threshold down; caller-owned, no allocation. */
 struct evald_curve_iter {
-	const evald_stream *stream;
+	const evald_hist *stream;
 	uint32_t bin; /* bins not yet visited lie below this one */
 	double tp, fp;
 };
 
 /* Fills the totals, average precision, ROC-AUC with their bounds, and the best-F1 point. */
-void evald_stream_summarize(const evald_stream *s, struct evald_summary *out);
+void evald_hist_summarize(const evald_hist *s, struct evald_summary *out);
 
 /*
  * The confusion at threshold t. Exact at a configured threshold, and at
@@ -63,12 +63,12 @@ void evald_stream_summarize(const evald_stream *s, struct evald_summary *out);
  * which side of t each of its records lies; otherwise estimated.
  * EVALD_ETHRESHOLD if t is not finite.
  */
-int evald_stream_confusion(const evald_stream *s, double t, struct evald_confusion *out);
+int evald_hist_confusion(const evald_hist *s, double t, struct evald_confusion *out);
 
 /* The number of curve points: the bins that hold any record. */
-size_t evald_curve_length(const evald_stream *s);
+size_t evald_curve_length(const evald_hist *s);
 
-void evald_curve_begin(struct evald_curve_iter *it, const evald_stream *s);
+void evald_curve_begin(struct evald_curve_iter *it, const evald_hist *s);
 
 /* Fills *p with the next point, thresholds descending; false after the last. */
 bool evald_curve_next(struct evald_curve_iter *it, struct evald_curve_point *p);
@@ -78,10 +78,9 @@ bool evald_curve_next(struct evald_curve_iter *it, struct evald_curve_point *p);
  * is >= recall, or all NaN if there is none. EVALD_EINVAL unless
  * 0 <= recall <= 1.
  */
-int evald_stream_precision_at_recall(const evald_stream *s, double recall, struct evald_point *out);
+int evald_hist_precision_at_recall(const evald_hist *s, double recall, struct evald_point *out);
 
 /* The curve point with the highest recall among those whose precision is >= precision. */
-int evald_stream_recall_at_precision(const evald_stream *s, double precision,
-                                     struct evald_point *out);
+int evald_hist_recall_at_precision(const evald_hist *s, double precision, struct evald_point *out);
 
 #endif

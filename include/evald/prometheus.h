@@ -3,7 +3,7 @@
 
 #include <stdio.h>
 
-#include <evald/proto.h>
+#include <evald/wire.h>
 #include <evald/registry.h>
 
 /* What /metrics exposes of each stream (docs/prometheus.md). */

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <evald/stream.h>
+#include <evald/hist.h>
 
 #define EVALD_WINDOW_SLOTS_MAX 100000
 
@@ -30,8 +30,8 @@ int evald_window_check(const struct evald_window_config *w);
 int evald_duration_parse(const char *text, size_t len, uint32_t *seconds);
 
 /*
- * A stream over time: its total since creation or the last reset, and a
- * ring of time slots, each a stream of the same configuration, from which
+ * A named stream's histograms over time: its total since creation or the last reset, and a
+ * ring of time slots, each a histogram of the same configuration, from which
  * windows are merged. Time is seconds, supplied by the caller; slot k
  * holds the records that arrived in [k * slot, (k + 1) * slot). A slot is
  * allocated when its first record arrives, and freed once it is older
@@ -44,7 +44,7 @@ int evald_series_new(const struct evald_config *cfg, const struct evald_window_c
 void evald_series_free(evald_series *s);
 
 /*
- * An empty series on windows w whose streams are configured as like's
+ * An empty series on windows w whose histograms are configured as like's
  * and share its bin edges, which saves 8 bytes per bin.
  */
 int evald_series_new_like(const evald_series *like, const struct evald_window_config *w, double now,
@@ -52,20 +52,20 @@ int evald_series_new_like(const evald_series *like, const struct evald_window_co
 
 /*
  * Counts one record that arrived at now, in the total and in now's slot.
- * Errors as evald_stream_observe(), and then nothing changes.
+ * Errors as evald_hist_observe(), and then nothing changes.
  */
 int evald_series_observe(evald_series *s, double now, int label, double score, double weight);
 
 /*
  * Counts n records that arrived at now, or none: errors as
- * evald_stream_observe_batch(), with *bad_index the first bad record.
+ * evald_hist_observe_batch(), with *bad_index the first bad record.
  * weights may be NULL (every weight is 1).
  */
 int evald_series_observe_batch(evald_series *s, double now, size_t n, const int *labels,
                                const double *scores, const double *weights, size_t *bad_index);
 
 /* The total since creation or the last reset. */
-const evald_stream *evald_series_total(const evald_series *s);
+const evald_hist *evald_series_total(const evald_series *s);
 
 const struct evald_window_config *evald_series_window_config(const evald_series *s);
 
@@ -73,18 +73,18 @@ const struct evald_window_config *evald_series_window_config(const evald_series 
 double evald_series_since(const evald_series *s);
 
 /*
- * A new stream merging the slots whose start lies in [from, to) (both
+ * A new histogram merging the slots whose start lies in [from, to) (both
  * multiples of the slot width), and how many records it holds. The
  * caller frees it.
  */
-int evald_series_merge(const evald_series *s, double from, double to, evald_stream **out);
+int evald_series_merge(const evald_series *s, double from, double to, evald_hist **out);
 
 /*
  * The window of the given length ending at now: the last seconds / slot
  * whole slots and the current partial one. *from is where it starts.
  * EVALD_EWINDOW unless seconds is a multiple of the slot width and at most max.
  */
-int evald_series_window(const evald_series *s, double now, uint32_t seconds, evald_stream **out,
+int evald_series_window(const evald_series *s, double now, uint32_t seconds, evald_hist **out,
                         double *from);
 
 /* Frees the slots that no window reaching back from now can cover. */
@@ -101,15 +101,15 @@ size_t evald_series_live_slots(const evald_series *s);
 
 /* For checkpoints: the slot at ring position i (< capacity) and its number, or NULL. */
 uint32_t evald_series_capacity(const evald_series *s);
-const evald_stream *evald_series_slot_at(const evald_series *s, uint32_t i, int64_t *no);
+const evald_hist *evald_series_slot_at(const evald_series *s, uint32_t i, int64_t *no);
 
 /*
- * For restoring a checkpoint into a new series: the empty stream of slot
+ * For restoring a checkpoint into a new series: the empty histogram of slot
  * no, or the total (with since); both fail with EVALD_EINVAL if the slot
  * would not fit in the ring or was given twice.
  */
-int evald_series_restore_slot(evald_series *s, int64_t no, evald_stream **out);
-evald_stream *evald_series_restore_total(evald_series *s, double since);
+int evald_series_restore_slot(evald_series *s, int64_t no, evald_hist **out);
+evald_hist *evald_series_restore_total(evald_series *s, double since);
 
 /*
  * A deep copy of src, for a checkpoint written off the loop thread, made

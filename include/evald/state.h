@@ -6,7 +6,7 @@
 
 #include <msgpack.h>
 
-#include <evald/proto.h>
+#include <evald/wire.h>
 #include <evald/registry.h>
 
 /*

@@ -3,7 +3,7 @@
 #include <evald/error.h>
 #include <evald/metrics.h>
 
-#include "stream_impl.h"
+#include "hist_impl.h"
 
 static double ratio(double num, double den)
 {
@@ -24,7 +24,7 @@ static void confusion_rates(struct evald_confusion *c)
 }
 
 /* The weight of class label at or above t, from the configured thresholds' bands. */
-static double band_above(const evald_stream *s, uint32_t i, int label)
+static double band_above(const evald_hist *s, uint32_t i, int label)
 {
 	double sum = 0.0;
 
@@ -37,9 +37,9 @@ static double band_above(const evald_stream *s, uint32_t i, int label)
  * The weight of class label at or above t, from the bins. Only the bin
  * holding t can be split by it; its min and max tell whether it is.
  */
-static double bins_above(const evald_stream *s, double t, int label, bool *exact)
+static double bins_above(const evald_hist *s, double t, int label, bool *exact)
 {
-	uint32_t k = evald_stream_bin(s, t);
+	uint32_t k = evald_hist_bin(s, t);
 	const struct evald_cell *c = evald__cell(s, k, label);
 	double sum = 0.0;
 
@@ -53,7 +53,7 @@ static double bins_above(const evald_stream *s, double t, int label, bool *exact
 	return sum + c->weight * (c->max - t) / (c->max - c->min);
 }
 
-int evald_stream_confusion(const evald_stream *s, double t, struct evald_confusion *out)
+int evald_hist_confusion(const evald_hist *s, double t, struct evald_confusion *out)
 {
 	const struct evald_config *cfg = &s->cfg;
 

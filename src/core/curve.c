@@ -3,9 +3,9 @@
 #include <evald/error.h>
 #include <evald/metrics.h>
 
-#include "stream_impl.h"
+#include "hist_impl.h"
 
-size_t evald_curve_length(const evald_stream *s)
+size_t evald_curve_length(const evald_hist *s)
 {
 	size_t n = 0;
 
@@ -14,7 +14,7 @@ size_t evald_curve_length(const evald_stream *s)
 	return n;
 }
 
-void evald_curve_begin(struct evald_curve_iter *it, const evald_stream *s)
+void evald_curve_begin(struct evald_curve_iter *it, const evald_hist *s)
 {
 	it->stream = s;
 	it->bin = s->cfg.bins;
@@ -23,7 +23,7 @@ void evald_curve_begin(struct evald_curve_iter *it, const evald_stream *s)
 
 bool evald_curve_next(struct evald_curve_iter *it, struct evald_curve_point *p)
 {
-	const evald_stream *s = it->stream;
+	const evald_hist *s = it->stream;
 
 	while (it->bin > 0) {
 		const struct evald_cell *neg = evald__cell(s, --it->bin, 0);
@@ -43,12 +43,12 @@ bool evald_curve_next(struct evald_curve_iter *it, struct evald_curve_point *p)
 	return false;
 }
 
-static double point_f1(const evald_stream *s, const struct evald_curve_point *p)
+static double point_f1(const evald_hist *s, const struct evald_curve_point *p)
 {
 	return 2.0 * p->tp / (p->tp + p->fp + s->weight[1]);
 }
 
-static void point_set(struct evald_point *out, const evald_stream *s,
+static void point_set(struct evald_point *out, const evald_hist *s,
                       const struct evald_curve_point *p)
 {
 	out->threshold = p->threshold;
@@ -60,7 +60,7 @@ static void point_set(struct evald_point *out, const evald_stream *s,
 static const struct evald_point undefined_point = {NAN, NAN, NAN, NAN};
 
 /* The best F1 over the curve; the highest threshold wins a tie. Undefined without positives. */
-void evald__best_f1(const evald_stream *s, struct evald_point *out)
+void evald__best_f1(const evald_hist *s, struct evald_point *out)
 {
 	struct evald_curve_iter it;
 	struct evald_curve_point p;
@@ -84,7 +84,7 @@ void evald__best_f1(const evald_stream *s, struct evald_point *out)
  * >= floor (floor_on_recall), or the highest recall among those whose
  * precision is >= floor.
  */
-static int best_constrained(const evald_stream *s, double floor, bool floor_on_recall,
+static int best_constrained(const evald_hist *s, double floor, bool floor_on_recall,
                             struct evald_point *out)
 {
 	struct evald_curve_iter it;
@@ -106,13 +106,12 @@ static int best_constrained(const evald_stream *s, double floor, bool floor_on_r
 	return 0;
 }
 
-int evald_stream_precision_at_recall(const evald_stream *s, double recall, struct evald_point *out)
+int evald_hist_precision_at_recall(const evald_hist *s, double recall, struct evald_point *out)
 {
 	return best_constrained(s, recall, true, out);
 }
 
-int evald_stream_recall_at_precision(const evald_stream *s, double precision,
-                                     struct evald_point *out)
+int evald_hist_recall_at_precision(const evald_hist *s, double precision, struct evald_point *out)
 {
 	return best_constrained(s, precision, false, out);
 }

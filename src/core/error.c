@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include <evald/error.h>
-#include <evald/stream.h>
+#include <evald/hist.h>
 
 #define STR(x)  #x
 #define XSTR(x) STR(x)

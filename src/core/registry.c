@@ -161,7 +161,7 @@ int evald_registry_add(evald_registry *r, const char *name, size_t len,
 	if (err)
 		return err;
 	for (size_t i = 0; i < r->nshared && !like; i++)
-		if (evald_stream_made_from(evald_series_total(r->shared[i]), cfg))
+		if (evald_hist_made_from(evald_series_total(r->shared[i]), cfg))
 			like = r->shared[i];
 	if (like) {
 		err = evald_series_new_like(like, w, now, out);

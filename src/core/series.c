@@ -5,15 +5,15 @@
 #include <evald/error.h>
 #include <evald/series.h>
 
-#include "stream_impl.h"
+#include "hist_impl.h"
 
 struct slot {
-	int64_t no;      /* which slot of time it holds; meaningful while s != NULL */
-	evald_stream *s; /* NULL: nothing arrived in it */
+	int64_t no;    /* which slot of time it holds; meaningful while s != NULL */
+	evald_hist *s; /* NULL: nothing arrived in it */
 };
 
 struct evald_series {
-	evald_stream *total;
+	evald_hist *total;
 	struct evald_window_config win;
 	uint32_t nslots; /* max / slot + 1: the longest window and the current slot */
 	struct slot *ring;
@@ -61,7 +61,7 @@ int evald_duration_parse(const char *text, size_t len, uint32_t *seconds)
 }
 
 /* An empty series on windows w whose total is made from cfg, or like a when a is not NULL. */
-static int series_make(const struct evald_config *cfg, const evald_stream *like,
+static int series_make(const struct evald_config *cfg, const evald_hist *like,
                        const struct evald_window_config *w, double now, evald_series **out)
 {
 	evald_series *s;
@@ -75,7 +75,7 @@ static int series_make(const struct evald_config *cfg, const evald_stream *like,
 	s->win = *w;
 	s->since = now;
 	s->nslots = w->max ? w->max / w->slot + 1 : 0;
-	err = like ? evald_stream_new_like(like, &s->total) : evald_stream_new(cfg, &s->total);
+	err = like ? evald_hist_new_like(like, &s->total) : evald_hist_new(cfg, &s->total);
 	if (!err && s->nslots) {
 		s->ring = calloc(s->nslots, sizeof(*s->ring));
 		if (!s->ring)
@@ -104,7 +104,7 @@ int evald_series_new_like(const evald_series *like, const struct evald_window_co
 static void drop_slot(evald_series *s, struct slot *sl)
 {
 	if (sl->s) {
-		evald_stream_free(sl->s);
+		evald_hist_free(sl->s);
 		sl->s = NULL;
 		s->live--;
 	}
@@ -117,7 +117,7 @@ void evald_series_free(evald_series *s)
 	for (uint32_t i = 0; s->ring && i < s->nslots; i++)
 		drop_slot(s, &s->ring[i]);
 	free(s->ring);
-	evald_stream_free(s->total); /* last: the slots share its edges */
+	evald_hist_free(s->total); /* last: the slots share its edges */
 	free(s);
 }
 
@@ -127,7 +127,7 @@ static int64_t slot_of(const evald_series *s, double t)
 }
 
 /* The stream of the slot holding now, made or recycled as needed. */
-static int current_slot(evald_series *s, double now, evald_stream **out)
+static int current_slot(evald_series *s, double now, evald_hist **out)
 {
 	int64_t no;
 	struct slot *sl;
@@ -146,10 +146,10 @@ static int current_slot(evald_series *s, double now, evald_stream **out)
 			*out = sl->s;
 			return 0;
 		}
-		evald_stream_reset(sl->s); /* recycle an expired slot's memory */
+		evald_hist_reset(sl->s); /* recycle an expired slot's memory */
 	}
 	if (!sl->s) {
-		err = evald_stream_new_like(s->total, &sl->s);
+		err = evald_hist_new_like(s->total, &sl->s);
 		if (err)
 			return err;
 		s->live++;
@@ -172,7 +172,7 @@ int evald_series_observe(evald_series *s, double now, int label, double score, d
 int evald_series_observe_batch(evald_series *s, double now, size_t n, const int *labels,
                                const double *scores, const double *weights, size_t *bad_index)
 {
-	evald_stream *slot = NULL;
+	evald_hist *slot = NULL;
 	int err = evald__records_check(n, labels, scores, weights, bad_index);
 
 	if (!err && s->nslots)
@@ -180,12 +180,11 @@ int evald_series_observe_batch(evald_series *s, double now, size_t n, const int 
 	if (err)
 		return err;
 	for (size_t i = 0; i < n; i++)
-		evald__stream_add2(s->total, slot, labels[i], scores[i],
-		                   weights ? weights[i] : 1.0);
+		evald__hist_add2(s->total, slot, labels[i], scores[i], weights ? weights[i] : 1.0);
 	return 0;
 }
 
-const evald_stream *evald_series_total(const evald_series *s)
+const evald_hist *evald_series_total(const evald_series *s)
 {
 	return s->total;
 }
@@ -200,22 +199,22 @@ double evald_series_since(const evald_series *s)
 	return s->since;
 }
 
-int evald_series_merge(const evald_series *s, double from, double to, evald_stream **out)
+int evald_series_merge(const evald_series *s, double from, double to, evald_hist **out)
 {
 	int64_t first = slot_of(s, from), end = slot_of(s, to);
-	int err = evald_stream_new_like(s->total, out);
+	int err = evald_hist_new_like(s->total, out);
 
 	if (err)
 		return err;
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		const struct slot *sl = &s->ring[i];
 		if (sl->s && sl->no >= first && sl->no < end)
-			evald_stream_merge(*out, sl->s);
+			evald_hist_merge(*out, sl->s);
 	}
 	return 0;
 }
 
-int evald_series_window(const evald_series *s, double now, uint32_t seconds, evald_stream **out,
+int evald_series_window(const evald_series *s, double now, uint32_t seconds, evald_hist **out,
                         double *from)
 {
 	int64_t cur = slot_of(s, now);
@@ -239,18 +238,18 @@ void evald_series_reset(evald_series *s, double now)
 {
 	for (uint32_t i = 0; i < s->nslots; i++)
 		drop_slot(s, &s->ring[i]);
-	evald_stream_reset(s->total);
+	evald_hist_reset(s->total);
 	s->since = now;
 }
 
 size_t evald_series_footprint(const evald_series *s)
 {
 	size_t bytes =
-	        sizeof(*s) + s->nslots * sizeof(struct slot) + evald_stream_footprint(s->total);
+	        sizeof(*s) + s->nslots * sizeof(struct slot) + evald_hist_footprint(s->total);
 
 	for (uint32_t i = 0; i < s->nslots; i++)
 		if (s->ring[i].s)
-			bytes += evald_stream_footprint(s->ring[i].s);
+			bytes += evald_hist_footprint(s->ring[i].s);
 	return bytes;
 }
 
@@ -264,13 +263,13 @@ uint32_t evald_series_capacity(const evald_series *s)
 	return s->nslots;
 }
 
-const evald_stream *evald_series_slot_at(const evald_series *s, uint32_t i, int64_t *no)
+const evald_hist *evald_series_slot_at(const evald_series *s, uint32_t i, int64_t *no)
 {
 	*no = s->ring[i].no;
 	return s->ring[i].s;
 }
 
-int evald_series_restore_slot(evald_series *s, int64_t no, evald_stream **out)
+int evald_series_restore_slot(evald_series *s, int64_t no, evald_hist **out)
 {
 	struct slot *sl;
 	int err;
@@ -280,7 +279,7 @@ int evald_series_restore_slot(evald_series *s, int64_t no, evald_stream **out)
 	sl = &s->ring[(uint64_t)no % s->nslots];
 	if (sl->s)
 		return EVALD_EINVAL;
-	err = evald_stream_new_like(s->total, &sl->s);
+	err = evald_hist_new_like(s->total, &sl->s);
 	if (err)
 		return err;
 	sl->no = no;
@@ -289,7 +288,7 @@ int evald_series_restore_slot(evald_series *s, int64_t no, evald_stream **out)
 	return 0;
 }
 
-evald_stream *evald_series_restore_total(evald_series *s, double since)
+evald_hist *evald_series_restore_total(evald_series *s, double since)
 {
 	s->since = since;
 	return s->total;
@@ -308,10 +307,10 @@ int evald_series_copy_slot(evald_series *dst, const evald_series *src, uint32_t 
 	if (!src->ring[i].s)
 		return 0;
 	if (d->s) {
-		evald_stream_free(d->s);
+		evald_hist_free(d->s);
 		dst->live--;
 	}
-	err = evald_stream_clone(src->ring[i].s, &d->s);
+	err = evald_hist_clone(src->ring[i].s, &d->s);
 	if (err) {
 		d->s = NULL;
 		return err;
@@ -323,12 +322,12 @@ int evald_series_copy_slot(evald_series *dst, const evald_series *src, uint32_t 
 
 int evald_series_copy_total(evald_series *dst, const evald_series *src)
 {
-	evald_stream *t;
-	int err = evald_stream_clone(src->total, &t);
+	evald_hist *t;
+	int err = evald_hist_clone(src->total, &t);
 
 	if (err)
 		return err;
-	evald_stream_free(dst->total);
+	evald_hist_free(dst->total);
 	dst->total = t;
 	dst->since = src->since;
 	return 0;

@@ -11,8 +11,8 @@
 
 #include <evald/error.h>
 #include <evald/metrics.h>
-#include <evald/proto.h>
-#include <evald/proto_json.h>
+#include <evald/wire.h>
+#include <evald/json.h>
 
 #include "records.h"
 
@@ -170,7 +170,7 @@ static json_t *point_json(const struct evald_point *p)
 }
 
 /* Precision at each recall floor, or recall at each precision floor. */
-static json_t *operating_points(const evald_stream *s, const double *floors, size_t n,
+static json_t *operating_points(const evald_hist *s, const double *floors, size_t n,
                                 bool floor_on_recall)
 {
 	json_t *list = json_array();
@@ -178,9 +178,9 @@ static json_t *operating_points(const evald_stream *s, const double *floors, siz
 
 	for (size_t i = 0; i < n; i++) {
 		if (floor_on_recall)
-			evald_stream_precision_at_recall(s, floors[i], &p);
+			evald_hist_precision_at_recall(s, floors[i], &p);
 		else
-			evald_stream_recall_at_precision(s, floors[i], &p);
+			evald_hist_recall_at_precision(s, floors[i], &p);
 		json_array_append_new(list,
 		                      json_pack("{s:o, s:o}",
 		                                floor_on_recall ? "recall_min" : "precision_min",
@@ -193,7 +193,7 @@ static json_t *operating_points(const evald_stream *s, const double *floors, siz
  * The snapshot as the daemon would send it (the same encoder, turned into
  * JSON), with the operating-point queries and, if asked, the edges.
  */
-static json_t *snapshot_json(const evald_stream *s, const struct options *o)
+static json_t *snapshot_json(const evald_hist *s, const struct options *o)
 {
 	struct evald_snapshot snap = {.stream = "eval",
 	                              .window = "total",
@@ -217,10 +217,10 @@ static json_t *snapshot_json(const evald_stream *s, const struct options *o)
 	json_object_set_new(root, "recall_at_precision",
 	                    operating_points(s, o->at_precision, o->nprec, false));
 	if (o->edges) {
-		const struct evald_config *cfg = evald_stream_config(s);
+		const struct evald_config *cfg = evald_hist_config(s);
 		json_t *edges = json_array();
 		for (uint32_t k = 0; k <= cfg->bins; k++)
-			json_array_append_new(edges, json_real(evald_stream_edge(s, k)));
+			json_array_append_new(edges, json_real(evald_hist_edge(s, k)));
 		json_object_set_new(root, "edges", edges);
 	}
 	return root;
@@ -231,21 +231,21 @@ int main(int argc, char **argv)
 	static struct options o;
 	struct records_reader reader;
 	struct text_record rec;
-	evald_stream *s = NULL;
+	evald_hist *s = NULL;
 	char why[256];
 	json_t *root;
 	int err, rc = 2, got;
 
 	if (parse_options(argc, argv, &o) != 0)
 		return 2;
-	err = evald_stream_new(&o.cfg, &s);
+	err = evald_hist_new(&o.cfg, &s);
 	if (err) {
 		fprintf(stderr, "evald-eval: bad bin configuration: %s\n", evald_strerror(err));
 		return 2;
 	}
 	records_reader_init(&reader, stdin);
 	while ((got = records_reader_next(&reader, &rec, why, sizeof(why))) > 0) {
-		err = evald_stream_observe(s, rec.label, rec.score, rec.weight);
+		err = evald_hist_observe(s, rec.label, rec.score, rec.weight);
 		if (err) {
 			fprintf(stderr, "evald-eval: line %lu: %s\n", reader.lineno,
 			        evald_strerror(err));
@@ -263,6 +263,6 @@ int main(int argc, char **argv)
 	json_decref(root);
 done:
 	records_reader_destroy(&reader);
-	evald_stream_free(s);
+	evald_hist_free(s);
 	return rc;
 }

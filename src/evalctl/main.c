@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include <evald/error.h>
-#include <evald/proto.h>
-#include <evald/proto_json.h>
+#include <evald/wire.h>
+#include <evald/json.h>
 #include <evald/registry.h>
-#include <evald/stream.h>
+#include <evald/hist.h>
 
 #include "client.h"
 #include "records.h"

@@ -281,9 +281,9 @@ static void note_changed_configs(struct evald_server *s)
 		const evald_series *series = evald_registry_at(s->streams, i, &name);
 		const struct evald_config *now =
 		        evald_server_config_stream(s->cfg, name, strlen(name));
-		const evald_stream *total = evald_series_total(series);
-		const struct evald_config *kept = evald_stream_config(total);
-		if (!evald_stream_made_from(total, now))
+		const evald_hist *total = evald_series_total(series);
+		const struct evald_config *kept = evald_hist_config(total);
+		if (!evald_hist_made_from(total, now))
 			evald_log(
 			        EVALD_LOG_WARN, "stream_config_changed",
 			        "stream=\"%s\" kept=\"%u bins %s on [%g, %g], %u thresholds\" "

@@ -128,7 +128,7 @@ static const struct key keys[] = {
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 /* A stream section records the keys it set as bits of an unsigned. */
-_Static_assert(NKEYS <= 32, "too many keys for evald_stream_section.set");
+_Static_assert(NKEYS <= 32, "too many keys for evald_hist_section.set");
 
 struct parse {
 	struct evald_server_config *cfg;
@@ -407,8 +407,8 @@ static size_t section_index(const struct evald_server_config *cfg, const char *n
 	return i;
 }
 
-static const struct evald_stream_section *section_of(const struct evald_server_config *cfg,
-                                                     const char *name, size_t len)
+static const struct evald_hist_section *section_of(const struct evald_server_config *cfg,
+                                                   const char *name, size_t len)
 {
 	size_t i = section_index(cfg, name, len);
 
@@ -416,11 +416,11 @@ static const struct evald_stream_section *section_of(const struct evald_server_c
 }
 
 /* The section for stream name, made if it is new. */
-static struct evald_stream_section *stream_section(struct evald_server_config *cfg,
-                                                   const char *name, size_t len)
+static struct evald_hist_section *stream_section(struct evald_server_config *cfg, const char *name,
+                                                 size_t len)
 {
 	size_t i = section_index(cfg, name, len);
-	struct evald_stream_section *s;
+	struct evald_hist_section *s;
 
 	if (i < cfg->nstreams)
 		return &cfg->streams[i];
@@ -450,7 +450,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	struct parse *p = user;
 	struct evald_server_config *cfg = p->cfg;
 	struct target t = {cfg, &cfg->defaults, &cfg->window};
-	struct evald_stream_section *sec = NULL;
+	struct evald_hist_section *sec = NULL;
 	const char *stream, *kind = section;
 	char what[600];
 	size_t len, i;
@@ -491,7 +491,7 @@ static int handler(void *user, const char *section, const char *name, const char
 }
 
 /* A stream section's settings: [defaults], with the keys it set taken from it. */
-static void section_merge(const struct evald_server_config *cfg, struct evald_stream_section *s)
+static void section_merge(const struct evald_server_config *cfg, struct evald_hist_section *s)
 {
 	struct evald_config bins = cfg->defaults;
 	struct evald_window_config win = cfg->window;
@@ -536,7 +536,7 @@ static int finish(struct parse *p, const char *name)
 		return EVALD_EWINDOW;
 	}
 	for (size_t i = 0; i < cfg->nstreams; i++) {
-		struct evald_stream_section *s = &cfg->streams[i];
+		struct evald_hist_section *s = &cfg->streams[i];
 		section_merge(cfg, s);
 		if (evald_window_check(&s->win) != 0) {
 			snprintf(p->err, p->errlen,
@@ -669,7 +669,7 @@ const char *evald_server_config_key(size_t i, const char **section, const char *
 const struct evald_window_config *evald_server_config_window(const struct evald_server_config *cfg,
                                                              const char *name, size_t len)
 {
-	const struct evald_stream_section *sec = section_of(cfg, name, len);
+	const struct evald_hist_section *sec = section_of(cfg, name, len);
 
 	return sec ? &sec->win : &cfg->window;
 }
@@ -677,7 +677,7 @@ const struct evald_window_config *evald_server_config_window(const struct evald_
 const struct evald_config *evald_server_config_stream(const struct evald_server_config *cfg,
                                                       const char *name, size_t len)
 {
-	const struct evald_stream_section *sec = section_of(cfg, name, len);
+	const struct evald_hist_section *sec = section_of(cfg, name, len);
 
 	return sec ? &sec->cfg : &cfg->defaults;
 }

@@ -7,7 +7,7 @@
 #include <msgpack.h>
 #include <uv.h>
 
-#include <evald/proto.h>
+#include <evald/wire.h>
 #include <evald/registry.h>
 
 #include "peer.h"

@@ -112,7 +112,7 @@ int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q
 {
 	struct evald_snapshot snap = {0};
 	char window[40];
-	evald_stream *merged = NULL;
+	evald_hist *merged = NULL;
 	evald_series *series = q->series;
 	uint32_t seconds;
 	int err = 0;
@@ -148,7 +148,7 @@ int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q
 	snap.nthresholds = q->nthresholds;
 	snap.curve = q->curve;
 	evald_reply_snapshot(pk, id, &snap);
-	evald_stream_free(merged);
+	evald_hist_free(merged);
 	return 0;
 }
 
@@ -193,15 +193,25 @@ static void reset(struct evald_conn *c, const struct evald_request *req)
 	evald_reply_ok(&c->pk, req->id);
 }
 
+/* True if testing aids are on (evald --clock manual); else answers that op is unknown. */
+static bool testing_aid(struct evald_conn *c, const struct evald_request *req, const char *op)
+{
+	char message[100];
+
+	if (c->peer.server->clock.manual)
+		return true;
+	snprintf(message, sizeof(message), "%s is a testing aid: it needs evald --clock manual",
+	         op);
+	count_error(c, req, EVALD_EUNKNOWNOP, 0, message);
+	return false;
+}
+
 static void advance_clock(struct evald_conn *c, const struct evald_request *req)
 {
 	struct evald_server *s = c->peer.server;
 
-	if (!s->clock.manual) {
-		count_error(c, req, EVALD_EUNKNOWNOP, 0,
-		            "advance_clock is a testing aid: it needs evald --clock manual");
+	if (!testing_aid(c, req, "advance_clock"))
 		return;
-	}
 	s->now = evald_clock_advance(&s->clock, req->seconds);
 	evald__tick(s);
 	evald_reply_clock(&c->pk, req->id, s->now);
@@ -212,11 +222,8 @@ static void checkpoint_now(struct evald_conn *c, const struct evald_request *req
 {
 	struct evald_server *s = c->peer.server;
 
-	if (!s->clock.manual) {
-		count_error(c, req, EVALD_EUNKNOWNOP, 0,
-		            "checkpoint is a testing aid: it needs evald --clock manual");
+	if (!testing_aid(c, req, "checkpoint"))
 		return;
-	}
 	if (!s->cfg->state_path[0]) {
 		count_error(c, req, EVALD_EBADREQ, 0, "no checkpoint without a [state] path");
 		return;

@@ -9,7 +9,7 @@
 
 #include <evald/error.h>
 #include <evald/prometheus.h>
-#include <evald/proto_json.h>
+#include <evald/json.h>
 
 #include "handlers.h"
 #include "http.h"

@@ -9,7 +9,7 @@
 #include <evald/clock.h>
 #include <evald/config.h>
 #include <evald/log.h>
-#include <evald/proto.h>
+#include <evald/wire.h>
 #include <evald/registry.h>
 #include <evald/server.h>
 

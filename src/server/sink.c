@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include <evald/error.h>
-#include <evald/proto_json.h>
+#include <evald/json.h>
 
 #include "server_impl.h"
 #include "sink.h"
@@ -103,8 +103,8 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	const double *thr = cfg->nthresholds ? cfg->thresholds : NULL;
 	size_t nthr = cfg->nthresholds;
 	bool has_interval = w->max >= cfg->interval;
-	evald_stream *interval = NULL;
-	struct evald_stream_raw raw;
+	evald_hist *interval = NULL;
+	struct evald_hist_raw raw;
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	json_t *j;
@@ -112,9 +112,9 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 
 	if (has_interval && evald_series_merge(series, from, slots_end, &interval) != 0)
 		return;
-	evald_stream_raw_get(interval ? interval : evald_series_total(series), &raw);
+	evald_hist_raw_get(interval ? interval : evald_series_total(series), &raw);
 	if (raw.records == 0) {
-		evald_stream_free(interval);
+		evald_hist_free(interval);
 		return;
 	}
 	msgpack_sbuffer_init(&sb);
@@ -151,7 +151,7 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	}
 	json_decref(j);
 	msgpack_sbuffer_destroy(&sb);
-	evald_stream_free(interval);
+	evald_hist_free(interval);
 }
 
 static void emit_all(struct evald_server *s, double from, double to, double slots_end, bool partial)

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include <evald/error.h>
-#include <evald/proto.h>
+#include <evald/wire.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,7 +9,7 @@
 #include "testutil.h"
 
 #include <evald/error.h>
-#include <evald/stream.h>
+#include <evald/hist.h>
 
 static struct evald_config make(uint32_t bins, double lo, double hi, enum evald_spacing spacing)
 {
@@ -25,17 +25,17 @@ static struct evald_config make(uint32_t bins, double lo, double hi, enum evald_
 /* Every edge lands in its own bin, and the largest double below it in the bin before. */
 static void assert_every_edge_exact(const struct evald_config *cfg)
 {
-	evald_stream *s;
+	evald_hist *s;
 
-	assert_int_equal(evald_stream_new(cfg, &s), 0);
+	assert_int_equal(evald_hist_new(cfg, &s), 0);
 	for (uint32_t k = 0; k < cfg->bins; k++) {
-		double e = evald_stream_edge(s, k), next = evald_stream_edge(s, k + 1);
+		double e = evald_hist_edge(s, k), next = evald_hist_edge(s, k + 1);
 		assert_true(e < next);
-		assert_int_equal(evald_stream_bin(s, e), k);
-		assert_int_equal(evald_stream_bin(s, nextafter(next, -INFINITY)), k);
+		assert_int_equal(evald_hist_bin(s, e), k);
+		assert_int_equal(evald_hist_bin(s, nextafter(next, -INFINITY)), k);
 	}
-	assert_int_equal(evald_stream_bin(s, cfg->hi), cfg->bins - 1);
-	evald_stream_free(s);
+	assert_int_equal(evald_hist_bin(s, cfg->hi), cfg->bins - 1);
+	evald_hist_free(s);
 }
 
 static void test_uniform_edges_are_exact_for_every_k(void **state)
@@ -74,70 +74,70 @@ static void test_uniform_edges_follow_the_documented_formula(void **state)
 {
 	(void)state;
 	struct evald_config cfg = make(777, -3.0, 7.0, EVALD_SPACING_UNIFORM);
-	evald_stream *s;
+	evald_hist *s;
 
-	assert_int_equal(evald_stream_new(&cfg, &s), 0);
+	assert_int_equal(evald_hist_new(&cfg, &s), 0);
 	for (uint32_t k = 0; k < cfg.bins; k++)
-		assert_true(evald_stream_edge(s, k) ==
+		assert_true(evald_hist_edge(s, k) ==
 		            cfg.lo + (double)k * (cfg.hi - cfg.lo) / cfg.bins);
-	assert_true(evald_stream_edge(s, cfg.bins) == cfg.hi);
-	evald_stream_free(s);
+	assert_true(evald_hist_edge(s, cfg.bins) == cfg.hi);
+	evald_hist_free(s);
 }
 
 static void test_logit_edges_are_uniform_in_log_odds(void **state)
 {
 	(void)state;
 	struct evald_config cfg = make(1000, 0.0, 1.0, EVALD_SPACING_LOGIT);
-	evald_stream *s;
+	evald_hist *s;
 
-	assert_int_equal(evald_stream_new(&cfg, &s), 0);
-	assert_true(evald_stream_edge(s, 0) == 0.0);
-	assert_true(evald_stream_edge(s, 1000) == 1.0);
-	assert_true(evald_stream_edge(s, 500) == 0.5);
+	assert_int_equal(evald_hist_new(&cfg, &s), 0);
+	assert_true(evald_hist_edge(s, 0) == 0.0);
+	assert_true(evald_hist_edge(s, 1000) == 1.0);
+	assert_true(evald_hist_edge(s, 500) == 0.5);
 	for (uint32_t k = 1; k < cfg.bins; k++) {
-		double e = evald_stream_edge(s, k);
+		double e = evald_hist_edge(s, k);
 		double z = -12.0 + 24.0 * k / 1000.0;
 		assert_double_equal(log(e / (1.0 - e)), z, 1e-9);
 	}
 	/* The first interior edge resolves scores far below Keras' 1/200 spacing. */
-	assert_true(evald_stream_edge(s, 1) < 1e-5);
-	evald_stream_free(s);
+	assert_true(evald_hist_edge(s, 1) < 1e-5);
+	evald_hist_free(s);
 }
 
 static void test_scores_outside_the_range_clamp_to_the_end_bins(void **state)
 {
 	(void)state;
 	struct evald_config cfg = make(10, 0.0, 1.0, EVALD_SPACING_UNIFORM);
-	evald_stream *s;
+	evald_hist *s;
 
-	assert_int_equal(evald_stream_new(&cfg, &s), 0);
-	assert_int_equal(evald_stream_bin(s, -0.5), 0);
-	assert_int_equal(evald_stream_bin(s, -1e300), 0);
-	assert_int_equal(evald_stream_bin(s, -0.0), 0);
-	assert_int_equal(evald_stream_bin(s, 1.0), 9);
-	assert_int_equal(evald_stream_bin(s, 1.5), 9);
-	assert_int_equal(evald_stream_bin(s, 1e300), 9);
-	evald_stream_free(s);
+	assert_int_equal(evald_hist_new(&cfg, &s), 0);
+	assert_int_equal(evald_hist_bin(s, -0.5), 0);
+	assert_int_equal(evald_hist_bin(s, -1e300), 0);
+	assert_int_equal(evald_hist_bin(s, -0.0), 0);
+	assert_int_equal(evald_hist_bin(s, 1.0), 9);
+	assert_int_equal(evald_hist_bin(s, 1.5), 9);
+	assert_int_equal(evald_hist_bin(s, 1e300), 9);
+	evald_hist_free(s);
 
 	cfg.spacing = EVALD_SPACING_LOGIT;
-	assert_int_equal(evald_stream_new(&cfg, &s), 0);
-	assert_int_equal(evald_stream_bin(s, -2.0), 0);
-	assert_int_equal(evald_stream_bin(s, 5e-324), 0);
-	assert_int_equal(evald_stream_bin(s, nextafter(1.0, 0.0)), 9);
-	assert_int_equal(evald_stream_bin(s, 2.0), 9);
-	evald_stream_free(s);
+	assert_int_equal(evald_hist_new(&cfg, &s), 0);
+	assert_int_equal(evald_hist_bin(s, -2.0), 0);
+	assert_int_equal(evald_hist_bin(s, 5e-324), 0);
+	assert_int_equal(evald_hist_bin(s, nextafter(1.0, 0.0)), 9);
+	assert_int_equal(evald_hist_bin(s, 2.0), 9);
+	evald_hist_free(s);
 }
 
 static void test_bad_configurations_are_refused_with_their_reason(void **state)
 {
 	(void)state;
 	struct evald_config cfg;
-	evald_stream *s = NULL;
+	evald_hist *s = NULL;
 
 	cfg = make(0, 0.0, 1.0, EVALD_SPACING_UNIFORM);
 	assert_int_equal(evald_config_check(&cfg), EVALD_EBINS);
 	cfg.bins = EVALD_BINS_MAX + 1;
-	assert_int_equal(evald_stream_new(&cfg, &s), EVALD_EBINS);
+	assert_int_equal(evald_hist_new(&cfg, &s), EVALD_EBINS);
 	assert_null(s);
 
 	cfg = make(10, 1.0, 1.0, EVALD_SPACING_UNIFORM);

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include <evald/error.h>
-#include <evald/proto.h>
+#include <evald/wire.h>
 
 #include "testutil.h"
 

@@ -8,8 +8,8 @@
 #include <cmocka.h>
 
 #include <evald/error.h>
-#include <evald/proto.h>
-#include <evald/proto_json.h>
+#include <evald/wire.h>
+#include <evald/json.h>
 
 #include "testutil.h"
 
@@ -108,13 +108,13 @@ static void test_snapshot_reply_holds_every_field(void **state)
 	(void)state;
 	struct evald_config cfg = evald_config_default;
 	const double requested[] = {0.35};
-	evald_stream *s;
+	evald_hist *s;
 
 	cfg.bins = 10;
 	cfg.spacing = EVALD_SPACING_LOGIT;
-	assert_int_equal(evald_stream_new(&cfg, &s), 0);
-	assert_int_equal(evald_stream_observe(s, 1, 0.9, 1.0), 0);
-	assert_int_equal(evald_stream_observe(s, 1, 0.2, 0.5), 0);
+	assert_int_equal(evald_hist_new(&cfg, &s), 0);
+	assert_int_equal(evald_hist_observe(s, 1, 0.9, 1.0), 0);
+	assert_int_equal(evald_hist_observe(s, 1, 0.2, 0.5), 0);
 	struct evald_snapshot snap = {.stream = "m",
 	                              .window = "total",
 	                              .s = s,
@@ -172,7 +172,7 @@ static void test_snapshot_reply_holds_every_field(void **state)
 	assert_true(json_is_null(json_object_get(j, "roc_auc")));
 	assert_true(json_real_value(json_object_get(j, "n")) == 1.5);
 	json_decref(j);
-	evald_stream_free(s);
+	evald_hist_free(s);
 }
 
 static void test_streams_stats_ping_and_accepted_replies(void **state)

@@ -120,8 +120,8 @@ static void test_streams_of_one_configuration_share_their_edges(void **state)
 	/* The same footprint: "x" made edges that "y" shares, as "z" and "w" do. */
 	assert_int_equal(evald_registry_footprint(r) - before, two_new);
 	assert_true(two_new < 2 * 48000 + 1001 * sizeof(double) + 4096);
-	assert_true(evald_stream_made_from(evald_series_total(s), &other));
-	assert_false(evald_stream_made_from(evald_series_total(s), &shuffled));
+	assert_true(evald_hist_made_from(evald_series_total(s), &other));
+	assert_false(evald_hist_made_from(evald_series_total(s), &shuffled));
 	evald_registry_free(r);
 }
 

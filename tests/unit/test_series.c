@@ -31,29 +31,29 @@ static void test_a_window_holds_exactly_the_records_of_its_slots(void **state)
 	(void)state;
 	evald_series *s = make(10, 60);
 	struct evald_config cfg = evald_config_default;
-	evald_stream *want, *got;
+	evald_hist *want, *got;
 	double from;
 
 	cfg.bins = 50;
-	assert_int_equal(evald_stream_new(&cfg, &want), 0);
+	assert_int_equal(evald_hist_new(&cfg, &want), 0);
 	for (int i = 0; i < 200; i++) {
 		double t = T0 + 0.5 * i;
 		int label = i % 3 == 0;
 		double score = (i % 17) / 17.0;
 		assert_int_equal(evald_series_observe(s, t, label, score, 1.0), 0);
 		if (t >= T0 + 60)
-			assert_int_equal(evald_stream_observe(want, label, score, 1.0), 0);
+			assert_int_equal(evald_hist_observe(want, label, score, 1.0), 0);
 	}
 	/* At T0 + 99.5, a 30 s window is the partial slot [90, 100) and three whole ones. */
 	assert_int_equal(evald_series_window(s, T0 + 99.5, 30, &got, &from), 0);
 	assert_true(from == T0 + 60);
 	assert_same_stream(got, want);
-	evald_stream_free(got);
+	evald_hist_free(got);
 	/* The total holds everything. */
 	struct evald_summary sum;
-	evald_stream_summarize(evald_series_total(s), &sum);
+	evald_hist_summarize(evald_series_total(s), &sum);
 	assert_int_equal(sum.records, 200);
-	evald_stream_free(want);
+	evald_hist_free(want);
 	evald_series_free(s);
 }
 
@@ -64,7 +64,7 @@ static void test_a_batch_counts_like_its_records_or_not_at_all(void **state)
 	evald_series *batched = make(10, 60), *single = make(10, 60);
 	int labels[300];
 	double scores[300], weights[300];
-	evald_stream *a, *b;
+	evald_hist *a, *b;
 	double from;
 	size_t bad = 0;
 
@@ -87,8 +87,8 @@ static void test_a_batch_counts_like_its_records_or_not_at_all(void **state)
 	assert_int_equal(evald_series_window(batched, T0 + 30, 20, &a, &from), 0);
 	assert_int_equal(evald_series_window(single, T0 + 30, 20, &b, &from), 0);
 	assert_same_stream(a, b);
-	evald_stream_free(a);
-	evald_stream_free(b);
+	evald_hist_free(a);
+	evald_hist_free(b);
 
 	scores[250] = NAN;
 	assert_int_equal(
@@ -105,7 +105,7 @@ static void test_windows_must_be_multiples_of_the_slot_and_at_most_max(void **st
 {
 	(void)state;
 	evald_series *s = make(10, 60), *off = make(10, 0);
-	evald_stream *got;
+	evald_hist *got;
 	double from;
 
 	assert_int_equal(evald_series_window(s, T0, 15, &got, &from), EVALD_EWINDOW);
@@ -113,7 +113,7 @@ static void test_windows_must_be_multiples_of_the_slot_and_at_most_max(void **st
 	assert_int_equal(evald_series_window(s, T0, 0, &got, &from), EVALD_EWINDOW);
 	assert_int_equal(evald_series_window(off, T0, 10, &got, &from), EVALD_EWINDOW);
 	assert_int_equal(evald_series_window(s, T0, 60, &got, &from), 0);
-	evald_stream_free(got);
+	evald_hist_free(got);
 	evald_series_free(s);
 	evald_series_free(off);
 
@@ -143,7 +143,7 @@ static void test_idle_slots_are_freed_as_they_expire(void **state)
 	assert_int_equal(evald_series_footprint(s), empty);
 	/* The total is kept. */
 	struct evald_summary sum;
-	evald_stream_summarize(evald_series_total(s), &sum);
+	evald_hist_summarize(evald_series_total(s), &sum);
 	assert_int_equal(sum.records, 7);
 	evald_series_free(s);
 }
@@ -152,7 +152,7 @@ static void test_a_slot_reused_by_a_later_time_starts_empty(void **state)
 {
 	(void)state;
 	evald_series *s = make(10, 20); /* three slots in the ring */
-	evald_stream *got;
+	evald_hist *got;
 	double from;
 	struct evald_summary sum;
 
@@ -160,10 +160,10 @@ static void test_a_slot_reused_by_a_later_time_starts_empty(void **state)
 	/* 30 s later the same ring entry holds a new slot: the old record must be gone. */
 	assert_int_equal(evald_series_observe(s, T0 + 31, 0, 0.1, 1.0), 0);
 	assert_int_equal(evald_series_window(s, T0 + 31, 20, &got, &from), 0);
-	evald_stream_summarize(got, &sum);
+	evald_hist_summarize(got, &sum);
 	assert_int_equal(sum.records, 1);
 	assert_true(sum.negatives == 1.0);
-	evald_stream_free(got);
+	evald_hist_free(got);
 	evald_series_free(s);
 }
 
@@ -178,7 +178,7 @@ static void test_reset_forgets_total_and_slots(void **state)
 	evald_series_reset(s, T0 + 5);
 	assert_true(evald_series_since(s) == T0 + 5);
 	assert_int_equal(evald_series_live_slots(s), 0);
-	evald_stream_summarize(evald_series_total(s), &sum);
+	evald_hist_summarize(evald_series_total(s), &sum);
 	assert_int_equal(sum.records, 0);
 	evald_series_free(s);
 }

@@ -87,12 +87,12 @@ static void test_a_checkpoint_restores_every_stream_exactly(void **state)
 		const char *na, *nb;
 		evald_series *a = evald_registry_at(r, i, &na),
 		             *b = evald_registry_at(back, i, &nb);
-		evald_stream *wa, *wb;
+		evald_hist *wa, *wb;
 		double fa, fb;
 		assert_string_equal(na, nb);
 		assert_true(evald_series_since(a) == evald_series_since(b));
-		assert_memory_equal(evald_stream_config(evald_series_total(a)),
-		                    evald_stream_config(evald_series_total(b)),
+		assert_memory_equal(evald_hist_config(evald_series_total(a)),
+		                    evald_hist_config(evald_series_total(b)),
 		                    sizeof(struct evald_config));
 		assert_same_stream(evald_series_total(a), evald_series_total(b));
 		assert_int_equal(evald_series_live_slots(a), evald_series_live_slots(b));
@@ -101,8 +101,8 @@ static void test_a_checkpoint_restores_every_stream_exactly(void **state)
 		assert_int_equal(evald_series_window(a, T0 + 60, 30, &wa, &fa), 0);
 		assert_int_equal(evald_series_window(b, T0 + 60, 30, &wb, &fb), 0);
 		assert_same_stream(wa, wb);
-		evald_stream_free(wa);
-		evald_stream_free(wb);
+		evald_hist_free(wa);
+		evald_hist_free(wb);
 	}
 	evald_registry_free(back);
 	evald_registry_free(r);
@@ -234,7 +234,7 @@ static void test_format_1_files_are_still_read(void **state)
 	msgpack_sbuffer body, file;
 	msgpack_packer pk;
 	evald_registry *back;
-	evald_stream *expect;
+	evald_hist *expect;
 	const char *name;
 	char why[256];
 
@@ -291,13 +291,13 @@ static void test_format_1_files_are_still_read(void **state)
 	assert_int_equal(decode(file.data, file.size, &back, why), 0);
 	assert_int_equal(evald_registry_count(back), 1);
 	cfg.bins = 4;
-	assert_int_equal(evald_stream_new(&cfg, &expect), 0);
-	assert_int_equal(evald_stream_observe(expect, 0, 0.1, 1.0), 0);
-	assert_int_equal(evald_stream_observe(expect, 1, 0.8, 1.0), 0);
-	assert_int_equal(evald_stream_observe(expect, 1, 0.9, 1.0), 0);
+	assert_int_equal(evald_hist_new(&cfg, &expect), 0);
+	assert_int_equal(evald_hist_observe(expect, 0, 0.1, 1.0), 0);
+	assert_int_equal(evald_hist_observe(expect, 1, 0.8, 1.0), 0);
+	assert_int_equal(evald_hist_observe(expect, 1, 0.9, 1.0), 0);
 	assert_same_stream(evald_series_total(evald_registry_at(back, 0, &name)), expect);
 	assert_string_equal(name, "old");
-	evald_stream_free(expect);
+	evald_hist_free(expect);
 	evald_registry_free(back);
 	msgpack_sbuffer_destroy(&file);
 	msgpack_sbuffer_destroy(&body);

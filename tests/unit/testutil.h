@@ -27,16 +27,16 @@ static inline double test_uniform01(void)
 }
 
 /* Two streams hold the same state if every summary figure and curve point agrees exactly. */
-static inline void assert_same_stream(const evald_stream *a, const evald_stream *b)
+static inline void assert_same_stream(const evald_hist *a, const evald_hist *b)
 {
 	struct evald_summary x, y;
 	struct evald_curve_iter ia, ib;
 	struct evald_curve_point pa, pb;
 
-	struct evald_stream_raw ra, rb;
+	struct evald_hist_raw ra, rb;
 
-	evald_stream_raw_get(a, &ra);
-	evald_stream_raw_get(b, &rb);
+	evald_hist_raw_get(a, &ra);
+	evald_hist_raw_get(b, &rb);
 	for (int label = 0; label < 2; label++) {
 		/* Score sums added in another order may differ in the last bits. */
 		assert_double_equal(ra.score_sum[label], rb.score_sum[label],
@@ -44,8 +44,8 @@ static inline void assert_same_stream(const evald_stream *a, const evald_stream 
 		ra.score_sum[label] = rb.score_sum[label] = 0.0;
 	}
 	assert_memory_equal(&ra, &rb, sizeof(ra));
-	evald_stream_summarize(a, &x);
-	evald_stream_summarize(b, &y);
+	evald_hist_summarize(a, &x);
+	evald_hist_summarize(b, &y);
 	assert_int_equal(x.records, y.records);
 	assert_int_equal(x.out_of_range, y.out_of_range);
 	assert_true(x.positives == y.positives && x.negatives == y.negatives);
@@ -59,11 +59,11 @@ static inline void assert_same_stream(const evald_stream *a, const evald_stream 
 		assert_memory_equal(&pa, &pb, sizeof(pa));
 	}
 	assert_false(evald_curve_next(&ib, &pb));
-	for (uint32_t i = 0; i < evald_stream_config(a)->nthresholds; i++) {
+	for (uint32_t i = 0; i < evald_hist_config(a)->nthresholds; i++) {
 		struct evald_confusion ca, cb;
-		double t = evald_stream_config(a)->thresholds[i];
-		assert_int_equal(evald_stream_confusion(a, t, &ca), 0);
-		assert_int_equal(evald_stream_confusion(b, t, &cb), 0);
+		double t = evald_hist_config(a)->thresholds[i];
+		assert_int_equal(evald_hist_confusion(a, t, &ca), 0);
+		assert_int_equal(evald_hist_confusion(b, t, &cb), 0);
 		assert_true(ca.tp == cb.tp && ca.fp == cb.fp && ca.tn == cb.tn && ca.fn == cb.fn);
 	}
 }

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include <evald/error.h>
-#include <evald/proto.h>
+#include <evald/wire.h>
 
 void evald_pack_str(msgpack_packer *pk, const char *s)
 {
@@ -108,8 +108,8 @@ void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const eva
 	msgpack_pack_array(pk, n);
 	for (size_t i = 0; i < n; i++) {
 		const char *name;
-		struct evald_stream_raw raw; /* the totals only: no need for AP and AUC here */
-		evald_stream_raw_get(evald_series_total(evald_registry_at(r, i, &name)), &raw);
+		struct evald_hist_raw raw; /* the totals only: no need for AP and AUC here */
+		evald_hist_raw_get(evald_series_total(evald_registry_at(r, i, &name)), &raw);
 		msgpack_pack_map(pk, 4);
 		evald_pack_str(pk, "name");
 		evald_pack_str(pk, name);
@@ -218,7 +218,7 @@ static const struct {
 };
 
 /* The curve as columns, one walk of the bins per column: no allocation. */
-static void pack_curve(msgpack_packer *pk, const evald_stream *s)
+static void pack_curve(msgpack_packer *pk, const evald_hist *s)
 {
 	size_t n = evald_curve_length(s), ncols = sizeof(curve_columns) / sizeof(curve_columns[0]);
 
@@ -246,11 +246,11 @@ static void pack_curve(msgpack_packer *pk, const evald_stream *s)
  * configured thresholds (if with_configured) and then the extra ones,
  * AP and ROC-AUC with bounds, best F1.
  */
-static void pack_figure_fields(msgpack_packer *pk, const evald_stream *s,
+static void pack_figure_fields(msgpack_packer *pk, const evald_hist *s,
                                const struct evald_summary *sum, const double *extra, size_t nextra,
                                bool with_configured)
 {
-	const struct evald_config *cfg = evald_stream_config(s);
+	const struct evald_config *cfg = evald_hist_config(s);
 	size_t nconf = with_configured ? cfg->nthresholds : 0;
 	struct evald_confusion c;
 
@@ -258,7 +258,7 @@ static void pack_figure_fields(msgpack_packer *pk, const evald_stream *s,
 	evald_pack_str(pk, "thresholds");
 	msgpack_pack_array(pk, nconf + nextra);
 	for (size_t i = 0; i < nconf + nextra; i++) {
-		evald_stream_confusion(s, i < nconf ? cfg->thresholds[i] : extra[i - nconf], &c);
+		evald_hist_confusion(s, i < nconf ? cfg->thresholds[i] : extra[i - nconf], &c);
 		pack_confusion(pk, &c);
 	}
 	evald_pack_str(pk, "average_precision");
@@ -281,12 +281,12 @@ static void pack_figure_fields(msgpack_packer *pk, const evald_stream *s,
 	pack_num(pk, sum->best_f1.f1);
 }
 
-void evald_pack_figures(msgpack_packer *pk, const evald_stream *s, const double *thresholds,
+void evald_pack_figures(msgpack_packer *pk, const evald_hist *s, const double *thresholds,
                         size_t nthresholds, bool with_configured)
 {
 	struct evald_summary sum;
 
-	evald_stream_summarize(s, &sum);
+	evald_hist_summarize(s, &sum);
 	msgpack_pack_map(pk, FIGURE_FIELDS);
 	pack_figure_fields(pk, s, &sum, thresholds, nthresholds, with_configured);
 }
@@ -294,11 +294,11 @@ void evald_pack_figures(msgpack_packer *pk, const evald_stream *s, const double 
 void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
                           const struct evald_snapshot *snap)
 {
-	const struct evald_config *cfg = evald_stream_config(snap->s);
+	const struct evald_config *cfg = evald_hist_config(snap->s);
 	bool logit = cfg->spacing == EVALD_SPACING_LOGIT;
 	struct evald_summary sum;
 
-	evald_stream_summarize(snap->s, &sum);
+	evald_hist_summarize(snap->s, &sum);
 	open_reply(pk, id, true, FIGURE_FIELDS + 9 + logit + snap->curve);
 	evald_pack_str(pk, "stream");
 	evald_pack_str(pk, snap->stream);

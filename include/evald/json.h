@@ -1,5 +1,5 @@
-#ifndef EVALD_PROTO_JSON_H
-#define EVALD_PROTO_JSON_H
+#ifndef EVALD_JSON_H
+#define EVALD_JSON_H
 
 #include <jansson.h>
 #include <msgpack.h>

@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include <evald/error.h>
-#include <evald/proto.h>
+#include <evald/wire.h>
 
-#include "request.h"
+#include "wire_request.h"
 
 /* The fields a request map may carry besides op and id; an op's spec says which it takes. */
 enum field {

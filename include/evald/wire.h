@@ -1,5 +1,5 @@
-#ifndef EVALD_PROTO_H
-#define EVALD_PROTO_H
+#ifndef EVALD_WIRE_H
+#define EVALD_WIRE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -175,7 +175,7 @@ struct evald_stats {
 struct evald_snapshot {
 	const char *stream;
 	const char *window;
-	const evald_stream *s;
+	const evald_hist *s;
 	const double *thresholds; /* requested, after the stream's configured ones */
 	size_t nthresholds;
 	bool curve;
@@ -199,7 +199,7 @@ void evald_reply_clock(msgpack_packer *pk, const msgpack_object *id, double now)
  * its configured thresholds (if with_configured) then at thresholds, AP
  * and ROC-AUC with bounds, best F1. The periodic sink writes these.
  */
-void evald_pack_figures(msgpack_packer *pk, const evald_stream *s, const double *thresholds,
+void evald_pack_figures(msgpack_packer *pk, const evald_hist *s, const double *thresholds,
                         size_t nthresholds, bool with_configured);
 
 /* Packs a NUL-terminated string. */

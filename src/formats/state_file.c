@@ -50,15 +50,15 @@ static double get_f64(const unsigned char *p)
 }
 
 /* A stream's counts, and its non-empty bins as little-endian binary. */
-static void pack_stream(msgpack_packer *pk, const evald_stream *s)
+static void pack_stream(msgpack_packer *pk, const evald_hist *s)
 {
-	const struct evald_config *cfg = evald_stream_config(s);
-	struct evald_stream_raw raw;
+	const struct evald_config *cfg = evald_hist_config(s);
+	struct evald_hist_raw raw;
 	unsigned char cell[CELL_BYTES];
 	double v[2][3];
 	size_t used = 0;
 
-	evald_stream_raw_get(s, &raw);
+	evald_hist_raw_get(s, &raw);
 	msgpack_pack_map(pk, 6);
 	evald_pack_str(pk, "records");
 	msgpack_pack_uint64(pk, raw.records);
@@ -79,15 +79,15 @@ static void pack_stream(msgpack_packer *pk, const evald_stream *s)
 		msgpack_pack_double(pk, raw.band[j][1]);
 	}
 	for (uint32_t k = 0; k < cfg->bins; k++) {
-		evald_stream_cell_get(s, k, 0, v[0]);
-		evald_stream_cell_get(s, k, 1, v[1]);
+		evald_hist_cell_get(s, k, 0, v[0]);
+		evald_hist_cell_get(s, k, 1, v[1]);
 		used += v[0][0] > 0.0 || v[1][0] > 0.0;
 	}
 	evald_pack_str(pk, "cells");
 	msgpack_pack_bin(pk, used * CELL_BYTES);
 	for (uint32_t k = 0; k < cfg->bins; k++) {
-		evald_stream_cell_get(s, k, 0, v[0]);
-		evald_stream_cell_get(s, k, 1, v[1]);
+		evald_hist_cell_get(s, k, 0, v[0]);
+		evald_hist_cell_get(s, k, 1, v[1]);
 		if (!(v[0][0] > 0.0 || v[1][0] > 0.0))
 			continue;
 		put_u32(cell, k);
@@ -99,8 +99,8 @@ static void pack_stream(msgpack_packer *pk, const evald_stream *s)
 
 static void pack_series(msgpack_packer *pk, const char *name, const evald_series *series)
 {
-	const evald_stream *total = evald_series_total(series);
-	const struct evald_config *cfg = evald_stream_config(total);
+	const evald_hist *total = evald_series_total(series);
+	const struct evald_config *cfg = evald_hist_config(total);
 	const struct evald_window_config *w = evald_series_window_config(series);
 	uint32_t cap = evald_series_capacity(series);
 	size_t live = evald_series_live_slots(series);
@@ -136,7 +136,7 @@ static void pack_series(msgpack_packer *pk, const char *name, const evald_series
 	evald_pack_str(pk, "slots");
 	msgpack_pack_array(pk, live);
 	for (uint32_t i = 0; i < cap; i++) {
-		const evald_stream *slot = evald_series_slot_at(series, i, &no);
+		const evald_hist *slot = evald_series_slot_at(series, i, &no);
 		if (!slot)
 			continue;
 		msgpack_pack_array(pk, 2);
@@ -268,13 +268,12 @@ static void score_sums_v1(const msgpack_object *cells, double sum[2])
 	}
 }
 
-static int read_stream(struct reader *rd, const msgpack_object *o, evald_stream *s,
-                       const char *what)
+static int read_stream(struct reader *rd, const msgpack_object *o, evald_hist *s, const char *what)
 {
-	const struct evald_config *cfg = evald_stream_config(s);
+	const struct evald_config *cfg = evald_hist_config(s);
 	const msgpack_object *cells = evald_map_get(o, "cells");
 	size_t cell_bytes = rd->format == 1 ? CELL_BYTES_V1 : CELL_BYTES;
-	struct evald_stream_raw raw = {0};
+	struct evald_hist_raw raw = {0};
 
 	if (rd->format == 1)
 		score_sums_v1(cells, raw.score_sum);
@@ -285,7 +284,7 @@ static int read_stream(struct reader *rd, const msgpack_object *o, evald_stream 
 	    !get_nums(evald_map_get(o, "weight"), raw.weight, 2) ||
 	    !get_nums(evald_map_get(o, "band"), &raw.band[0][0], 2 * (cfg->nthresholds + 1)))
 		return bad(rd, "%s: counts missing or of the wrong shape", what);
-	if (evald_stream_raw_set(s, &raw) != 0)
+	if (evald_hist_raw_set(s, &raw) != 0)
 		return bad(rd, "%s: impossible counts", what);
 	if (!cells || cells->type != MSGPACK_OBJECT_BIN || cells->via.bin.size % cell_bytes)
 		return bad(rd, "%s: cells missing or of the wrong size", what);
@@ -295,8 +294,8 @@ static int read_stream(struct reader *rd, const msgpack_object *o, evald_stream 
 		double v[2][3];
 		for (int i = 0; i < 6; i++)
 			v[i / 3][i % 3] = get_f64(p + 4 + 8 * (rd->format == 1 ? v1_at[i] : i));
-		if (evald_stream_cell_set(s, k, 0, v[0]) != 0 ||
-		    evald_stream_cell_set(s, k, 1, v[1]) != 0)
+		if (evald_hist_cell_set(s, k, 0, v[0]) != 0 ||
+		    evald_hist_cell_set(s, k, 1, v[1]) != 0)
 			return bad(rd, "%s: impossible bin %u", what, k);
 	}
 	return 0;
@@ -358,7 +357,7 @@ static int read_series(struct reader *rd, const msgpack_object *o, evald_registr
 		return bad(rd, "%s: slots missing", what);
 	for (uint32_t i = 0; i < slots->via.array.size; i++) {
 		const msgpack_object *pair_o = &slots->via.array.ptr[i];
-		evald_stream *st;
+		evald_hist *st;
 		int64_t no;
 		if (pair_o->type != MSGPACK_OBJECT_ARRAY || pair_o->via.array.size != 2 ||
 		    !get_int(&pair_o->via.array.ptr[0], &no))
@@ -372,8 +371,8 @@ static int read_series(struct reader *rd, const msgpack_object *o, evald_registr
 		if (err)
 			return err;
 	}
-	struct evald_stream_raw raw;
-	evald_stream_raw_get(evald_series_total(series), &raw);
+	struct evald_hist_raw raw;
+	evald_hist_raw_get(evald_series_total(series), &raw);
 	*records += raw.records;
 	return 0;
 }

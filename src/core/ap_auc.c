@@ -2,7 +2,7 @@
 
 #include <evald/metrics.h>
 
-#include "stream_impl.h"
+#include "hist_impl.h"
 
 /*
  * Average precision and ROC-AUC from the bins, visited from the highest
@@ -114,7 +114,7 @@ static void scale(struct evald_estimate *e, double total)
 	e->hi /= total;
 }
 
-void evald_stream_summarize(const evald_stream *s, struct evald_summary *out)
+void evald_hist_summarize(const evald_hist *s, struct evald_summary *out)
 {
 	struct rank_sums r = {{0.0, 0.0, 0.0}, {0.0, 0.0, 0.0}};
 	double tp = 0.0, fp = 0.0;

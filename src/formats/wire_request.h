@@ -1,7 +1,7 @@
-#ifndef EVALD_PROTO_REQUEST_H
-#define EVALD_PROTO_REQUEST_H
+#ifndef EVALD_FORMATS_WIRE_REQUEST_H
+#define EVALD_FORMATS_WIRE_REQUEST_H
 
-#include <evald/proto.h>
+#include <evald/wire.h>
 
 /*
  * Decodes one MessagePack value into a request, converting its records

@@ -2,9 +2,9 @@
 #include <string.h>
 
 #include <evald/error.h>
-#include <evald/proto.h>
+#include <evald/wire.h>
 
-#include "request.h"
+#include "wire_request.h"
 
 int evald_decoder_init(struct evald_decoder *d, size_t max_message_bytes, size_t max_batch)
 {

@@ -4,7 +4,7 @@
 
 #include <evald/error.h>
 
-#include "stream_impl.h"
+#include "hist_impl.h"
 
 const struct evald_config evald_config_default = EVALD_CONFIG_DEFAULT;
 
@@ -104,11 +104,10 @@ static void normalize_thresholds(struct evald_config *cfg)
 	cfg->nthresholds = n;
 }
 
-/* An empty stream on cfg (already checked and normalized) and the given edges. */
-static int stream_make(const struct evald_config *cfg, struct evald_edges *edges,
-                       evald_stream **out)
+/* An empty histogram on cfg (already checked and normalized) and the given edges. */
+static int stream_make(const struct evald_config *cfg, struct evald_edges *edges, evald_hist **out)
 {
-	evald_stream *s = calloc(1, sizeof(*s));
+	evald_hist *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return EVALD_ENOMEM;
@@ -118,7 +117,7 @@ static int stream_make(const struct evald_config *cfg, struct evald_edges *edges
 	s->cells = malloc((size_t)cfg->bins * 2 * sizeof(struct evald_cell));
 	s->band = malloc(((size_t)cfg->nthresholds + 1) * 2 * sizeof(double));
 	if (!s->cells || !s->band) {
-		evald_stream_free(s);
+		evald_hist_free(s);
 		return EVALD_ENOMEM;
 	}
 	if (cfg->spacing == EVALD_SPACING_LOGIT) {
@@ -128,12 +127,12 @@ static int stream_make(const struct evald_config *cfg, struct evald_edges *edges
 		s->origin = cfg->lo;
 		s->scale = cfg->bins / (cfg->hi - cfg->lo);
 	}
-	evald_stream_reset(s);
+	evald_hist_reset(s);
 	*out = s;
 	return 0;
 }
 
-int evald_stream_new(const struct evald_config *cfg, evald_stream **out)
+int evald_hist_new(const struct evald_config *cfg, evald_hist **out)
 {
 	struct evald_config c;
 	struct evald_edges *edges;
@@ -155,14 +154,14 @@ int evald_stream_new(const struct evald_config *cfg, evald_stream **out)
 	return stream_make(&c, edges, out); /* on failure, freeing the stream frees the edges */
 }
 
-int evald_stream_new_like(const evald_stream *proto, evald_stream **out)
+int evald_hist_new_like(const evald_hist *proto, evald_hist **out)
 {
 	return stream_make(&proto->cfg, proto->edges, out);
 }
 
-int evald_stream_clone(const evald_stream *src, evald_stream **out)
+int evald_hist_clone(const evald_hist *src, evald_hist **out)
 {
-	evald_stream *s;
+	evald_hist *s;
 	int err = stream_make(&src->cfg, src->edges, &s);
 
 	if (err)
@@ -179,7 +178,7 @@ int evald_stream_clone(const evald_stream *src, evald_stream **out)
 	return 0;
 }
 
-void evald_stream_free(evald_stream *s)
+void evald_hist_free(evald_hist *s)
 {
 	if (!s)
 		return;
@@ -190,12 +189,12 @@ void evald_stream_free(evald_stream *s)
 	free(s);
 }
 
-const struct evald_config *evald_stream_config(const evald_stream *s)
+const struct evald_config *evald_hist_config(const evald_hist *s)
 {
 	return &s->cfg;
 }
 
-void evald_stream_reset(evald_stream *s)
+void evald_hist_reset(evald_hist *s)
 {
 	for (size_t i = 0; i < (size_t)s->cfg.bins * 2; i++)
 		s->cells[i] = (struct evald_cell){0.0, INFINITY, -INFINITY};
@@ -206,7 +205,7 @@ void evald_stream_reset(evald_stream *s)
 	s->out_of_range = 0;
 }
 
-double evald_stream_edge(const evald_stream *s, uint32_t k)
+double evald_hist_edge(const evald_hist *s, uint32_t k)
 {
 	return s->edges->at[k <= s->cfg.bins ? k : s->cfg.bins];
 }
@@ -215,7 +214,7 @@ double evald_stream_edge(const evald_stream *s, uint32_t k)
  * A computed guess, then a walk against the stored edges: the guess is
  * fast, the walk makes the answer exact whatever the guess's rounding.
  */
-uint32_t evald_stream_bin(const evald_stream *s, double x)
+uint32_t evald_hist_bin(const evald_hist *s, double x)
 {
 	const struct evald_config *cfg = &s->cfg;
 	const double *e = s->edges->at;
@@ -257,7 +256,7 @@ int evald_record_check(int label, double score, double weight)
 }
 
 /* Counts a record in cell i (bin and class) and band i of s. */
-static inline void add_at(evald_stream *s, size_t cell, size_t band, int label, double x, double w)
+static inline void add_at(evald_hist *s, size_t cell, size_t band, int label, double x, double w)
 {
 	struct evald_cell *c = &s->cells[cell];
 
@@ -271,10 +270,10 @@ static inline void add_at(evald_stream *s, size_t cell, size_t band, int label, 
 	s->out_of_range += (x < s->cfg.lo) | (x > s->cfg.hi);
 }
 
-void evald__stream_add2(evald_stream *s, evald_stream *also, int label, double x, double w)
+void evald__hist_add2(evald_hist *s, evald_hist *also, int label, double x, double w)
 {
 	const double *t = s->cfg.thresholds;
-	size_t cell = 2 * (size_t)evald_stream_bin(s, x) + (size_t)label, j = 0;
+	size_t cell = 2 * (size_t)evald_hist_bin(s, x) + (size_t)label, j = 0;
 
 	for (uint32_t i = 0; i < s->cfg.nthresholds; i++)
 		j += x >= t[i];
@@ -283,13 +282,13 @@ void evald__stream_add2(evald_stream *s, evald_stream *also, int label, double x
 		add_at(also, cell, 2 * j + (size_t)label, label, x, w);
 }
 
-int evald_stream_observe(evald_stream *s, int label, double score, double weight)
+int evald_hist_observe(evald_hist *s, int label, double score, double weight)
 {
 	int err = evald_record_check(label, score, weight);
 
 	if (err)
 		return err;
-	evald__stream_add2(s, NULL, label, score, weight);
+	evald__hist_add2(s, NULL, label, score, weight);
 	return 0;
 }
 
@@ -306,15 +305,15 @@ int evald__records_check(size_t n, const int *labels, const double *scores, cons
 	return 0;
 }
 
-int evald_stream_observe_batch(evald_stream *s, size_t n, const int *labels, const double *scores,
-                               const double *weights, size_t *bad_index)
+int evald_hist_observe_batch(evald_hist *s, size_t n, const int *labels, const double *scores,
+                             const double *weights, size_t *bad_index)
 {
 	int err = evald__records_check(n, labels, scores, weights, bad_index);
 
 	if (err)
 		return err;
 	for (size_t i = 0; i < n; i++)
-		evald__stream_add2(s, NULL, labels[i], scores[i], weights ? weights[i] : 1.0);
+		evald__hist_add2(s, NULL, labels[i], scores[i], weights ? weights[i] : 1.0);
 	return 0;
 }
 
@@ -332,7 +331,7 @@ static bool config_equal(const struct evald_config *a, const struct evald_config
 	return true;
 }
 
-bool evald_stream_made_from(const evald_stream *s, const struct evald_config *cfg)
+bool evald_hist_made_from(const evald_hist *s, const struct evald_config *cfg)
 {
 	struct evald_config c = *cfg;
 
@@ -342,7 +341,7 @@ bool evald_stream_made_from(const evald_stream *s, const struct evald_config *cf
 	return config_equal(&s->cfg, &c);
 }
 
-int evald_stream_merge(evald_stream *dst, const evald_stream *src)
+int evald_hist_merge(evald_hist *dst, const evald_hist *src)
 {
 	if (!config_equal(&dst->cfg, &src->cfg))
 		return EVALD_EMISMATCH;
@@ -364,18 +363,18 @@ int evald_stream_merge(evald_stream *dst, const evald_stream *src)
 	return 0;
 }
 
-size_t evald_stream_footprint(const evald_stream *s)
+size_t evald_hist_footprint(const evald_hist *s)
 {
 	size_t bins = s->cfg.bins;
 	size_t edges = sizeof(*s->edges) + (bins + 1) * sizeof(double);
 
-	/* Shared edges count a share each, so a sum over streams counts them once. */
+	/* Shared edges count a share each, so a sum over histograms counts them once. */
 	return sizeof(*s) + edges / atomic_load(&s->edges->refs) +
 	       bins * 2 * sizeof(struct evald_cell) +
 	       ((size_t)s->cfg.nthresholds + 1) * 2 * sizeof(double);
 }
 
-void evald_stream_raw_get(const evald_stream *s, struct evald_stream_raw *raw)
+void evald_hist_raw_get(const evald_hist *s, struct evald_hist_raw *raw)
 {
 	memset(raw, 0, sizeof(*raw));
 	raw->records = s->records;
@@ -390,7 +389,7 @@ void evald_stream_raw_get(const evald_stream *s, struct evald_stream_raw *raw)
 	}
 }
 
-void evald_stream_cell_get(const evald_stream *s, uint32_t k, int label, double out[3])
+void evald_hist_cell_get(const evald_hist *s, uint32_t k, int label, double out[3])
 {
 	const struct evald_cell *c = evald__cell(s, k, label);
 
@@ -404,7 +403,7 @@ static bool weight_ok(double w)
 	return w >= 0.0 && isfinite(w);
 }
 
-int evald_stream_raw_set(evald_stream *s, const struct evald_stream_raw *raw)
+int evald_hist_raw_set(evald_hist *s, const struct evald_hist_raw *raw)
 {
 	if (!weight_ok(raw->weight[0]) || !weight_ok(raw->weight[1]) ||
 	    raw->out_of_range > raw->records || !isfinite(raw->score_sum[0]) ||
@@ -426,7 +425,7 @@ int evald_stream_raw_set(evald_stream *s, const struct evald_stream_raw *raw)
 	return 0;
 }
 
-int evald_stream_cell_set(evald_stream *s, uint32_t k, int label, const double in[3])
+int evald_hist_cell_set(evald_hist *s, uint32_t k, int label, const double in[3])
 {
 	struct evald_cell *c;
 

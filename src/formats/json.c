@@ -1,7 +1,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include <evald/proto_json.h>
+#include <evald/json.h>
 
 json_t *evald_msgpack_to_json(const msgpack_object *o)
 {

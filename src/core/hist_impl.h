@@ -1,20 +1,20 @@
-#ifndef EVALD_CORE_STREAM_IMPL_H
-#define EVALD_CORE_STREAM_IMPL_H
+#ifndef EVALD_CORE_HIST_IMPL_H
+#define EVALD_CORE_HIST_IMPL_H
 
 #include <stdatomic.h>
 
-#include <evald/stream.h>
+#include <evald/hist.h>
 
 /*
  * What one bin knows of one class. An empty cell has min = +inf, max = -inf.
- * 24 bytes, so a 1000-bin stream's cells take 48,000 bytes.
+ * 24 bytes, so a 1000-bin histogram's cells take 48,000 bytes.
  */
 struct evald_cell {
 	double weight, min, max;
 };
 
 /*
- * Bin edges, shared by the streams of one series and its checkpoint copies:
+ * Bin edges, shared by the histograms of one series and its checkpoint copies:
  * bins + 1, strictly increasing, never written after they are made. The
  * count is atomic because a copy may be freed on another thread.
  */
@@ -29,7 +29,7 @@ struct evald_edges {
  * configured thresholds <= score, so tp at threshold i is the sum of
  * band[2 * j + 1] over j > i.
  */
-struct evald_stream {
+struct evald_hist {
 	struct evald_config cfg;
 	struct evald_edges *edges;
 	double scale; /* maps a score (or its log-odds) to a bin guess */
@@ -42,7 +42,7 @@ struct evald_stream {
 	uint64_t out_of_range;
 };
 
-static inline const struct evald_cell *evald__cell(const evald_stream *s, uint32_t k, int label)
+static inline const struct evald_cell *evald__cell(const evald_hist *s, uint32_t k, int label)
 {
 	return &s->cells[2 * (size_t)k + (size_t)label];
 }
@@ -55,11 +55,11 @@ int evald__records_check(size_t n, const int *labels, const double *scores, cons
  * Counts a record that evald_record_check() accepted in s and, unless it
  * is NULL, in also, which shares s's configuration: the bin is found once.
  */
-void evald__stream_add2(evald_stream *s, evald_stream *also, int label, double x, double w);
+void evald__hist_add2(evald_hist *s, evald_hist *also, int label, double x, double w);
 
 struct evald_point;
 
-/* The curve point with the highest F1; all NaN when the stream has no positives. */
-void evald__best_f1(const evald_stream *s, struct evald_point *out);
+/* The curve point with the highest F1; all NaN when the histogram has no positives. */
+void evald__best_f1(const evald_hist *s, struct evald_point *out);
 
 #endif

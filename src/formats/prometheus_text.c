@@ -10,16 +10,16 @@
  * edges spread over the bins, and the configured thresholds. Returns how
  * many, at most max.
  */
-static size_t export_edges(const evald_stream *s, uint32_t buckets, double *out, size_t max)
+static size_t export_edges(const evald_hist *s, uint32_t buckets, double *out, size_t max)
 {
-	const struct evald_config *cfg = evald_stream_config(s);
+	const struct evald_config *cfg = evald_hist_config(s);
 	size_t n = 0;
 
 	/* Interior bin edges, evenly spread over the bin indices. */
 	for (uint32_t j = 1; j < buckets && n < max; j++) {
 		uint32_t k = (uint32_t)((uint64_t)j * cfg->bins / buckets);
 		if (k > 0 && k < cfg->bins)
-			out[n++] = evald_stream_edge(s, k);
+			out[n++] = evald_hist_edge(s, k);
 	}
 	for (uint32_t i = 0; i < cfg->nthresholds && n < max; i++)
 		out[n++] = cfg->thresholds[i];
@@ -77,17 +77,17 @@ static void sample(FILE *out, const char *name, const char *stream, const char *
 }
 
 /* The weight of class label with score < t: exact at a bin edge or a configured threshold. */
-static double below(const evald_stream *s, double t, int label)
+static double below(const evald_hist *s, double t, int label)
 {
 	struct evald_confusion c;
 
-	evald_stream_confusion(s, t, &c);
+	evald_hist_confusion(s, t, &c);
 	return label ? c.fn : c.tn;
 }
 
 struct exported {
 	const char *name;
-	const evald_stream *s;
+	const evald_hist *s;
 	struct evald_summary sum;
 };
 
@@ -100,10 +100,10 @@ static void write_histograms(FILE *out, const struct exported *e, size_t n, uint
 	       "Scores by class; le is the largest double below an edge, so a bucket counts the "
 	       "scores strictly below that edge.");
 	for (size_t i = 0; i < n; i++) {
-		const evald_stream *s = e[i].s;
+		const evald_hist *s = e[i].s;
 		size_t m = export_edges(s, buckets, edges, sizeof(edges) / sizeof(edges[0]));
-		struct evald_stream_raw raw;
-		evald_stream_raw_get(s, &raw);
+		struct evald_hist_raw raw;
+		evald_hist_raw_get(s, &raw);
 		for (int label = 0; label <= 1; label++) {
 			double total = label ? e[i].sum.positives : e[i].sum.negatives,
 			       score_sum = raw.score_sum[label];
@@ -132,10 +132,10 @@ static void write_confusion(FILE *out, const struct exported *e, size_t n)
 	       "Exact confusion counts (weight sums) at each configured threshold; a record is "
 	       "predicted positive when score >= threshold.");
 	for (size_t i = 0; i < n; i++) {
-		const struct evald_config *cfg = evald_stream_config(e[i].s);
+		const struct evald_config *cfg = evald_hist_config(e[i].s);
 		for (uint32_t t = 0; t < cfg->nthresholds; t++) {
 			struct evald_confusion c;
-			evald_stream_confusion(e[i].s, cfg->thresholds[t], &c);
+			evald_hist_confusion(e[i].s, cfg->thresholds[t], &c);
 			const double v[] = {c.tp, c.fp, c.tn, c.fn};
 			for (int k = 0; k < 4; k++) {
 				snprintf(extra, sizeof(extra), "threshold=\"%s\",cell=\"%s\"",
@@ -158,10 +158,10 @@ static void write_rates(FILE *out, const struct exported *e, size_t n)
 	for (int r = 0; r < 3; r++) {
 		header(out, names[r], "gauge", helps[r]);
 		for (size_t i = 0; i < n; i++) {
-			const struct evald_config *cfg = evald_stream_config(e[i].s);
+			const struct evald_config *cfg = evald_hist_config(e[i].s);
 			for (uint32_t t = 0; t < cfg->nthresholds; t++) {
 				struct evald_confusion c;
-				evald_stream_confusion(e[i].s, cfg->thresholds[t], &c);
+				evald_hist_confusion(e[i].s, cfg->thresholds[t], &c);
 				double v = r == 0 ? c.precision : r == 1 ? c.recall : c.f1;
 				if (isnan(v))
 					continue;
@@ -227,7 +227,7 @@ size_t evald_prometheus_write(FILE *out, const evald_registry *r, const struct e
 		return count;
 	for (size_t i = 0; i < n; i++) {
 		e[i].s = evald_series_total(evald_registry_at(r, i, &e[i].name));
-		evald_stream_summarize(e[i].s, &e[i].sum);
+		evald_hist_summarize(e[i].s, &e[i].sum);
 	}
 	write_streams(out, e, n);
 	write_confusion(out, e, n);

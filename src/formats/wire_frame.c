@@ -1,7 +1,7 @@
 #include <string.h>
 
 #include <evald/error.h>
-#include <evald/proto.h>
+#include <evald/wire.h>
 
 void evald_frame_init(struct evald_frame *f, size_t limit)
 {

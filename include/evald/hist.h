@@ -1,5 +1,5 @@
-#ifndef EVALD_STREAM_H
-#define EVALD_STREAM_H
+#ifndef EVALD_HIST_H
+#define EVALD_HIST_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,7 +14,7 @@ enum evald_spacing {
 	EVALD_SPACING_LOGIT,   /* edges uniform in log-odds between the logit limits */
 };
 
-/* How one stream bins its scores and which thresholds it counts exactly. */
+/* How one histogram bins its scores and which thresholds it counts exactly. */
 struct evald_config {
 	uint32_t bins;
 	double lo, hi; /* the outer edges; scores outside are clamped into the end bins */
@@ -35,7 +35,7 @@ struct evald_config {
 
 extern const struct evald_config evald_config_default;
 
-/* 0 if the configuration can make a stream, otherwise the error that says why. */
+/* 0 if the configuration can make a histogram, otherwise the error that says why. */
 int evald_config_check(const struct evald_config *cfg);
 
 /* The name of a spacing ("uniform", "logit"). */
@@ -47,30 +47,34 @@ int evald_spacing_parse(const char *name, enum evald_spacing *out);
 /* Sorts v ascending and drops repeats; returns how many values are left. */
 size_t evald_sort_unique(double *v, size_t n);
 
-/* The state of one classifier output: per-bin histograms and exact counts. */
-typedef struct evald_stream evald_stream;
+/*
+ * A histogram: per bin and class, the weight, min and max score, and the
+ * exact counts between the configured thresholds. What users call a
+ * stream is a named series of these over time (series.h, registry.h).
+ */
+typedef struct evald_hist evald_hist;
 
 /*
- * Makes an empty stream. The thresholds are kept sorted and without
- * repeats; evald_stream_config() shows them so.
+ * Makes an empty histogram. The thresholds are kept sorted and without
+ * repeats; evald_hist_config() shows them so.
  */
-int evald_stream_new(const struct evald_config *cfg, evald_stream **out);
-void evald_stream_free(evald_stream *s);
+int evald_hist_new(const struct evald_config *cfg, evald_hist **out);
+void evald_hist_free(evald_hist *s);
 
-/* An empty stream with proto's configuration, sharing its bin edges (they outlive both). */
-int evald_stream_new_like(const evald_stream *proto, evald_stream **out);
+/* An empty histogram with proto's configuration, sharing its bin edges (they outlive both). */
+int evald_hist_new_like(const evald_hist *proto, evald_hist **out);
 
 /*
  * A copy of src, sharing its bin edges. The copy may be read and freed on
  * another thread while src goes on counting.
  */
-int evald_stream_clone(const evald_stream *src, evald_stream **out);
+int evald_hist_clone(const evald_hist *src, evald_hist **out);
 
-/* True if a stream made from cfg would bin and count exactly as s does. */
-bool evald_stream_made_from(const evald_stream *s, const struct evald_config *cfg);
+/* True if a histogram made from cfg would bin and count exactly as s does. */
+bool evald_hist_made_from(const evald_hist *s, const struct evald_config *cfg);
 
-/* The stream's configuration, with its thresholds sorted and unique. */
-const struct evald_config *evald_stream_config(const evald_stream *s);
+/* The histogram's configuration, with its thresholds sorted and unique. */
+const struct evald_config *evald_hist_config(const evald_hist *s);
 
 /*
  * 0 if (label, score, weight) is a valid record: label 0 or 1, a finite
@@ -81,58 +85,58 @@ int evald_record_check(int label, double score, double weight);
 
 /*
  * Counts one record. label is 0 or 1, score is finite, weight is finite
- * and > 0; otherwise the stream is unchanged and the error says which.
+ * and > 0; otherwise the histogram is unchanged and the error says which.
  */
-int evald_stream_observe(evald_stream *s, int label, double score, double weight);
+int evald_hist_observe(evald_hist *s, int label, double score, double weight);
 
 /*
- * Counts n records, or none: if any record is invalid, the stream is
+ * Counts n records, or none: if any record is invalid, the histogram is
  * unchanged, *bad_index names the first bad record and the error says
  * what was wrong with it. weights may be NULL (every weight is 1).
  */
-int evald_stream_observe_batch(evald_stream *s, size_t n, const int *labels, const double *scores,
-                               const double *weights, size_t *bad_index);
+int evald_hist_observe_batch(evald_hist *s, size_t n, const int *labels, const double *scores,
+                             const double *weights, size_t *bad_index);
 
 /* Adds src into dst. EVALD_EMISMATCH, and no change, unless the configurations are equal. */
-int evald_stream_merge(evald_stream *dst, const evald_stream *src);
+int evald_hist_merge(evald_hist *dst, const evald_hist *src);
 
 /* Forgets every record; the configuration stays. */
-void evald_stream_reset(evald_stream *s);
+void evald_hist_reset(evald_hist *s);
 
-/* Bytes of memory the stream holds, its own struct included; shared edges count a share. */
-size_t evald_stream_footprint(const evald_stream *s);
+/* Bytes of memory the histogram holds, its own struct included; shared edges count a share. */
+size_t evald_hist_footprint(const evald_hist *s);
 
 /* The lower edge of bin k, 0 <= k <= bins; edge(bins) is hi. */
-double evald_stream_edge(const evald_stream *s, uint32_t k);
+double evald_hist_edge(const evald_hist *s, uint32_t k);
 
 /* The bin a score falls in: edge(k) <= score < edge(k+1), clamped to the end bins. */
-uint32_t evald_stream_bin(const evald_stream *s, double score);
+uint32_t evald_hist_bin(const evald_hist *s, double score);
 
 /*
- * The raw state of a stream, for checkpoints. A cell is one bin and
+ * The raw state of a histogram, for checkpoints. A cell is one bin and
  * class: its weight sum, min and max score (an empty cell has weight 0,
  * min +inf, max -inf).
  */
-struct evald_stream_raw {
+struct evald_hist_raw {
 	uint64_t records, out_of_range;
 	double weight[2];                         /* negatives, positives */
 	double score_sum[2];                      /* weight times score, per class */
 	double band[EVALD_THRESHOLDS_MAX + 1][2]; /* exact counts between configured thresholds */
 };
 
-/* The stream's totals and exact counts. */
-void evald_stream_raw_get(const evald_stream *s, struct evald_stream_raw *raw);
+/* The histogram's totals and exact counts. */
+void evald_hist_raw_get(const evald_hist *s, struct evald_hist_raw *raw);
 
 /* The cell of bin k and class label: out[0..2] = weight, min, max. */
-void evald_stream_cell_get(const evald_stream *s, uint32_t k, int label, double out[3]);
+void evald_hist_cell_get(const evald_hist *s, uint32_t k, int label, double out[3]);
 
 /*
- * Restores what evald_stream_raw_get and evald_stream_cell_get read, into
- * an empty stream of the same configuration. Refuses (EVALD_EINVAL, and
- * the stream is unchanged) values no stream could hold: negative or
+ * Restores what evald_hist_raw_get and evald_hist_cell_get read, into
+ * an empty histogram of the same configuration. Refuses (EVALD_EINVAL, and
+ * the histogram is unchanged) values no histogram could hold: negative or
  * non-finite weights or score sums, a min above a max in a non-empty cell.
  */
-int evald_stream_raw_set(evald_stream *s, const struct evald_stream_raw *raw);
-int evald_stream_cell_set(evald_stream *s, uint32_t k, int label, const double in[3]);
+int evald_hist_raw_set(evald_hist *s, const struct evald_hist_raw *raw);
+int evald_hist_cell_set(evald_hist *s, uint32_t k, int label, const double in[3]);
 
 #endif

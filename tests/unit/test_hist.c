@@ -1,0 +1,261 @@
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include <evald/error.h>
+#include <evald/metrics.h>
+
+static evald_hist *stream_with(uint32_t bins, uint32_t nthresholds, const double *thresholds)
+{
+	struct evald_config cfg = evald_config_default;
+	evald_hist *s;
+
+	cfg.bins = bins;
+	cfg.nthresholds = nthresholds;
+	if (nthresholds)
+		memcpy(cfg.thresholds, thresholds, nthresholds * sizeof(double));
+	assert_int_equal(evald_hist_new(&cfg, &s), 0);
+	return s;
+}
+
+static void assert_empty(const evald_hist *s)
+{
+	struct evald_summary sum;
+
+	evald_hist_summarize(s, &sum);
+	assert_int_equal(sum.records, 0);
+	assert_true(sum.n == 0.0 && sum.positives == 0.0 && sum.negatives == 0.0);
+	assert_int_equal(evald_curve_length(s), 0);
+}
+
+static void test_each_invalid_record_is_refused_and_changes_nothing(void **state)
+{
+	(void)state;
+	evald_hist *s = stream_with(100, 1, (double[]){0.5});
+
+	assert_int_equal(evald_hist_observe(s, 2, 0.5, 1.0), EVALD_ELABEL);
+	assert_int_equal(evald_hist_observe(s, -1, 0.5, 1.0), EVALD_ELABEL);
+	assert_int_equal(evald_hist_observe(s, 1, NAN, 1.0), EVALD_ESCORE);
+	assert_int_equal(evald_hist_observe(s, 1, INFINITY, 1.0), EVALD_ESCORE);
+	assert_int_equal(evald_hist_observe(s, 0, -INFINITY, 1.0), EVALD_ESCORE);
+	assert_int_equal(evald_hist_observe(s, 1, 0.5, 0.0), EVALD_EWEIGHT);
+	assert_int_equal(evald_hist_observe(s, 1, 0.5, -1.0), EVALD_EWEIGHT);
+	assert_int_equal(evald_hist_observe(s, 1, 0.5, NAN), EVALD_EWEIGHT);
+	assert_int_equal(evald_hist_observe(s, 1, 0.5, INFINITY), EVALD_EWEIGHT);
+	/* The label is checked first, then the score, then the weight. */
+	assert_int_equal(evald_hist_observe(s, 5, NAN, -1.0), EVALD_ELABEL);
+	assert_int_equal(evald_hist_observe(s, 1, NAN, -1.0), EVALD_ESCORE);
+	assert_empty(s);
+	evald_hist_free(s);
+}
+
+static void test_counts_are_exact_and_a_score_on_the_threshold_is_positive(void **state)
+{
+	(void)state;
+	evald_hist *s = stream_with(10, 2, (double[]){0.5, 0.25});
+	struct evald_confusion c;
+
+	assert_int_equal(evald_hist_observe(s, 1, 0.5, 1.0), 0);
+	assert_int_equal(evald_hist_observe(s, 0, 0.5, 1.0), 0);
+	assert_int_equal(evald_hist_observe(s, 1, nextafter(0.5, 0.0), 1.0), 0);
+	assert_int_equal(evald_hist_observe(s, 0, 0.1, 1.0), 0);
+	assert_int_equal(evald_hist_observe(s, 1, 0.9, 2.5), 0);
+
+	assert_int_equal(evald_hist_confusion(s, 0.5, &c), 0);
+	assert_true(c.exact);
+	assert_true(c.tp == 3.5 && c.fp == 1.0 && c.fn == 1.0 && c.tn == 1.0);
+	assert_int_equal(evald_hist_confusion(s, 0.25, &c), 0);
+	assert_true(c.exact);
+	assert_true(c.tp == 4.5 && c.fp == 1.0 && c.fn == 0.0 && c.tn == 1.0);
+	evald_hist_free(s);
+}
+
+static void test_thresholds_are_kept_sorted_and_unique(void **state)
+{
+	(void)state;
+	evald_hist *s = stream_with(10, 4, (double[]){0.9, 0.5, 0.9, 0.1});
+	const struct evald_config *cfg = evald_hist_config(s);
+
+	assert_int_equal(cfg->nthresholds, 3);
+	assert_true(cfg->thresholds[0] == 0.1 && cfg->thresholds[1] == 0.5 &&
+	            cfg->thresholds[2] == 0.9);
+	evald_hist_free(s);
+}
+
+static void test_out_of_range_scores_are_counted(void **state)
+{
+	(void)state;
+	evald_hist *s = stream_with(10, 0, NULL);
+	struct evald_summary sum;
+
+	assert_int_equal(evald_hist_observe(s, 1, -0.5, 1.0), 0);
+	assert_int_equal(evald_hist_observe(s, 1, 0.0, 1.0), 0);
+	assert_int_equal(evald_hist_observe(s, 0, 1.0, 1.0), 0);
+	assert_int_equal(evald_hist_observe(s, 0, 7.0, 1.0), 0);
+	evald_hist_summarize(s, &sum);
+	assert_int_equal(sum.records, 4);
+	assert_int_equal(sum.out_of_range, 2);
+	evald_hist_free(s);
+}
+
+static void test_batch_with_a_bad_record_changes_nothing(void **state)
+{
+	(void)state;
+	evald_hist *s = stream_with(10, 1, (double[]){0.5});
+	const int labels[] = {1, 0, 1, 3, 0};
+	const int good_labels[] = {1, 0, 1, 1, 0};
+	const double scores[] = {0.9, 0.2, 0.6, 0.4, 0.1};
+	const double bad_scores[] = {0.9, 0.2, 0.6, 0.4, NAN};
+	const double weights[] = {1.0, 2.0, 1.0, 0.0, 1.0};
+	size_t bad = 99;
+
+	assert_int_equal(evald_hist_observe_batch(s, 5, labels, scores, NULL, &bad), EVALD_ELABEL);
+	assert_int_equal(bad, 3);
+	assert_int_equal(evald_hist_observe_batch(s, 5, good_labels, bad_scores, NULL, &bad),
+	                 EVALD_ESCORE);
+	assert_int_equal(bad, 4);
+	assert_int_equal(evald_hist_observe_batch(s, 5, good_labels, scores, weights, &bad),
+	                 EVALD_EWEIGHT);
+	assert_int_equal(bad, 3);
+	assert_empty(s);
+
+	assert_int_equal(evald_hist_observe_batch(s, 5, good_labels, scores, NULL, &bad), 0);
+	evald_hist *one = stream_with(10, 1, (double[]){0.5});
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(evald_hist_observe(one, good_labels[i], scores[i], 1.0), 0);
+	assert_same_stream(s, one);
+	evald_hist_free(one);
+	evald_hist_free(s);
+}
+
+static void test_merge_equals_observing_everything_in_one_stream(void **state)
+{
+	(void)state;
+	const double t[] = {0.3, 0.7};
+	evald_hist *a = stream_with(50, 2, t), *b = stream_with(50, 2, t);
+	evald_hist *all = stream_with(50, 2, t);
+
+	for (int i = 0; i < 2000; i++) {
+		int label = test_uniform01() < 0.3;
+		double score = label ? sqrt(test_uniform01()) : test_uniform01() * 1.2 - 0.1;
+		assert_int_equal(evald_hist_observe(i % 3 ? a : b, label, score, 1.0), 0);
+		assert_int_equal(evald_hist_observe(all, label, score, 1.0), 0);
+	}
+	assert_int_equal(evald_hist_merge(a, b), 0);
+	assert_same_stream(a, all);
+	evald_hist_free(a);
+	evald_hist_free(b);
+	evald_hist_free(all);
+}
+
+static void test_merge_refuses_different_configurations(void **state)
+{
+	(void)state;
+	struct evald_config base = evald_config_default, other;
+	evald_hist *dst, *src;
+
+	base.bins = 20;
+	assert_int_equal(evald_hist_new(&base, &dst), 0);
+	assert_int_equal(evald_hist_observe(dst, 1, 0.7, 1.0), 0);
+	for (int variant = 0; variant < 6; variant++) {
+		other = base;
+		switch (variant) {
+		case 0:
+			other.bins = 21;
+			break;
+		case 1:
+			other.lo = -1.0;
+			break;
+		case 2:
+			other.hi = 2.0;
+			break;
+		case 3:
+			other.spacing = EVALD_SPACING_LOGIT;
+			break;
+		case 4:
+			other.thresholds[0] = 0.4;
+			break;
+		case 5:
+			other.nthresholds = 0;
+			break;
+		}
+		assert_int_equal(evald_hist_new(&other, &src), 0);
+		assert_int_equal(evald_hist_observe(src, 0, 0.2, 1.0), 0);
+		assert_int_equal(evald_hist_merge(dst, src), EVALD_EMISMATCH);
+		evald_hist_free(src);
+	}
+	struct evald_summary sum;
+	evald_hist_summarize(dst, &sum);
+	assert_int_equal(sum.records, 1);
+	assert_true(sum.negatives == 0.0);
+
+	/* Logit limits matter only to logit streams. */
+	base.spacing = EVALD_SPACING_LOGIT;
+	other = base;
+	other.logit_hi = 10.0;
+	evald_hist_free(dst);
+	assert_int_equal(evald_hist_new(&base, &dst), 0);
+	assert_int_equal(evald_hist_new(&other, &src), 0);
+	assert_int_equal(evald_hist_merge(dst, src), EVALD_EMISMATCH);
+	evald_hist_free(src);
+	other = base;
+	assert_int_equal(evald_hist_new(&other, &src), 0);
+	assert_int_equal(evald_hist_merge(dst, src), 0);
+	evald_hist_free(src);
+	evald_hist_free(dst);
+}
+
+static void test_reset_forgets_every_record(void **state)
+{
+	(void)state;
+	evald_hist *s = stream_with(10, 1, (double[]){0.5}),
+	           *fresh = stream_with(10, 1, (double[]){0.5});
+	struct evald_confusion c;
+
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(evald_hist_observe(s, i & 1, test_uniform01() * 3 - 1, 1.5), 0);
+	evald_hist_reset(s);
+	assert_empty(s);
+	assert_same_stream(s, fresh);
+	assert_int_equal(evald_hist_confusion(s, 0.5, &c), 0);
+	assert_true(c.tp == 0.0 && c.fp == 0.0 && c.tn == 0.0 && c.fn == 0.0);
+	evald_hist_free(s);
+	evald_hist_free(fresh);
+}
+
+static void test_footprint_counts_the_bins(void **state)
+{
+	(void)state;
+	evald_hist *small = stream_with(10, 1, (double[]){0.5});
+	evald_hist *big = stream_with(10000, 1, (double[]){0.5});
+	size_t a = evald_hist_footprint(small), b = evald_hist_footprint(big);
+
+	/* Two classes of three doubles, and one edge, per bin. */
+	assert_int_equal(b - a, (10000 - 10) * (6 * sizeof(double) + sizeof(double)));
+	assert_true(a > 10 * 7 * sizeof(double));
+	evald_hist_free(small);
+	evald_hist_free(big);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_each_invalid_record_is_refused_and_changes_nothing),
+	        cmocka_unit_test(test_counts_are_exact_and_a_score_on_the_threshold_is_positive),
+	        cmocka_unit_test(test_thresholds_are_kept_sorted_and_unique),
+	        cmocka_unit_test(test_out_of_range_scores_are_counted),
+	        cmocka_unit_test(test_batch_with_a_bad_record_changes_nothing),
+	        cmocka_unit_test(test_merge_equals_observing_everything_in_one_stream),
+	        cmocka_unit_test(test_merge_refuses_different_configurations),
+	        cmocka_unit_test(test_reset_forgets_every_record),
+	        cmocka_unit_test(test_footprint_counts_the_bins),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
