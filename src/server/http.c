@@ -1,34 +1,24 @@
-#include <ctype.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <http_parser.h>
 #include <jansson.h>
 
 #include <evald/error.h>
-#include <evald/prometheus.h>
 #include <evald/json.h>
+#include <evald/prometheus.h>
 
 #include "handlers.h"
 #include "http.h"
+#include "http_request.h"
 #include "listener.h"
 #include "peer.h"
 #include "server_impl.h"
 
-#define URL_MAX          8192
-#define HEADERS_MAX      64
-#define HEADER_BYTES_MAX 16384
-
 /* One HTTP client on the [http] listener. */
 struct evald_http_conn {
 	struct evald_peer peer; /* first: the server's list holds peers */
-	http_parser parser;
-	char url[URL_MAX];
-	size_t url_len, header_bytes;
-	unsigned headers;
-	int refuse; /* an HTTP status to answer instead of routing, 0 if none */
+	struct evald_http_request request;
 };
 
 static void closed(struct evald_peer *p)
@@ -38,27 +28,6 @@ static void closed(struct evald_peer *p)
 
 static const struct evald_peer_ops http_ops = {closed, NULL};
 
-static const char *reason(int status)
-{
-	switch (status) {
-	case 200:
-		return "OK";
-	case 400:
-		return "Bad Request";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 413:
-		return "Payload Too Large";
-	case 414:
-		return "URI Too Long";
-	case 431:
-		return "Request Header Fields Too Large";
-	}
-	return "Internal Server Error";
-}
-
 /* Queues one response; a client whose unread responses pile up is dropped. */
 static void respond(struct evald_http_conn *c, int status, const char *type, const char *body,
                     size_t len, bool keep_alive, bool head)
@@ -66,7 +35,7 @@ static void respond(struct evald_http_conn *c, int status, const char *type, con
 	char header[512], *data;
 	int hlen = snprintf(header, sizeof(header),
 	                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-	                    status, reason(status), type, len,
+	                    status, evald__http_reason(status), type, len,
 	                    status == 405 ? "Allow: GET, HEAD\r\n" : "",
 	                    keep_alive ? "" : "Connection: close\r\n");
 	size_t total = (size_t)hlen + (head ? 0 : len);
@@ -111,101 +80,34 @@ static void respond_json(struct evald_http_conn *c, int status, json_t *j, bool 
 	json_decref(j);
 }
 
-static int hexval(char ch)
+static void serve_snapshot(struct evald_http_conn *c, const struct evald_http_route *route)
 {
-	return isdigit((unsigned char)ch)    ? ch - '0'
-	       : isxdigit((unsigned char)ch) ? tolower((unsigned char)ch) - 'a' + 10
-	                                     : -1;
-}
-
-/* Percent-decodes a query value ('+' is a space) into out; false if malformed or too long. */
-static bool decode_value(const char *v, size_t len, char *out, size_t cap)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		char ch = v[i];
-		if (ch == '%') {
-			int hi = i + 2 < len ? hexval(v[i + 1]) : -1;
-			int lo = i + 2 < len ? hexval(v[i + 2]) : -1;
-			if (hi < 0 || lo < 0)
-				return false;
-			ch = (char)(hi * 16 + lo);
-			i += 2;
-		} else if (ch == '+') {
-			ch = ' ';
-		}
-		if (n + 1 >= cap)
-			return false;
-		out[n++] = ch;
-	}
-	out[n] = '\0';
-	return true;
-}
-
-/* The value of key in a query string, decoded into out; false if absent or malformed. */
-static bool query_get(const char *q, size_t len, const char *key, size_t nth, char *out, size_t cap)
-{
-	size_t klen = strlen(key), seen = 0;
-	const char *end = q + len;
-
-	while (q < end) {
-		const char *amp = memchr(q, '&', (size_t)(end - q));
-		const char *stop = amp ? amp : end;
-		if ((size_t)(stop - q) > klen && memcmp(q, key, klen) == 0 && q[klen] == '=' &&
-		    seen++ == nth)
-			return decode_value(q + klen + 1, (size_t)(stop - q - klen - 1), out, cap);
-		q = stop + 1;
-	}
-	return false;
-}
-
-static void serve_snapshot(struct evald_http_conn *c, const char *query, size_t qlen, bool keep,
-                           bool head)
-{
-	double thresholds[EVALD_QUERY_THRESHOLDS_MAX];
-	char stream[EVALD_STREAM_NAME_MAX + 2], window[40], value[64], message[300];
-	struct evald_snapshot_query q = {.stream = stream};
+	struct evald_http_snapshot_args a;
+	struct evald_snapshot_query q = {.stream = a.stream};
+	char message[300];
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	int err = 0;
+	int err;
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	if (!query_get(query, qlen, "stream", 0, stream, sizeof(stream)) ||
-	    evald_stream_name_check(stream, strlen(stream)) != 0) {
-		err = EVALD_ESTREAM;
-		snprintf(message, sizeof(message), "stream= must name a stream: %s",
-		         evald_strerror(EVALD_ESTREAM));
-	}
-	if (!err && query_get(query, qlen, "window", 0, window, sizeof(window))) {
-		q.window = window;
-		q.window_len = strlen(window);
-	}
-	while (!err && query_get(query, qlen, "threshold", q.nthresholds, value, sizeof(value))) {
-		char *endp;
-		double t = strtod(value, &endp);
-		if (q.nthresholds == EVALD_QUERY_THRESHOLDS_MAX || *endp || endp == value ||
-		    !isfinite(t)) {
-			err = EVALD_ETHRESHOLD;
-			snprintf(message, sizeof(message), "threshold=%s is not a finite number",
-			         value);
-			break;
-		}
-		thresholds[q.nthresholds++] = t;
-	}
-	q.thresholds = thresholds;
-	q.curve = query_get(query, qlen, "curve", 0, value, sizeof(value)) &&
-	          (strcmp(value, "1") == 0 || strcmp(value, "true") == 0);
-	if (!err)
+	err = evald__http_snapshot_args(route->query, route->query_len, &a, message,
+	                                sizeof(message));
+	if (!err) {
+		q.window = a.has_window ? a.window : NULL;
+		q.window_len = strlen(a.window);
+		q.thresholds = a.thresholds;
+		q.nthresholds = a.nthresholds;
+		q.curve = a.curve;
 		err = evald__snapshot(c->peer.server, &q, &pk, NULL, message, sizeof(message));
+	}
 	if (err)
 		evald_reply_error(&pk, NULL, err, message, SIZE_MAX);
 	respond_json(c,
 	             err == 0                 ? 200
 	             : err == EVALD_ENOSTREAM ? 404
 	                                      : 400,
-	             evald_packed_to_json(sb.data, sb.size), keep, head);
+	             evald_packed_to_json(sb.data, sb.size), route->keep_alive, route->head);
 	msgpack_sbuffer_destroy(&sb);
 }
 
@@ -233,130 +135,44 @@ static void serve_metrics(struct evald_http_conn *c, bool keep, bool head)
 	free(text);
 }
 
-static void route(struct evald_http_conn *c)
+/* Answers the request that just completed on c. */
+static void route(struct evald_http_request *r, void *ctx)
 {
+	struct evald_http_conn *c = ctx;
 	struct evald_server *s = c->peer.server;
-	http_parser *p = &c->parser;
-	bool keep = http_should_keep_alive(p) && !c->refuse, head = p->method == HTTP_HEAD;
-	struct http_parser_url u;
-	const char *path, *query = "";
-	size_t plen, qlen = 0;
+	struct evald_http_route route;
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 
-	if (c->refuse) {
-		respond_text(c, c->refuse, reason(c->refuse), false, head);
+	if (c->peer.closing)
 		return;
-	}
-	http_parser_url_init(&u);
-	if (http_parser_parse_url(c->url, c->url_len, 0, &u) != 0 ||
-	    !(u.field_set & (1 << UF_PATH))) {
-		respond_text(c, 400, "bad request target\n", keep, head);
-		return;
-	}
-	path = c->url + u.field_data[UF_PATH].off;
-	plen = u.field_data[UF_PATH].len;
-	if (u.field_set & (1 << UF_QUERY)) {
-		query = c->url + u.field_data[UF_QUERY].off;
-		qlen = u.field_data[UF_QUERY].len;
-	}
-#define IS(lit) (plen == sizeof(lit) - 1 && memcmp(path, lit, plen) == 0)
-	if (!IS("/metrics") && !IS("/snapshot") && !IS("/streams") && !IS("/healthz")) {
-		respond_text(c, 404,
-		             "not found; try /metrics, /snapshot?stream=S, /streams or /healthz\n",
-		             keep, head);
-		return;
-	}
-	if (p->method != HTTP_GET && p->method != HTTP_HEAD) {
-		respond_text(c, 405, "only GET and HEAD\n", keep, head);
+	evald__http_route(r, &route);
+	if (route.status) {
+		respond_text(c, route.status, route.text, route.keep_alive, route.head);
 		return;
 	}
 	s->now = evald_clock_now(&s->clock);
-	if (IS("/metrics")) {
-		serve_metrics(c, keep, head);
-	} else if (IS("/snapshot")) {
-		serve_snapshot(c, query, qlen, keep, head);
-	} else {
+	switch (route.endpoint) {
+	case EVALD_HTTP_METRICS:
+		serve_metrics(c, route.keep_alive, route.head);
+		break;
+	case EVALD_HTTP_SNAPSHOT:
+		serve_snapshot(c, &route);
+		break;
+	case EVALD_HTTP_STREAMS:
+	case EVALD_HTTP_HEALTHZ:
 		msgpack_sbuffer_init(&sb);
 		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-		if (IS("/streams"))
+		if (route.endpoint == EVALD_HTTP_STREAMS)
 			evald_reply_streams(&pk, NULL, s->streams);
 		else
 			evald_reply_ping(&pk, NULL, EVALD_VERSION);
-		respond_json(c, 200, evald_packed_to_json(sb.data, sb.size), keep, head);
+		respond_json(c, 200, evald_packed_to_json(sb.data, sb.size), route.keep_alive,
+		             route.head);
 		msgpack_sbuffer_destroy(&sb);
+		break;
 	}
-#undef IS
 }
-
-static int on_message_begin(http_parser *p)
-{
-	struct evald_http_conn *c = p->data;
-
-	c->url_len = c->header_bytes = 0;
-	c->headers = 0;
-	c->refuse = 0;
-	return 0;
-}
-
-static int on_url(http_parser *p, const char *at, size_t len)
-{
-	struct evald_http_conn *c = p->data;
-
-	if (c->url_len + len >= URL_MAX) {
-		c->refuse = 414;
-		return 0;
-	}
-	memcpy(c->url + c->url_len, at, len);
-	c->url_len += len;
-	return 0;
-}
-
-static int on_header(http_parser *p, const char *at, size_t len)
-{
-	struct evald_http_conn *c = p->data;
-
-	(void)at;
-	c->header_bytes += len;
-	if (c->header_bytes > HEADER_BYTES_MAX)
-		c->refuse = 431;
-	return 0;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t len)
-{
-	struct evald_http_conn *c = p->data;
-
-	if (++c->headers > HEADERS_MAX)
-		c->refuse = 431;
-	return on_header(p, at, len);
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-	(void)at;
-	(void)len;
-	((struct evald_http_conn *)p->data)->refuse = 413; /* these endpoints take no body */
-	return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-	struct evald_http_conn *c = p->data;
-
-	if (!c->peer.closing)
-		route(c);
-	return 0;
-}
-
-static const http_parser_settings settings = {
-        .on_message_begin = on_message_begin,
-        .on_url = on_url,
-        .on_header_field = on_header_field,
-        .on_header_value = on_header,
-        .on_body = on_body,
-        .on_message_complete = on_message_complete,
-};
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
@@ -370,18 +186,15 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct evald_http_conn *c = stream->data;
-	size_t parsed;
+	int status;
 
 	if (nread < 0) {
 		evald__peer_close(&c->peer, nread != UV_EOF);
 		return;
 	}
-	parsed = http_parser_execute(&c->parser, &settings, buf->base, (size_t)nread);
-	if (!c->peer.closing && (c->parser.http_errno != HPE_OK || parsed != (size_t)nread)) {
-		/* A header too large for the parser is still a 431. */
-		int status = c->parser.http_errno == HPE_HEADER_OVERFLOW ? 431 : 400;
-		respond_text(c, status, reason(status), false, false);
-	}
+	status = evald__http_request_feed(&c->request, buf->base, (size_t)nread);
+	if (status && !c->peer.closing)
+		respond_text(c, status, evald__http_reason(status), false, false);
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -391,8 +204,7 @@ static void on_connection(uv_stream_t *listener, int status)
 
 	if (status < 0 || !(c = calloc(1, sizeof(*c))))
 		return;
-	http_parser_init(&c->parser, HTTP_REQUEST);
-	c->parser.data = c;
+	evald__http_request_init(&c->request, route, c);
 	if (evald__peer_accept(&c->peer, s, listener, &s->http_conns, &http_ops) != 0)
 		return;
 	if (uv_read_start(&c->peer.h.stream, on_alloc, on_read) != 0)
