@@ -6,6 +6,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <evald/error.h>
+
 #include "client.h"
 
 static int address_unix(const char *path, struct evald_client_address *a, char *err, size_t errlen)
@@ -14,7 +16,7 @@ static int address_unix(const char *path, struct evald_client_address *a, char *
 
 	if (strlen(path) >= sizeof(un->sun_path)) {
 		snprintf(err, errlen, "socket path too long: %s", path);
-		return -1;
+		return EVALD_EINVAL;
 	}
 	un->sun_family = AF_UNIX;
 	strcpy(un->sun_path, path);
@@ -33,7 +35,7 @@ static int address_tcp(const char *hostport, struct evald_client_address *a, cha
 
 	if (!colon || (size_t)(colon - hostport) >= sizeof(host)) {
 		snprintf(err, errlen, "'%s' is not HOST:PORT", hostport);
-		return -1;
+		return EVALD_EINVAL;
 	}
 	n = (size_t)(colon - hostport);
 	memcpy(host, hostport, n);
@@ -45,7 +47,7 @@ static int address_tcp(const char *hostport, struct evald_client_address *a, cha
 	r = getaddrinfo(host, colon + 1, &hints, &res);
 	if (r) {
 		snprintf(err, errlen, "cannot resolve %s: %s", hostport, gai_strerror(r));
-		return -1;
+		return EVALD_EINVAL;
 	}
 	memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
 	a->len = res->ai_addrlen;
@@ -75,25 +77,27 @@ int evald_client_dial(const struct evald_client_address *a, const char *text, ch
 	snprintf(err, errlen, "cannot connect to %s: %s", text, strerror(errno));
 	if (fd >= 0)
 		close(fd);
-	return -1;
+	return EVALD_ESYS;
 }
 
 int evald_client_connect(struct evald_client *c, const char *target, char *err, size_t errlen)
 {
 	struct evald_client_address a;
+	int r;
 
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
-	if (evald_client_address(target, &a, err, errlen) != 0)
-		return -1;
-	c->fd = evald_client_dial(&a, target, err, errlen);
-	if (c->fd < 0)
-		return -1;
+	if ((r = evald_client_address(target, &a, err, errlen)) != 0)
+		return r;
+	r = evald_client_dial(&a, target, err, errlen);
+	if (r < 0)
+		return r;
+	c->fd = r;
 	if (!msgpack_unpacker_init(&c->unpacker, MSGPACK_UNPACKER_INIT_BUFFER_SIZE)) {
 		close(c->fd);
 		c->fd = -1;
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return EVALD_ENOMEM;
 	}
 	msgpack_unpacked_init(&c->reply);
 	return 0;
@@ -116,7 +120,7 @@ int evald_client_send(struct evald_client *c, const char *data, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return -1;
+			return EVALD_ESYS;
 		data += n;
 		len -= (size_t)n;
 	}
@@ -132,15 +136,15 @@ int evald_client_recv(struct evald_client *c, const msgpack_object **reply)
 			return 0;
 		}
 		if (r != MSGPACK_UNPACK_CONTINUE)
-			return -1;
+			return EVALD_ESYS;
 		if (!msgpack_unpacker_reserve_buffer(&c->unpacker, 64 * 1024))
-			return -1;
+			return EVALD_ENOMEM;
 		ssize_t n = recv(c->fd, msgpack_unpacker_buffer(&c->unpacker),
 		                 msgpack_unpacker_buffer_capacity(&c->unpacker), 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return -1;
+			return EVALD_ESYS;
 		msgpack_unpacker_buffer_consumed(&c->unpacker, (size_t)n);
 	}
 }

@@ -16,11 +16,11 @@ struct evald_client_address {
 	socklen_t len;
 };
 
-/* Resolves text into *a; nonzero with err[] saying why it is not an address. */
+/* Resolves text into *a; EVALD_EINVAL with err[] saying why it is not an address. */
 int evald_client_address(const char *text, struct evald_client_address *a, char *err,
                          size_t errlen);
 
-/* A connected socket to a, or -1 with err[] naming the address and the cause. */
+/* A connected socket to a, or EVALD_ESYS with err[] naming the address and the cause. */
 int evald_client_dial(const struct evald_client_address *a, const char *text, char *err,
                       size_t errlen);
 
@@ -31,14 +31,14 @@ struct evald_client {
 	msgpack_unpacked reply;
 };
 
-/* Connects to an address as evald_client_address() reads it; nonzero with err[] on failure. */
+/* Connects to an address as evald_client_address() reads it; an EVALD_E* code and err[] if not. */
 int evald_client_connect(struct evald_client *c, const char *target, char *err, size_t errlen);
 void evald_client_close(struct evald_client *c);
 
-/* Sends bytes whole; nonzero on failure. */
+/* Sends bytes whole; EVALD_ESYS on failure. */
 int evald_client_send(struct evald_client *c, const char *data, size_t len);
 
-/* The next reply, valid until the next call; nonzero if the connection ended or broke. */
+/* The next reply, valid until the next call; EVALD_ESYS if the connection ended or broke. */
 int evald_client_recv(struct evald_client *c, const msgpack_object **reply);
 
 #endif
