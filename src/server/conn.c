@@ -7,9 +7,10 @@
 #include "handlers.h"
 #include "server_impl.h"
 
-#define READ_CHUNK (16 * 1024)
-#define TURNS      4        /* streaming connections given a turn per loop turn */
-#define TURN_NS    1000000u /* the longest a connection is served in one turn */
+#define READ_CHUNK  (16 * 1024)
+#define TURNS       4        /* streaming connections given a turn per loop turn */
+#define TURN_NS     1000000u /* the longest a connection is served in one turn */
+#define CLOCK_EVERY 64       /* records served between two readings of the clock */
 
 /* Unlinks c from the yielded queue, releases what it holds, and frees it. */
 static void closed(struct evald_peer *p)
@@ -168,7 +169,7 @@ static void serve(struct evald_conn *c)
 	struct evald_server *s = c->peer.server;
 	uint64_t start = uv_hrtime();
 	struct evald_request req;
-	unsigned handled = 0;
+	size_t work = 0; /* records served since the clock was last read */
 	int r;
 
 	s->now = evald_clock_now(&s->clock);
@@ -185,9 +186,13 @@ static void serve(struct evald_conn *c)
 			evald__conn_close(c, true);
 			return;
 		}
-		/* Compact records are tiny: the clock is read once every 64 of them. */
-		if ((req.op != EVALD_OP_RECORD || ++handled % 64 == 0) &&
-		    uv_hrtime() - start > TURN_NS) {
+		/* The clock is read once per 64 records, or per request of another kind. */
+		work += req.op == EVALD_OP_RECORD || req.op == EVALD_OP_OBSERVE ? req.records.n
+		                                                                : CLOCK_EVERY;
+		if (work < CLOCK_EVERY)
+			continue;
+		work = 0;
+		if (uv_hrtime() - start > TURN_NS) {
 			c->backlog = true;
 			break;
 		}
