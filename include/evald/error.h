@@ -35,10 +35,12 @@ enum evald_error {
 	EVALD_ECONNLIMIT = -20, /* too_many_connections */
 	EVALD_ESTATE = -21,     /* a state file that cannot be restored */
 	EVALD_ESYS = -22,       /* a system or libuv call failed; the message names it and why */
+	EVALD_ETIME = -23, /* bad_time: not finite, negative, or too far ahead of evald's clock */
+	EVALD_ERROR_END = -24, /* not a code: one past the last */
 };
 
 /* How many codes there are, EVALD_OK included: counters indexed by -code have this many. */
-#define EVALD_ERROR_CODES (1 - EVALD_ESYS)
+#define EVALD_ERROR_CODES (-EVALD_ERROR_END)
 
 /* A one-line English description of an error code; never NULL. */
 const char *evald_strerror(int err);

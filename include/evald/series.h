@@ -57,12 +57,23 @@ int evald_series_new_like(const evald_series *like, const struct evald_window_co
 int evald_series_observe(evald_series *s, double now, int label, double score, double weight);
 
 /*
- * Counts n records that arrived at now, or none: errors as
+ * Counts n records seen at now, or none: errors as
  * evald_hist_observe_batch(), with *bad_index the first bad record.
- * weights may be NULL (every weight is 1).
+ * weights may be NULL (every weight is 1). times, the records' own times
+ * (finite, >= 0), may be NULL (every record's time is now). Each record
+ * counts in the total and in the slot of its time while that slot is in
+ * the ring; a time ahead of now counts in the current slot, and one
+ * older than the ring in the total only, and as late.
  */
 int evald_series_observe_batch(evald_series *s, double now, size_t n, const int *labels,
-                               const double *scores, const double *weights, size_t *bad_index);
+                               const double *scores, const double *weights, const double *times,
+                               size_t *bad_index);
+
+/* Records whose time was older than the ring, since creation or the last reset. */
+uint64_t evald_series_late(const evald_series *s);
+
+/* Restores the late count from a checkpoint. */
+void evald_series_set_late(evald_series *s, uint64_t late);
 
 /* The total since creation or the last reset. */
 const evald_hist *evald_series_total(const evald_series *s);

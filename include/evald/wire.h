@@ -69,7 +69,7 @@ enum evald_op {
  */
 struct evald_scratch {
 	int *labels;
-	double *scores, *weights;
+	double *scores, *weights, *times;
 	size_t cap;
 	double *thresholds; /* a snapshot's, converted; EVALD_QUERY_THRESHOLDS_MAX, made on first
 	                       use */
@@ -81,11 +81,16 @@ void evald_scratch_destroy(struct evald_scratch *s);
 struct evald_records {
 	size_t n;
 	const msgpack_object *labels, *scores, *weights; /* weights may be NULL */
+	const msgpack_object *times;                     /* event times; NULL: arrival time */
 	size_t stride;                                   /* 1 for batch columns, 0 for one record */
-	/* The same records converted, in the decoder's scratch; weights NULL when all are 1. */
+	/*
+	 * The same records converted, in the decoder's scratch; weights NULL
+	 * when all are 1, times NULL when none was given (finite and >= 0 if
+	 * given; how far ahead of the clock they may be is the server's check).
+	 */
 	struct {
 		const int *labels;
-		const double *scores, *weights;
+		const double *scores, *weights, *times;
 	} value;
 };
 
@@ -158,6 +163,7 @@ struct evald_stats {
 	double uptime;
 	uint64_t connections, connections_total;
 	uint64_t records_accepted;
+	uint64_t records_late; /* accepted, but older than their stream's windows: in totals only */
 	uint64_t records_rejected[EVALD_ERROR_CODES]; /* records in rejected requests */
 	uint64_t errors[EVALD_ERROR_CODES];           /* error replies */
 	uint64_t bytes_received;
@@ -180,6 +186,7 @@ struct evald_snapshot {
 	size_t nthresholds;
 	bool curve;
 	double from, to; /* the interval the figures cover, Unix seconds */
+	uint64_t late;   /* the stream's records older than its windows, in its total only */
 };
 
 void evald_reply_error(msgpack_packer *pk, const msgpack_object *id, int err, const char *message,

@@ -37,6 +37,8 @@ static const struct {
         [-EVALD_ECONNLIMIT] = {"too_many_connections", "too many connections"},
         [-EVALD_ESTATE] = {NULL, "bad state file"},
         [-EVALD_ESYS] = {NULL, "a system call failed"},
+        [-EVALD_ETIME] = {"bad_time", "time must be finite Unix seconds >= 0, at most "
+                                      "max_clock_skew ahead of evald's clock"},
 };
 
 const char *evald_strerror(int err)

@@ -19,6 +19,7 @@ struct evald_series {
 	struct slot *ring;
 	double since;
 	size_t live;
+	uint64_t late; /* records older than the ring, counted in the total only */
 	/* The slot found for hint_now: records of one read share their arrival time. */
 	double hint_now;
 	int64_t hint_no;
@@ -166,22 +167,59 @@ int evald_series_observe(evald_series *s, double now, int label, double score, d
 {
 	size_t bad;
 
-	return evald_series_observe_batch(s, now, 1, &label, &score, &weight, &bad);
+	return evald_series_observe_batch(s, now, 1, &label, &score, &weight, NULL, &bad);
+}
+
+/*
+ * The slot a record of time t counts in, seen at now: t's own while it is
+ * in the ring, the current one for a t ahead of now, NULL for a t older
+ * than the ring (late). Made if it is not there yet.
+ */
+static int slot_at(evald_series *s, double now, double t, evald_hist **out)
+{
+	int64_t cur = slot_of(s, now);
+
+	if (t >= now || slot_of(s, t) >= cur)
+		return current_slot(s, now, out);
+	if (slot_of(s, t) <= cur - (int64_t)s->nslots) {
+		*out = NULL;
+		return 0;
+	}
+	return current_slot(s, t, out);
 }
 
 int evald_series_observe_batch(evald_series *s, double now, size_t n, const int *labels,
-                               const double *scores, const double *weights, size_t *bad_index)
+                               const double *scores, const double *weights, const double *times,
+                               size_t *bad_index)
 {
 	evald_hist *slot = NULL;
 	int err = evald__records_check(n, labels, scores, weights, bad_index);
 
-	if (!err && s->nslots)
+	if (!err && s->nslots && !times)
 		err = current_slot(s, now, &slot);
+	/* Every slot is made before anything is counted, so a failure changes nothing. */
+	for (size_t i = 0; !err && s->nslots && times && i < n; i++)
+		err = slot_at(s, now, times[i], &slot);
 	if (err)
 		return err;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (times && s->nslots) {
+			slot_at(s, now, times[i], &slot); /* made above: cannot fail */
+			s->late += slot == NULL;
+		}
 		evald__hist_add2(s->total, slot, labels[i], scores[i], weights ? weights[i] : 1.0);
+	}
 	return 0;
+}
+
+uint64_t evald_series_late(const evald_series *s)
+{
+	return s->late;
+}
+
+void evald_series_set_late(evald_series *s, uint64_t late)
+{
+	s->late = late;
 }
 
 const evald_hist *evald_series_total(const evald_series *s)
@@ -239,6 +277,7 @@ void evald_series_reset(evald_series *s, double now)
 	for (uint32_t i = 0; i < s->nslots; i++)
 		drop_slot(s, &s->ring[i]);
 	evald_hist_reset(s->total);
+	s->late = 0;
 	s->since = now;
 }
 
@@ -330,5 +369,6 @@ int evald_series_copy_total(evald_series *dst, const evald_series *src)
 	evald_hist_free(dst->total);
 	dst->total = t;
 	dst->since = src->since;
+	dst->late = src->late;
 	return 0;
 }

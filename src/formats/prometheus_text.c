@@ -89,6 +89,7 @@ struct exported {
 	const char *name;
 	const evald_hist *s;
 	struct evald_summary sum;
+	uint64_t late;
 };
 
 static void write_histograms(FILE *out, const struct exported *e, size_t n, uint32_t buckets)
@@ -178,6 +179,10 @@ static void write_streams(FILE *out, const struct exported *e, size_t n)
 	header(out, "evald_records_total", "counter", "Records counted, since start or reset.");
 	for (size_t i = 0; i < n; i++)
 		sample(out, "evald_records_total", e[i].name, NULL, (double)e[i].sum.records);
+	header(out, "evald_late_records_total", "counter",
+	       "Records older than the stream's windows: counted in its total only.");
+	for (size_t i = 0; i < n; i++)
+		sample(out, "evald_late_records_total", e[i].name, NULL, (double)e[i].late);
 	header(out, "evald_positives_total", "counter",
 	       "Positive weight counted, since start or reset.");
 	for (size_t i = 0; i < n; i++)
@@ -226,7 +231,9 @@ size_t evald_prometheus_write(FILE *out, const evald_registry *r, const struct e
 	if (!e)
 		return count;
 	for (size_t i = 0; i < n; i++) {
-		e[i].s = evald_series_total(evald_registry_at(r, i, &e[i].name));
+		const evald_series *series = evald_registry_at(r, i, &e[i].name);
+		e[i].s = evald_series_total(series);
+		e[i].late = evald_series_late(series);
 		evald_hist_summarize(e[i].s, &e[i].sum);
 	}
 	write_streams(out, e, n);

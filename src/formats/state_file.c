@@ -106,11 +106,13 @@ static void pack_series(msgpack_packer *pk, const char *name, const evald_series
 	size_t live = evald_series_live_slots(series);
 	int64_t no;
 
-	msgpack_pack_map(pk, 11);
+	msgpack_pack_map(pk, 12);
 	evald_pack_str(pk, "name");
 	evald_pack_str(pk, name);
 	evald_pack_str(pk, "since");
 	msgpack_pack_double(pk, evald_series_since(series));
+	evald_pack_str(pk, "late");
+	msgpack_pack_uint64(pk, evald_series_late(series));
 	evald_pack_str(pk, "bins");
 	msgpack_pack_uint32(pk, cfg->bins);
 	evald_pack_str(pk, "range");
@@ -308,6 +310,8 @@ static int read_series(struct reader *rd, const msgpack_object *o, evald_registr
 	struct evald_window_config w;
 	const msgpack_object *name = evald_map_get(o, "name"), *spacing, *list, *slots;
 	double since, pair[2];
+	const msgpack_object *late_o;
+	uint64_t late = 0;
 	uint64_t bins, slot, max;
 	evald_series *series;
 	char what[200], text[16];
@@ -352,6 +356,11 @@ static int read_series(struct reader *rd, const msgpack_object *o, evald_registr
 	                  what);
 	if (err)
 		return err;
+	/* Files written before event times have no late count: none were late. */
+	late_o = evald_map_get(o, "late");
+	if (late_o && !get_uint(late_o, &late))
+		return bad(rd, "%s: late is not a count", what);
+	evald_series_set_late(series, late);
 	slots = evald_map_get(o, "slots");
 	if (!slots || slots->type != MSGPACK_OBJECT_ARRAY)
 		return bad(rd, "%s: slots missing", what);
@@ -387,10 +396,10 @@ static int read_body(struct reader *rd, const msgpack_object *body, evald_regist
 
 	memset(c, 0, sizeof(*c));
 	if (!get_uint(evald_map_get(counters, "records_accepted"), &c->records_accepted) ||
-	    !rejected || rejected->type != MSGPACK_OBJECT_ARRAY ||
-	    rejected->via.array.size > EVALD_ERROR_CODES)
+	    !rejected || rejected->type != MSGPACK_OBJECT_ARRAY)
 		return bad(rd, "counters missing");
-	for (uint32_t i = 0; i < rejected->via.array.size; i++)
+	/* A later evald may know more error codes: their counters are left out. */
+	for (uint32_t i = 0; i < rejected->via.array.size && i < EVALD_ERROR_CODES; i++)
 		if (!get_uint(&rejected->via.array.ptr[i], &c->records_rejected[i]))
 			return bad(rd, "counters malformed");
 	if (!streams || streams->type != MSGPACK_OBJECT_ARRAY)

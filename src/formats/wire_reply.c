@@ -135,7 +135,7 @@ static void pack_by_code(msgpack_packer *pk, const uint64_t *counts)
 
 void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struct evald_stats *st)
 {
-	open_reply(pk, id, true, 17);
+	open_reply(pk, id, true, 18);
 	evald_pack_str(pk, "uptime");
 	msgpack_pack_double(pk, st->uptime);
 	evald_pack_str(pk, "connections");
@@ -144,6 +144,8 @@ void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struc
 	msgpack_pack_uint64(pk, st->connections_total);
 	evald_pack_str(pk, "records_accepted");
 	msgpack_pack_uint64(pk, st->records_accepted);
+	evald_pack_str(pk, "records_late");
+	msgpack_pack_uint64(pk, st->records_late);
 	evald_pack_str(pk, "records_rejected");
 	pack_by_code(pk, st->records_rejected);
 	evald_pack_str(pk, "errors");
@@ -299,7 +301,7 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
 	struct evald_summary sum;
 
 	evald_hist_summarize(snap->s, &sum);
-	open_reply(pk, id, true, FIGURE_FIELDS + 9 + logit + snap->curve);
+	open_reply(pk, id, true, FIGURE_FIELDS + 10 + logit + snap->curve);
 	evald_pack_str(pk, "stream");
 	evald_pack_str(pk, snap->stream);
 	evald_pack_str(pk, "window");
@@ -312,6 +314,8 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
 	msgpack_pack_uint64(pk, sum.records);
 	evald_pack_str(pk, "out_of_range");
 	msgpack_pack_uint64(pk, sum.out_of_range);
+	evald_pack_str(pk, "late");
+	msgpack_pack_uint64(pk, snap->late);
 	evald_pack_str(pk, "bins");
 	msgpack_pack_uint32(pk, cfg->bins);
 	evald_pack_str(pk, "range");

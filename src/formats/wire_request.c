@@ -22,6 +22,8 @@ enum field {
 	FIELD_THRESHOLDS,
 	FIELD_CURVE,
 	FIELD_SECONDS,
+	FIELD_TIME,
+	FIELD_TIMES,
 	NFIELDS
 };
 
@@ -29,7 +31,8 @@ static const char *const field_names[NFIELDS] = {
         [FIELD_STREAM] = "stream",   [FIELD_LABEL] = "label",     [FIELD_SCORE] = "score",
         [FIELD_WEIGHT] = "weight",   [FIELD_LABELS] = "labels",   [FIELD_SCORES] = "scores",
         [FIELD_WEIGHTS] = "weights", [FIELD_WINDOW] = "window",   [FIELD_THRESHOLDS] = "thresholds",
-        [FIELD_CURVE] = "curve",     [FIELD_SECONDS] = "seconds",
+        [FIELD_CURVE] = "curve",     [FIELD_SECONDS] = "seconds", [FIELD_TIME] = "time",
+        [FIELD_TIMES] = "times",
 };
 
 #define F(field) (1u << (field))
@@ -41,8 +44,8 @@ static const struct op_spec {
 } ops[] = {
         {"use", EVALD_OP_USE, F(FIELD_STREAM)},
         {"observe", EVALD_OP_OBSERVE,
-         F(FIELD_STREAM) | F(FIELD_LABEL) | F(FIELD_SCORE) | F(FIELD_WEIGHT) | F(FIELD_LABELS) |
-                 F(FIELD_SCORES) | F(FIELD_WEIGHTS)},
+         F(FIELD_STREAM) | F(FIELD_LABEL) | F(FIELD_SCORE) | F(FIELD_WEIGHT) | F(FIELD_TIME) |
+                 F(FIELD_LABELS) | F(FIELD_SCORES) | F(FIELD_WEIGHTS) | F(FIELD_TIMES)},
         {"snapshot", EVALD_OP_SNAPSHOT,
          F(FIELD_STREAM) | F(FIELD_WINDOW) | F(FIELD_THRESHOLDS) | F(FIELD_CURVE)},
         {"streams", EVALD_OP_STREAMS, 0},
@@ -165,6 +168,7 @@ void evald_scratch_destroy(struct evald_scratch *s)
 	free(s->labels);
 	free(s->scores);
 	free(s->weights);
+	free(s->times);
 	free(s->thresholds);
 	memset(s, 0, sizeof(*s));
 }
@@ -174,7 +178,7 @@ static int scratch_reserve(struct evald_scratch *s, size_t n)
 {
 	size_t cap = s->cap ? s->cap : 64;
 	int *labels;
-	double *scores, *weights;
+	double *scores, *weights, *times;
 
 	if (n <= s->cap)
 		return 0;
@@ -189,7 +193,10 @@ static int scratch_reserve(struct evald_scratch *s, size_t n)
 	weights = realloc(s->weights, cap * sizeof(*weights));
 	if (weights)
 		s->weights = weights;
-	if (!labels || !scores || !weights)
+	times = realloc(s->times, cap * sizeof(*times));
+	if (times)
+		s->times = times;
+	if (!labels || !scores || !weights || !times)
 		return EVALD_ENOMEM;
 	s->cap = cap;
 	return 0;
@@ -210,6 +217,7 @@ static void check_records(struct ctx *c, struct evald_records *r, bool batch)
 	r->value.labels = s->labels;
 	r->value.scores = s->scores;
 	r->value.weights = r->weights ? s->weights : NULL;
+	r->value.times = r->times ? s->times : NULL;
 	for (size_t i = 0; i < r->n; i++) {
 		const msgpack_object *bad;
 		size_t k = i * r->stride;
@@ -217,10 +225,15 @@ static void check_records(struct ctx *c, struct evald_records *r, bool batch)
 
 		evald_records_get(r, i, &s->labels[i], &s->scores[i], &s->weights[i]);
 		int err = evald_record_check(s->labels[i], s->scores[i], s->weights[i]);
+		if (err == 0 && r->times &&
+		    (!as_double(&r->times[k], &s->times[i]) || !isfinite(s->times[i]) ||
+		     s->times[i] < 0))
+			err = EVALD_ETIME;
 		if (err == 0)
 			continue;
 		bad = err == EVALD_ELABEL   ? &r->labels[k]
 		      : err == EVALD_ESCORE ? &r->scores[k]
+		      : err == EVALD_ETIME  ? &r->times[k]
 		                            : &r->weights[k];
 		describe(bad, got, sizeof(got));
 		if (batch)
@@ -269,15 +282,18 @@ static void decode_compact(struct ctx *c, const msgpack_object *o)
 
 static void decode_observe(struct ctx *c, const msgpack_object **f)
 {
+	static const enum field columns[] = {FIELD_LABELS, FIELD_SCORES, FIELD_WEIGHTS,
+	                                     FIELD_TIMES};
 	struct evald_records *r = &c->req->records;
 	const msgpack_object *labels = f[FIELD_LABELS], *scores = f[FIELD_SCORES],
-	                     *weights = f[FIELD_WEIGHTS];
-	bool single = f[FIELD_LABEL] || f[FIELD_SCORE] || f[FIELD_WEIGHT];
-	bool batch = labels || scores || weights;
+	                     *weights = f[FIELD_WEIGHTS], *times = f[FIELD_TIMES];
+	bool single = f[FIELD_LABEL] || f[FIELD_SCORE] || f[FIELD_WEIGHT] || f[FIELD_TIME];
+	bool batch = labels || scores || weights || times;
 
 	if (single && batch) {
 		fail(c, EVALD_EBADREQ, SIZE_MAX,
-		     "observe takes label/score/weight or labels/scores/weights, not both");
+		     "observe takes label/score/weight/time or labels/scores/weights/times, not "
+		     "both");
 		return;
 	}
 	if (!batch) {
@@ -291,12 +307,14 @@ static void decode_observe(struct ctx *c, const msgpack_object **f)
 		r->labels = f[FIELD_LABEL];
 		r->scores = f[FIELD_SCORE];
 		r->weights = f[FIELD_WEIGHT];
+		r->times = f[FIELD_TIME];
 		check_records(c, r, false);
 		return;
 	}
-	for (int i = FIELD_LABELS; i <= FIELD_WEIGHTS; i++) {
-		if (f[i] && f[i]->type != MSGPACK_OBJECT_ARRAY) {
-			fail(c, EVALD_EBADREQ, SIZE_MAX, "%s must be an array", field_names[i]);
+	for (size_t i = 0; i < sizeof(columns) / sizeof(columns[0]); i++) {
+		if (f[columns[i]] && f[columns[i]]->type != MSGPACK_OBJECT_ARRAY) {
+			fail(c, EVALD_EBADREQ, SIZE_MAX, "%s must be an array",
+			     field_names[columns[i]]);
 			return;
 		}
 	}
@@ -316,6 +334,12 @@ static void decode_observe(struct ctx *c, const msgpack_object **f)
 		     weights->via.array.size);
 		return;
 	}
+	if (times && times->via.array.size != n) {
+		fail(c, EVALD_ELENGTH, SIZE_MAX,
+		     "labels and scores have %u elements but times has %u", n,
+		     times->via.array.size);
+		return;
+	}
 	if (n > c->max_batch) {
 		fail(c, EVALD_EBADREQ, SIZE_MAX, "a batch of %u records exceeds max_batch (%zu)", n,
 		     c->max_batch);
@@ -326,6 +350,7 @@ static void decode_observe(struct ctx *c, const msgpack_object **f)
 	r->labels = labels->via.array.ptr;
 	r->scores = scores->via.array.ptr;
 	r->weights = weights ? weights->via.array.ptr : NULL;
+	r->times = times ? times->via.array.ptr : NULL;
 	check_records(c, r, true);
 }
 

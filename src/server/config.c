@@ -78,6 +78,8 @@ static const struct key keys[] = {
          "it, closes it."},
         {"server", "idle_timeout", K_DURATION, SERVER(idle_timeout), 0, 0, 0, EVALD_EINVAL, "0",
          "Close a connection that sends nothing for this long (e.g. 5m); 0 turns it off."},
+        {"server", "max_clock_skew", K_DURATION, SERVER(max_clock_skew), 0, 0, 0, EVALD_EINVAL,
+         "60s", "How far ahead of evald's clock a record's time may be; a later one is bad_time."},
         {"defaults", "bins", K_UINT, BINS(bins), 0, 1, EVALD_BINS_MAX, EVALD_EBINS, "1000",
          "Bins per stream. A stream's total costs 48 bytes per bin, as does each window slot "
          "in use."},

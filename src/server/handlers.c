@@ -68,6 +68,33 @@ static int find_series(struct evald_conn *c, const struct evald_request *req, bo
 	return 0;
 }
 
+/*
+ * True if no record's time is more than max_clock_skew ahead of evald's
+ * clock; else refuses the whole request, naming the first that is.
+ */
+static bool times_in_reach(struct evald_conn *c, const struct evald_request *req)
+{
+	const struct evald_records *r = &req->records;
+	const struct evald_server *s = c->peer.server;
+	double limit = s->now + s->cfg->max_clock_skew;
+	struct evald_request bad = *req;
+	char message[200];
+	size_t i = 0;
+	int n;
+
+	while (i < r->n && r->value.times[i] <= limit)
+		i++;
+	if (i == r->n)
+		return true;
+	bad.index = r->stride ? i : SIZE_MAX;
+	n = r->stride ? snprintf(message, sizeof(message), "record %zu: ", i) : 0;
+	snprintf(message + n, sizeof(message) - (size_t)n,
+	         "time %.3f is %.0f s ahead of evald's clock; max_clock_skew is %us",
+	         r->value.times[i], r->value.times[i] - s->now, s->cfg->max_clock_skew);
+	count_error(c, &bad, EVALD_ETIME, r->n, message);
+	return false;
+}
+
 static void observe(struct evald_conn *c, const struct evald_request *req)
 {
 	const struct evald_records *r = &req->records;
@@ -82,9 +109,16 @@ static void observe(struct evald_conn *c, const struct evald_request *req)
 		                                  : evald_strerror(err));
 		return;
 	}
+	if (r->value.times && !times_in_reach(c, req))
+		return;
 	/* The decoder converted and checked every record, so this counts them all. */
-	evald_series_observe_batch(series, c->peer.server->now, r->n, r->value.labels,
-	                           r->value.scores, r->value.weights, &bad);
+	err = evald_series_observe_batch(series, c->peer.server->now, r->n, r->value.labels,
+	                                 r->value.scores, r->value.weights, r->value.times, &bad);
+	if (err) {
+		count_error(c, req, err, r->n,
+		            "out of memory for the window slots of these records");
+		return;
+	}
 	c->peer.server->stats.records_accepted += r->n;
 	if (req->id && req->op == EVALD_OP_OBSERVE)
 		evald_reply_accepted(&c->pk, req->id, r->n);
@@ -130,6 +164,7 @@ int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q
 	snap.stream = q->stream;
 	snap.window = window;
 	snap.to = s->now;
+	snap.late = evald_series_late(series);
 	if (strcmp(window, "total") == 0) {
 		snap.s = evald_series_total(series);
 		snap.from = evald_series_since(series);

@@ -20,6 +20,11 @@ void evald__refresh_stats(struct evald_server *s)
 	s->stats.uptime = s->now - s->started;
 	s->stats.streams = evald_registry_count(s->streams);
 	s->stats.state_bytes = evald_registry_footprint(s->streams);
+	s->stats.records_late = 0;
+	for (size_t i = 0, n = evald_registry_count(s->streams); i < n; i++) {
+		const char *name;
+		s->stats.records_late += evald_series_late(evald_registry_at(s->streams, i, &name));
+	}
 }
 
 void evald__tick(struct evald_server *s)

@@ -119,13 +119,15 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 5 + partial);
+	msgpack_pack_map(&pk, 6 + partial);
 	evald_pack_str(&pk, "from");
 	msgpack_pack_double(&pk, from);
 	evald_pack_str(&pk, "to");
 	msgpack_pack_double(&pk, to);
 	evald_pack_str(&pk, "stream");
 	evald_pack_str(&pk, name);
+	evald_pack_str(&pk, "late");
+	msgpack_pack_uint64(&pk, evald_series_late(series));
 	if (partial) {
 		evald_pack_str(&pk, "partial");
 		msgpack_pack_true(&pk);

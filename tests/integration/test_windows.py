@@ -3,6 +3,7 @@ import json
 import os
 import signal
 import time
+import urllib.request
 
 import numpy as np
 import pytest
@@ -131,7 +132,7 @@ def test_sink_writes_a_line_per_active_stream_and_interval(start_daemon, tmp_pat
             row = line["interval"]["thresholds"][0]
             assert row["threshold"] == 0.5 and row["exact"]
             assert row["tp"] == int(((s >= 0.5) & (y == 1)).sum())
-            assert "partial" not in line
+            assert "partial" not in line and line["late"] == 0
         assert c.request({"op": "stats"})["sink_lines"] == 4
 
 
@@ -183,4 +184,49 @@ def test_a_failing_sink_is_counted_and_the_daemon_keeps_running(start_daemon):
         observe(c, "s", [1], [0.7])
         assert c.request({"op": "snapshot", "stream": "s"})["n"] == 3
     assert "sink_write_failed" in d.log_text()
+    assert d.stop() == 0
+
+
+def test_event_times_put_records_in_the_windows_of_their_time(start_daemon, tmp_path):
+    """Records sent now with their own times: each window matches sklearn on the records whose
+    time falls in it, older ones count in the total only (late), and a time too far ahead,
+    negative or NaN refuses the whole batch."""
+    d = start_daemon(defaults={"window_slot": "10s", "window_max": "10m"},
+                     server={"max_clock_skew": "30s"}, args=MANUAL)
+    rng = np.random.default_rng(11)
+    with d.client() as c:
+        now = advance(c, 3600)  # T0 + 1h: the ring holds [now - 10m, now]
+        y, s = batch(rng, 6000)
+        t = now - rng.random(6000) * 1200 + 20  # from 20 min ago to 20 s ahead
+        reply = c.request({"op": "observe", "stream": "m", "labels": [int(v) for v in y],
+                           "scores": [float(v) for v in s], "times": [float(v) for v in t],
+                           "id": 1})
+        assert reply["accepted"] == 6000
+        late = t < now - 600
+        for window in ("10s", "1m", "5m", "10m"):
+            snap = c.request({"op": "snapshot", "stream": "m", "window": window})
+            inside = (np.minimum(t, now) >= snap["from"]) & ~late  # ahead: the current slot
+            assert snap["n"] == inside.sum() and snap["late"] == late.sum()
+            assert snap["average_precision"] == pytest.approx(
+                average_precision_score(y[inside], s[inside]), abs=1e-12)
+            assert snap["roc_auc"] == pytest.approx(roc_auc_score(y[inside], s[inside]), abs=1e-12)
+        total = c.request({"op": "snapshot", "stream": "m"})
+        assert total["n"] == 6000 and total["late"] == late.sum()
+        assert total["average_precision"] == pytest.approx(average_precision_score(y, s), abs=1e-12)
+
+        for bad, index, what in ((now + 31, 1, "ahead of evald's clock"), (-1.0, 1, "time must be"),
+                                 (float("nan"), 1, "time must be")):
+            reply = c.request({"op": "observe", "stream": "m", "labels": [1, 0],
+                               "scores": [0.5, 0.5], "times": [now, bad], "id": 2})
+            assert reply["error"]["code"] == "bad_time" and reply["error"]["index"] == index
+            assert what in reply["error"]["message"]
+        one = c.request({"op": "observe", "stream": "m", "label": 1, "score": 0.5,
+                         "time": now + 29, "id": 3})
+        assert one["accepted"] == 1
+        stats = c.request({"op": "stats"})
+        assert stats["records_late"] == late.sum()
+        assert stats["records_rejected"]["bad_time"] == 6
+        assert c.request({"op": "snapshot", "stream": "m"})["n"] == 6001  # nothing of the bad ones
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{d.http_port}/metrics", timeout=30).read()
+    assert f'evald_late_records_total{{stream="m"}} {late.sum()}\n'.encode() in metrics
     assert d.stop() == 0

@@ -55,7 +55,8 @@ struct seen {
 	bool has_id;
 	int64_t id;
 	int label[8];
-	double score[8], weight[8];
+	double score[8], weight[8], time[8];
+	bool has_times;
 	size_t nthresholds;
 	double thresholds[4];
 	bool curve;
@@ -103,7 +104,10 @@ static size_t decode_all(size_t chunk, struct seen *out, size_t max)
 					assert_int_equal(req.records.value.labels[i], s->label[i]);
 					assert_true(req.records.value.scores[i] == s->score[i]);
 					assert_true((w ? w[i] : 1.0) == s->weight[i]);
+					if (req.records.value.times)
+						s->time[i] = req.records.value.times[i];
 				}
+				s->has_times = req.records.value.times != NULL;
 			}
 		}
 		if (r < 0) {
@@ -746,9 +750,145 @@ static void test_records_are_converted_into_a_shared_scratch(void **state)
 	evald_scratch_destroy(&shared);
 }
 
+/* Packs an observe of three records with the given times (a column), or a single time. */
+static void pack_timed(bool batch, void (*time)(int i))
+{
+	reset_bytes();
+	msgpack_pack_map(&pk, 4);
+	str("op");
+	str("observe");
+	str(batch ? "labels" : "label");
+	if (batch) {
+		msgpack_pack_array(&pk, 3);
+		for (int i = 0; i < 3; i++)
+			msgpack_pack_uint8(&pk, (uint8_t)(i % 2));
+	} else {
+		msgpack_pack_uint8(&pk, 1);
+	}
+	str(batch ? "scores" : "score");
+	if (batch) {
+		msgpack_pack_array(&pk, 3);
+		for (int i = 0; i < 3; i++)
+			msgpack_pack_double(&pk, 0.25 * i);
+	} else {
+		msgpack_pack_double(&pk, 0.5);
+	}
+	str(batch ? "times" : "time");
+	if (batch) {
+		msgpack_pack_array(&pk, 3);
+		for (int i = 0; i < 3; i++)
+			time(i);
+	} else {
+		time(0);
+	}
+}
+
+static void t_good(int i)
+{
+	if (i == 1)
+		msgpack_pack_uint64(&pk, 1800000000u); /* an integer is a time too */
+	else
+		msgpack_pack_double(&pk, 1800000000.5 + i);
+}
+static void t_nan_at_2(int i)
+{
+	msgpack_pack_double(&pk, i == 2 ? NAN : 1.0);
+}
+static void t_nan_at_0(int i)
+{
+	msgpack_pack_double(&pk, i == 0 ? NAN : 1.0);
+}
+static void t_negative_at_1(int i)
+{
+	msgpack_pack_double(&pk, i == 1 ? -1.0 : 1.0);
+}
+static void t_string_at_0(int i)
+{
+	if (i == 0)
+		str("now");
+	else
+		msgpack_pack_double(&pk, 1.0);
+}
+
+static void test_event_times_are_converted_or_refused_with_their_index(void **state)
+{
+	struct seen s;
+
+	(void)state;
+	pack_timed(true, t_good);
+	s = one();
+	assert_int_equal(s.error, 0);
+	assert_true(s.has_times && s.n == 3);
+	assert_true(s.time[0] == 1800000000.5 && s.time[1] == 1800000000.0 &&
+	            s.time[2] == 1800000002.5);
+	pack_timed(false, t_good);
+	s = one();
+	assert_true(s.error == 0 && s.has_times && s.time[0] == 1800000000.5);
+
+	pack_timed(true, t_nan_at_2);
+	s = one();
+	assert_int_equal(s.error, EVALD_ETIME);
+	assert_int_equal(s.index, 2);
+	assert_non_null(strstr(s.message, "record 2: time must be"));
+	pack_timed(true, t_negative_at_1);
+	s = one();
+	assert_true(s.error == EVALD_ETIME && s.index == 1);
+	pack_timed(true, t_string_at_0);
+	s = one();
+	assert_true(s.error == EVALD_ETIME && s.index == 0);
+	assert_non_null(strstr(s.message, "got a string"));
+	pack_timed(false, t_nan_at_0); /* a single record's time: no index */
+	s = one();
+	assert_true(s.error == EVALD_ETIME && s.index == SIZE_MAX);
+
+	/* Without times, none are given to the server. */
+	reset_bytes();
+	msgpack_pack_map(&pk, 3);
+	str("op");
+	str("observe");
+	str("labels");
+	msgpack_pack_array(&pk, 1);
+	msgpack_pack_uint8(&pk, 1);
+	str("scores");
+	msgpack_pack_array(&pk, 1);
+	msgpack_pack_double(&pk, 0.5);
+	s = one();
+	assert_true(s.error == 0 && !s.has_times);
+}
+
+static void test_a_times_column_of_another_length_is_refused(void **state)
+{
+	struct seen s;
+
+	(void)state;
+	reset_bytes();
+	msgpack_pack_map(&pk, 4);
+	str("op");
+	str("observe");
+	str("labels");
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_uint8(&pk, 0);
+	str("scores");
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_double(&pk, 0.5);
+	msgpack_pack_double(&pk, 0.5);
+	str("times");
+	msgpack_pack_array(&pk, 1);
+	msgpack_pack_double(&pk, 1.0);
+	s = one();
+	assert_int_equal(s.error, EVALD_ELENGTH);
+	assert_non_null(strstr(s.message, "times has 1"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(
+	                test_event_times_are_converted_or_refused_with_their_index, setup,
+	                teardown),
+	        cmocka_unit_test_setup_teardown(test_a_times_column_of_another_length_is_refused,
+	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_compact_records_decode, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_records_are_converted_into_a_shared_scratch,
 	                                        setup, teardown),

@@ -122,7 +122,8 @@ static void test_snapshot_reply_holds_every_field(void **state)
 	                              .nthresholds = 1,
 	                              .curve = true,
 	                              .from = 10.0,
-	                              .to = 20.0};
+	                              .to = 20.0,
+	                              .late = 4};
 	evald_reply_snapshot(&pk, NULL, &snap);
 	const msgpack_object *r = packed();
 	static const char *const keys[] = {"ok",
@@ -135,6 +136,7 @@ static void test_snapshot_reply_holds_every_field(void **state)
 	                                   "negatives",
 	                                   "records",
 	                                   "out_of_range",
+	                                   "late",
 	                                   "bins",
 	                                   "range",
 	                                   "spacing",
@@ -151,6 +153,7 @@ static void test_snapshot_reply_holds_every_field(void **state)
 		if (!get(r, keys[i]))
 			fail_msg("no %s", keys[i]);
 	assert_str(get(r, "spacing"), "logit");
+	assert_int_equal(get(r, "late")->via.u64, 4);
 	/* 1.5 is not whole: a float. Negatives 0: an integer. */
 	assert_int_equal(get(r, "n")->type, MSGPACK_OBJECT_FLOAT64);
 	assert_true(get(r, "n")->via.f64 == 1.5);

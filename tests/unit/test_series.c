@@ -76,7 +76,8 @@ static void test_a_batch_counts_like_its_records_or_not_at_all(void **state)
 	for (int round = 0; round < 3; round++) {
 		double t = T0 + 15.0 * round;
 		assert_int_equal(evald_series_observe_batch(batched, t, 300, labels, scores,
-		                                            round == 1 ? NULL : weights, &bad),
+		                                            round == 1 ? NULL : weights, NULL,
+		                                            &bad),
 		                 0);
 		for (int i = 0; i < 300; i++)
 			assert_int_equal(evald_series_observe(single, t, labels[i], scores[i],
@@ -92,7 +93,7 @@ static void test_a_batch_counts_like_its_records_or_not_at_all(void **state)
 
 	scores[250] = NAN;
 	assert_int_equal(
-	        evald_series_observe_batch(batched, T0 + 50, 300, labels, scores, NULL, &bad),
+	        evald_series_observe_batch(batched, T0 + 50, 300, labels, scores, NULL, NULL, &bad),
 	        EVALD_ESCORE);
 	assert_int_equal(bad, 250);
 	assert_same_stream(evald_series_total(batched), evald_series_total(single));
@@ -202,9 +203,67 @@ static void test_durations_parse(void **state)
 		assert_int_equal(evald_duration_parse(bad[i], strlen(bad[i]), &v), EVALD_EWINDOW);
 }
 
+/*
+ * Records at their own times: each window holds exactly the records whose
+ * time falls in it (a brute-force filter), a time ahead of now counts in
+ * the current slot, and one older than the ring in the total only, as
+ * late.
+ */
+static void test_event_times_place_records_in_their_own_slots(void **state)
+{
+	enum { N = 3000 };
+	static int labels[N];
+	static double scores[N], times[N];
+	struct evald_config cfg = evald_config_default;
+	const double now = T0 + 1000.5; /* the ring: slots [T0 + 400, T0 + 1010) */
+	evald_series *s = make(10, 600);
+	size_t bad, late = 0;
+
+	(void)state;
+	cfg.bins = 50;
+	for (int i = 0; i < N; i++) {
+		labels[i] = test_uniform01() < 0.4;
+		scores[i] = labels[i] ? sqrt(test_uniform01()) : test_uniform01();
+		times[i] = T0 + 1030 * test_uniform01(); /* some late, some up to 29.5 s ahead */
+		late += times[i] < T0 + 400;
+	}
+	assert_int_equal(evald_series_observe_batch(s, now, N, labels, scores, NULL, times, &bad),
+	                 0);
+	assert_int_equal(evald_series_late(s), late);
+	for (uint32_t seconds = 10; seconds <= 600; seconds += 70) {
+		evald_hist *want, *got;
+		double from;
+		assert_int_equal(evald_hist_new(&cfg, &want), 0);
+		assert_int_equal(evald_series_window(s, now, seconds, &got, &from), 0);
+		for (int i = 0; i < N; i++) {
+			double t = times[i] > now ? now : times[i]; /* ahead: the current slot */
+			if (t >= from && t >= T0 + 400)
+				assert_int_equal(
+				        evald_hist_observe(want, labels[i], scores[i], 1.0), 0);
+		}
+		assert_same_stream(got, want);
+		evald_hist_free(got);
+		evald_hist_free(want);
+	}
+	struct evald_summary sum;
+	evald_hist_summarize(evald_series_total(s), &sum);
+	assert_int_equal(sum.records, N); /* late records are in the total */
+	evald_series_reset(s, now);
+	assert_int_equal(evald_series_late(s), 0);
+	evald_series_free(s);
+
+	/* Without windows nothing is late: there is only the total. */
+	s = make(10, 0);
+	assert_int_equal(evald_series_observe_batch(s, now, N, labels, scores, NULL, times, &bad),
+	                 0);
+	assert_int_equal(evald_series_late(s), 0);
+	evald_series_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_event_times_place_records_in_their_own_slots),
 	        cmocka_unit_test(test_a_window_holds_exactly_the_records_of_its_slots),
 	        cmocka_unit_test(test_a_batch_counts_like_its_records_or_not_at_all),
 	        cmocka_unit_test(test_windows_must_be_multiples_of_the_slot_and_at_most_max),

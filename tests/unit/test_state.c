@@ -44,6 +44,13 @@ static evald_registry *sample(void)
 		if (i % 7 == 0)
 			assert_int_equal(evald_series_observe(c, t, label, score, 1.0), 0);
 	}
+	/* Two records whose time is older than a's ring: counted late. */
+	int labels[2] = {1, 0};
+	double scores[2] = {0.3, 0.6}, times[2] = {T0 - 3600, T0 - 100};
+	size_t bad;
+	assert_int_equal(
+	        evald_series_observe_batch(a, T0 + 60, 2, labels, scores, NULL, times, &bad), 0);
+	assert_int_equal(evald_series_late(a), 2);
 	return r;
 }
 
@@ -91,6 +98,7 @@ static void test_a_checkpoint_restores_every_stream_exactly(void **state)
 		double fa, fb;
 		assert_string_equal(na, nb);
 		assert_true(evald_series_since(a) == evald_series_since(b));
+		assert_int_equal(evald_series_late(a), evald_series_late(b));
 		assert_memory_equal(evald_hist_config(evald_series_total(a)),
 		                    evald_hist_config(evald_series_total(b)),
 		                    sizeof(struct evald_config));
