@@ -1,0 +1,137 @@
+#ifndef EVALD_JOIN_H
+#define EVALD_JOIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The join of predictions and their labels, for one stream: predictions
+ * wait for their label, labels that overtook their prediction wait for
+ * it, each for a bounded time, and the table holds at most max_pending
+ * of both. Every prediction ends counted once: matched, expired or
+ * evicted. Time is seconds, supplied by the caller; nothing here reads a
+ * clock.
+ *
+ * Waits end by time slices of width wait / 253: an entry of time t (a
+ * prediction's time, a label's arrival) is due once the slice holding
+ * t + wait has ended, that is when floor(t / width) < floor((now - wait) /
+ * width). When the table is full, the entry evicted is, of the oldest
+ * slice of each kind the one that came first, the older of the two.
+ */
+
+#define EVALD_ID_MAX 128 /* bytes of a string id */
+
+/* What a prediction whose label never came counts as. */
+enum evald_on_expiry {
+	EVALD_ON_EXPIRY_DROP,     /* nothing but expired */
+	EVALD_ON_EXPIRY_NEGATIVE, /* a negative at its time, and expired */
+	EVALD_ON_EXPIRY_POSITIVE, /* a positive at its time, and expired */
+};
+
+struct evald_join_config {
+	uint32_t label_ttl;  /* seconds a prediction waits for its label, from its time; >= 1 */
+	uint32_t label_wait; /* seconds a label waits for its prediction; 0: not at all */
+	enum evald_on_expiry on_expiry;
+	uint64_t max_pending; /* predictions plus waiting labels; >= 1 */
+};
+
+/* 7 days, 5 minutes, drop, 1,000,000. */
+#define EVALD_JOIN_DEFAULT                                                                         \
+	{                                                                                          \
+		.label_ttl = 7 * 86400, .label_wait = 300, .on_expiry = EVALD_ON_EXPIRY_DROP,      \
+		.max_pending = 1000000                                                             \
+	}
+
+/* The largest max_pending: entries are numbered in 29 bits. */
+#define EVALD_JOIN_PENDING_MAX 500000000u
+
+/* 0 if the configuration can make a join, else EVALD_EINVAL. */
+int evald_join_config_check(const struct evald_join_config *cfg);
+
+/*
+ * An id as a 128-bit key. Integers and strings of up to 15 bytes are
+ * kept exactly; longer strings are hashed (MurmurHash3, 128 bits). The
+ * integer 5 and the string "5" are different ids.
+ */
+struct evald_join_id {
+	uint64_t a, b;
+};
+
+void evald_join_id_int(uint64_t v, struct evald_join_id *out);
+
+/* EVALD_EINVAL unless 1 <= len <= EVALD_ID_MAX. */
+int evald_join_id_str(const char *p, size_t len, struct evald_join_id *out);
+
+/* A prediction with its label: counted by the caller as an observe at time. */
+struct evald_join_pair {
+	int label;
+	double score, weight, time;
+	double delay; /* seconds from the prediction's time to its label; NAN if it expired */
+};
+
+/* Called for each pair the join resolves. */
+typedef void evald_join_emit_cb(void *ctx, const struct evald_join_pair *pair);
+
+/* What became of one prediction or label. */
+enum evald_join_outcome {
+	EVALD_JOIN_PENDING,   /* a prediction waits for its label */
+	EVALD_JOIN_WAITING,   /* a label waits for its prediction */
+	EVALD_JOIN_MATCHED,   /* joined: the pair was emitted */
+	EVALD_JOIN_DUPLICATE, /* the first prediction, or waiting label, for the id stands */
+	EVALD_JOIN_RESOLVED,  /* already past its wait: expired, or an unmatched label */
+};
+
+/* Counters since the join was made or reset. */
+struct evald_join_counts {
+	uint64_t predictions; /* accepted, duplicates left out */
+	uint64_t matched, expired, evicted;
+	uint64_t unmatched_labels; /* waited in vain, or evicted while waiting */
+	uint64_t duplicate_predictions, duplicate_labels;
+};
+
+typedef struct evald_join evald_join;
+
+int evald_join_new(const struct evald_join_config *cfg, evald_join **out);
+void evald_join_free(evald_join *j);
+
+/*
+ * Makes room for n more entries, so that the next n predictions and
+ * labels cannot fail: a batch reserves first, then applies whole.
+ * weighted: some of the predictions have weights other than 1.
+ */
+int evald_join_reserve(evald_join *j, size_t n, bool weighted);
+
+/*
+ * A prediction seen at now. Its time is taken as now when it is later.
+ * Needs room (evald_join_reserve). When the table is full, the oldest
+ * entry is evicted first.
+ */
+enum evald_join_outcome evald_join_predict(evald_join *j, const struct evald_join_id *id,
+                                           double score, double weight, double time, double now,
+                                           evald_join_emit_cb *emit, void *ctx);
+
+/* A label (0 or 1) seen at now. Needs room, as a prediction does. */
+enum evald_join_outcome evald_join_label(evald_join *j, const struct evald_join_id *id, int label,
+                                         double now, evald_join_emit_cb *emit, void *ctx);
+
+/*
+ * Ends the waits that are over by now, at most max of them, emitting what
+ * on_expiry makes of expired predictions. Returns how many ended: fewer
+ * than max means none is left that is due.
+ */
+size_t evald_join_expire(evald_join *j, double now, size_t max, evald_join_emit_cb *emit,
+                         void *ctx);
+
+void evald_join_counts(const evald_join *j, struct evald_join_counts *out);
+
+/* Predictions waiting for their label. */
+size_t evald_join_pending(const evald_join *j);
+
+/* Labels waiting for their prediction. */
+size_t evald_join_waiting(const evald_join *j);
+
+/* Bytes the join holds. */
+size_t evald_join_footprint(const evald_join *j);
+
+#endif

@@ -1,0 +1,650 @@
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <evald/error.h>
+#include <evald/join.h>
+
+/*
+ * Entries live in chunks and are named by ref = index + 1 (0 is none). An
+ * open-addressing index of refs finds them by id. Each kind of entry
+ * (predictions, labels) sits in a timing wheel of WHEEL buckets by its
+ * time, a doubly linked list per bucket, so that an entry leaves in O(1)
+ * when it matches and a bucket leaves whole when its wait is over. The
+ * flags ride in the top bits of prev. With 40-byte entries and an index
+ * at most 3/4 full, a pending prediction costs 44 to 46 bytes; weights
+ * other than 1 take 8 more, in arrays made for every chunk.
+ */
+
+#define CHUNK_BITS 16
+#define CHUNK      (1u << CHUNK_BITS)
+#define WHEEL      256
+#define F_LABEL    (1u << 31) /* a waiting label, not a prediction */
+#define F_POSITIVE (1u << 30) /* a waiting label's value */
+#define F_WEIGHTED (1u << 29) /* the weight is in the chunk's weights, not 1 */
+#define REF_MASK   (F_WEIGHTED - 1)
+
+struct entry {
+	uint64_t a, b;       /* the id */
+	double score;        /* a prediction's */
+	double time;         /* a prediction's time (at most its arrival), a label's arrival */
+	uint32_t next, prev; /* in its bucket; prev also holds the flags */
+};
+
+/* One kind of entry, bucketed by time: entries of bucket g wait until (g + 1) * width + wait. */
+struct wheel {
+	double wait, width;
+	int64_t gen[WHEEL];   /* which slice of time each bucket holds */
+	uint32_t head[WHEEL]; /* oldest first; 0 when empty */
+	uint32_t tail[WHEEL];
+	int64_t oldest; /* no entry is in a bucket before this one */
+	size_t count;
+};
+
+struct evald_join {
+	struct evald_join_config cfg;
+	struct entry **chunks;
+	double **weights; /* per chunk, made when a weighted entry lands in it */
+	size_t nchunks;
+	uint32_t free; /* a list of free entries, through next */
+	uint32_t made; /* entries ever taken from the chunks */
+	uint32_t *index;
+	size_t cap, live;        /* index slots (a power of 2), and refs in it */
+	struct wheel *wheels[2]; /* predictions, labels; made on first use */
+	struct evald_join_counts counts;
+};
+
+/* The index is kept at most 3/4 full, and grows by half: 4 to 6 bytes per entry. */
+
+int evald_join_config_check(const struct evald_join_config *cfg)
+{
+	if (cfg->label_ttl < 1 || cfg->max_pending < 1 ||
+	    cfg->max_pending > EVALD_JOIN_PENDING_MAX || cfg->on_expiry > EVALD_ON_EXPIRY_POSITIVE)
+		return EVALD_EINVAL;
+	return 0;
+}
+
+/* ---- ids ---- */
+
+void evald_join_id_int(uint64_t v, struct evald_join_id *out)
+{
+	out->a = v;
+	out->b = 0; /* strings never have b == 0 */
+}
+
+static uint64_t rotl(uint64_t x, int r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+static uint64_t fmix(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	k *= 0xc4ceb9fe1a85ec53ull;
+	k ^= k >> 33;
+	return k;
+}
+
+static uint64_t load64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* MurmurHash3_x64_128 (Austin Appleby, public domain), seed 0. */
+static void murmur3_128(const unsigned char *p, size_t len, uint64_t out[2])
+{
+	const uint64_t c1 = 0x87c37b91114253d5ull, c2 = 0x4cf5ad432745937full;
+	uint64_t h1 = 0, h2 = 0, k1, k2;
+	size_t blocks = len / 16, rest = len % 16;
+	const unsigned char *tail = p + blocks * 16;
+
+	for (size_t i = 0; i < blocks; i++) {
+		k1 = load64(p + 16 * i);
+		k2 = load64(p + 16 * i + 8);
+		h1 ^= rotl(k1 * c1, 31) * c2;
+		h1 = (rotl(h1, 27) + h2) * 5 + 0x52dce729;
+		h2 ^= rotl(k2 * c2, 33) * c1;
+		h2 = (rotl(h2, 31) + h1) * 5 + 0x38495ab5;
+	}
+	k1 = k2 = 0;
+	for (size_t i = rest; i > 8; i--)
+		k2 = (k2 << 8) | tail[i - 1];
+	if (rest > 8)
+		h2 ^= rotl(k2 * c2, 33) * c1;
+	for (size_t i = rest < 8 ? rest : 8; i > 0; i--)
+		k1 = (k1 << 8) | tail[i - 1];
+	if (rest > 0)
+		h1 ^= rotl(k1 * c1, 31) * c2;
+	h1 ^= len;
+	h2 ^= len;
+	h1 += h2;
+	h2 += h1;
+	h1 = fmix(h1);
+	h2 = fmix(h2);
+	h1 += h2;
+	h2 += h1;
+	out[0] = h1;
+	out[1] = h2;
+}
+
+int evald_join_id_str(const char *p, size_t len, struct evald_join_id *out)
+{
+	unsigned char buf[16] = {0};
+	uint64_t h[2];
+
+	if (len < 1 || len > EVALD_ID_MAX)
+		return EVALD_EINVAL;
+	if (len <= 15) {
+		/* Kept exactly: the length (1 to 15) in b's low byte, the bytes after it. */
+		buf[0] = (unsigned char)len;
+		memcpy(buf + 1, p, len);
+		out->b = load64(buf);
+		out->a = load64(buf + 8);
+		return 0;
+	}
+	murmur3_128((const unsigned char *)p, len, h);
+	out->a = h[0];
+	out->b = (h[1] & ~0xffull) | 0xff; /* low byte 255: never a short string's, never 0 */
+	return 0;
+}
+
+/* ---- entries ---- */
+
+static struct entry *at(const evald_join *j, uint32_t ref)
+{
+	uint32_t i = ref - 1;
+
+	return &j->chunks[i >> CHUNK_BITS][i & (CHUNK - 1)];
+}
+
+static double *weight_at(const evald_join *j, uint32_t ref)
+{
+	uint32_t i = ref - 1;
+
+	return &j->weights[i >> CHUNK_BITS][i & (CHUNK - 1)];
+}
+
+static uint32_t flags(const struct entry *e)
+{
+	return e->prev & ~REF_MASK;
+}
+
+static uint32_t prev_of(const struct entry *e)
+{
+	return e->prev & REF_MASK;
+}
+
+static double weight_of(const evald_join *j, uint32_t ref)
+{
+	return flags(at(j, ref)) & F_WEIGHTED ? *weight_at(j, ref) : 1.0;
+}
+
+/* ---- the index ---- */
+
+/* The id's home slot: its hash scaled to the index's size, which need not be a power of 2. */
+static size_t slot_of(const evald_join *j, const struct evald_join_id *id)
+{
+	uint64_t h = fmix(id->a ^ rotl(fmix(id->b), 29));
+
+	return (size_t)(((unsigned __int128)h * j->cap) >> 64);
+}
+
+static size_t next_slot(const evald_join *j, size_t i)
+{
+	return i + 1 < j->cap ? i + 1 : 0;
+}
+
+/* The index slot holding id, or j->cap if it is not there. */
+static size_t find(const evald_join *j, const struct evald_join_id *id)
+{
+	size_t i;
+
+	if (!j->cap)
+		return 0;
+	for (i = slot_of(j, id); j->index[i]; i = next_slot(j, i)) {
+		const struct entry *e = at(j, j->index[i]);
+		if (e->a == id->a && e->b == id->b)
+			return i;
+	}
+	return j->cap;
+}
+
+static void index_put(evald_join *j, uint32_t ref)
+{
+	const struct entry *e = at(j, ref);
+	struct evald_join_id id = {e->a, e->b};
+	size_t i = slot_of(j, &id);
+
+	while (j->index[i])
+		i = next_slot(j, i);
+	j->index[i] = ref;
+	j->live++;
+}
+
+/* Empties slot i and moves back the entries after it, so that no probe sequence breaks. */
+static void index_remove(evald_join *j, size_t i)
+{
+	size_t k = i;
+
+	j->index[i] = 0;
+	j->live--;
+	for (;;) {
+		k = next_slot(j, k);
+		if (!j->index[k])
+			return;
+		const struct entry *e = at(j, j->index[k]);
+		struct evald_join_id id = {e->a, e->b};
+		size_t home = slot_of(j, &id);
+		/* Move it back to i unless its home lies cyclically in (i, k]. */
+		if (i <= k ? (home <= i || home > k) : (home <= i && home > k)) {
+			j->index[i] = j->index[k];
+			j->index[k] = 0;
+			i = k;
+		}
+	}
+}
+
+static int index_grow(evald_join *j, size_t want)
+{
+	size_t cap = j->cap;
+	uint32_t *old = j->index;
+	size_t oldcap = j->cap;
+
+	if (want * 4 <= cap * 3)
+		return 0;
+	cap = cap / 2 * 3 > want / 3 * 4 + 64 ? cap / 2 * 3 : want / 3 * 4 + 64;
+	j->index = calloc(cap, sizeof(*j->index));
+	if (!j->index) {
+		j->index = old;
+		return EVALD_ENOMEM;
+	}
+	j->cap = cap;
+	j->live = 0;
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i])
+			index_put(j, old[i]);
+	free(old);
+	return 0;
+}
+
+/* ---- the wheels ---- */
+
+static int64_t gen_of(const struct wheel *w, double t)
+{
+	return (int64_t)floor(t / w->width);
+}
+
+static size_t pos_of(int64_t g)
+{
+	return (size_t)(((g % WHEEL) + WHEEL) % WHEEL);
+}
+
+/* The first generation whose wait is not over at now. */
+static int64_t first_waiting(const struct wheel *w, double now)
+{
+	/* Bucket g's entries are all due once (g + 1) * width + wait <= now. */
+	return (int64_t)floor((now - w->wait) / w->width);
+}
+
+static void unlink_entry(evald_join *j, struct wheel *w, uint32_t ref)
+{
+	struct entry *e = at(j, ref);
+	size_t pos = pos_of(gen_of(w, e->time));
+	uint32_t prev = prev_of(e);
+
+	if (prev)
+		at(j, prev)->next = e->next;
+	else
+		w->head[pos] = e->next;
+	if (e->next)
+		at(j, e->next)->prev = (at(j, e->next)->prev & ~REF_MASK) | prev;
+	else
+		w->tail[pos] = prev;
+	w->count--;
+}
+
+/* Takes the entry out of the index and its bucket, and frees it. */
+static void drop(evald_join *j, size_t slot)
+{
+	uint32_t ref = j->index[slot];
+	struct entry *e = at(j, ref);
+
+	unlink_entry(j, j->wheels[flags(e) & F_LABEL ? 1 : 0], ref);
+	index_remove(j, slot);
+	e->next = j->free;
+	j->free = ref;
+}
+
+/* Ends the wait of the entry at ref: an expired prediction or an unmatched label. */
+static void resolve(evald_join *j, uint32_t ref, bool evicted, evald_join_emit_cb *emit, void *ctx)
+{
+	const struct entry *e = at(j, ref);
+	struct evald_join_pair pair;
+
+	if (flags(e) & F_LABEL) {
+		j->counts.unmatched_labels++;
+	} else if (evicted) {
+		j->counts.evicted++;
+	} else {
+		j->counts.expired++;
+		if (j->cfg.on_expiry != EVALD_ON_EXPIRY_DROP) {
+			pair.label = j->cfg.on_expiry == EVALD_ON_EXPIRY_POSITIVE;
+			pair.score = e->score;
+			pair.weight = weight_of(j, ref);
+			pair.time = e->time;
+			pair.delay = NAN;
+			emit(ctx, &pair);
+		}
+	}
+	drop(j, find(j, &(struct evald_join_id){e->a, e->b}));
+}
+
+/* Resolves every entry of the bucket at pos; they are all due. */
+static void flush_bucket(evald_join *j, struct wheel *w, size_t pos, evald_join_emit_cb *emit,
+                         void *ctx)
+{
+	while (w->head[pos])
+		resolve(j, w->head[pos], false, emit, ctx);
+}
+
+/* A wheel for a wait, made on first use; width makes WHEEL buckets span the wait and two more. */
+static int wheel_get(evald_join *j, int kind, double now, struct wheel **out)
+{
+	struct wheel *w = j->wheels[kind];
+
+	if (!w) {
+		w = calloc(1, sizeof(*w));
+		if (!w)
+			return EVALD_ENOMEM;
+		w->wait = kind ? j->cfg.label_wait : j->cfg.label_ttl;
+		w->width = w->wait / (WHEEL - 3);
+		w->oldest = first_waiting(w, now);
+		j->wheels[kind] = w;
+	}
+	*out = w;
+	return 0;
+}
+
+/* Appends ref to its bucket; an older generation still there is overdue and leaves first. */
+static void wheel_push(evald_join *j, struct wheel *w, uint32_t ref, evald_join_emit_cb *emit,
+                       void *ctx)
+{
+	struct entry *e = at(j, ref);
+	int64_t g = gen_of(w, e->time);
+	size_t pos = pos_of(g);
+
+	if (w->head[pos] && w->gen[pos] != g)
+		flush_bucket(j, w, pos, emit, ctx);
+	w->gen[pos] = g;
+	if (g < w->oldest)
+		w->oldest = g;
+	e->next = 0;
+	e->prev = (e->prev & ~REF_MASK) | w->tail[pos];
+	if (w->tail[pos])
+		at(j, w->tail[pos])->next = ref;
+	else
+		w->head[pos] = ref;
+	w->tail[pos] = ref;
+	w->count++;
+}
+
+/*
+ * The first entry of the oldest bucket of a wheel, or 0; moves oldest past
+ * the empty buckets it meets. A bucket's generation is never more than
+ * WHEEL past oldest, so this ends within 2 * WHEEL steps.
+ */
+static uint32_t wheel_oldest(struct wheel *w)
+{
+	if (!w || !w->count)
+		return 0;
+	for (;; w->oldest++) {
+		size_t pos = pos_of(w->oldest);
+		if (w->head[pos] && w->gen[pos] <= w->oldest)
+			return w->head[pos];
+	}
+}
+
+/* ---- the join ---- */
+
+int evald_join_new(const struct evald_join_config *cfg, evald_join **out)
+{
+	evald_join *j;
+	int err = evald_join_config_check(cfg);
+
+	if (err)
+		return err;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return EVALD_ENOMEM;
+	j->cfg = *cfg;
+	*out = j;
+	return 0;
+}
+
+void evald_join_free(evald_join *j)
+{
+	if (!j)
+		return;
+	for (size_t i = 0; i < j->nchunks; i++) {
+		free(j->chunks[i]);
+		free(j->weights[i]);
+	}
+	free(j->chunks);
+	free(j->weights);
+	free(j->index);
+	free(j->wheels[0]);
+	free(j->wheels[1]);
+	free(j);
+}
+
+int evald_join_reserve(evald_join *j, size_t n, bool weighted)
+{
+	size_t spare = 0, want;
+
+	for (uint32_t f = j->free; f && spare < n; f = at(j, f)->next)
+		spare++;
+	want = j->made + (n - spare);
+	if (want > (size_t)EVALD_JOIN_PENDING_MAX + CHUNK)
+		return EVALD_ENOMEM;
+	while ((size_t)j->nchunks * CHUNK < want) {
+		struct entry **chunks = realloc(j->chunks, (j->nchunks + 1) * sizeof(*chunks));
+		double **weights;
+		if (!chunks)
+			return EVALD_ENOMEM;
+		j->chunks = chunks;
+		weights = realloc(j->weights, (j->nchunks + 1) * sizeof(*weights));
+		if (!weights)
+			return EVALD_ENOMEM;
+		j->weights = weights;
+		j->chunks[j->nchunks] = malloc(CHUNK * sizeof(struct entry));
+		if (!j->chunks[j->nchunks])
+			return EVALD_ENOMEM;
+		j->weights[j->nchunks++] = NULL;
+	}
+	/* A weight goes wherever the entry lands: every chunk gets its array. */
+	for (size_t i = 0; weighted && i < j->nchunks; i++)
+		if (!j->weights[i] && !(j->weights[i] = malloc(CHUNK * sizeof(double))))
+			return EVALD_ENOMEM;
+	return index_grow(j, j->live + n);
+}
+
+/* A free entry for id; the room was reserved. */
+static uint32_t take(evald_join *j, const struct evald_join_id *id, double time)
+{
+	uint32_t ref = j->free;
+	struct entry *e;
+
+	if (ref)
+		j->free = at(j, ref)->next;
+	else
+		ref = ++j->made;
+	e = at(j, ref);
+	e->a = id->a;
+	e->b = id->b;
+	e->time = time;
+	e->prev = 0;
+	e->next = 0;
+	return ref;
+}
+
+/* Makes room under max_pending by evicting the oldest entry of either kind. */
+static void make_room(evald_join *j, evald_join_emit_cb *emit, void *ctx)
+{
+	while (j->live >= j->cfg.max_pending) {
+		uint32_t p = wheel_oldest(j->wheels[0]), l = wheel_oldest(j->wheels[1]);
+		uint32_t victim = !l || (p && at(j, p)->time <= at(j, l)->time) ? p : l;
+		resolve(j, victim, true, emit, ctx);
+	}
+}
+
+/* Counts the pair of a prediction entry and a label seen at label_time, then frees the entry. */
+static void match(evald_join *j, size_t slot, uint32_t pred, int label, double label_time,
+                  evald_join_emit_cb *emit, void *ctx)
+{
+	const struct entry *e = at(j, pred);
+	struct evald_join_pair pair = {label, e->score, weight_of(j, pred), e->time,
+	                               label_time > e->time ? label_time - e->time : 0.0};
+
+	j->counts.matched++;
+	emit(ctx, &pair);
+	drop(j, slot);
+}
+
+enum evald_join_outcome evald_join_predict(evald_join *j, const struct evald_join_id *id,
+                                           double score, double weight, double time, double now,
+                                           evald_join_emit_cb *emit, void *ctx)
+{
+	size_t slot = find(j, id);
+	struct wheel *w;
+	uint32_t ref;
+
+	if (time > now)
+		time = now;
+	if (slot < j->cap) {
+		struct entry *e = at(j, j->index[slot]);
+		if (!(flags(e) & F_LABEL)) {
+			j->counts.duplicate_predictions++;
+			return EVALD_JOIN_DUPLICATE;
+		}
+		/* A label was waiting: join them now, as the prediction's own pair. */
+		j->counts.predictions++;
+		int label = (flags(e) & F_POSITIVE) != 0;
+		struct evald_join_pair pair = {label, score, weight, time,
+		                               e->time > time ? e->time - time : 0.0};
+		j->counts.matched++;
+		emit(ctx, &pair);
+		drop(j, slot);
+		return EVALD_JOIN_MATCHED;
+	}
+	j->counts.predictions++;
+	if (time + j->cfg.label_ttl <= now) {
+		/* Older than its wait: it expires at once. */
+		j->counts.expired++;
+		if (j->cfg.on_expiry != EVALD_ON_EXPIRY_DROP) {
+			struct evald_join_pair pair = {j->cfg.on_expiry == EVALD_ON_EXPIRY_POSITIVE,
+			                               score, weight, time, NAN};
+			emit(ctx, &pair);
+		}
+		return EVALD_JOIN_RESOLVED;
+	}
+	make_room(j, emit, ctx);
+	if (wheel_get(j, 0, now, &w) != 0)
+		return EVALD_JOIN_RESOLVED; /* not reached: the room was reserved */
+	ref = take(j, id, time);
+	at(j, ref)->score = score;
+	if (weight != 1.0) {
+		*weight_at(j, ref) = weight; /* its array was made by evald_join_reserve */
+		at(j, ref)->prev |= F_WEIGHTED;
+	}
+	index_put(j, ref);
+	wheel_push(j, w, ref, emit, ctx);
+	return EVALD_JOIN_PENDING;
+}
+
+enum evald_join_outcome evald_join_label(evald_join *j, const struct evald_join_id *id, int label,
+                                         double now, evald_join_emit_cb *emit, void *ctx)
+{
+	size_t slot = find(j, id);
+	struct wheel *w;
+	uint32_t ref;
+
+	if (slot < j->cap) {
+		uint32_t found = j->index[slot];
+		if (flags(at(j, found)) & F_LABEL) {
+			j->counts.duplicate_labels++;
+			return EVALD_JOIN_DUPLICATE;
+		}
+		match(j, slot, found, label, now, emit, ctx);
+		return EVALD_JOIN_MATCHED;
+	}
+	if (j->cfg.label_wait == 0) {
+		j->counts.unmatched_labels++;
+		return EVALD_JOIN_RESOLVED;
+	}
+	make_room(j, emit, ctx);
+	if (wheel_get(j, 1, now, &w) != 0)
+		return EVALD_JOIN_RESOLVED; /* not reached: the room was reserved */
+	ref = take(j, id, now);
+	at(j, ref)->prev |= F_LABEL | (label ? F_POSITIVE : 0);
+	index_put(j, ref);
+	wheel_push(j, w, ref, emit, ctx);
+	return EVALD_JOIN_WAITING;
+}
+
+size_t evald_join_expire(evald_join *j, double now, size_t max, evald_join_emit_cb *emit, void *ctx)
+{
+	size_t done = 0;
+
+	for (int kind = 0; kind < 2; kind++) {
+		struct wheel *w = j->wheels[kind];
+		if (!w)
+			continue;
+		int64_t due = first_waiting(w, now); /* buckets before this one are due */
+		if (due - w->oldest > WHEEL)
+			w->oldest = due - WHEEL; /* a long jump: each bucket is looked at once */
+		for (; w->oldest < due && done < max; w->oldest++) {
+			size_t pos = pos_of(w->oldest);
+			while (w->head[pos] && w->gen[pos] <= w->oldest && done < max) {
+				resolve(j, w->head[pos], false, emit, ctx);
+				done++;
+			}
+			if (w->head[pos] && w->gen[pos] <= w->oldest)
+				break; /* out of budget in this bucket: resume here */
+		}
+	}
+	return done;
+}
+
+void evald_join_counts(const evald_join *j, struct evald_join_counts *out)
+{
+	*out = j->counts;
+}
+
+size_t evald_join_pending(const evald_join *j)
+{
+	return j->wheels[0] ? j->wheels[0]->count : 0;
+}
+
+size_t evald_join_waiting(const evald_join *j)
+{
+	return j->wheels[1] ? j->wheels[1]->count : 0;
+}
+
+size_t evald_join_footprint(const evald_join *j)
+{
+	size_t bytes = sizeof(*j) +
+	               j->nchunks * (CHUNK * sizeof(struct entry) + 2 * sizeof(void *)) +
+	               j->cap * sizeof(*j->index);
+
+	for (size_t i = 0; i < j->nchunks; i++)
+		bytes += j->weights[i] ? CHUNK * sizeof(double) : 0;
+	for (int k = 0; k < 2; k++)
+		bytes += j->wheels[k] ? sizeof(struct wheel) : 0;
+	return bytes;
+}
