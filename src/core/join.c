@@ -11,9 +11,10 @@
  * (predictions, labels) sits in a timing wheel of WHEEL buckets by its
  * time, a doubly linked list per bucket, so that an entry leaves in O(1)
  * when it matches and a bucket leaves whole when its wait is over. The
- * flags ride in the top bits of prev. With 40-byte entries and an index
- * at most 3/4 full, a pending prediction costs 44 to 46 bytes; weights
- * other than 1 take 8 more, in arrays made for every chunk.
+ * flags ride in the top bits of prev. A pending prediction costs a
+ * 40-byte entry (in chunks of 65,536) and 4 to 8 bytes of index, which is
+ * kept at most 3/4 full: 45.6 bytes each at 10^7 (docs/performance.md).
+ * Weights other than 1 take 8 more, in arrays made for every chunk.
  */
 
 #define CHUNK_BITS 16
