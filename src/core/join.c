@@ -24,6 +24,8 @@
 #define F_POSITIVE (1u << 30) /* a waiting label's value */
 #define F_WEIGHTED (1u << 29) /* the weight is in the chunk's weights, not 1 */
 #define REF_MASK   (F_WEIGHTED - 1)
+#define TOMB       UINT32_MAX /* in the old table: an entry moved or removed */
+#define MOVE_STEP  16         /* old slots moved per insert while the index grows */
 
 struct entry {
 	uint64_t a, b;       /* the id */
@@ -42,15 +44,28 @@ struct wheel {
 	size_t count;
 };
 
+/* An open-addressing table of refs: 0 is empty, TOMB a removed entry probes go on past. */
+struct table {
+	uint32_t *slot;
+	size_t cap;
+};
+
+/* Where an entry's ref is. */
+struct loc {
+	struct table *t;
+	size_t slot;
+};
+
 struct evald_join {
 	struct evald_join_config cfg;
 	struct entry **chunks;
 	double **weights; /* per chunk, made when a weighted entry lands in it */
 	size_t nchunks;
-	uint32_t free; /* a list of free entries, through next */
-	uint32_t made; /* entries ever taken from the chunks */
-	uint32_t *index;
-	size_t cap, live;        /* index slots (a power of 2), and refs in it */
+	uint32_t free;           /* a list of free entries, through next */
+	uint32_t made;           /* entries ever taken from the chunks */
+	struct table index, old; /* old: the index before it grew, being moved into index */
+	size_t moved;            /* slots of old moved so far */
+	size_t live;             /* entries, in either table */
 	struct wheel *wheels[2]; /* predictions, labels; made on first use */
 	struct evald_join_counts counts;
 };
@@ -188,89 +203,137 @@ static double weight_of(const evald_join *j, uint32_t ref)
 
 /* ---- the index ---- */
 
-/* The id's home slot: its hash scaled to the index's size, which need not be a power of 2. */
-static size_t slot_of(const evald_join *j, const struct evald_join_id *id)
+/* The id's home slot in t: its hash scaled to t's size, which need not be a power of 2. */
+static size_t home_of(const struct table *t, uint64_t a, uint64_t b)
 {
-	uint64_t h = fmix(id->a ^ rotl(fmix(id->b), 29));
+	uint64_t h = fmix(a ^ rotl(fmix(b), 29));
 
-	return (size_t)(((unsigned __int128)h * j->cap) >> 64);
+	return (size_t)(((unsigned __int128)h * t->cap) >> 64);
 }
 
-static size_t next_slot(const evald_join *j, size_t i)
+static size_t next_slot(const struct table *t, size_t i)
 {
-	return i + 1 < j->cap ? i + 1 : 0;
+	return i + 1 < t->cap ? i + 1 : 0;
 }
 
-/* The index slot holding id, or j->cap if it is not there. */
-static size_t find(const evald_join *j, const struct evald_join_id *id)
+/* Where id is in table t: its slot, or t->cap. Tombstones are passed over. */
+static size_t probe(const evald_join *j, const struct table *t, const struct evald_join_id *id)
 {
-	size_t i;
-
-	if (!j->cap)
+	if (!t->cap)
 		return 0;
-	for (i = slot_of(j, id); j->index[i]; i = next_slot(j, i)) {
-		const struct entry *e = at(j, j->index[i]);
+	for (size_t i = home_of(t, id->a, id->b); t->slot[i]; i = next_slot(t, i)) {
+		const struct entry *e;
+		if (t->slot[i] == TOMB)
+			continue;
+		e = at(j, t->slot[i]);
 		if (e->a == id->a && e->b == id->b)
 			return i;
 	}
-	return j->cap;
+	return t->cap;
 }
 
-static void index_put(evald_join *j, uint32_t ref)
+/* Where id is: in the index, or in the old table still being moved; t NULL if nowhere. */
+static struct loc find(evald_join *j, const struct evald_join_id *id)
+{
+	struct loc l = {&j->index, probe(j, &j->index, id)};
+
+	if (l.slot < l.t->cap)
+		return l;
+	l.t = &j->old;
+	l.slot = probe(j, &j->old, id);
+	if (l.slot < l.t->cap)
+		return l;
+	l.t = NULL;
+	return l;
+}
+
+/* Puts ref in table t, which has room. */
+static void table_put(const evald_join *j, struct table *t, uint32_t ref)
 {
 	const struct entry *e = at(j, ref);
-	struct evald_join_id id = {e->a, e->b};
-	size_t i = slot_of(j, &id);
+	size_t i = home_of(t, e->a, e->b);
 
-	while (j->index[i])
-		i = next_slot(j, i);
-	j->index[i] = ref;
-	j->live++;
+	while (t->slot[i])
+		i = next_slot(t, i);
+	t->slot[i] = ref;
 }
 
-/* Empties slot i and moves back the entries after it, so that no probe sequence breaks. */
-static void index_remove(evald_join *j, size_t i)
+/* Moves up to n slots of the old table into the index; frees it once all are moved. */
+static void move_old(evald_join *j, size_t n)
 {
-	size_t k = i;
+	for (; n > 0 && j->moved < j->old.cap; n--, j->moved++) {
+		uint32_t ref = j->old.slot[j->moved];
+		if (ref && ref != TOMB)
+			table_put(j, &j->index, ref);
+		if (ref)
+			j->old.slot[j->moved] = TOMB; /* probes of the old table go on past it */
+	}
+	if (j->old.slot && j->moved == j->old.cap) {
+		free(j->old.slot);
+		j->old = (struct table){NULL, 0};
+	}
+}
 
-	j->index[i] = 0;
+/* Adds ref to the index, moving a few old slots along. */
+static void index_put(evald_join *j, uint32_t ref)
+{
+	table_put(j, &j->index, ref);
+	j->live++;
+	move_old(j, MOVE_STEP);
+}
+
+/*
+ * Takes the entry at l out. In the index, the entries after it move back
+ * so that no probe sequence breaks; in the old table it leaves a tombstone.
+ */
+static void index_remove(evald_join *j, struct loc l)
+{
+	struct table *t = l.t;
+	size_t i = l.slot, k = i;
+
 	j->live--;
+	if (t == &j->old) {
+		t->slot[i] = TOMB;
+		return;
+	}
+	t->slot[i] = 0;
 	for (;;) {
-		k = next_slot(j, k);
-		if (!j->index[k])
+		k = next_slot(t, k);
+		if (!t->slot[k])
 			return;
-		const struct entry *e = at(j, j->index[k]);
-		struct evald_join_id id = {e->a, e->b};
-		size_t home = slot_of(j, &id);
+		const struct entry *e = at(j, t->slot[k]);
+		size_t home = home_of(t, e->a, e->b);
 		/* Move it back to i unless its home lies cyclically in (i, k]. */
 		if (i <= k ? (home <= i || home > k) : (home <= i && home > k)) {
-			j->index[i] = j->index[k];
-			j->index[k] = 0;
+			t->slot[i] = t->slot[k];
+			t->slot[k] = 0;
 			i = k;
 		}
 	}
 }
 
+/*
+ * Makes the index big enough for want entries, at most 3/4 full. A bigger
+ * index starts empty and the old one is moved into it MOVE_STEP slots per
+ * insert, so that no call pays for moving them all; it is done long
+ * before the new one could fill.
+ */
 static int index_grow(evald_join *j, size_t want)
 {
-	size_t cap = j->cap;
-	uint32_t *old = j->index;
-	size_t oldcap = j->cap;
+	struct table t;
 
-	if (want * 4 <= cap * 3)
+	if (want * 4 <= j->index.cap * 3)
 		return 0;
-	cap = cap / 2 * 3 > want / 3 * 4 + 64 ? cap / 2 * 3 : want / 3 * 4 + 64;
-	j->index = calloc(cap, sizeof(*j->index));
-	if (!j->index) {
-		j->index = old;
+	t.cap = j->index.cap / 2 * 3 > want / 3 * 4 + 64 ? j->index.cap / 2 * 3 : want / 3 * 4 + 64;
+	t.slot = calloc(t.cap, sizeof(*t.slot));
+	if (!t.slot)
 		return EVALD_ENOMEM;
-	}
-	j->cap = cap;
-	j->live = 0;
-	for (size_t i = 0; i < oldcap; i++)
-		if (old[i])
-			index_put(j, old[i]);
-	free(old);
+	move_old(j, SIZE_MAX); /* a growth during a move (a huge batch): finish it first */
+	j->old = j->index;
+	j->index = t;
+	j->moved = 0;
+	if (!j->old.cap)
+		j->old.slot = NULL;
 	return 0;
 }
 
@@ -310,14 +373,14 @@ static void unlink_entry(evald_join *j, struct wheel *w, uint32_t ref)
 	w->count--;
 }
 
-/* Takes the entry out of the index and its bucket, and frees it. */
-static void drop(evald_join *j, size_t slot)
+/* Takes the entry at l out of the index and its bucket, and frees it. */
+static void drop(evald_join *j, struct loc l)
 {
-	uint32_t ref = j->index[slot];
+	uint32_t ref = l.t->slot[l.slot];
 	struct entry *e = at(j, ref);
 
 	unlink_entry(j, j->wheels[flags(e) & F_LABEL ? 1 : 0], ref);
-	index_remove(j, slot);
+	index_remove(j, l);
 	e->next = j->free;
 	j->free = ref;
 }
@@ -438,7 +501,8 @@ void evald_join_free(evald_join *j)
 	}
 	free(j->chunks);
 	free(j->weights);
-	free(j->index);
+	free(j->index.slot);
+	free(j->old.slot);
 	free(j->wheels[0]);
 	free(j->wheels[1]);
 	free(j);
@@ -505,7 +569,7 @@ static void make_room(evald_join *j, evald_join_emit_cb *emit, void *ctx)
 }
 
 /* Counts the pair of a prediction entry and a label seen at label_time, then frees the entry. */
-static void match(evald_join *j, size_t slot, uint32_t pred, int label, double label_time,
+static void match(evald_join *j, struct loc slot, uint32_t pred, int label, double label_time,
                   evald_join_emit_cb *emit, void *ctx)
 {
 	const struct entry *e = at(j, pred);
@@ -521,14 +585,14 @@ enum evald_join_outcome evald_join_predict(evald_join *j, const struct evald_joi
                                            double score, double weight, double time, double now,
                                            evald_join_emit_cb *emit, void *ctx)
 {
-	size_t slot = find(j, id);
+	struct loc slot = find(j, id);
 	struct wheel *w;
 	uint32_t ref;
 
 	if (time > now)
 		time = now;
-	if (slot < j->cap) {
-		struct entry *e = at(j, j->index[slot]);
+	if (slot.t) {
+		struct entry *e = at(j, slot.t->slot[slot.slot]);
 		if (!(flags(e) & F_LABEL)) {
 			j->counts.duplicate_predictions++;
 			return EVALD_JOIN_DUPLICATE;
@@ -571,12 +635,12 @@ enum evald_join_outcome evald_join_predict(evald_join *j, const struct evald_joi
 enum evald_join_outcome evald_join_label(evald_join *j, const struct evald_join_id *id, int label,
                                          double now, evald_join_emit_cb *emit, void *ctx)
 {
-	size_t slot = find(j, id);
+	struct loc slot = find(j, id);
 	struct wheel *w;
 	uint32_t ref;
 
-	if (slot < j->cap) {
-		uint32_t found = j->index[slot];
+	if (slot.t) {
+		uint32_t found = slot.t->slot[slot.slot];
 		if (flags(at(j, found)) & F_LABEL) {
 			j->counts.duplicate_labels++;
 			return EVALD_JOIN_DUPLICATE;
@@ -641,7 +705,7 @@ size_t evald_join_footprint(const evald_join *j)
 {
 	size_t bytes = sizeof(*j) +
 	               j->nchunks * (CHUNK * sizeof(struct entry) + 2 * sizeof(void *)) +
-	               j->cap * sizeof(*j->index);
+	               (j->index.cap + j->old.cap) * sizeof(uint32_t);
 
 	for (size_t i = 0; i < j->nchunks; i++)
 		bytes += j->weights[i] ? CHUNK * sizeof(double) : 0;
