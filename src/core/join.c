@@ -5,6 +5,8 @@
 #include <evald/error.h>
 #include <evald/join.h>
 
+#include "join_impl.h"
+
 /*
  * Entries live in chunks and are named by ref = index + 1 (0 is none). An
  * open-addressing index of refs finds them by id. Each kind of entry
@@ -712,4 +714,29 @@ size_t evald_join_footprint(const evald_join *j)
 	for (int k = 0; k < 2; k++)
 		bytes += j->wheels[k] ? sizeof(struct wheel) : 0;
 	return bytes;
+}
+
+int evald__join_check(evald_join *j)
+{
+	const struct table *tables[2] = {&j->index, &j->old};
+	size_t refs = 0, listed = 0;
+
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < tables[k]->cap; i++) {
+			uint32_t ref = tables[k]->slot[i];
+			if (!ref || ref == TOMB)
+				continue;
+			const struct entry *e = at(j, ref);
+			struct loc l = find(j, &(struct evald_join_id){e->a, e->b});
+			if (l.t != tables[k] || l.slot != i)
+				return -1; /* a second copy, or one its probe cannot reach */
+			refs++;
+		}
+	for (int k = 0; k < 2; k++) {
+		const struct wheel *w = j->wheels[k];
+		for (size_t pos = 0; w && pos < WHEEL; pos++)
+			for (uint32_t ref = w->head[pos]; ref; ref = at(j, ref)->next)
+				listed++;
+	}
+	return refs == j->live && listed == j->live ? 0 : -1;
 }

@@ -12,6 +12,7 @@
 #include <evald/error.h>
 #include <evald/join.h>
 
+#include "core/join_impl.h"
 #include "testutil.h"
 
 /*
@@ -287,6 +288,7 @@ static void run_against_model(const struct evald_join_config *cfg, size_t steps,
 		}
 		assert_int_equal(evald_join_pending(j), m_count(&m, false));
 		assert_int_equal(evald_join_waiting(j), m_count(&m, true));
+		assert_int_equal(evald__join_check(j), 0);
 	}
 	evald_join_counts(j, &c);
 	assert_memory_equal(&c, &m.counts, sizeof(c));
