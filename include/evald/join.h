@@ -134,4 +134,33 @@ size_t evald_join_waiting(const evald_join *j);
 /* Bytes the join holds. */
 size_t evald_join_footprint(const evald_join *j);
 
+/* One entry, as a checkpoint keeps it. */
+struct evald_join_entry {
+	bool label; /* a waiting label, else a pending prediction */
+	int value;  /* a label's: 0 or 1 */
+	struct evald_join_id id;
+	double score, weight, time; /* a label has only its time (its arrival) */
+};
+
+typedef void evald_join_each_cb(void *ctx, const struct evald_join_entry *e);
+
+/*
+ * Calls each for every entry: predictions, then labels, each kind oldest
+ * slice first and in arrival order within a slice. Restoring them in this
+ * order rebuilds the same join.
+ */
+void evald_join_each(const evald_join *j, evald_join_each_cb *each, void *ctx);
+
+/*
+ * Adds an entry read back from a checkpoint, after evald_join_reserve;
+ * EVALD_EINVAL for one no join could hold (an id already there, a label
+ * other than 0 or 1, a score, weight or time that is not finite, or a
+ * time too far from the others for the wheel). Its wait is not checked:
+ * evald_join_expire ends those that are over.
+ */
+int evald_join_restore(evald_join *j, const struct evald_join_entry *e);
+
+/* Restores the counters of a checkpoint. */
+void evald_join_set_counts(evald_join *j, const struct evald_join_counts *c);
+
 #endif

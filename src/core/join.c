@@ -716,6 +716,83 @@ size_t evald_join_footprint(const evald_join *j)
 	return bytes;
 }
 
+static int cmp_gen(const void *x, const void *y)
+{
+	int64_t a = ((const int64_t *)x)[0], b = ((const int64_t *)y)[0];
+
+	return (a > b) - (a < b);
+}
+
+void evald_join_each(const evald_join *j, evald_join_each_cb *each, void *ctx)
+{
+	for (int kind = 0; kind < 2; kind++) {
+		const struct wheel *w = j->wheels[kind];
+		int64_t order[WHEEL][2]; /* (generation, bucket) of the buckets in use */
+		size_t n = 0;
+		if (!w)
+			continue;
+		for (size_t pos = 0; pos < WHEEL; pos++)
+			if (w->head[pos]) {
+				order[n][0] = w->gen[pos];
+				order[n++][1] = (int64_t)pos;
+			}
+		qsort(order, n, sizeof(order[0]), cmp_gen);
+		for (size_t i = 0; i < n; i++)
+			for (uint32_t ref = w->head[order[i][1]]; ref; ref = at(j, ref)->next) {
+				const struct entry *e = at(j, ref);
+				struct evald_join_entry out = {
+				        .label = kind == 1,
+				        .value = (flags(e) & F_POSITIVE) != 0,
+				        .id = {e->a, e->b},
+				        .score = kind ? 0.0 : e->score,
+				        .weight = kind ? 1.0 : weight_of(j, ref),
+				        .time = e->time,
+				};
+				each(ctx, &out);
+			}
+	}
+}
+
+int evald_join_restore(evald_join *j, const struct evald_join_entry *e)
+{
+	int kind = e->label ? 1 : 0;
+	struct wheel *w;
+	uint32_t ref;
+	size_t pos;
+
+	if (evald_join_reserve(j, 1, e->weight != 1.0) != 0)
+		return EVALD_ENOMEM;
+	if (find(j, &e->id).t || (e->label && e->value != 0 && e->value != 1) ||
+	    !isfinite(e->score) || !isfinite(e->weight) || !(e->weight > 0) || !isfinite(e->time) ||
+	    (e->label && j->cfg.label_wait == 0))
+		return EVALD_EINVAL;
+	if (wheel_get(j, kind, e->time, &w) != 0)
+		return EVALD_ENOMEM;
+	pos = pos_of(gen_of(w, e->time));
+	if (w->head[pos] && w->gen[pos] != gen_of(w, e->time))
+		return EVALD_EINVAL; /* entries no live join could hold at once */
+	if (j->live >= j->cfg.max_pending)
+		return EVALD_EINVAL;
+	ref = take(j, &e->id, e->time);
+	if (e->label) {
+		at(j, ref)->prev |= F_LABEL | (e->value ? F_POSITIVE : 0);
+	} else {
+		at(j, ref)->score = e->score;
+		if (e->weight != 1.0) {
+			*weight_at(j, ref) = e->weight;
+			at(j, ref)->prev |= F_WEIGHTED;
+		}
+	}
+	index_put(j, ref);
+	wheel_push(j, w, ref, NULL, NULL);
+	return 0;
+}
+
+void evald_join_set_counts(evald_join *j, const struct evald_join_counts *c)
+{
+	j->counts = *c;
+}
+
 int evald__join_check(evald_join *j)
 {
 	const struct table *tables[2] = {&j->index, &j->old};

@@ -249,12 +249,47 @@ static void pool_id(unsigned k, struct evald_join_id *id)
 	}
 }
 
+static struct evald_join_entry saved[MODEL_MAX];
+static size_t nsaved;
+
+static void save(void *ctx, const struct evald_join_entry *e)
+{
+	(void)ctx;
+	assert_true(nsaved < MODEL_MAX);
+	saved[nsaved++] = *e;
+}
+
+/* A new join holding what j holds, as a checkpoint would carry it over; j is freed. */
+static evald_join *carry_over(evald_join *j, const struct evald_join_config *cfg)
+{
+	struct evald_join_counts c;
+	evald_join *back;
+
+	nsaved = 0;
+	evald_join_each(j, save, NULL);
+	assert_int_equal(nsaved, evald_join_pending(j) + evald_join_waiting(j));
+	evald_join_counts(j, &c);
+	assert_int_equal(evald_join_new(cfg, &back), 0);
+	evald_join_set_counts(back, &c);
+	for (size_t i = 0; i < nsaved; i++)
+		assert_int_equal(evald_join_restore(back, &saved[i]), 0);
+	if (nsaved) /* an id already there */
+		assert_int_equal(evald_join_restore(back, &saved[0]), EVALD_EINVAL);
+	assert_int_equal(evald_join_pending(back), evald_join_pending(j));
+	assert_int_equal(evald_join_waiting(back), evald_join_waiting(j));
+	assert_int_equal(evald__join_check(back), 0);
+	evald_join_free(j);
+	return back;
+}
+
 /*
  * Random predictions and labels over a small pool of ids, with time
  * moving on, against the model: every pair, counter and gauge agrees.
- * expire_step is the budget of each evald_join_expire call.
+ * expire_step is the budget of each evald_join_expire call; with carry,
+ * the join is written out and read back every 997 steps.
  */
-static void run_against_model(const struct evald_join_config *cfg, size_t steps, size_t expire_step)
+static void run_against_model(const struct evald_join_config *cfg, size_t steps, size_t expire_step,
+                              bool carry)
 {
 	evald_join *j;
 	struct evald_join_counts c;
@@ -288,7 +323,10 @@ static void run_against_model(const struct evald_join_config *cfg, size_t steps,
 		}
 		assert_int_equal(evald_join_pending(j), m_count(&m, false));
 		assert_int_equal(evald_join_waiting(j), m_count(&m, true));
-		assert_int_equal(evald__join_check(j), 0);
+		if (step % 5 == 0)
+			assert_int_equal(evald__join_check(j), 0);
+		if (carry && step % 997 == 996)
+			j = carry_over(j, cfg); /* what follows must not tell the difference */
 	}
 	evald_join_counts(j, &c);
 	assert_memory_equal(&c, &m.counts, sizeof(c));
@@ -305,13 +343,13 @@ static void test_the_join_agrees_with_a_brute_force_model(void **state)
 	(void)state;
 	for (int e = EVALD_ON_EXPIRY_DROP; e <= EVALD_ON_EXPIRY_POSITIVE; e++) {
 		cfg.on_expiry = (enum evald_on_expiry)e;
-		run_against_model(&cfg, 20000, SIZE_MAX);
+		run_against_model(&cfg, 20000, SIZE_MAX, false);
 	}
 	cfg.label_wait = 0; /* labels never wait */
-	run_against_model(&cfg, 5000, SIZE_MAX);
+	run_against_model(&cfg, 5000, SIZE_MAX, false);
 	cfg.label_wait = 20;
 	cfg.max_pending = 1000; /* no eviction: every wait ends by time */
-	run_against_model(&cfg, 20000, SIZE_MAX);
+	run_against_model(&cfg, 20000, SIZE_MAX, false);
 }
 
 /* A small budget per call ends the same waits, over more calls. */
@@ -323,7 +361,7 @@ static void test_expiry_in_small_steps_ends_the_same_waits(void **state)
 	                                .on_expiry = EVALD_ON_EXPIRY_NEGATIVE};
 
 	(void)state;
-	run_against_model(&cfg, 20000, 3);
+	run_against_model(&cfg, 20000, 3, false);
 }
 
 static void test_ids_are_distinct_by_type_and_bytes(void **state)
@@ -369,12 +407,27 @@ static void test_a_pending_prediction_costs_at_most_48_bytes(void **state)
 	evald_join_free(j);
 }
 
+/* A join written out and read back, again and again, goes on as if nothing happened. */
+static void test_a_restored_join_goes_on_exactly_as_the_original(void **state)
+{
+	struct evald_join_config cfg = {.label_ttl = 100,
+	                                .label_wait = 20,
+	                                .max_pending = 150,
+	                                .on_expiry = EVALD_ON_EXPIRY_POSITIVE};
+
+	(void)state;
+	run_against_model(&cfg, 20000, SIZE_MAX, true);
+	cfg.max_pending = 1000;
+	run_against_model(&cfg, 20000, 5, true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_ids_are_distinct_by_type_and_bytes),
 	        cmocka_unit_test(test_the_join_agrees_with_a_brute_force_model),
 	        cmocka_unit_test(test_expiry_in_small_steps_ends_the_same_waits),
+	        cmocka_unit_test(test_a_restored_join_goes_on_exactly_as_the_original),
 	        cmocka_unit_test(test_a_pending_prediction_costs_at_most_48_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
