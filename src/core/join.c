@@ -8,7 +8,8 @@
 #include "join_impl.h"
 
 /*
- * Entries live in chunks and are named by ref = index + 1 (0 is none). An
+ * Entries live in chunks (64 entries, then doubling up to 65,536, so that
+ * a small join stays small) and are named by ref = index + 1 (0 is none). An
  * open-addressing index of refs finds them by id. Each kind of entry
  * (predictions, labels) sits in a timing wheel of WHEEL buckets by its
  * time, a doubly linked list per bucket, so that an entry leaves in O(1)
@@ -19,8 +20,9 @@
  * Weights other than 1 take 8 more, in arrays made for every chunk.
  */
 
-#define CHUNK_BITS 16
-#define CHUNK      (1u << CHUNK_BITS)
+#define FIRST_CHUNK 64u    /* entries of the first chunk; each next one doubles, */
+#define GROWN_CHUNK 65536u /* up to this size, which every later chunk has */
+#define GROWN_AT    7      /* the first chunk of the full size */
 #define WHEEL      256
 #define F_LABEL    (1u << 31) /* a waiting label, not a prediction */
 #define F_POSITIVE (1u << 30) /* a waiting label's value */
@@ -61,9 +63,9 @@ struct loc {
 struct evald_join {
 	struct evald_join_config cfg;
 	struct entry **chunks;
-	double **weights; /* per chunk, made when a weighted entry lands in it */
-	size_t nchunks;
-	uint32_t free;           /* a list of free entries, through next */
+	double **weights;         /* per chunk, made once weighted entries may come */
+	size_t nchunks, capacity; /* chunks, and the entries they hold */
+	uint32_t free;            /* a list of free entries, through next */
 	uint32_t made;           /* entries ever taken from the chunks */
 	struct table index, old; /* old: the index before it grew, being moved into index */
 	size_t moved;            /* slots of old moved so far */
@@ -174,18 +176,39 @@ int evald_join_id_str(const char *p, size_t len, struct evald_join_id *out)
 
 /* ---- entries ---- */
 
+/* Entries in chunk k. */
+static size_t chunk_size(size_t k)
+{
+	return k < GROWN_AT ? (size_t)FIRST_CHUNK << k : GROWN_CHUNK;
+}
+
+/* The chunk of entry i, and its place there. */
+static size_t chunk_of(uint32_t i, size_t *off)
+{
+	const size_t grown = (size_t)FIRST_CHUNK * ((1u << GROWN_AT) - 1); /* entries before */
+	size_t k;
+
+	if (i >= grown) {
+		*off = (i - grown) % GROWN_CHUNK;
+		return GROWN_AT + (i - grown) / GROWN_CHUNK;
+	}
+	k = (size_t)(63 - __builtin_clzll(i / FIRST_CHUNK + 1));
+	*off = i - (size_t)FIRST_CHUNK * ((1u << k) - 1);
+	return k;
+}
+
 static struct entry *at(const evald_join *j, uint32_t ref)
 {
-	uint32_t i = ref - 1;
+	size_t off, k = chunk_of(ref - 1, &off);
 
-	return &j->chunks[i >> CHUNK_BITS][i & (CHUNK - 1)];
+	return &j->chunks[k][off];
 }
 
 static double *weight_at(const evald_join *j, uint32_t ref)
 {
-	uint32_t i = ref - 1;
+	size_t off, k = chunk_of(ref - 1, &off);
 
-	return &j->weights[i >> CHUNK_BITS][i & (CHUNK - 1)];
+	return &j->weights[k][off];
 }
 
 static uint32_t flags(const struct entry *e)
@@ -517,9 +540,9 @@ int evald_join_reserve(evald_join *j, size_t n, bool weighted)
 	for (uint32_t f = j->free; f && spare < n; f = at(j, f)->next)
 		spare++;
 	want = j->made + (n - spare);
-	if (want > (size_t)EVALD_JOIN_PENDING_MAX + CHUNK)
+	if (want > (size_t)EVALD_JOIN_PENDING_MAX + GROWN_CHUNK)
 		return EVALD_ENOMEM;
-	while ((size_t)j->nchunks * CHUNK < want) {
+	while (j->capacity < want) {
 		struct entry **chunks = realloc(j->chunks, (j->nchunks + 1) * sizeof(*chunks));
 		double **weights;
 		if (!chunks)
@@ -529,14 +552,15 @@ int evald_join_reserve(evald_join *j, size_t n, bool weighted)
 		if (!weights)
 			return EVALD_ENOMEM;
 		j->weights = weights;
-		j->chunks[j->nchunks] = malloc(CHUNK * sizeof(struct entry));
+		j->chunks[j->nchunks] = malloc(chunk_size(j->nchunks) * sizeof(struct entry));
 		if (!j->chunks[j->nchunks])
 			return EVALD_ENOMEM;
+		j->capacity += chunk_size(j->nchunks);
 		j->weights[j->nchunks++] = NULL;
 	}
 	/* A weight goes wherever the entry lands: every chunk gets its array. */
 	for (size_t i = 0; weighted && i < j->nchunks; i++)
-		if (!j->weights[i] && !(j->weights[i] = malloc(CHUNK * sizeof(double))))
+		if (!j->weights[i] && !(j->weights[i] = malloc(chunk_size(i) * sizeof(double))))
 			return EVALD_ENOMEM;
 	return index_grow(j, j->live + n);
 }
@@ -705,12 +729,11 @@ size_t evald_join_waiting(const evald_join *j)
 
 size_t evald_join_footprint(const evald_join *j)
 {
-	size_t bytes = sizeof(*j) +
-	               j->nchunks * (CHUNK * sizeof(struct entry) + 2 * sizeof(void *)) +
-	               (j->index.cap + j->old.cap) * sizeof(uint32_t);
+	size_t bytes = sizeof(*j) + j->capacity * sizeof(struct entry) +
+	               j->nchunks * 2 * sizeof(void *) + (j->index.cap + j->old.cap) * sizeof(uint32_t);
 
 	for (size_t i = 0; i < j->nchunks; i++)
-		bytes += j->weights[i] ? CHUNK * sizeof(double) : 0;
+		bytes += j->weights[i] ? chunk_size(i) * sizeof(double) : 0;
 	for (int k = 0; k < 2; k++)
 		bytes += j->wheels[k] ? sizeof(struct wheel) : 0;
 	return bytes;
