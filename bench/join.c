@@ -14,18 +14,7 @@
 #include <evald/clock.h>
 #include <evald/join.h>
 
-static size_t rss(void)
-{
-	unsigned long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (f) {
-		if (fscanf(f, "%lu %lu", &pages, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return resident * (size_t)sysconf(_SC_PAGESIZE);
-}
+#include "rss.h"
 
 static double now_ms(void)
 {
@@ -75,12 +64,13 @@ int main(int argc, char **argv)
 	cfg.max_pending = n;
 	if (evald_join_new(&cfg, &j) != 0)
 		return 1;
-	before = rss();
+	before = bench_rss();
 	worst = add(j, n, t, &rate);
 	printf("%zu pending predictions: %.1f M predictions/s, longest batch of 1000 %.1f ms\n", n,
 	       rate / 1e6, worst);
 	printf("memory: %.1f bytes each (resident set), %.1f (the join's count)\n",
-	       (double)(rss() - before) / (double)n, (double)evald_join_footprint(j) / (double)n);
+	       (double)(bench_rss() - before) / (double)n,
+	       (double)evald_join_footprint(j) / (double)n);
 
 	/* Labels for half of them, in batches of 1000. */
 	start = now_ms();

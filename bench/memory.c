@@ -14,19 +14,7 @@
 
 #include <evald/registry.h>
 
-/* The resident set in bytes, from /proc/self/statm. */
-static size_t rss(void)
-{
-	unsigned long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (f) {
-		if (fscanf(f, "%lu %lu", &pages, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return resident * (size_t)sysconf(_SC_PAGESIZE);
-}
+#include "rss.h"
 
 /*
  * streams series of bins bins on windows w, fed records in every bin of
@@ -37,7 +25,7 @@ static void measure(const char *what, size_t streams, uint32_t bins,
 {
 	struct evald_config cfg = evald_config_default;
 	evald_registry *reg;
-	size_t before = rss();
+	size_t before = bench_rss();
 	double t0 = 1800000000.0;
 	uint64_t x = 88172645463325252ull;
 
@@ -60,7 +48,7 @@ static void measure(const char *what, size_t streams, uint32_t bins,
 			}
 	}
 	printf("%-44s %8zu %12.1f %12.1f\n", what, streams,
-	       (double)(rss() - before) / streams / 1024,
+	       (double)(bench_rss() - before) / streams / 1024,
 	       (double)evald_registry_footprint(reg) / streams / 1024);
 	evald_registry_free(reg);
 }
