@@ -23,13 +23,13 @@
 #define FIRST_CHUNK 64u    /* entries of the first chunk; each next one doubles, */
 #define GROWN_CHUNK 65536u /* up to this size, which every later chunk has */
 #define GROWN_AT    7      /* the first chunk of the full size */
-#define WHEEL      256
-#define F_LABEL    (1u << 31) /* a waiting label, not a prediction */
-#define F_POSITIVE (1u << 30) /* a waiting label's value */
-#define F_WEIGHTED (1u << 29) /* the weight is in the chunk's weights, not 1 */
-#define REF_MASK   (F_WEIGHTED - 1)
-#define TOMB       UINT32_MAX /* in the old table: an entry moved or removed */
-#define MOVE_STEP  16         /* old slots moved per insert while the index grows */
+#define WHEEL       256
+#define F_LABEL     (1u << 31) /* a waiting label, not a prediction */
+#define F_POSITIVE  (1u << 30) /* a waiting label's value */
+#define F_WEIGHTED  (1u << 29) /* the weight is in the chunk's weights, not 1 */
+#define REF_MASK    (F_WEIGHTED - 1)
+#define TOMB        UINT32_MAX /* in the old table: an entry moved or removed */
+#define MOVE_STEP   16         /* old slots moved per insert while the index grows */
 
 struct entry {
 	uint64_t a, b;       /* the id */
@@ -66,11 +66,11 @@ struct evald_join {
 	double **weights;         /* per chunk, made once weighted entries may come */
 	size_t nchunks, capacity; /* chunks, and the entries they hold */
 	uint32_t free;            /* a list of free entries, through next */
-	uint32_t made;           /* entries ever taken from the chunks */
-	struct table index, old; /* old: the index before it grew, being moved into index */
-	size_t moved;            /* slots of old moved so far */
-	size_t live;             /* entries, in either table */
-	struct wheel *wheels[2]; /* predictions, labels; made on first use */
+	uint32_t made;            /* entries ever taken from the chunks */
+	struct table index, old;  /* old: the index before it grew, being moved into index */
+	size_t moved;             /* slots of old moved so far */
+	size_t live;              /* entries, in either table */
+	struct wheel *wheels[2];  /* predictions, labels; made on first use */
 	struct evald_join_counts counts;
 };
 
@@ -442,21 +442,24 @@ static void flush_bucket(evald_join *j, struct wheel *w, size_t pos, evald_join_
 		resolve(j, w->head[pos], false, emit, ctx);
 }
 
-/* A wheel for a wait, made on first use; width makes WHEEL buckets span the wait and two more. */
-static int wheel_get(evald_join *j, int kind, double now, struct wheel **out)
+/*
+ * Makes the wheel of a kind, if it is not there; width makes WHEEL
+ * buckets span the wait and two more. It has no oldest bucket until an
+ * entry comes.
+ */
+static int wheel_make(evald_join *j, int kind)
 {
-	struct wheel *w = j->wheels[kind];
+	struct wheel *w;
 
-	if (!w) {
-		w = calloc(1, sizeof(*w));
-		if (!w)
-			return EVALD_ENOMEM;
-		w->wait = kind ? j->cfg.label_wait : j->cfg.label_ttl;
-		w->width = w->wait / (WHEEL - 3);
-		w->oldest = first_waiting(w, now);
-		j->wheels[kind] = w;
-	}
-	*out = w;
+	if (j->wheels[kind])
+		return 0;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return EVALD_ENOMEM;
+	w->wait = kind ? j->cfg.label_wait : j->cfg.label_ttl;
+	w->width = w->wait / (WHEEL - 3);
+	w->oldest = INT64_MAX;
+	j->wheels[kind] = w;
 	return 0;
 }
 
@@ -558,6 +561,9 @@ int evald_join_reserve(evald_join *j, size_t n, bool weighted)
 		j->capacity += chunk_size(j->nchunks);
 		j->weights[j->nchunks++] = NULL;
 	}
+	/* The wheels, so that no prediction or label needs memory once room is made. */
+	if (wheel_make(j, 0) != 0 || (j->cfg.label_wait && wheel_make(j, 1) != 0))
+		return EVALD_ENOMEM;
 	/* A weight goes wherever the entry lands: every chunk gets its array. */
 	for (size_t i = 0; weighted && i < j->nchunks; i++)
 		if (!j->weights[i] && !(j->weights[i] = malloc(chunk_size(i) * sizeof(double))))
@@ -645,8 +651,7 @@ enum evald_join_outcome evald_join_predict(evald_join *j, const struct evald_joi
 		return EVALD_JOIN_RESOLVED;
 	}
 	make_room(j, emit, ctx);
-	if (wheel_get(j, 0, now, &w) != 0)
-		return EVALD_JOIN_RESOLVED; /* not reached: the room was reserved */
+	w = j->wheels[0]; /* made by evald_join_reserve */
 	ref = take(j, id, time);
 	at(j, ref)->score = score;
 	if (weight != 1.0) {
@@ -679,8 +684,7 @@ enum evald_join_outcome evald_join_label(evald_join *j, const struct evald_join_
 		return EVALD_JOIN_RESOLVED;
 	}
 	make_room(j, emit, ctx);
-	if (wheel_get(j, 1, now, &w) != 0)
-		return EVALD_JOIN_RESOLVED; /* not reached: the room was reserved */
+	w = j->wheels[1]; /* made by evald_join_reserve, as label_wait > 0 */
 	ref = take(j, id, now);
 	at(j, ref)->prev |= F_LABEL | (label ? F_POSITIVE : 0);
 	index_put(j, ref);
@@ -730,7 +734,8 @@ size_t evald_join_waiting(const evald_join *j)
 size_t evald_join_footprint(const evald_join *j)
 {
 	size_t bytes = sizeof(*j) + j->capacity * sizeof(struct entry) +
-	               j->nchunks * 2 * sizeof(void *) + (j->index.cap + j->old.cap) * sizeof(uint32_t);
+	               j->nchunks * 2 * sizeof(void *) +
+	               (j->index.cap + j->old.cap) * sizeof(uint32_t);
 
 	for (size_t i = 0; i < j->nchunks; i++)
 		bytes += j->weights[i] ? chunk_size(i) * sizeof(double) : 0;
@@ -789,8 +794,7 @@ int evald_join_restore(evald_join *j, const struct evald_join_entry *e)
 	    !isfinite(e->score) || !isfinite(e->weight) || !(e->weight > 0) || !isfinite(e->time) ||
 	    (e->label && j->cfg.label_wait == 0))
 		return EVALD_EINVAL;
-	if (wheel_get(j, kind, e->time, &w) != 0)
-		return EVALD_ENOMEM;
+	w = j->wheels[kind];
 	pos = pos_of(gen_of(w, e->time));
 	if (w->head[pos] && w->gen[pos] != gen_of(w, e->time))
 		return EVALD_EINVAL; /* entries no live join could hold at once */
