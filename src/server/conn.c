@@ -232,8 +232,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 	evald_decoder_consumed(&c->decoder, (size_t)nread);
 	s->stats.bytes_received += (uint64_t)nread;
-	c->last_active = evald_clock_now(&s->clock);
-	serve(c);
+	serve(c); /* reads the clock */
+	c->last_active = s->now;
 	if (!c->peer.closing && !c->backlog && (size_t)nread == buf->len)
 		yield(c);
 }
