@@ -63,14 +63,30 @@ void evald_join_id_int(uint64_t v, struct evald_join_id *out);
 /* EVALD_EINVAL unless 1 <= len <= EVALD_ID_MAX. */
 int evald_join_id_str(const char *p, size_t len, struct evald_join_id *out);
 
-/* A prediction with its label: counted by the caller as an observe at time. */
+/* How a prediction's or a label's wait ended. */
+enum evald_join_end {
+	EVALD_JOIN_END_MATCHED,   /* the prediction met its label */
+	EVALD_JOIN_END_EXPIRED,   /* the prediction waited label_ttl in vain */
+	EVALD_JOIN_END_EVICTED,   /* the prediction made room under max_pending */
+	EVALD_JOIN_END_UNMATCHED, /* a label waited label_wait in vain, or was evicted */
+};
+
+/*
+ * One end of a wait. record: the pair counts as an observe of (label,
+ * score, weight) at time, the prediction's time; a matched pair, or an
+ * expired prediction under on_expiry negative or positive. An unmatched
+ * label has its label and time (its arrival) only; an evicted or dropped
+ * prediction has label -1.
+ */
 struct evald_join_pair {
 	int label;
 	double score, weight, time;
-	double delay; /* seconds from the prediction's time to its label; NAN if it expired */
+	double delay; /* seconds from the prediction's time to its label; NAN if not matched */
+	enum evald_join_end end;
+	bool record;
 };
 
-/* Called for each pair the join resolves. */
+/* Called for each wait the join ends. */
 typedef void evald_join_emit_cb(void *ctx, const struct evald_join_pair *pair);
 
 /* What became of one prediction or label. */

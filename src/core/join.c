@@ -410,27 +410,47 @@ static void drop(evald_join *j, struct loc l)
 	j->free = ref;
 }
 
-/* Ends the wait of the entry at ref: an expired prediction or an unmatched label. */
+/* The end of a prediction that expired: a record unless on_expiry is drop. */
+static struct evald_join_pair expired_pair(const evald_join *j, double score, double weight,
+                                           double time)
+{
+	bool record = j->cfg.on_expiry != EVALD_ON_EXPIRY_DROP;
+
+	return (struct evald_join_pair){
+	        .label = record ? j->cfg.on_expiry == EVALD_ON_EXPIRY_POSITIVE : -1,
+	        .score = score,
+	        .weight = weight,
+	        .time = time,
+	        .delay = NAN,
+	        .end = EVALD_JOIN_END_EXPIRED,
+	        .record = record,
+	};
+}
+
+/* Ends the wait of the entry at ref: an expired or evicted prediction, or an unmatched label. */
 static void resolve(evald_join *j, uint32_t ref, bool evicted, evald_join_emit_cb *emit, void *ctx)
 {
 	const struct entry *e = at(j, ref);
-	struct evald_join_pair pair;
+	struct evald_join_pair pair = {.label = -1,
+	                               .score = e->score,
+	                               .weight = weight_of(j, ref),
+	                               .time = e->time,
+	                               .delay = NAN,
+	                               .end = EVALD_JOIN_END_EVICTED};
 
 	if (flags(e) & F_LABEL) {
 		j->counts.unmatched_labels++;
+		pair.label = (flags(e) & F_POSITIVE) != 0;
+		pair.score = NAN;
+		pair.end = EVALD_JOIN_END_UNMATCHED;
 	} else if (evicted) {
 		j->counts.evicted++;
 	} else {
 		j->counts.expired++;
-		if (j->cfg.on_expiry != EVALD_ON_EXPIRY_DROP) {
-			pair.label = j->cfg.on_expiry == EVALD_ON_EXPIRY_POSITIVE;
-			pair.score = e->score;
-			pair.weight = weight_of(j, ref);
-			pair.time = e->time;
-			pair.delay = NAN;
-			emit(ctx, &pair);
-		}
+		pair = expired_pair(j, e->score, pair.weight, e->time);
 	}
+	if (emit)
+		emit(ctx, &pair);
 	drop(j, find(j, &(struct evald_join_id){e->a, e->b}));
 }
 
@@ -605,8 +625,13 @@ static void match(evald_join *j, struct loc slot, uint32_t pred, int label, doub
                   evald_join_emit_cb *emit, void *ctx)
 {
 	const struct entry *e = at(j, pred);
-	struct evald_join_pair pair = {label, e->score, weight_of(j, pred), e->time,
-	                               label_time > e->time ? label_time - e->time : 0.0};
+	struct evald_join_pair pair = {label,
+	                               e->score,
+	                               weight_of(j, pred),
+	                               e->time,
+	                               label_time > e->time ? label_time - e->time : 0.0,
+	                               EVALD_JOIN_END_MATCHED,
+	                               true};
 
 	j->counts.matched++;
 	emit(ctx, &pair);
@@ -632,8 +657,13 @@ enum evald_join_outcome evald_join_predict(evald_join *j, const struct evald_joi
 		/* A label was waiting: join them now, as the prediction's own pair. */
 		j->counts.predictions++;
 		int label = (flags(e) & F_POSITIVE) != 0;
-		struct evald_join_pair pair = {label, score, weight, time,
-		                               e->time > time ? e->time - time : 0.0};
+		struct evald_join_pair pair = {label,
+		                               score,
+		                               weight,
+		                               time,
+		                               e->time > time ? e->time - time : 0.0,
+		                               EVALD_JOIN_END_MATCHED,
+		                               true};
 		j->counts.matched++;
 		emit(ctx, &pair);
 		drop(j, slot);
@@ -642,12 +672,9 @@ enum evald_join_outcome evald_join_predict(evald_join *j, const struct evald_joi
 	j->counts.predictions++;
 	if (time + j->cfg.label_ttl <= now) {
 		/* Older than its wait: it expires at once. */
+		struct evald_join_pair pair = expired_pair(j, score, weight, time);
 		j->counts.expired++;
-		if (j->cfg.on_expiry != EVALD_ON_EXPIRY_DROP) {
-			struct evald_join_pair pair = {j->cfg.on_expiry == EVALD_ON_EXPIRY_POSITIVE,
-			                               score, weight, time, NAN};
-			emit(ctx, &pair);
-		}
+		emit(ctx, &pair);
 		return EVALD_JOIN_RESOLVED;
 	}
 	make_room(j, emit, ctx);
@@ -680,7 +707,10 @@ enum evald_join_outcome evald_join_label(evald_join *j, const struct evald_join_
 		return EVALD_JOIN_MATCHED;
 	}
 	if (j->cfg.label_wait == 0) {
+		struct evald_join_pair pair = {label, NAN, 1.0, now, NAN, EVALD_JOIN_END_UNMATCHED,
+		                               false};
 		j->counts.unmatched_labels++;
+		emit(ctx, &pair);
 		return EVALD_JOIN_RESOLVED;
 	}
 	make_room(j, emit, ctx);

@@ -36,7 +36,7 @@ struct model {
 	uint64_t seq;
 };
 
-/* Pairs emitted, sorted before they are compared. */
+/* Pairs that count as records, sorted before they are compared. */
 struct pairs {
 	struct evald_join_pair p[65536];
 	size_t n;
@@ -44,6 +44,7 @@ struct pairs {
 
 static struct model m;
 static struct pairs got, want;
+static uint64_t ends[4]; /* the join's ends of each kind */
 
 static void collect(void *ctx, const struct evald_join_pair *p)
 {
@@ -51,6 +52,17 @@ static void collect(void *ctx, const struct evald_join_pair *p)
 
 	assert_true(ps->n < sizeof(ps->p) / sizeof(ps->p[0]));
 	ps->p[ps->n++] = *p;
+}
+
+/* The join's callback: tallies each end, and keeps the pairs that count as records. */
+static void joined(void *ctx, const struct evald_join_pair *p)
+{
+	assert_true(p->end <= EVALD_JOIN_END_UNMATCHED);
+	ends[p->end]++;
+	assert_true(p->record == (p->label >= 0 && p->end != EVALD_JOIN_END_UNMATCHED &&
+	                          p->end != EVALD_JOIN_END_EVICTED));
+	if (p->record)
+		collect(ctx, p);
 }
 
 static double width_of(const struct model *md, bool label)
@@ -74,7 +86,7 @@ static void emit_expired(struct model *md, const struct m_entry *e)
 {
 	if (md->cfg.on_expiry != EVALD_ON_EXPIRY_DROP) {
 		struct evald_join_pair p = {md->cfg.on_expiry == EVALD_ON_EXPIRY_POSITIVE, e->score,
-		                            e->weight, e->time, NAN};
+		                            e->weight, e->time, NAN, EVALD_JOIN_END_EXPIRED, true};
 		collect(&want, &p);
 	}
 }
@@ -164,7 +176,8 @@ static void m_predict(struct model *md, const struct evald_join_id *id, double s
 	md->counts.predictions++;
 	if (e) {
 		struct evald_join_pair p = {e->value, score, weight, time,
-		                            e->time > time ? e->time - time : 0.0};
+		                            e->time > time ? e->time - time : 0.0,
+		                            EVALD_JOIN_END_MATCHED, true};
 		md->counts.matched++;
 		collect(&want, &p);
 		e->used = false;
@@ -190,7 +203,8 @@ static void m_label(struct model *md, const struct evald_join_id *id, int label,
 	}
 	if (e) {
 		struct evald_join_pair p = {label, e->score, e->weight, e->time,
-		                            now > e->time ? now - e->time : 0.0};
+		                            now > e->time ? now - e->time : 0.0,
+		                            EVALD_JOIN_END_MATCHED, true};
 		md->counts.matched++;
 		collect(&want, &p);
 		e->used = false;
@@ -298,6 +312,7 @@ static void run_against_model(const struct evald_join_config *cfg, size_t steps,
 	memset(&m, 0, sizeof(m));
 	m.cfg = *cfg;
 	got.n = want.n = 0;
+	memset(ends, 0, sizeof(ends));
 	assert_int_equal(evald_join_new(cfg, &j), 0);
 	for (size_t step = 0; step < steps; step++) {
 		struct evald_join_id id;
@@ -306,7 +321,7 @@ static void run_against_model(const struct evald_join_config *cfg, size_t steps,
 
 		now += test_uniform01() < 0.3 ? test_uniform01() * 4 : 0.0;
 		m_expire(&m, now);
-		while (evald_join_expire(j, now, expire_step, collect, &got) == expire_step)
+		while (evald_join_expire(j, now, expire_step, joined, &got) == expire_step)
 			;
 		pool_id(k, &id);
 		assert_int_equal(evald_join_reserve(j, 1, true), 0);
@@ -315,11 +330,11 @@ static void run_against_model(const struct evald_join_config *cfg, size_t steps,
 			       weight = test_uniform01() < 0.2 ? 2.5 : 1.0;
 			double time = now - test_uniform01() * cfg->label_ttl * 1.2 + 5;
 			m_predict(&m, &id, score, weight, time, now);
-			evald_join_predict(j, &id, score, weight, time, now, collect, &got);
+			evald_join_predict(j, &id, score, weight, time, now, joined, &got);
 		} else {
 			int label = test_uniform01() < 0.5;
 			m_label(&m, &id, label, now);
-			evald_join_label(j, &id, label, now, collect, &got);
+			evald_join_label(j, &id, label, now, joined, &got);
 		}
 		assert_int_equal(evald_join_pending(j), m_count(&m, false));
 		assert_int_equal(evald_join_waiting(j), m_count(&m, true));
@@ -332,6 +347,11 @@ static void run_against_model(const struct evald_join_config *cfg, size_t steps,
 	assert_memory_equal(&c, &m.counts, sizeof(c));
 	/* Every prediction ends once: matched, expired, evicted, or still pending. */
 	assert_int_equal(c.predictions, c.matched + c.expired + c.evicted + evald_join_pending(j));
+	/* Each end was told once, of the kind counted. */
+	assert_int_equal(ends[EVALD_JOIN_END_MATCHED], c.matched);
+	assert_int_equal(ends[EVALD_JOIN_END_EXPIRED], c.expired);
+	assert_int_equal(ends[EVALD_JOIN_END_EVICTED], c.evicted);
+	assert_int_equal(ends[EVALD_JOIN_END_UNMATCHED], c.unmatched_labels);
 	assert_same_pairs();
 	evald_join_free(j);
 }
@@ -399,7 +419,7 @@ static void test_a_pending_prediction_costs_at_most_48_bytes(void **state)
 		struct evald_join_id id;
 		evald_join_id_int(i, &id);
 		assert_int_equal(evald_join_predict(j, &id, 0.5, 1.0, 1800000000.0, 1800000000.0,
-		                                    collect, &got),
+		                                    joined, &got),
 		                 EVALD_JOIN_PENDING);
 	}
 	assert_int_equal(evald_join_pending(j), n);
