@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdint.h>
 
+#include <evald/join.h>
 #include <evald/log.h>
 #include <evald/registry.h>
 #include <evald/series.h>
@@ -13,12 +14,18 @@
 #define EVALD_ADDR_MAX 256
 #define EVALD_PATH_MAX 108 /* sun_path */
 
+/* What [defaults] and a [stream "NAME"] section say of a stream. */
+struct evald_stream_config {
+	struct evald_config hist;
+	struct evald_window_config window;
+	struct evald_join_config join;
+};
+
 /* A [stream "NAME"] section: the keys it sets override [defaults]. */
-struct evald_hist_section {
+struct evald_stream_section {
 	char name[EVALD_STREAM_NAME_MAX + 1];
-	unsigned set; /* the keys the section gave, a bit for each row of the key table */
-	struct evald_config cfg;
-	struct evald_window_config win;
+	uint64_t set; /* the keys the section gave, a bit for each row of the key table */
+	struct evald_stream_config cfg;
 };
 
 /* [sink]: a JSON line per active stream every interval. */
@@ -42,15 +49,14 @@ struct evald_server_config {
 	uint64_t max_output_bytes; /* unread replies: stop reading above, close at twice this */
 	uint32_t idle_timeout;   /* seconds without a byte before a connection is closed; 0 = off */
 	uint32_t max_clock_skew; /* seconds a record's time may be ahead of the clock */
-	struct evald_config defaults;
-	struct evald_window_config window;
+	struct evald_stream_config defaults;
 	struct evald_sink_config sink;
 	char http_listen[EVALD_ADDR_MAX]; /* [http] listen: empty = off */
 	uint32_t export_buckets;          /* histogram edges per stream on /metrics */
 	size_t max_exported_streams;
 	char state_path[4096];        /* [state] path: empty = in memory only */
 	uint32_t checkpoint_interval; /* seconds */
-	struct evald_hist_section *streams;
+	struct evald_stream_section *streams;
 	size_t nstreams;
 };
 
@@ -88,13 +94,9 @@ void evald_server_config_write(struct evald_server_config *cfg, FILE *out);
 /* The i-th key of the table: its name, section and default; NULL past the last. */
 const char *evald_server_config_key(size_t i, const char **section, const char **def);
 
-/* The window configuration for a new stream called name. */
-const struct evald_window_config *evald_server_config_window(const struct evald_server_config *cfg,
+/* The configuration of a new stream called name: its section's, or [defaults]. */
+const struct evald_stream_config *evald_server_config_stream(const struct evald_server_config *cfg,
                                                              const char *name, size_t len);
-
-/* The bin configuration for a new stream called name. */
-const struct evald_config *evald_server_config_stream(const struct evald_server_config *cfg,
-                                                      const char *name, size_t len);
 
 /*
  * The next item of a comma-separated list, trimmed of spaces, into item:

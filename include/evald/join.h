@@ -46,6 +46,12 @@ struct evald_join_config {
 /* The largest max_pending: entries are numbered in 29 bits. */
 #define EVALD_JOIN_PENDING_MAX 500000000u
 
+/* "drop", "negative" or "positive". */
+const char *evald_on_expiry_name(enum evald_on_expiry e);
+
+/* Parses one of those names; EVALD_EINVAL for anything else. */
+int evald_on_expiry_parse(const char *name, enum evald_on_expiry *out);
+
 /* 0 if the configuration can make a join, else EVALD_EINVAL. */
 int evald_join_config_check(const struct evald_join_config *cfg);
 

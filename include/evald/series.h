@@ -5,6 +5,8 @@
 #include <stdint.h>
 
 #include <evald/hist.h>
+#include <evald/join.h>
+#include <evald/labels.h>
 
 #define EVALD_WINDOW_SLOTS_MAX 100000
 
@@ -23,8 +25,8 @@ struct evald_window_config {
 int evald_window_check(const struct evald_window_config *w);
 
 /*
- * Parses a duration: digits and a unit, s, m or h ("30s", "5m", "1h",
- * "90m"); EVALD_EWINDOW if it is anything else, zero, or longer than
+ * Parses a duration: digits and a unit, s, m, h or d ("30s", "5m", "1h",
+ * "90m", "7d"); EVALD_EWINDOW if it is anything else, zero, or longer than
  * 2^31 seconds.
  */
 int evald_duration_parse(const char *text, size_t len, uint32_t *seconds);
@@ -68,6 +70,53 @@ int evald_series_observe(evald_series *s, double now, int label, double score, d
 int evald_series_observe_batch(evald_series *s, double now, size_t n, const int *labels,
                                const double *scores, const double *weights, const double *times,
                                size_t *bad_index);
+
+/*
+ * Delayed labels. A series joins predictions and labels by id once the
+ * first of either comes; each joined pair counts as an observe at the
+ * prediction's time, each prediction also in a class-free histogram
+ * (every record class 0) with the same slots.
+ */
+
+/* Sets how the series' join waits, before its first prediction or label; EVALD_EINVAL if bad. */
+int evald_series_set_join(evald_series *s, const struct evald_join_config *cfg);
+
+const struct evald_join_config *evald_series_join_config(const evald_series *s);
+
+#define EVALD_JOIN_OUTCOMES (EVALD_JOIN_RESOLVED + 1)
+
+/*
+ * Joins n predictions seen at now, or none (EVALD_ENOMEM): ids, scores,
+ * weights (NULL: all 1) and times (NULL: all now; else finite, >= 0),
+ * checked by the caller. outcomes[o] counts the predictions of each
+ * outcome.
+ */
+int evald_series_predict(evald_series *s, double now, size_t n, const struct evald_join_id *ids,
+                         const double *scores, const double *weights, const double *times,
+                         size_t outcomes[EVALD_JOIN_OUTCOMES]);
+
+/* Joins n labels (0 or 1) seen at now, or none (EVALD_ENOMEM); outcomes as for predictions. */
+int evald_series_label(evald_series *s, double now, size_t n, const struct evald_join_id *ids,
+                       const int *labels, size_t outcomes[EVALD_JOIN_OUTCOMES]);
+
+/* Ends at most max waits that are over by now; fewer means none is left. */
+size_t evald_series_join_expire(evald_series *s, double now, size_t max);
+
+/* The series' join, or NULL if it never had a prediction or label since creation or reset. */
+const evald_join *evald_series_join(const evald_series *s);
+
+/* What became of the predictions and labels since creation or the last reset. */
+const struct evald_label_stats *evald_series_labels(const evald_series *s);
+
+/* Every prediction since creation or the last reset, class-free; NULL without a join. */
+const evald_hist *evald_series_predicted(const evald_series *s);
+
+/*
+ * The label counts of the slots whose start lies in [from, to), and, if
+ * predicted is not NULL, their predictions merged into it.
+ */
+void evald_series_labels_merge(const evald_series *s, double from, double to,
+                               struct evald_label_stats *out, evald_hist *predicted);
 
 /* Records whose time was older than the ring, since creation or the last reset. */
 uint64_t evald_series_late(const evald_series *s);

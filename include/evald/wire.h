@@ -8,6 +8,8 @@
 #include <msgpack.h>
 
 #include <evald/error.h>
+#include <evald/join.h>
+#include <evald/labels.h>
 #include <evald/metrics.h>
 #include <evald/registry.h>
 
@@ -53,6 +55,8 @@ enum evald_op {
 	EVALD_OP_RECORD, /* a compact [label, score(, weight)] array */
 	EVALD_OP_USE,
 	EVALD_OP_OBSERVE,
+	EVALD_OP_PREDICT,
+	EVALD_OP_LABEL,
 	EVALD_OP_SNAPSHOT,
 	EVALD_OP_STREAMS,
 	EVALD_OP_RESET,
@@ -70,6 +74,7 @@ enum evald_op {
 struct evald_scratch {
 	int *labels;
 	double *scores, *weights, *times;
+	struct evald_join_id *ids;
 	size_t cap;
 	double *thresholds; /* a snapshot's, converted; EVALD_QUERY_THRESHOLDS_MAX, made on first
 	                       use */
@@ -77,18 +82,23 @@ struct evald_scratch {
 
 void evald_scratch_destroy(struct evald_scratch *s);
 
-/* n records, as msgpack objects already checked by the decoder. */
+/*
+ * n records, as msgpack objects already checked by the decoder: an
+ * observe's labels and scores, a prediction's ids and scores, or a
+ * label's ids and labels; the columns an op does not take are NULL.
+ */
 struct evald_records {
 	size_t n;
-	const msgpack_object *labels, *scores, *weights; /* weights may be NULL */
-	const msgpack_object *times;                     /* event times; NULL: arrival time */
-	size_t stride;                                   /* 1 for batch columns, 0 for one record */
+	const msgpack_object *ids, *labels, *scores, *weights; /* weights may be NULL */
+	const msgpack_object *times;                           /* event times; NULL: arrival time */
+	size_t stride; /* 1 for batch columns, 0 for one record */
 	/*
 	 * The same records converted, in the decoder's scratch; weights NULL
 	 * when all are 1, times NULL when none was given (finite and >= 0 if
 	 * given; how far ahead of the clock they may be is the server's check).
 	 */
 	struct {
+		const struct evald_join_id *ids;
 		const int *labels;
 		const double *scores, *weights, *times;
 	} value;
@@ -164,6 +174,9 @@ struct evald_stats {
 	uint64_t connections, connections_total;
 	uint64_t records_accepted;
 	uint64_t records_late; /* accepted, but older than their stream's windows: in totals only */
+	uint64_t predictions_accepted, labels_accepted; /* duplicates included */
+	struct evald_label_stats labels;                /* summed over streams */
+	uint64_t pending, waiting_labels;
 	uint64_t records_rejected[EVALD_ERROR_CODES]; /* records in rejected requests */
 	uint64_t errors[EVALD_ERROR_CODES];           /* error replies */
 	uint64_t bytes_received;
@@ -187,12 +200,20 @@ struct evald_snapshot {
 	bool curve;
 	double from, to; /* the interval the figures cover, Unix seconds */
 	uint64_t late;   /* the stream's records older than its windows, in its total only */
+	/* Delayed labels, for a stream that took predictions or labels; else labels is NULL. */
+	const struct evald_label_stats *labels;
+	uint64_t pending, waiting;
+	const evald_hist *predicted; /* the predictions' histogram, sent with the curve */
 };
 
 void evald_reply_error(msgpack_packer *pk, const msgpack_object *id, int err, const char *message,
                        size_t index);
 void evald_reply_ok(msgpack_packer *pk, const msgpack_object *id);
 void evald_reply_accepted(msgpack_packer *pk, const msgpack_object *id, size_t n);
+void evald_reply_predicted(msgpack_packer *pk, const msgpack_object *id, size_t accepted,
+                           size_t duplicates);
+void evald_reply_labelled(msgpack_packer *pk, const msgpack_object *id, size_t matched,
+                          size_t waiting, size_t duplicates);
 void evald_reply_ping(msgpack_packer *pk, const msgpack_object *id, const char *version);
 void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const evald_registry *r);
 void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struct evald_stats *st);
@@ -208,6 +229,13 @@ void evald_reply_clock(msgpack_packer *pk, const msgpack_object *id, double now)
  */
 void evald_pack_figures(msgpack_packer *pk, const evald_hist *s, const double *thresholds,
                         size_t nthresholds, bool with_configured);
+
+/*
+ * A map of what became of a stream's predictions and labels: the counts,
+ * pending and waiting labels, coverage and delay quantiles.
+ */
+void evald_pack_labels(msgpack_packer *pk, const struct evald_label_stats *st, uint64_t pending,
+                       uint64_t waiting);
 
 /* Packs a NUL-terminated string. */
 void evald_pack_str(msgpack_packer *pk, const char *s);

@@ -39,6 +39,8 @@ static const struct {
         [-EVALD_ESYS] = {NULL, "a system call failed"},
         [-EVALD_ETIME] = {"bad_time", "time must be finite Unix seconds >= 0, at most "
                                       "max_clock_skew ahead of evald's clock"},
+        [-EVALD_EID] = {"bad_id", "an id must be a string of 1 to 128 bytes or an integer from "
+                                  "0 to 2^64-1"},
 };
 
 const char *evald_strerror(int err)

@@ -84,6 +84,23 @@ int evald_join_config_check(const struct evald_join_config *cfg)
 	return 0;
 }
 
+static const char *const on_expiry_names[] = {"drop", "negative", "positive"};
+
+const char *evald_on_expiry_name(enum evald_on_expiry e)
+{
+	return on_expiry_names[e];
+}
+
+int evald_on_expiry_parse(const char *name, enum evald_on_expiry *out)
+{
+	for (int i = 0; i <= EVALD_ON_EXPIRY_POSITIVE; i++)
+		if (strcmp(name, on_expiry_names[i]) == 0) {
+			*out = (enum evald_on_expiry)i;
+			return 0;
+		}
+	return EVALD_EINVAL;
+}
+
 /* ---- ids ---- */
 
 void evald_join_id_int(uint64_t v, struct evald_join_id *out)

@@ -7,9 +7,16 @@
 
 #include "hist_impl.h"
 
+/*
+ * A slot of time. Once the stream takes predictions or labels, each slot
+ * in use also has the class-free histogram of the predictions of its
+ * time (all counted as class 0) and what became of them.
+ */
 struct slot {
 	int64_t no;    /* which slot of time it holds; meaningful while s != NULL */
 	evald_hist *s; /* NULL: nothing arrived in it */
+	evald_hist *predicted;
+	struct evald_label_stats *labels;
 };
 
 struct evald_series {
@@ -20,6 +27,10 @@ struct evald_series {
 	double since;
 	size_t live;
 	uint64_t late; /* records older than the ring, counted in the total only */
+	struct evald_join_config join_cfg;
+	evald_join *join;                 /* made on the first prediction or label */
+	evald_hist *predicted;            /* every prediction, class-free; with the join */
+	struct evald_label_stats *labels; /* since creation or the last reset; with the join */
 	/* The slot found for hint_now: records of one read share their arrival time. */
 	double hint_now;
 	int64_t hint_no;
@@ -52,6 +63,9 @@ int evald_duration_parse(const char *text, size_t len, uint32_t *seconds)
 	case 'h':
 		unit = 3600;
 		break;
+	case 'd':
+		unit = 86400;
+		break;
 	default:
 		return EVALD_EWINDOW;
 	}
@@ -75,6 +89,7 @@ static int series_make(const struct evald_config *cfg, const evald_hist *like,
 		return EVALD_ENOMEM;
 	s->win = *w;
 	s->since = now;
+	s->join_cfg = (struct evald_join_config)EVALD_JOIN_DEFAULT;
 	s->nslots = w->max ? w->max / w->slot + 1 : 0;
 	err = like ? evald_hist_new_like(like, &s->total) : evald_hist_new(cfg, &s->total);
 	if (!err && s->nslots) {
@@ -109,6 +124,10 @@ static void drop_slot(evald_series *s, struct slot *sl)
 		sl->s = NULL;
 		s->live--;
 	}
+	evald_hist_free(sl->predicted);
+	sl->predicted = NULL;
+	free(sl->labels);
+	sl->labels = NULL;
 }
 
 void evald_series_free(evald_series *s)
@@ -118,6 +137,9 @@ void evald_series_free(evald_series *s)
 	for (uint32_t i = 0; s->ring && i < s->nslots; i++)
 		drop_slot(s, &s->ring[i]);
 	free(s->ring);
+	evald_join_free(s->join);
+	evald_hist_free(s->predicted);
+	free(s->labels);
 	evald_hist_free(s->total); /* last: the slots share its edges */
 	free(s);
 }
@@ -127,15 +149,38 @@ static int64_t slot_of(const evald_series *s, double t)
 	return (int64_t)floor(t / s->win.slot);
 }
 
-/* The stream of the slot holding now, made or recycled as needed. */
-static int current_slot(evald_series *s, double now, evald_hist **out)
+/* Gives a slot in use the parts a stream with a join needs, if it lacks them. */
+static int slot_parts(evald_series *s, struct slot *sl)
+{
+	if (!s->join)
+		return 0;
+	if (!sl->predicted && evald_hist_new_like(s->total, &sl->predicted) != 0)
+		return EVALD_ENOMEM;
+	if (!sl->labels && !(sl->labels = calloc(1, sizeof(*sl->labels))))
+		return EVALD_ENOMEM;
+	return 0;
+}
+
+/* Empties a slot in use, to hold a later time. */
+static void slot_recycle(struct slot *sl)
+{
+	evald_hist_reset(sl->s);
+	if (sl->predicted)
+		evald_hist_reset(sl->predicted);
+	if (sl->labels)
+		memset(sl->labels, 0, sizeof(*sl->labels));
+}
+
+/* The slot holding now, made or recycled as needed. */
+static int current_slot(evald_series *s, double now, struct slot **out)
 {
 	int64_t no;
 	struct slot *sl;
 	int err;
 
-	if (s->hint && now == s->hint_now && s->hint->s && s->hint->no == s->hint_no) {
-		*out = s->hint->s;
+	if (s->hint && now == s->hint_now && s->hint->s && s->hint->no == s->hint_no &&
+	    (!s->join || s->hint->labels)) {
+		*out = s->hint;
 		return 0;
 	}
 	no = slot_of(s, now);
@@ -144,10 +189,10 @@ static int current_slot(evald_series *s, double now, evald_hist **out)
 		if (sl->no > no) {
 			/* The clock went back: count the record in the newest slot rather than lose
 			 * it. */
-			*out = sl->s;
-			return 0;
+			*out = sl;
+			return slot_parts(s, sl);
 		}
-		evald_hist_reset(sl->s); /* recycle an expired slot's memory */
+		slot_recycle(sl); /* recycle an expired slot's memory */
 	}
 	if (!sl->s) {
 		err = evald_hist_new_like(s->total, &sl->s);
@@ -156,10 +201,13 @@ static int current_slot(evald_series *s, double now, evald_hist **out)
 		s->live++;
 	}
 	sl->no = no;
+	err = slot_parts(s, sl);
+	if (err)
+		return err;
 	s->hint = sl;
 	s->hint_now = now;
 	s->hint_no = no;
-	*out = sl->s;
+	*out = sl;
 	return 0;
 }
 
@@ -175,7 +223,7 @@ int evald_series_observe(evald_series *s, double now, int label, double score, d
  * in the ring, the current one for a t ahead of now, NULL for a t older
  * than the ring (late). Made if it is not there yet.
  */
-static int slot_at(evald_series *s, double now, double t, evald_hist **out)
+static int slot_at(evald_series *s, double now, double t, struct slot **out)
 {
 	int64_t cur = slot_of(s, now);
 
@@ -188,11 +236,24 @@ static int slot_at(evald_series *s, double now, double t, evald_hist **out)
 	return current_slot(s, t, out);
 }
 
+/* The slot in use that holds time t, or NULL; never made, as pairs the join ends cannot fail. */
+static struct slot *slot_find(const evald_series *s, double t)
+{
+	int64_t no;
+	struct slot *sl;
+
+	if (s->nslots == 0)
+		return NULL;
+	no = slot_of(s, t);
+	sl = &s->ring[(uint64_t)no % s->nslots];
+	return sl->s && sl->no == no && sl->labels ? sl : NULL;
+}
+
 int evald_series_observe_batch(evald_series *s, double now, size_t n, const int *labels,
                                const double *scores, const double *weights, const double *times,
                                size_t *bad_index)
 {
-	evald_hist *slot = NULL;
+	struct slot *slot = NULL;
 	int err = evald__records_check(n, labels, scores, weights, bad_index);
 
 	if (!err && s->nslots && !times)
@@ -207,9 +268,189 @@ int evald_series_observe_batch(evald_series *s, double now, size_t n, const int 
 			slot_at(s, now, times[i], &slot); /* made above: cannot fail */
 			s->late += slot == NULL;
 		}
-		evald__hist_add2(s->total, slot, labels[i], scores[i], weights ? weights[i] : 1.0);
+		evald__hist_add2(s->total, slot ? slot->s : NULL, labels[i], scores[i],
+		                 weights ? weights[i] : 1.0);
 	}
 	return 0;
+}
+
+/* ---- delayed labels ---- */
+
+int evald_series_set_join(evald_series *s, const struct evald_join_config *cfg)
+{
+	int err = evald_join_config_check(cfg);
+
+	if (err == 0)
+		s->join_cfg = *cfg;
+	return err;
+}
+
+const struct evald_join_config *evald_series_join_config(const evald_series *s)
+{
+	return &s->join_cfg;
+}
+
+/* Frees the join and what goes with it. */
+static void join_stop(evald_series *s)
+{
+	evald_join_free(s->join);
+	s->join = NULL;
+	evald_hist_free(s->predicted);
+	s->predicted = NULL;
+	free(s->labels);
+	s->labels = NULL;
+}
+
+/* Makes the join and what goes with it, on the first prediction or label. */
+static int join_start(evald_series *s)
+{
+	if (s->join)
+		return 0;
+	if (evald_hist_new_like(s->total, &s->predicted) != 0 ||
+	    !(s->labels = calloc(1, sizeof(*s->labels))) ||
+	    evald_join_new(&s->join_cfg, &s->join) != 0) {
+		join_stop(s);
+		return EVALD_ENOMEM;
+	}
+	return 0;
+}
+
+/* Counts one end of a wait in the total and in the slot of its time. */
+static void joined(void *ctx, const struct evald_join_pair *p)
+{
+	evald_series *s = ctx;
+	struct slot *sl = slot_find(s, p->time);
+	struct evald_label_stats *st[2] = {s->labels, sl ? sl->labels : NULL};
+
+	if (p->record)
+		evald__hist_add2(s->total, sl ? sl->s : NULL, p->label, p->score, p->weight);
+	for (int i = 0; i < 2 && st[i]; i++) {
+		switch (p->end) {
+		case EVALD_JOIN_END_MATCHED:
+			st[i]->matched++;
+			st[i]->delay[evald_delay_bin(p->delay)]++;
+			if (p->delay > st[i]->delay_max)
+				st[i]->delay_max = p->delay;
+			break;
+		case EVALD_JOIN_END_EXPIRED:
+			st[i]->expired++;
+			break;
+		case EVALD_JOIN_END_EVICTED:
+			st[i]->evicted++;
+			break;
+		case EVALD_JOIN_END_UNMATCHED:
+			st[i]->unmatched_labels++;
+			break;
+		}
+	}
+}
+
+/* Makes the join, room in it for n entries, and the slots of the given times (or now's). */
+static int join_prepare(evald_series *s, double now, size_t n, bool weighted, const double *times)
+{
+	struct slot *sl;
+	int err = join_start(s);
+
+	if (!err)
+		err = evald_join_reserve(s->join, n, weighted);
+	if (!err && s->nslots)
+		err = current_slot(s, now, &sl);
+	for (size_t i = 0; !err && s->nslots && times && i < n; i++)
+		err = slot_at(s, now, times[i], &sl);
+	return err;
+}
+
+int evald_series_predict(evald_series *s, double now, size_t n, const struct evald_join_id *ids,
+                         const double *scores, const double *weights, const double *times,
+                         size_t outcomes[EVALD_JOIN_OUTCOMES])
+{
+	int err = join_prepare(s, now, n, weights != NULL, times);
+
+	if (err)
+		return err;
+	for (size_t i = 0; i < n; i++) {
+		double t = times ? fmin(times[i], now) : now, w = weights ? weights[i] : 1.0;
+		struct slot *sl = NULL;
+		if (s->nslots)
+			slot_at(s, now, t, &sl); /* made above: cannot fail */
+		enum evald_join_outcome o =
+		        evald_join_predict(s->join, &ids[i], scores[i], w, t, now, joined, s);
+		outcomes[o]++;
+		if (o == EVALD_JOIN_DUPLICATE) {
+			s->labels->duplicate_predictions++;
+			if (sl)
+				sl->labels->duplicate_predictions++;
+			continue;
+		}
+		s->labels->predictions++;
+		s->labels->late += s->nslots && !sl;
+		if (sl)
+			sl->labels->predictions++;
+		evald__hist_add2(s->predicted, sl ? sl->predicted : NULL, 0, scores[i], w);
+	}
+	return 0;
+}
+
+int evald_series_label(evald_series *s, double now, size_t n, const struct evald_join_id *ids,
+                       const int *labels, size_t outcomes[EVALD_JOIN_OUTCOMES])
+{
+	int err = join_prepare(s, now, n, false, NULL);
+	struct slot *sl = NULL;
+
+	if (err)
+		return err;
+	if (s->nslots)
+		current_slot(s, now, &sl); /* made above: cannot fail */
+	for (size_t i = 0; i < n; i++) {
+		enum evald_join_outcome o =
+		        evald_join_label(s->join, &ids[i], labels[i], now, joined, s);
+		outcomes[o]++;
+		if (o == EVALD_JOIN_DUPLICATE) {
+			s->labels->duplicate_labels++;
+			if (sl)
+				sl->labels->duplicate_labels++;
+		}
+	}
+	return 0;
+}
+
+size_t evald_series_join_expire(evald_series *s, double now, size_t max)
+{
+	return s->join ? evald_join_expire(s->join, now, max, joined, s) : 0;
+}
+
+const evald_join *evald_series_join(const evald_series *s)
+{
+	return s->join;
+}
+
+const struct evald_label_stats *evald_series_labels(const evald_series *s)
+{
+	static const struct evald_label_stats none;
+
+	return s->labels ? s->labels : &none;
+}
+
+const evald_hist *evald_series_predicted(const evald_series *s)
+{
+	return s->predicted;
+}
+
+void evald_series_labels_merge(const evald_series *s, double from, double to,
+                               struct evald_label_stats *out, evald_hist *predicted)
+{
+	int64_t first = slot_of(s, from), end = slot_of(s, to);
+
+	memset(out, 0, sizeof(*out));
+	for (uint32_t i = 0; i < s->nslots; i++) {
+		const struct slot *sl = &s->ring[i];
+		if (!sl->s || sl->no < first || sl->no >= end)
+			continue;
+		if (sl->labels)
+			evald_label_stats_merge(out, sl->labels);
+		if (predicted && sl->predicted)
+			evald_hist_merge(predicted, sl->predicted);
+	}
 }
 
 uint64_t evald_series_late(const evald_series *s)
@@ -279,6 +520,8 @@ void evald_series_reset(evald_series *s, double now)
 	evald_hist_reset(s->total);
 	s->late = 0;
 	s->since = now;
+	/* Pending predictions and waiting labels go too: a reset starts the stream afresh. */
+	join_stop(s);
 }
 
 size_t evald_series_footprint(const evald_series *s)
@@ -286,9 +529,15 @@ size_t evald_series_footprint(const evald_series *s)
 	size_t bytes =
 	        sizeof(*s) + s->nslots * sizeof(struct slot) + evald_hist_footprint(s->total);
 
-	for (uint32_t i = 0; i < s->nslots; i++)
-		if (s->ring[i].s)
-			bytes += evald_hist_footprint(s->ring[i].s);
+	for (uint32_t i = 0; i < s->nslots; i++) {
+		const struct slot *sl = &s->ring[i];
+		bytes += sl->s ? evald_hist_footprint(sl->s) : 0;
+		bytes += sl->predicted ? evald_hist_footprint(sl->predicted) : 0;
+		bytes += sl->labels ? sizeof(*sl->labels) : 0;
+	}
+	if (s->join)
+		bytes += evald_join_footprint(s->join) + evald_hist_footprint(s->predicted) +
+		         sizeof(*s->labels);
 	return bytes;
 }
 

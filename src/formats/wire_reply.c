@@ -81,6 +81,93 @@ void evald_reply_accepted(msgpack_packer *pk, const msgpack_object *id, size_t n
 	msgpack_pack_uint64(pk, n);
 }
 
+void evald_reply_predicted(msgpack_packer *pk, const msgpack_object *id, size_t accepted,
+                           size_t duplicates)
+{
+	open_reply(pk, id, true, 2);
+	evald_pack_str(pk, "accepted");
+	msgpack_pack_uint64(pk, accepted);
+	evald_pack_str(pk, "duplicates");
+	msgpack_pack_uint64(pk, duplicates);
+}
+
+void evald_reply_labelled(msgpack_packer *pk, const msgpack_object *id, size_t matched,
+                          size_t waiting, size_t duplicates)
+{
+	open_reply(pk, id, true, 3);
+	evald_pack_str(pk, "matched");
+	msgpack_pack_uint64(pk, matched);
+	evald_pack_str(pk, "waiting");
+	msgpack_pack_uint64(pk, waiting);
+	evald_pack_str(pk, "duplicates");
+	msgpack_pack_uint64(pk, duplicates);
+}
+
+/* The labels map with extra more fields, which the caller packs after it. */
+static void pack_labels(msgpack_packer *pk, const struct evald_label_stats *st, uint64_t pending,
+                        uint64_t waiting, size_t extra)
+{
+	static const double quantiles[] = {0.5, 0.9, 0.99};
+	static const char *const names[] = {"p50", "p90", "p99"};
+	const struct {
+		const char *name;
+		uint64_t v;
+	} counts[] = {
+	        {"predictions", st->predictions},
+	        {"pending", pending},
+	        {"matched", st->matched},
+	        {"expired", st->expired},
+	        {"evicted", st->evicted},
+	        {"unmatched_labels", st->unmatched_labels},
+	        {"waiting_labels", waiting},
+	        {"duplicate_predictions", st->duplicate_predictions},
+	        {"duplicate_labels", st->duplicate_labels},
+	        {"late", st->late},
+	};
+	size_t n = sizeof(counts) / sizeof(counts[0]);
+
+	msgpack_pack_map(pk, n + 2 + extra);
+	for (size_t i = 0; i < n; i++) {
+		evald_pack_str(pk, counts[i].name);
+		msgpack_pack_uint64(pk, counts[i].v);
+	}
+	evald_pack_str(pk, "coverage");
+	pack_num(pk, evald_label_stats_coverage(st));
+	evald_pack_str(pk, "delay");
+	msgpack_pack_map(pk, 4);
+	for (size_t i = 0; i < 3; i++) {
+		evald_pack_str(pk, names[i]);
+		pack_num(pk, evald_label_stats_delay(st, quantiles[i]));
+	}
+	evald_pack_str(pk, "max");
+	pack_num(pk, st->matched ? st->delay_max : NAN);
+}
+
+void evald_pack_labels(msgpack_packer *pk, const struct evald_label_stats *st, uint64_t pending,
+                       uint64_t waiting)
+{
+	pack_labels(pk, st, pending, waiting, 0);
+}
+
+/* The class-free histogram of predictions: its edges and the weight in each bin. */
+static void pack_score_histogram(msgpack_packer *pk, const evald_hist *h)
+{
+	const struct evald_config *cfg = evald_hist_config(h);
+	double cell[3];
+
+	msgpack_pack_map(pk, 2);
+	evald_pack_str(pk, "edges");
+	msgpack_pack_array(pk, (size_t)cfg->bins + 1);
+	for (uint32_t k = 0; k <= cfg->bins; k++)
+		msgpack_pack_double(pk, evald_hist_edge(h, k));
+	evald_pack_str(pk, "weights");
+	msgpack_pack_array(pk, cfg->bins);
+	for (uint32_t k = 0; k < cfg->bins; k++) {
+		evald_hist_cell_get(h, k, 0, cell);
+		pack_count(pk, cell[0]);
+	}
+}
+
 void evald_reply_ping(msgpack_packer *pk, const msgpack_object *id, const char *version)
 {
 	open_reply(pk, id, true, 1);
@@ -135,7 +222,7 @@ static void pack_by_code(msgpack_packer *pk, const uint64_t *counts)
 
 void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struct evald_stats *st)
 {
-	open_reply(pk, id, true, 18);
+	open_reply(pk, id, true, 21);
 	evald_pack_str(pk, "uptime");
 	msgpack_pack_double(pk, st->uptime);
 	evald_pack_str(pk, "connections");
@@ -146,6 +233,12 @@ void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struc
 	msgpack_pack_uint64(pk, st->records_accepted);
 	evald_pack_str(pk, "records_late");
 	msgpack_pack_uint64(pk, st->records_late);
+	evald_pack_str(pk, "predictions_accepted");
+	msgpack_pack_uint64(pk, st->predictions_accepted);
+	evald_pack_str(pk, "labels_accepted");
+	msgpack_pack_uint64(pk, st->labels_accepted);
+	evald_pack_str(pk, "labels");
+	evald_pack_labels(pk, &st->labels, st->pending, st->waiting_labels);
 	evald_pack_str(pk, "records_rejected");
 	pack_by_code(pk, st->records_rejected);
 	evald_pack_str(pk, "errors");
@@ -301,7 +394,7 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
 	struct evald_summary sum;
 
 	evald_hist_summarize(snap->s, &sum);
-	open_reply(pk, id, true, FIGURE_FIELDS + 10 + logit + snap->curve);
+	open_reply(pk, id, true, FIGURE_FIELDS + 10 + logit + snap->curve + (snap->labels != NULL));
 	evald_pack_str(pk, "stream");
 	evald_pack_str(pk, snap->stream);
 	evald_pack_str(pk, "window");
@@ -330,6 +423,15 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
 	if (snap->curve) {
 		evald_pack_str(pk, "curve");
 		pack_curve(pk, snap->s);
+	}
+	if (snap->labels) {
+		evald_pack_str(pk, "labels");
+		bool histogram = snap->curve && snap->predicted;
+		pack_labels(pk, snap->labels, snap->pending, snap->waiting, histogram);
+		if (histogram) {
+			evald_pack_str(pk, "score_histogram");
+			pack_score_histogram(pk, snap->predicted);
+		}
 	}
 }
 

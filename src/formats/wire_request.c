@@ -24,6 +24,7 @@ enum field {
 	FIELD_SECONDS,
 	FIELD_TIME,
 	FIELD_TIMES,
+	FIELD_IDS,
 	NFIELDS
 };
 
@@ -32,28 +33,62 @@ static const char *const field_names[NFIELDS] = {
         [FIELD_WEIGHT] = "weight",   [FIELD_LABELS] = "labels",   [FIELD_SCORES] = "scores",
         [FIELD_WEIGHTS] = "weights", [FIELD_WINDOW] = "window",   [FIELD_THRESHOLDS] = "thresholds",
         [FIELD_CURVE] = "curve",     [FIELD_SECONDS] = "seconds", [FIELD_TIME] = "time",
-        [FIELD_TIMES] = "times",
+        [FIELD_TIMES] = "times",     [FIELD_IDS] = "ids",
 };
 
-#define F(field) (1u << (field))
+/*
+ * The columns of records: each has a batch field and a single-record
+ * field. A single record's id is the request's own "id".
+ */
+enum column { C_IDS, C_LABELS, C_SCORES, C_WEIGHTS, C_TIMES, NCOLUMNS };
+
+static const struct {
+	enum field batch, single; /* single: NFIELDS for the id */
+} columns[NCOLUMNS] = {
+        [C_IDS] = {FIELD_IDS, NFIELDS},           [C_LABELS] = {FIELD_LABELS, FIELD_LABEL},
+        [C_SCORES] = {FIELD_SCORES, FIELD_SCORE}, [C_WEIGHTS] = {FIELD_WEIGHTS, FIELD_WEIGHT},
+        [C_TIMES] = {FIELD_TIMES, FIELD_TIME},
+};
+
+#define F(field)  (1u << (field))
+#define C(column) (1u << (column))
+
+/* The fields of columns, batch and single. */
+#define COLUMN_FIELDS(c)                                                                           \
+	(((c)&C(C_IDS) ? F(FIELD_IDS) : 0) |                                                       \
+	 ((c)&C(C_LABELS) ? F(FIELD_LABELS) | F(FIELD_LABEL) : 0) |                                \
+	 ((c)&C(C_SCORES) ? F(FIELD_SCORES) | F(FIELD_SCORE) : 0) |                                \
+	 ((c)&C(C_WEIGHTS) ? F(FIELD_WEIGHTS) | F(FIELD_WEIGHT) : 0) |                             \
+	 ((c)&C(C_TIMES) ? F(FIELD_TIMES) | F(FIELD_TIME) : 0))
+
+#define OBSERVE_COLUMNS C(C_LABELS) | C(C_SCORES)
+#define PREDICT_COLUMNS C(C_IDS) | C(C_SCORES)
+#define LABEL_COLUMNS   C(C_IDS) | C(C_LABELS)
+#define TIMED_COLUMNS   C(C_WEIGHTS) | C(C_TIMES)
 
 static const struct op_spec {
 	const char *name;
 	enum evald_op op;
-	unsigned fields; /* the fields it may carry besides op and id */
+	unsigned fields;   /* the fields it may carry besides op and id */
+	unsigned needs;    /* the columns its records must have */
+	unsigned optional; /* and those they may have */
 } ops[] = {
-        {"use", EVALD_OP_USE, F(FIELD_STREAM)},
+        {"use", EVALD_OP_USE, F(FIELD_STREAM), 0, 0},
         {"observe", EVALD_OP_OBSERVE,
-         F(FIELD_STREAM) | F(FIELD_LABEL) | F(FIELD_SCORE) | F(FIELD_WEIGHT) | F(FIELD_TIME) |
-                 F(FIELD_LABELS) | F(FIELD_SCORES) | F(FIELD_WEIGHTS) | F(FIELD_TIMES)},
+         F(FIELD_STREAM) | COLUMN_FIELDS(OBSERVE_COLUMNS | TIMED_COLUMNS), OBSERVE_COLUMNS,
+         TIMED_COLUMNS},
+        {"predict", EVALD_OP_PREDICT,
+         F(FIELD_STREAM) | COLUMN_FIELDS(PREDICT_COLUMNS | TIMED_COLUMNS), PREDICT_COLUMNS,
+         TIMED_COLUMNS},
+        {"label", EVALD_OP_LABEL, F(FIELD_STREAM) | COLUMN_FIELDS(LABEL_COLUMNS), LABEL_COLUMNS, 0},
         {"snapshot", EVALD_OP_SNAPSHOT,
-         F(FIELD_STREAM) | F(FIELD_WINDOW) | F(FIELD_THRESHOLDS) | F(FIELD_CURVE)},
-        {"streams", EVALD_OP_STREAMS, 0},
-        {"reset", EVALD_OP_RESET, F(FIELD_STREAM)},
-        {"stats", EVALD_OP_STATS, 0},
-        {"ping", EVALD_OP_PING, 0},
-        {"advance_clock", EVALD_OP_ADVANCE_CLOCK, F(FIELD_SECONDS)},
-        {"checkpoint", EVALD_OP_CHECKPOINT, 0},
+         F(FIELD_STREAM) | F(FIELD_WINDOW) | F(FIELD_THRESHOLDS) | F(FIELD_CURVE), 0, 0},
+        {"streams", EVALD_OP_STREAMS, 0, 0, 0},
+        {"reset", EVALD_OP_RESET, F(FIELD_STREAM), 0, 0},
+        {"stats", EVALD_OP_STATS, 0, 0, 0},
+        {"ping", EVALD_OP_PING, 0, 0, 0},
+        {"advance_clock", EVALD_OP_ADVANCE_CLOCK, F(FIELD_SECONDS), 0, 0},
+        {"checkpoint", EVALD_OP_CHECKPOINT, 0, 0, 0},
 };
 
 struct ctx {
@@ -120,12 +155,24 @@ void evald_records_get(const struct evald_records *r, size_t i, int *label, doub
 {
 	size_t k = i * r->stride;
 
-	*label = as_label(&r->labels[k]);
-	if (!as_double(&r->scores[k], score))
+	*label = r->labels ? as_label(&r->labels[k]) : 0;
+	*score = 0.0;
+	if (r->scores && !as_double(&r->scores[k], score))
 		*score = NAN;
 	*weight = 1.0;
 	if (r->weights && !as_double(&r->weights[k], weight))
 		*weight = NAN;
+}
+
+/* An id: a string of 1 to EVALD_ID_MAX bytes or an integer >= 0; false for anything else. */
+static bool as_id(const msgpack_object *o, struct evald_join_id *out)
+{
+	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		evald_join_id_int(o->via.u64, out);
+		return true;
+	}
+	return o->type == MSGPACK_OBJECT_STR &&
+	       evald_join_id_str(o->via.str.ptr, o->via.str.size, out) == 0;
 }
 
 /* A few words on what a peer sent in place of a valid value. */
@@ -149,7 +196,7 @@ static void describe(const msgpack_object *o, char *buf, size_t len)
 		snprintf(buf, len, "nil");
 		break;
 	case MSGPACK_OBJECT_STR:
-		snprintf(buf, len, "a string");
+		snprintf(buf, len, "a string of %u bytes", o->via.str.size);
 		break;
 	case MSGPACK_OBJECT_ARRAY:
 		snprintf(buf, len, "an array");
@@ -169,6 +216,7 @@ void evald_scratch_destroy(struct evald_scratch *s)
 	free(s->scores);
 	free(s->weights);
 	free(s->times);
+	free(s->ids);
 	free(s->thresholds);
 	memset(s, 0, sizeof(*s));
 }
@@ -179,6 +227,7 @@ static int scratch_reserve(struct evald_scratch *s, size_t n)
 	size_t cap = s->cap ? s->cap : 64;
 	int *labels;
 	double *scores, *weights, *times;
+	struct evald_join_id *ids;
 
 	if (n <= s->cap)
 		return 0;
@@ -196,7 +245,10 @@ static int scratch_reserve(struct evald_scratch *s, size_t n)
 	times = realloc(s->times, cap * sizeof(*times));
 	if (times)
 		s->times = times;
-	if (!labels || !scores || !weights || !times)
+	ids = realloc(s->ids, cap * sizeof(*ids));
+	if (ids)
+		s->ids = ids;
+	if (!labels || !scores || !weights || !times || !ids)
 		return EVALD_ENOMEM;
 	s->cap = cap;
 	return 0;
@@ -214,24 +266,30 @@ static void check_records(struct ctx *c, struct evald_records *r, bool batch)
 		fail(c, EVALD_ENOMEM, SIZE_MAX, "out of memory for a batch of %zu records", r->n);
 		return;
 	}
-	r->value.labels = s->labels;
-	r->value.scores = s->scores;
+	r->value.ids = r->ids ? s->ids : NULL;
+	r->value.labels = r->labels ? s->labels : NULL;
+	r->value.scores = r->scores ? s->scores : NULL;
 	r->value.weights = r->weights ? s->weights : NULL;
 	r->value.times = r->times ? s->times : NULL;
 	for (size_t i = 0; i < r->n; i++) {
 		const msgpack_object *bad;
 		size_t k = i * r->stride;
 		char got[64];
+		int err = 0;
 
+		if (r->ids && !as_id(&r->ids[k], &s->ids[i]))
+			err = EVALD_EID;
 		evald_records_get(r, i, &s->labels[i], &s->scores[i], &s->weights[i]);
-		int err = evald_record_check(s->labels[i], s->scores[i], s->weights[i]);
+		if (err == 0)
+			err = evald_record_check(s->labels[i], s->scores[i], s->weights[i]);
 		if (err == 0 && r->times &&
 		    (!as_double(&r->times[k], &s->times[i]) || !isfinite(s->times[i]) ||
 		     s->times[i] < 0))
 			err = EVALD_ETIME;
 		if (err == 0)
 			continue;
-		bad = err == EVALD_ELABEL   ? &r->labels[k]
+		bad = err == EVALD_EID      ? &r->ids[k]
+		      : err == EVALD_ELABEL ? &r->labels[k]
 		      : err == EVALD_ESCORE ? &r->scores[k]
 		      : err == EVALD_ETIME  ? &r->times[k]
 		                            : &r->weights[k];
@@ -280,78 +338,91 @@ static void decode_compact(struct ctx *c, const msgpack_object *o)
 	check_records(c, r, false);
 }
 
-static void decode_observe(struct ctx *c, const msgpack_object **f)
+/* "labels/scores/weights/times", or "label/score/weight/time", of the columns in mask. */
+static void column_names(unsigned mask, bool batch, char *out, size_t len)
 {
-	static const enum field columns[] = {FIELD_LABELS, FIELD_SCORES, FIELD_WEIGHTS,
-	                                     FIELD_TIMES};
-	struct evald_records *r = &c->req->records;
-	const msgpack_object *labels = f[FIELD_LABELS], *scores = f[FIELD_SCORES],
-	                     *weights = f[FIELD_WEIGHTS], *times = f[FIELD_TIMES];
-	bool single = f[FIELD_LABEL] || f[FIELD_SCORE] || f[FIELD_WEIGHT] || f[FIELD_TIME];
-	bool batch = labels || scores || weights || times;
+	size_t n = 0;
 
+	out[0] = '\0';
+	for (int k = 0; k < NCOLUMNS && n < len; k++) {
+		if (!(mask & C(k)))
+			continue;
+		const char *name = batch || columns[k].single == NFIELDS
+		                           ? (batch ? field_names[columns[k].batch] : "id")
+		                           : field_names[columns[k].single];
+		n += (size_t)snprintf(out + n, len - n, "%s%s", n ? "/" : "", name);
+	}
+}
+
+/* The records of an observe, predict or label: one record, or a batch of columns. */
+static void decode_records(struct ctx *c, const struct op_spec *spec, const msgpack_object **f)
+{
+	struct evald_records *r = &c->req->records;
+	unsigned takes = spec->needs | spec->optional;
+	const msgpack_object *col[NCOLUMNS] = {0};
+	bool single = false, batch = false;
+	char one[80], many[80];
+	int first = -1;
+
+	for (int k = 0; k < NCOLUMNS; k++) {
+		if (!(takes & C(k)))
+			continue;
+		batch |= f[columns[k].batch] != NULL;
+		single |= columns[k].single != NFIELDS && f[columns[k].single] != NULL;
+	}
+	column_names(takes, false, one, sizeof(one));
+	column_names(takes, true, many, sizeof(many));
 	if (single && batch) {
-		fail(c, EVALD_EBADREQ, SIZE_MAX,
-		     "observe takes label/score/weight/time or labels/scores/weights/times, not "
-		     "both");
+		fail(c, EVALD_EBADREQ, SIZE_MAX, "%s takes %s or %s, not both", spec->name, one,
+		     many);
 		return;
 	}
-	if (!batch) {
-		if (!f[FIELD_LABEL] || !f[FIELD_SCORE]) {
-			fail(c, EVALD_EBADREQ, SIZE_MAX, "observe needs %s",
-			     f[FIELD_LABEL] ? "a score" : "a label");
+	for (int k = 0; k < NCOLUMNS; k++) {
+		if (!(takes & C(k)))
+			continue;
+		col[k] = batch                          ? f[columns[k].batch]
+		         : columns[k].single == NFIELDS ? c->req->id
+		                                        : f[columns[k].single];
+		if (!col[k] && (spec->needs & C(k))) {
+			fail(c, EVALD_EBADREQ, SIZE_MAX, "%s needs %s%s", spec->name,
+			     batch                          ? ""
+			     : columns[k].single == NFIELDS ? "an "
+			                                    : "a ",
+			     batch                          ? field_names[columns[k].batch]
+			     : columns[k].single == NFIELDS ? "id"
+			                                    : field_names[columns[k].single]);
 			return;
 		}
-		r->n = 1;
-		r->stride = 0;
-		r->labels = f[FIELD_LABEL];
-		r->scores = f[FIELD_SCORE];
-		r->weights = f[FIELD_WEIGHT];
-		r->times = f[FIELD_TIME];
-		check_records(c, r, false);
-		return;
-	}
-	for (size_t i = 0; i < sizeof(columns) / sizeof(columns[0]); i++) {
-		if (f[columns[i]] && f[columns[i]]->type != MSGPACK_OBJECT_ARRAY) {
+		if (col[k] && batch && col[k]->type != MSGPACK_OBJECT_ARRAY) {
 			fail(c, EVALD_EBADREQ, SIZE_MAX, "%s must be an array",
-			     field_names[columns[i]]);
+			     field_names[columns[k].batch]);
+			return;
+		}
+		if (col[k] && batch && first < 0)
+			first = k;
+		if (col[k] && batch && col[k]->via.array.size != col[first]->via.array.size) {
+			fail(c, EVALD_ELENGTH, SIZE_MAX, "%s has %u elements but %s has %u",
+			     field_names[columns[first].batch], col[first]->via.array.size,
+			     field_names[columns[k].batch], col[k]->via.array.size);
 			return;
 		}
 	}
-	if (!labels || !scores) {
-		fail(c, EVALD_EBADREQ, SIZE_MAX, "a batch needs %s", labels ? "scores" : "labels");
+	r->n = batch ? col[first]->via.array.size : 1;
+	if (r->n > c->max_batch) {
+		fail(c, EVALD_EBADREQ, SIZE_MAX, "a batch of %zu records exceeds max_batch (%zu)",
+		     r->n, c->max_batch);
 		return;
 	}
-	uint32_t n = labels->via.array.size;
-	if (scores->via.array.size != n) {
-		fail(c, EVALD_ELENGTH, SIZE_MAX, "labels has %u elements but scores has %u", n,
-		     scores->via.array.size);
-		return;
-	}
-	if (weights && weights->via.array.size != n) {
-		fail(c, EVALD_ELENGTH, SIZE_MAX,
-		     "labels and scores have %u elements but weights has %u", n,
-		     weights->via.array.size);
-		return;
-	}
-	if (times && times->via.array.size != n) {
-		fail(c, EVALD_ELENGTH, SIZE_MAX,
-		     "labels and scores have %u elements but times has %u", n,
-		     times->via.array.size);
-		return;
-	}
-	if (n > c->max_batch) {
-		fail(c, EVALD_EBADREQ, SIZE_MAX, "a batch of %u records exceeds max_batch (%zu)", n,
-		     c->max_batch);
-		return;
-	}
-	r->n = n;
-	r->stride = 1;
-	r->labels = labels->via.array.ptr;
-	r->scores = scores->via.array.ptr;
-	r->weights = weights ? weights->via.array.ptr : NULL;
-	r->times = times ? times->via.array.ptr : NULL;
-	check_records(c, r, true);
+	r->stride = batch ? 1 : 0;
+	for (int k = 0; k < NCOLUMNS; k++)
+		if (col[k] && batch)
+			col[k] = col[k]->via.array.ptr;
+	r->ids = col[C_IDS];
+	r->labels = col[C_LABELS];
+	r->scores = col[C_SCORES];
+	r->weights = col[C_WEIGHTS];
+	r->times = col[C_TIMES];
+	check_records(c, r, batch);
 }
 
 static void decode_snapshot(struct ctx *c, const msgpack_object **f)
@@ -414,7 +485,7 @@ static bool scalar(const msgpack_object *o)
 static void decode_map(struct ctx *c, const msgpack_object *o)
 {
 	const msgpack_object_map *m = &o->via.map;
-	const msgpack_object *f[NFIELDS] = {0}, *op = NULL;
+	const msgpack_object *f[NFIELDS] = {0}, *op = NULL, *bad_id = NULL;
 	char echo[65];
 	const struct op_spec *spec = NULL;
 	struct evald_request *req = c->req;
@@ -430,10 +501,7 @@ static void decode_map(struct ctx *c, const msgpack_object *o)
 			return;
 		}
 		if (str_is(k, "id")) {
-			if (!scalar(v)) {
-				fail(c, EVALD_EBADREQ, SIZE_MAX, "id must be a scalar");
-				return;
-			}
+			bad_id = scalar(v) ? bad_id : v;
 			continue;
 		}
 		if (str_is(k, "op")) {
@@ -458,12 +526,21 @@ static void decode_map(struct ctx *c, const msgpack_object *o)
 			spec = &ops[i];
 	if (!spec) {
 		fail(c, EVALD_EUNKNOWNOP, SIZE_MAX,
-		     "unknown op '%s'; expected use, observe, snapshot, streams, reset, stats or "
-		     "ping",
+		     "unknown op '%s'; expected use, observe, predict, label, snapshot, streams, "
+		     "reset, stats or ping",
 		     evald_printable(op->via.str.ptr, op->via.str.size, echo, sizeof(echo)));
 		return;
 	}
 	req->op = spec->op;
+	if (bad_id) {
+		/* A prediction's or label's id is the record's own: bad_id, as in a batch. */
+		if (spec->needs & C(C_IDS))
+			fail(c, EVALD_EID, SIZE_MAX, "%s, got %s", evald_strerror(EVALD_EID),
+			     bad_id->type == MSGPACK_OBJECT_MAP ? "a map" : "an array");
+		else
+			fail(c, EVALD_EBADREQ, SIZE_MAX, "id must be a scalar");
+		return;
+	}
 	for (uint32_t i = 0; i < m->size; i++) {
 		const msgpack_object *k = &m->ptr[i].key;
 		size_t j = 0;
@@ -491,7 +568,9 @@ static void decode_map(struct ctx *c, const msgpack_object *o)
 			fail(c, EVALD_EBADREQ, SIZE_MAX, "use needs a stream");
 		break;
 	case EVALD_OP_OBSERVE:
-		decode_observe(c, f);
+	case EVALD_OP_PREDICT:
+	case EVALD_OP_LABEL:
+		decode_records(c, spec, f);
 		break;
 	case EVALD_OP_SNAPSHOT:
 		decode_snapshot(c, f);

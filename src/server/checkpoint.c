@@ -280,7 +280,7 @@ static void note_changed_configs(struct evald_server *s)
 		const char *name;
 		const evald_series *series = evald_registry_at(s->streams, i, &name);
 		const struct evald_config *now =
-		        evald_server_config_stream(s->cfg, name, strlen(name));
+		        &evald_server_config_stream(s->cfg, name, strlen(name))->hist;
 		const evald_hist *total = evald_series_total(series);
 		const struct evald_config *kept = evald_hist_config(total);
 		if (!evald_hist_made_from(total, now))

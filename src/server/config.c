@@ -22,10 +22,11 @@ enum key_type {
 	K_SPACING,   /* enum evald_spacing */
 	K_PAIR,      /* two finite doubles lo < hi, stored side by side */
 	K_LIST,      /* at most EVALD_THRESHOLDS_MAX doubles, and their count (uint32_t) */
+	K_ON_EXPIRY, /* enum evald_on_expiry */
 };
 
-/* Where a key's value lives: the server configuration, or a stream's bin or window settings. */
-enum key_base { B_SERVER, B_BINS, B_WINDOW };
+/* Where a key's value lives: the server configuration, or a stream's. */
+enum key_base { B_SERVER, B_STREAM };
 
 /* One configuration key: evald.ini, --check-config and conf/evald.ini all follow this table. */
 struct key {
@@ -44,11 +45,12 @@ struct key {
 #define SERVER(field)                                                                              \
 	B_SERVER, offsetof(struct evald_server_config, field),                                     \
 	        sizeof(((struct evald_server_config *)0)->field)
-#define BINS(field)                                                                                \
-	B_BINS, offsetof(struct evald_config, field), sizeof(((struct evald_config *)0)->field)
-#define WINDOW(field)                                                                              \
-	B_WINDOW, offsetof(struct evald_window_config, field),                                     \
-	        sizeof(((struct evald_window_config *)0)->field)
+#define STREAM(field)                                                                              \
+	B_STREAM, offsetof(struct evald_stream_config, field),                                     \
+	        sizeof(((struct evald_stream_config *)0)->field)
+#define BINS(field)   STREAM(hist.field)
+#define WINDOW(field) STREAM(window.field)
+#define JOIN(field)   STREAM(join.field)
 
 static const struct key keys[] = {
         {"server", "listen", K_ADDRESS, SERVER(listen), 0, 0, 0, EVALD_EINVAL, "127.0.0.1:7390",
@@ -91,7 +93,7 @@ static const struct key keys[] = {
         {"defaults", "logit_limits", K_PAIR, BINS(logit_lo), 0, 0, 0, EVALD_ELIMITS, "-12,12",
          "For logit spacing: the log-odds of the first and last bin edges."},
         {"defaults", "thresholds", K_LIST, BINS(thresholds),
-         offsetof(struct evald_config, nthresholds), 0, 0, EVALD_ETHRESHOLD, "0.5",
+         offsetof(struct evald_stream_config, hist.nthresholds), 0, 0, EVALD_ETHRESHOLD, "0.5",
          "Thresholds whose confusion counts are kept exactly at ingest, comma-separated, at "
          "most 32."},
         {"defaults", "window_slot", K_DURATION, WINDOW(slot), 0, 1, 0, EVALD_EWINDOW, "10s",
@@ -99,6 +101,17 @@ static const struct key keys[] = {
         {"defaults", "window_max", K_DURATION, WINDOW(max), 0, 0, 0, EVALD_EWINDOW, "1h",
          "Longest window a snapshot may ask for, a multiple of window_slot; 0 turns windows "
          "off."},
+        {"defaults", "label_ttl", K_DURATION, JOIN(label_ttl), 0, 1, 0, EVALD_EINVAL, "7d",
+         "How long a prediction waits for its label (delayed labels, docs/labels.md)."},
+        {"defaults", "label_wait", K_DURATION, JOIN(label_wait), 0, 0, 0, EVALD_EINVAL, "5m",
+         "How long a label waits for its prediction, as labels can overtake predictions; 0: "
+         "not at all."},
+        {"defaults", "on_expiry", K_ON_EXPIRY, JOIN(on_expiry), 0, 0, 0, EVALD_EINVAL, "drop",
+         "What a prediction whose label_ttl passed counts as: drop (only as expired), "
+         "negative or positive."},
+        {"defaults", "max_pending", K_UINT, JOIN(max_pending), 0, 1, EVALD_JOIN_PENDING_MAX,
+         EVALD_EINVAL, "1000000",
+         "Pending predictions plus waiting labels per stream; past it the oldest is evicted."},
         {"http", "listen", K_ADDRESS, SERVER(http_listen), 0, 0, 0, EVALD_EINVAL, "127.0.0.1:7391",
          "HTTP address for /metrics (Prometheus), /snapshot, /streams and /healthz; empty "
          "turns it off."},
@@ -130,7 +143,7 @@ static const struct key keys[] = {
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 /* A stream section records the keys it set as bits of an unsigned. */
-_Static_assert(NKEYS <= 32, "too many keys for evald_hist_section.set");
+_Static_assert(NKEYS <= 64, "too many keys for evald_stream_section.set");
 
 struct parse {
 	struct evald_server_config *cfg;
@@ -220,20 +233,16 @@ static int parse_list(const char *v, double *out, uint32_t max)
 	return r < 0 ? -1 : (int)n;
 }
 
-/* The settings a key belongs to: the server configuration or a stream's bins or windows. */
+/* The settings a key belongs to: the server configuration or a stream's. */
 struct target {
 	struct evald_server_config *cfg;
-	struct evald_config *bins;
-	struct evald_window_config *win;
+	struct evald_stream_config *stream;
 };
 
 /* Where key k's value is kept in t. */
 static char *key_at(const struct key *k, const struct target *t)
 {
-	char *base = k->base == B_SERVER ? (char *)t->cfg
-	             : k->base == B_BINS ? (char *)t->bins
-	                                 : (char *)t->win;
-	return base + k->offset;
+	return (k->base == B_SERVER ? (char *)t->cfg : (char *)t->stream) + k->offset;
 }
 
 /* Where a K_LIST key's count is kept in t. */
@@ -307,6 +316,12 @@ static bool key_parse(const struct key *k, const char *v, char *at, char *count,
 		}
 		memcpy(at, pair, sizeof(pair));
 		return true;
+	case K_ON_EXPIRY:
+		if (evald_on_expiry_parse(v, (enum evald_on_expiry *)(void *)at) != 0) {
+			snprintf(what, len, "'%s' is not drop, negative or positive", v);
+			return false;
+		}
+		return true;
 	case K_LIST:
 		n = parse_list(v, (double *)(void *)at, EVALD_THRESHOLDS_MAX);
 		if (n < 0) {
@@ -353,6 +368,8 @@ static void key_write(const struct key *k, const char *at, const char *count, FI
 		u32 = *(const uint32_t *)(const void *)at;
 		if (u32 == 0)
 			fputs("0", out);
+		else if (u32 % 86400 == 0)
+			fprintf(out, "%ud", u32 / 86400);
 		else if (u32 % 3600 == 0)
 			fprintf(out, "%uh", u32 / 3600);
 		else if (u32 % 60 == 0)
@@ -365,6 +382,9 @@ static void key_write(const struct key *k, const char *at, const char *count, FI
 		break;
 	case K_SPACING:
 		fputs(evald_spacing_name(*(const enum evald_spacing *)(const void *)at), out);
+		break;
+	case K_ON_EXPIRY:
+		fputs(evald_on_expiry_name(*(const enum evald_on_expiry *)(const void *)at), out);
 		break;
 	case K_PAIR:
 	case K_LIST:
@@ -409,8 +429,8 @@ static size_t section_index(const struct evald_server_config *cfg, const char *n
 	return i;
 }
 
-static const struct evald_hist_section *section_of(const struct evald_server_config *cfg,
-                                                   const char *name, size_t len)
+static const struct evald_stream_section *section_of(const struct evald_server_config *cfg,
+                                                     const char *name, size_t len)
 {
 	size_t i = section_index(cfg, name, len);
 
@@ -418,11 +438,11 @@ static const struct evald_hist_section *section_of(const struct evald_server_con
 }
 
 /* The section for stream name, made if it is new. */
-static struct evald_hist_section *stream_section(struct evald_server_config *cfg, const char *name,
-                                                 size_t len)
+static struct evald_stream_section *stream_section(struct evald_server_config *cfg,
+                                                   const char *name, size_t len)
 {
 	size_t i = section_index(cfg, name, len);
-	struct evald_hist_section *s;
+	struct evald_stream_section *s;
 
 	if (i < cfg->nstreams)
 		return &cfg->streams[i];
@@ -451,8 +471,8 @@ static int handler(void *user, const char *section, const char *name, const char
 {
 	struct parse *p = user;
 	struct evald_server_config *cfg = p->cfg;
-	struct target t = {cfg, &cfg->defaults, &cfg->window};
-	struct evald_hist_section *sec = NULL;
+	struct target t = {cfg, &cfg->defaults};
+	struct evald_stream_section *sec = NULL;
 	const char *stream, *kind = section;
 	char what[600];
 	size_t len, i;
@@ -468,8 +488,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		sec = stream_section(cfg, stream, len);
 		if (!sec)
 			return fail(p, EVALD_ENOMEM, section, name, "out of memory");
-		t.bins = &sec->cfg;
-		t.win = &sec->win;
+		t.stream = &sec->cfg;
 		kind = "defaults";
 	}
 	for (i = 0; i < NKEYS; i++)
@@ -488,71 +507,76 @@ static int handler(void *user, const char *section, const char *name, const char
 	               sizeof(what)))
 		return fail(p, keys[i].err, section, name, "%s", what);
 	if (sec)
-		sec->set |= 1u << i;
+		sec->set |= (uint64_t)1 << i;
 	return 1;
 }
 
 /* A stream section's settings: [defaults], with the keys it set taken from it. */
-static void section_merge(const struct evald_server_config *cfg, struct evald_hist_section *s)
+static void section_merge(const struct evald_server_config *cfg, struct evald_stream_section *s)
 {
-	struct evald_config bins = cfg->defaults;
-	struct evald_window_config win = cfg->window;
+	struct evald_stream_config merged = cfg->defaults;
 
 	for (size_t i = 0; i < NKEYS; i++) {
 		const struct key *k = &keys[i];
-		if (!(s->set & (1u << i)))
+		if (!(s->set & ((uint64_t)1 << i)))
 			continue;
-		char *to = k->base == B_BINS ? (char *)&bins : (char *)&win;
-		const char *from =
-		        k->base == B_BINS ? (const char *)&s->cfg : (const char *)&s->win;
 		/* A pair's size is its first field's: lo, then hi beside it. */
-		memcpy(to + k->offset, from + k->offset, k->type == K_PAIR ? 2 * k->size : k->size);
+		memcpy((char *)&merged + k->offset, (const char *)&s->cfg + k->offset,
+		       k->type == K_PAIR ? 2 * k->size : k->size);
 		if (k->type == K_LIST)
-			memcpy(to + k->count_offset, from + k->count_offset, sizeof(uint32_t));
+			memcpy((char *)&merged + k->count_offset,
+			       (const char *)&s->cfg + k->count_offset, sizeof(uint32_t));
 	}
-	s->cfg = bins;
-	s->win = win;
+	s->cfg = merged;
 }
 
-/* Fills each stream section's unset keys from [defaults] and checks every bin configuration. */
+/* Checks one stream's settings; err[] names the section and says why. */
+static int stream_check(const struct evald_stream_config *c, const char *file, const char *section,
+                        char *err, size_t errlen)
+{
+	int status = evald_config_check(&c->hist);
+
+	if (status) {
+		snprintf(err, errlen, "%s: %s: %s", file, section, evald_strerror(status));
+		return status;
+	}
+	if (evald_window_check(&c->window) != 0) {
+		snprintf(err, errlen,
+		         "%s: %s: window_max must be 0 or a multiple of window_slot, at most %d "
+		         "slots",
+		         file, section, EVALD_WINDOW_SLOTS_MAX - 1);
+		return EVALD_EWINDOW;
+	}
+	if (evald_join_config_check(&c->join) != 0) {
+		snprintf(err, errlen, "%s: %s: label_ttl, on_expiry or max_pending out of range",
+		         file, section);
+		return EVALD_EINVAL;
+	}
+	return 0;
+}
+
+/* Fills each stream section's unset keys from [defaults] and checks every stream's settings. */
 static int finish(struct parse *p, const char *name)
 {
 	struct evald_server_config *cfg = p->cfg;
-	int err = evald_config_check(&cfg->defaults);
+	char section[EVALD_STREAM_NAME_MAX + 16];
+	int err = stream_check(&cfg->defaults, name, "[defaults]", p->err, p->errlen);
 
-	if (err) {
-		snprintf(p->err, p->errlen, "%s: [defaults]: %s", name, evald_strerror(err));
+	if (err)
 		return err;
-	}
-	if (evald_window_check(&cfg->window) != 0) {
-		snprintf(p->err, p->errlen,
-		         "%s: [defaults]: window_max must be 0 or a multiple of window_slot, at "
-		         "most %d slots",
-		         name, EVALD_WINDOW_SLOTS_MAX - 1);
-		return EVALD_EWINDOW;
-	}
-	if (cfg->sink.path[0] && cfg->sink.interval % cfg->window.slot != 0) {
+	if (cfg->sink.path[0] && cfg->sink.interval % cfg->defaults.window.slot != 0) {
 		snprintf(p->err, p->errlen,
 		         "%s: [sink]: interval must be a multiple of window_slot (%us)", name,
-		         cfg->window.slot);
+		         cfg->defaults.window.slot);
 		return EVALD_EWINDOW;
 	}
 	for (size_t i = 0; i < cfg->nstreams; i++) {
-		struct evald_hist_section *s = &cfg->streams[i];
+		struct evald_stream_section *s = &cfg->streams[i];
 		section_merge(cfg, s);
-		if (evald_window_check(&s->win) != 0) {
-			snprintf(p->err, p->errlen,
-			         "%s: [stream \"%s\"]: window_max must be 0 or a multiple of "
-			         "window_slot",
-			         name, s->name);
-			return EVALD_EWINDOW;
-		}
-		err = evald_config_check(&s->cfg);
-		if (err) {
-			snprintf(p->err, p->errlen, "%s: [stream \"%s\"]: %s", name, s->name,
-			         evald_strerror(err));
+		snprintf(section, sizeof(section), "[stream \"%s\"]", s->name);
+		err = stream_check(&s->cfg, name, section, p->err, p->errlen);
+		if (err)
 			return err;
-		}
 	}
 	return 0;
 }
@@ -578,7 +602,7 @@ static int conclude(struct parse *p, int line, const char *name)
 
 int evald_server_config_init(struct evald_server_config *cfg)
 {
-	struct target t = {cfg, &cfg->defaults, &cfg->window};
+	struct target t = {cfg, &cfg->defaults};
 	char what[256];
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -644,7 +668,7 @@ static void write_section(const struct target *t, const char *kind, FILE *out)
 void evald_server_config_write(struct evald_server_config *cfg, FILE *out)
 {
 	static const char *const sections[] = {"server", "defaults", "http", "state", "sink"};
-	struct target t = {cfg, &cfg->defaults, &cfg->window};
+	struct target t = {cfg, &cfg->defaults};
 
 	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
 		fprintf(out, "%s[%s]\n", i ? "\n" : "", sections[i]);
@@ -652,8 +676,7 @@ void evald_server_config_write(struct evald_server_config *cfg, FILE *out)
 	}
 	/* A stream's section shows every setting it gets, those from [defaults] too. */
 	for (size_t i = 0; i < cfg->nstreams; i++) {
-		t.bins = &cfg->streams[i].cfg;
-		t.win = &cfg->streams[i].win;
+		t.stream = &cfg->streams[i].cfg;
 		fprintf(out, "\n[stream \"%s\"]\n", cfg->streams[i].name);
 		write_section(&t, "defaults", out);
 	}
@@ -668,18 +691,10 @@ const char *evald_server_config_key(size_t i, const char **section, const char *
 	return keys[i].name;
 }
 
-const struct evald_window_config *evald_server_config_window(const struct evald_server_config *cfg,
+const struct evald_stream_config *evald_server_config_stream(const struct evald_server_config *cfg,
                                                              const char *name, size_t len)
 {
-	const struct evald_hist_section *sec = section_of(cfg, name, len);
-
-	return sec ? &sec->win : &cfg->window;
-}
-
-const struct evald_config *evald_server_config_stream(const struct evald_server_config *cfg,
-                                                      const char *name, size_t len)
-{
-	const struct evald_hist_section *sec = section_of(cfg, name, len);
+	const struct evald_stream_section *sec = section_of(cfg, name, len);
 
 	return sec ? &sec->cfg : &cfg->defaults;
 }

@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,11 +57,13 @@ static int find_series(struct evald_conn *c, const struct evald_request *req, bo
 	if (!*out) {
 		if (!create)
 			return EVALD_ENOSTREAM;
-		err = evald_registry_add(
-		        s->streams, name, len, evald_server_config_stream(s->cfg, name, len),
-		        evald_server_config_window(s->cfg, name, len), s->now, out);
+		const struct evald_stream_config *sc =
+		        evald_server_config_stream(s->cfg, name, len);
+		err = evald_registry_add(s->streams, name, len, &sc->hist, &sc->window, s->now,
+		                         out);
 		if (err)
 			return err;
+		evald_series_set_join(*out, &sc->join); /* checked with the configuration */
 		evald_log(EVALD_LOG_INFO, "stream_created", "stream=\"%s\"", name);
 	}
 	if (!req->stream)
@@ -95,21 +98,30 @@ static bool times_in_reach(struct evald_conn *c, const struct evald_request *req
 	return false;
 }
 
+/* The series of a request that carries records, made on first use; false if refused. */
+static bool records_series(struct evald_conn *c, const struct evald_request *req,
+                           evald_series **series)
+{
+	char buf[EVALD_STREAM_NAME_MAX + 1];
+	int err = find_series(c, req, true, target_name(c, req, buf), series);
+
+	if (err) {
+		count_error(c, req, err, req->records.n,
+		            err == EVALD_ETOOMANY ? "too many streams: max_streams reached"
+		                                  : evald_strerror(err));
+		return false;
+	}
+	return !req->records.value.times || times_in_reach(c, req);
+}
+
 static void observe(struct evald_conn *c, const struct evald_request *req)
 {
 	const struct evald_records *r = &req->records;
-	char buf[EVALD_STREAM_NAME_MAX + 1];
 	evald_series *series;
 	size_t bad;
-	int err = find_series(c, req, true, target_name(c, req, buf), &series);
+	int err;
 
-	if (err) {
-		count_error(c, req, err, r->n,
-		            err == EVALD_ETOOMANY ? "too many streams: max_streams reached"
-		                                  : evald_strerror(err));
-		return;
-	}
-	if (r->value.times && !times_in_reach(c, req))
+	if (!records_series(c, req, &series))
 		return;
 	/* The decoder converted and checked every record, so this counts them all. */
 	err = evald_series_observe_batch(series, c->peer.server->now, r->n, r->value.labels,
@@ -122,6 +134,74 @@ static void observe(struct evald_conn *c, const struct evald_request *req)
 	c->peer.server->stats.records_accepted += r->n;
 	if (req->id && req->op == EVALD_OP_OBSERVE)
 		evald_reply_accepted(&c->pk, req->id, r->n);
+}
+
+/* Logs, rate-limited, the entries a request evicted from a stream's full join. */
+static void log_evictions(struct evald_conn *c, const struct evald_request *req,
+                          const evald_series *series, uint64_t before)
+{
+	struct evald_server *s = c->peer.server;
+	const struct evald_label_stats *st = evald_series_labels(series);
+	char buf[EVALD_STREAM_NAME_MAX + 1];
+	uint64_t suppressed;
+
+	if (st->evicted == before ||
+	    !evald_ratelimit_allow(&s->eviction_log, uv_now(s->loop), &suppressed))
+		return;
+	evald_log(EVALD_LOG_WARN, "labels_evicted",
+	          "stream=\"%s\" evicted=%llu max_pending=%llu suppressed=%llu "
+	          "action=\"raise max_pending, or lower label_ttl, if predictions should wait "
+	          "longer\"",
+	          target_name(c, req, buf), (unsigned long long)st->evicted,
+	          (unsigned long long)evald_series_join_config(series)->max_pending,
+	          (unsigned long long)suppressed);
+}
+
+static void predict(struct evald_conn *c, const struct evald_request *req)
+{
+	const struct evald_records *r = &req->records;
+	size_t outcomes[EVALD_JOIN_OUTCOMES] = {0};
+	evald_series *series;
+	uint64_t evicted;
+	int err;
+
+	if (!records_series(c, req, &series))
+		return;
+	evicted = evald_series_labels(series)->evicted;
+	err = evald_series_predict(series, c->peer.server->now, r->n, r->value.ids, r->value.scores,
+	                           r->value.weights, r->value.times, outcomes);
+	if (err) {
+		count_error(c, req, err, r->n, "out of memory for these predictions");
+		return;
+	}
+	log_evictions(c, req, series, evicted);
+	c->peer.server->stats.predictions_accepted += r->n - outcomes[EVALD_JOIN_DUPLICATE];
+	if (req->id)
+		evald_reply_predicted(&c->pk, req->id, r->n - outcomes[EVALD_JOIN_DUPLICATE],
+		                      outcomes[EVALD_JOIN_DUPLICATE]);
+}
+
+static void label(struct evald_conn *c, const struct evald_request *req)
+{
+	const struct evald_records *r = &req->records;
+	size_t outcomes[EVALD_JOIN_OUTCOMES] = {0};
+	evald_series *series;
+	uint64_t evicted;
+	int err;
+
+	if (!records_series(c, req, &series))
+		return;
+	evicted = evald_series_labels(series)->evicted;
+	err = evald_series_label(series, c->peer.server->now, r->n, r->value.ids, r->value.labels,
+	                         outcomes);
+	if (err) {
+		count_error(c, req, err, r->n, "out of memory for these labels");
+		return;
+	}
+	log_evictions(c, req, series, evicted);
+	c->peer.server->stats.labels_accepted += r->n;
+	evald_reply_labelled(&c->pk, req->id, outcomes[EVALD_JOIN_MATCHED],
+	                     outcomes[EVALD_JOIN_WAITING], outcomes[EVALD_JOIN_DUPLICATE]);
 }
 
 /* Says what windows a stream allows, for a bad_window reply. */
@@ -141,12 +221,44 @@ static void window_help(const evald_series *series, const char *window, char *ou
 		         window, w->slot, w->max);
 }
 
+/*
+ * The labels section of a snapshot: the stream's since its start, or of
+ * a window [from, now] merged into *labels and *predicted (the caller
+ * frees it). A window's pending predictions are those of its slots not
+ * yet resolved.
+ */
+static int snapshot_labels(const evald_series *series, bool window, double from, double now,
+                           struct evald_label_stats *labels, evald_hist **predicted,
+                           struct evald_snapshot *snap)
+{
+	const evald_join *j = evald_series_join(series);
+	uint32_t slot = evald_series_window_config(series)->slot;
+	int err;
+
+	snap->waiting = evald_join_waiting(j);
+	if (!window) {
+		snap->labels = evald_series_labels(series);
+		snap->predicted = evald_series_predicted(series);
+		snap->pending = evald_join_pending(j);
+		return 0;
+	}
+	err = evald_hist_new_like(evald_series_predicted(series), predicted);
+	if (err)
+		return err;
+	evald_series_labels_merge(series, from, (floor(now / slot) + 1) * slot, labels, *predicted);
+	snap->labels = labels;
+	snap->predicted = *predicted;
+	snap->pending = labels->predictions - labels->matched - labels->expired - labels->evicted;
+	return 0;
+}
+
 int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q,
                     msgpack_packer *pk, const msgpack_object *id, char *message, size_t msglen)
 {
 	struct evald_snapshot snap = {0};
+	struct evald_label_stats labels;
 	char window[40];
-	evald_hist *merged = NULL;
+	evald_hist *merged = NULL, *predicted = NULL;
 	evald_series *series = q->series;
 	uint32_t seconds;
 	int err = 0;
@@ -182,8 +294,18 @@ int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q
 	snap.thresholds = q->thresholds;
 	snap.nthresholds = q->nthresholds;
 	snap.curve = q->curve;
+	if (evald_series_join(series)) {
+		err = snapshot_labels(series, merged != NULL, snap.from, s->now, &labels,
+		                      &predicted, &snap);
+		if (err) {
+			evald_hist_free(merged);
+			snprintf(message, msglen, "out of memory");
+			return err;
+		}
+	}
 	evald_reply_snapshot(pk, id, &snap);
 	evald_hist_free(merged);
+	evald_hist_free(predicted);
 	return 0;
 }
 
@@ -249,6 +371,7 @@ static void advance_clock(struct evald_conn *c, const struct evald_request *req)
 		return;
 	s->now = evald_clock_advance(&s->clock, req->seconds);
 	evald__tick(s);
+	evald__expire_all(s); /* a test sees every wait that is over ended */
 	evald_reply_clock(&c->pk, req->id, s->now);
 }
 
@@ -298,6 +421,8 @@ static void (*const handlers[EVALD_OP_COUNT])(struct evald_conn *c,
         [EVALD_OP_RECORD] = observe,
         [EVALD_OP_USE] = use,
         [EVALD_OP_OBSERVE] = observe,
+        [EVALD_OP_PREDICT] = predict,
+        [EVALD_OP_LABEL] = label,
         [EVALD_OP_SNAPSHOT] = snapshot,
         [EVALD_OP_STREAMS] = streams,
         [EVALD_OP_RESET] = reset,

@@ -21,15 +21,62 @@ void evald__refresh_stats(struct evald_server *s)
 	s->stats.streams = evald_registry_count(s->streams);
 	s->stats.state_bytes = evald_registry_footprint(s->streams);
 	s->stats.records_late = 0;
+	memset(&s->stats.labels, 0, sizeof(s->stats.labels));
+	s->stats.pending = s->stats.waiting_labels = 0;
 	for (size_t i = 0, n = evald_registry_count(s->streams); i < n; i++) {
 		const char *name;
-		s->stats.records_late += evald_series_late(evald_registry_at(s->streams, i, &name));
+		const evald_series *series = evald_registry_at(s->streams, i, &name);
+		const evald_join *j = evald_series_join(series);
+		s->stats.records_late += evald_series_late(series);
+		if (!j)
+			continue;
+		evald_label_stats_merge(&s->stats.labels, evald_series_labels(series));
+		s->stats.pending += evald_join_pending(j);
+		s->stats.waiting_labels += evald_join_waiting(j);
 	}
+}
+
+/*
+ * Ends the joins' waits that are over, at most JOIN_EXPIRY_BUDGET per
+ * call so that no loop turn is held long (about 0.2 us each,
+ * docs/performance.md). Streams take turns from where the last call
+ * stopped. Returns false if the budget ran out, so that more may be due.
+ */
+#define JOIN_EXPIRY_BUDGET 3000
+
+static bool expire_joins(struct evald_server *s)
+{
+	size_t n = evald_registry_count(s->streams), budget = JOIN_EXPIRY_BUDGET;
+
+	for (size_t k = 0; k < n && budget; k++) {
+		const char *name;
+		size_t i = (s->expiry_next + k) % n;
+		evald_series *series = evald_registry_at(s->streams, i, &name);
+		budget -= evald_series_join_expire(series, s->now, budget);
+		if (!budget)
+			s->expiry_next = i; /* this stream may have more: it starts the next call */
+	}
+	return budget > 0;
+}
+
+/* Goes on ending waits, a budget per loop turn, until none that is over is left. */
+static void on_expiry_idle(uv_idle_t *h)
+{
+	struct evald_server *s = h->data;
+
+	if (expire_joins(s))
+		uv_idle_stop(h);
+}
+
+void evald__expire_all(struct evald_server *s)
+{
+	while (!expire_joins(s))
+		;
 }
 
 void evald__tick(struct evald_server *s)
 {
-	uint32_t slot = s->cfg->window.slot;
+	uint32_t slot = s->cfg->defaults.window.slot;
 
 	/* Slots age by whole slot widths: one sweep per width frees what has expired. */
 	if (s->now - s->last_expiry >= slot) {
@@ -39,6 +86,8 @@ void evald__tick(struct evald_server *s)
 		}
 		s->last_expiry = s->now;
 	}
+	if (!s->stopping && !expire_joins(s))
+		uv_idle_start(&s->expiry_idle, on_expiry_idle);
 	if (s->cfg->idle_timeout)
 		for (struct evald_peer *p = s->conns; p; p = p->next) {
 			struct evald_conn *c = (struct evald_conn *)p;
@@ -108,6 +157,7 @@ void evald_server_stop(evald_server *s)
 	uv_close((uv_handle_t *)&s->checkpoint_timer, NULL);
 	evald__checkpoint_cancel(s);
 	uv_close((uv_handle_t *)&s->checkpoint_idle, NULL);
+	uv_close((uv_handle_t *)&s->expiry_idle, NULL);
 	uv_close((uv_handle_t *)&s->resume, NULL);
 	uv_close((uv_handle_t *)&s->waiting, NULL);
 	for (struct evald_peer *p = s->conns; p; p = p->next)
@@ -123,7 +173,7 @@ void evald_server_stop(evald_server *s)
 /* The server's own handles as they are made, so that a failure closes just those. */
 struct handles {
 	evald_server *s;
-	uv_handle_t *made[9];
+	uv_handle_t *made[10];
 	size_t n;
 	int sys; /* the libuv error of the one that failed */
 };
@@ -151,6 +201,7 @@ static int handles_init(evald_server *s, char *err, size_t errlen)
 	    made(&hs, uv_timer_init(loop, &s->tick), &s->tick) &&
 	    made(&hs, uv_timer_init(loop, &s->checkpoint_timer), &s->checkpoint_timer) &&
 	    made(&hs, uv_idle_init(loop, &s->checkpoint_idle), &s->checkpoint_idle) &&
+	    made(&hs, uv_idle_init(loop, &s->expiry_idle), &s->expiry_idle) &&
 	    made(&hs, uv_timer_init(loop, &s->drain), &s->drain) &&
 	    made(&hs, uv_check_init(loop, &s->resume), &s->resume) &&
 	    made(&hs, uv_idle_init(loop, &s->waiting), &s->waiting))
@@ -198,6 +249,7 @@ int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg,
 	evald_clock_init(&s->clock, opts->manual_clock);
 	s->now = s->started = s->last_expiry = evald_clock_now(&s->clock);
 	s->bad_input_log.burst = 10;
+	s->eviction_log.burst = 5;
 	r = evald_registry_new(cfg->max_streams, &s->streams);
 	if (r == 0)
 		r = handles_init(s, err, errlen);

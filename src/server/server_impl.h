@@ -38,6 +38,7 @@ struct evald_server {
 	uv_timer_t tick; /* expires slots and drives the sink */
 	uv_timer_t checkpoint_timer;
 	uv_idle_t checkpoint_idle;     /* copies streams for a checkpoint, a slice per turn */
+	uv_idle_t expiry_idle;         /* ends joins' waits that are over, a budget per turn */
 	struct checkpoint *checkpoint; /* the one under way, or NULL */
 	uv_timer_t drain;              /* forces the last connections closed when stopping */
 	uv_check_t resume; /* gives yielded connections their turns, a few per loop turn */
@@ -46,6 +47,7 @@ struct evald_server {
 	bool stopping;
 	bool running; /* started: the final checkpoint may be written */
 	double last_expiry;
+	size_t expiry_next; /* the stream whose join expiry goes first next tick */
 	evald_registry *streams;
 	struct evald_sink sink;
 	struct evald_scratch scratch; /* the records of the request being handled */
@@ -53,10 +55,14 @@ struct evald_server {
 	double started;
 	struct evald_stats stats;
 	struct evald_ratelimit bad_input_log;
+	struct evald_ratelimit eviction_log; /* labels_evicted lines */
 };
 
 /* Expires old slots and writes the sink's due lines; called each second and on advance_clock. */
 void evald__tick(struct evald_server *s);
+
+/* Ends every join wait that is over now, however long it takes: for advance_clock. */
+void evald__expire_all(struct evald_server *s);
 
 /* Brings the derived counters (uptime, streams, state bytes) up to date before they are shown. */
 void evald__refresh_stats(struct evald_server *s);

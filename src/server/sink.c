@@ -180,7 +180,7 @@ void evald__sink_due(struct evald_server *s)
 
 void evald__sink_close(struct evald_server *s)
 {
-	uint32_t slot = s->cfg->window.slot;
+	uint32_t slot = s->cfg->defaults.window.slot;
 
 	if (s->sink.fd < 0)
 		return;

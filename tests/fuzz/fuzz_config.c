@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size] = '\0';
 	if (evald_server_config_parse(&cfg, text, "fuzz.ini", err, sizeof(err)) == 0) {
 		char *first = written(&cfg), *second;
-		if (evald_config_check(&cfg.defaults) != 0)
+		if (evald_config_check(&cfg.defaults.hist) != 0)
 			abort(); /* an accepted configuration must make streams */
 		if (evald_server_config_parse(&again, first, "written.ini", err, sizeof(err)) != 0)
 			abort(); /* what --check-config prints must read back */

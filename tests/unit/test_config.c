@@ -40,7 +40,7 @@ static void test_an_empty_file_keeps_every_default(void **state)
 	assert_int_equal(cfg.max_connections, 1024);
 	assert_int_equal(cfg.max_message_bytes, 1 << 20);
 	assert_int_equal(cfg.log_level, EVALD_LOG_INFO);
-	assert_memory_equal(&cfg.defaults, &evald_config_default, sizeof(cfg.defaults));
+	assert_memory_equal(&cfg.defaults.hist, &evald_config_default, sizeof(cfg.defaults.hist));
 }
 
 static void test_every_key_is_read(void **state)
@@ -66,27 +66,27 @@ static void test_every_key_is_read(void **state)
 	assert_int_equal(cfg.max_streams, 7);
 	assert_int_equal(cfg.max_connections, 3);
 	assert_int_equal(cfg.max_message_bytes, 4096);
-	assert_int_equal(cfg.defaults.bins, 250);
-	assert_true(cfg.defaults.lo == -1.0 && cfg.defaults.hi == 2.0);
-	assert_int_equal(cfg.defaults.spacing, EVALD_SPACING_LOGIT);
-	assert_true(cfg.defaults.logit_lo == -6.0 && cfg.defaults.logit_hi == 8.0);
-	assert_int_equal(cfg.defaults.nthresholds, 3);
-	assert_true(cfg.defaults.thresholds[2] == 0.9);
+	assert_int_equal(cfg.defaults.hist.bins, 250);
+	assert_true(cfg.defaults.hist.lo == -1.0 && cfg.defaults.hist.hi == 2.0);
+	assert_int_equal(cfg.defaults.hist.spacing, EVALD_SPACING_LOGIT);
+	assert_true(cfg.defaults.hist.logit_lo == -6.0 && cfg.defaults.hist.logit_hi == 8.0);
+	assert_int_equal(cfg.defaults.hist.nthresholds, 3);
+	assert_true(cfg.defaults.hist.thresholds[2] == 0.9);
 	assert_int_equal(parse("[defaults]\nthresholds =\n"), 0);
-	assert_int_equal(cfg.defaults.nthresholds, 0);
+	assert_int_equal(cfg.defaults.hist.nthresholds, 0);
 	assert_int_equal(parse("[defaults]\nwindow_slot = 1m\nwindow_max = 2h\n"
 	                       "[sink]\npath = /tmp/x.jsonl\ninterval = 5m\nthresholds = 0.2,0.4\n"
 	                       "streams = a*, b\n"),
 	                 0);
-	assert_int_equal(cfg.window.slot, 60);
-	assert_int_equal(cfg.window.max, 7200);
+	assert_int_equal(cfg.defaults.window.slot, 60);
+	assert_int_equal(cfg.defaults.window.max, 7200);
 	assert_string_equal(cfg.sink.path, "/tmp/x.jsonl");
 	assert_int_equal(cfg.sink.interval, 300);
 	assert_int_equal(cfg.sink.nthresholds, 2);
 	assert_string_equal(cfg.sink.streams, "a*, b");
 	assert_int_equal(parse("[sink]\nthresholds =\n[defaults]\nwindow_max = 0\n"), 0);
 	assert_int_equal(cfg.sink.nthresholds, 0);
-	assert_int_equal(cfg.window.max, 0);
+	assert_int_equal(cfg.defaults.window.max, 0);
 }
 
 static void test_stream_sections_override_only_what_they_set(void **state)
@@ -99,13 +99,38 @@ static void test_stream_sections_override_only_what_they_set(void **state)
 	                       "bins = 50\n"
 	                       "thresholds = 0.2\n"),
 	                 0);
-	const struct evald_config *f = evald_server_config_stream(&cfg, "fraud v2", 8);
-	const struct evald_config *other = evald_server_config_stream(&cfg, "other", 5);
+	const struct evald_config *f = &evald_server_config_stream(&cfg, "fraud v2", 8)->hist;
+	const struct evald_config *other = &evald_server_config_stream(&cfg, "other", 5)->hist;
 	assert_int_equal(f->spacing, EVALD_SPACING_LOGIT);
 	assert_int_equal(f->bins, 50);
 	assert_true(f->nthresholds == 1 && f->thresholds[0] == 0.2);
 	assert_int_equal(other->spacing, EVALD_SPACING_UNIFORM);
-	assert_ptr_equal(other, &cfg.defaults);
+	assert_ptr_equal(other, &cfg.defaults.hist);
+}
+
+/* The join's keys: defaults as the issue fixes them, days as a unit, overrides per stream. */
+static void test_join_keys(void **state)
+{
+	const struct evald_join_config *d, *f;
+
+	(void)state;
+	assert_int_equal(parse(""), 0);
+	d = &cfg.defaults.join;
+	assert_int_equal(d->label_ttl, 7 * 86400);
+	assert_int_equal(d->label_wait, 300);
+	assert_int_equal(d->on_expiry, EVALD_ON_EXPIRY_DROP);
+	assert_int_equal(d->max_pending, 1000000);
+	evald_server_config_destroy(&cfg);
+	assert_int_equal(parse("[defaults]\nlabel_wait = 0\n"
+	                       "[stream \"fraud\"]\nlabel_ttl = 30d\non_expiry = negative\n"
+	                       "max_pending = 5000\n"),
+	                 0);
+	f = &evald_server_config_stream(&cfg, "fraud", 5)->join;
+	assert_int_equal(f->label_ttl, 30 * 86400);
+	assert_int_equal(f->label_wait, 0); /* from [defaults] */
+	assert_int_equal(f->on_expiry, EVALD_ON_EXPIRY_NEGATIVE);
+	assert_int_equal(f->max_pending, 5000);
+	assert_int_equal(evald_server_config_stream(&cfg, "other", 5)->join.max_pending, 1000000);
 }
 
 /* Each bad file is refused, and the message names the line and the key. */
@@ -122,6 +147,10 @@ static void test_errors_name_file_line_and_key(void **state)
 	        {"[server]\nlog_level = loud\n", "test.ini:2: [server] log_level: 'loud'"},
 	        {"[server]\nlisten_on = x\n", "test.ini:2: [server] listen_on: unknown key"},
 	        {"[defaults]\nbins = 0\n", "test.ini:2: [defaults] bins"},
+	        {"[defaults]\non_expiry = keep\n",
+	         "test.ini:2: [defaults] on_expiry: 'keep' is not drop, negative or positive"},
+	        {"[defaults]\nlabel_ttl = 0\n", "test.ini:2: [defaults] label_ttl"},
+	        {"[stream \"a\"]\nmax_pending = 0\n", "test.ini:2: [stream \"a\"] max_pending"},
 	        {"[defaults]\nbins = 1000001\n", "test.ini:2: [defaults] bins"},
 	        {"[defaults]\nbins = 12.5\n", "test.ini:2: [defaults] bins"},
 	        {"[defaults]\nrange = 1,0\n", "test.ini:2: [defaults] range: '1,0'"},
@@ -273,6 +302,7 @@ int main(int argc, char **argv)
 	        cmocka_unit_test_teardown(test_every_key_is_read, teardown),
 	        cmocka_unit_test_teardown(test_stream_sections_override_only_what_they_set,
 	                                  teardown),
+	        cmocka_unit_test_teardown(test_join_keys, teardown),
 	        cmocka_unit_test_teardown(test_errors_name_file_line_and_key, teardown),
 	        cmocka_unit_test_teardown(test_the_first_error_is_the_one_reported, teardown),
 	        cmocka_unit_test_teardown(test_a_missing_file_says_so, teardown),

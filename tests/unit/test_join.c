@@ -85,8 +85,13 @@ static bool due(const struct model *md, const struct m_entry *e, double now)
 static void emit_expired(struct model *md, const struct m_entry *e)
 {
 	if (md->cfg.on_expiry != EVALD_ON_EXPIRY_DROP) {
-		struct evald_join_pair p = {md->cfg.on_expiry == EVALD_ON_EXPIRY_POSITIVE, e->score,
-		                            e->weight, e->time, NAN, EVALD_JOIN_END_EXPIRED, true};
+		struct evald_join_pair p = {md->cfg.on_expiry == EVALD_ON_EXPIRY_POSITIVE,
+		                            e->score,
+		                            e->weight,
+		                            e->time,
+		                            NAN,
+		                            EVALD_JOIN_END_EXPIRED,
+		                            true};
 		collect(&want, &p);
 	}
 }
@@ -175,9 +180,13 @@ static void m_predict(struct model *md, const struct evald_join_id *id, double s
 	}
 	md->counts.predictions++;
 	if (e) {
-		struct evald_join_pair p = {e->value, score, weight, time,
+		struct evald_join_pair p = {e->value,
+		                            score,
+		                            weight,
+		                            time,
 		                            e->time > time ? e->time - time : 0.0,
-		                            EVALD_JOIN_END_MATCHED, true};
+		                            EVALD_JOIN_END_MATCHED,
+		                            true};
 		md->counts.matched++;
 		collect(&want, &p);
 		e->used = false;
@@ -202,9 +211,13 @@ static void m_label(struct model *md, const struct evald_join_id *id, int label,
 		return;
 	}
 	if (e) {
-		struct evald_join_pair p = {label, e->score, e->weight, e->time,
+		struct evald_join_pair p = {label,
+		                            e->score,
+		                            e->weight,
+		                            e->time,
 		                            now > e->time ? now - e->time : 0.0,
-		                            EVALD_JOIN_END_MATCHED, true};
+		                            EVALD_JOIN_END_MATCHED,
+		                            true};
 		md->counts.matched++;
 		collect(&want, &p);
 		e->used = false;

@@ -190,8 +190,9 @@ static void test_durations_parse(void **state)
 	static const struct {
 		const char *text;
 		uint32_t want;
-	} good[] = {{"30s", 30}, {"5m", 300}, {"1h", 3600}, {"90m", 5400}, {"10s", 10}};
-	static const char *const bad[] = {"",   "s",    "10",  "1d",           "-5m",
+	} good[] = {{"30s", 30},   {"5m", 300}, {"1h", 3600},
+	            {"90m", 5400}, {"10s", 10}, {"7d", 604800}};
+	static const char *const bad[] = {"",   "s",    "10",  "1w",           "-5m",
 	                                  "0s", "1.5m", "5 m", "99999999999h", "total"};
 	uint32_t v;
 

@@ -1,0 +1,304 @@
+"""Delayed labels: predictions now, labels later, joined by id, on a manual clock.
+
+Every figure is checked against scikit-learn on the pairs that joined, or
+against counts made here from what was sent.
+"""
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+T0 = 1_800_000_000.0  # where a manual clock starts
+MANUAL = ["--clock", "manual"]
+
+
+def advance(c, seconds):
+    reply = c.request({"op": "advance_clock", "seconds": seconds, "id": "clock"})
+    assert reply["ok"], reply
+    return reply["now"]
+
+
+def predict(c, stream, ids, scores, **extra):
+    req = {"op": "predict", "stream": stream, "ids": list(ids),
+           "scores": [float(s) for s in scores], "id": "p"}
+    req.update(extra)
+    reply = c.request(req)
+    assert reply["ok"], reply
+    return reply
+
+
+def label(c, stream, ids, labels):
+    reply = c.request({"op": "label", "stream": stream, "ids": list(ids),
+                       "labels": [int(v) for v in labels]})
+    assert reply["ok"], reply
+    return reply
+
+
+def scores_on_edges(rng, y):
+    """Scores on the default 1000-bin edges, so that the binned figures are exact."""
+    return np.round(rng.beta(2 + 2 * y, 2 + 2 * (1 - y)), 3)
+
+
+def assert_matches_sklearn(snap, y, s):
+    assert snap["n"] == len(y)
+    assert snap["positives"] == int(np.sum(y))
+    assert snap["average_precision"] == pytest.approx(average_precision_score(y, s), abs=1e-12)
+    assert snap["roc_auc"] == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+
+
+def test_random_label_delays_join_into_what_sklearn_computes(start_daemon):
+    d = start_daemon(defaults={"window_slot": "10s", "window_max": "1h", "label_ttl": "1h"},
+                     args=MANUAL)
+    rng = np.random.default_rng(11)
+    n = 3000
+    y = (rng.random(n) < 0.3).astype(int)
+    s = scores_on_edges(rng, y)
+    delay = rng.integers(0, 1800, n)  # seconds from prediction to label
+    labelled = rng.random(n) < 0.8     # the rest never get a label
+    with d.client() as c:
+        advance(c, 0)
+        # Predictions in ten batches 10 s apart; labels come when their delay is over.
+        pred_time = np.repeat(np.arange(10) * 10.0, n // 10)
+        for k in range(10):
+            idx = np.arange(k * n // 10, (k + 1) * n // 10)
+            r = predict(c, "m", [int(i) for i in idx], s[idx])
+            assert (r["accepted"], r["duplicates"]) == (len(idx), 0)
+            advance(c, 10)
+        # Now at T0 + 100. Every 100 s, the labels whose time has come are sent.
+        due = pred_time + delay
+        arrival = np.maximum(100, np.floor(due / 100) * 100 + 100)
+        for t in range(100, 2000, 100):
+            idx = np.nonzero(labelled & (arrival == t))[0]
+            if len(idx):
+                r = label(c, "m", [int(i) for i in idx], y[idx])
+                assert (r["matched"], r["waiting"]) == (len(idx), 0)
+            advance(c, 100)
+        snap = c.request({"op": "snapshot", "stream": "m"})
+        joined = labelled  # every label came within label_ttl (1800 s < 1 h)
+        assert_matches_sklearn(snap, y[joined], s[joined])
+        lab = snap["labels"]
+        assert lab["predictions"] == n
+        assert lab["matched"] == int(joined.sum())
+        assert lab["pending"] == n - int(joined.sum())
+        assert lab["expired"] == lab["evicted"] == lab["unmatched_labels"] == 0
+        assert lab["coverage"] == 1.0  # resolved predictions were all labelled
+        # Delays: each quantile is at least the true one and less than 2^(1/4) times it.
+        d_true = (arrival - pred_time)[joined]
+        for q, key in ((0.5, "p50"), (0.9, "p90"), (0.99, "p99")):
+            want = float(np.quantile(d_true, q, method="inverted_cdf"))
+            assert want <= lab["delay"][key] < want * 2 ** 0.25 + 1e-9, (key, lab["delay"], want)
+        assert lab["delay"]["max"] == d_true.max()
+        # Past label_ttl, the rest expire: coverage is then the labelled share.
+        advance(c, 3600)
+        lab = c.request({"op": "snapshot", "stream": "m"})["labels"]
+        assert lab["expired"] == n - int(joined.sum()) and lab["pending"] == 0
+        assert lab["coverage"] == pytest.approx(joined.sum() / n, abs=1e-15)
+
+
+def test_labels_may_come_first_and_wait_for_their_prediction(start_daemon):
+    d = start_daemon(defaults={"label_wait": "5m"}, args=MANUAL)
+    with d.client() as c:
+        advance(c, 0)
+        r = label(c, "m", ["a", "b", "c"], [1, 0, 1])
+        assert (r["matched"], r["waiting"], r["duplicates"]) == (0, 3, 0)
+        advance(c, 200)  # within label_wait: "a" and "b" join when their predictions come
+        r = predict(c, "m", ["a", "b"], [0.9, 0.2])
+        assert r["accepted"] == 2
+        # A label for an id whose label waits is a duplicate; the first stands.
+        r = label(c, "m", ["c"], [0])
+        assert (r["matched"], r["waiting"], r["duplicates"]) == (0, 0, 1)
+        advance(c, 101 + 2)  # past label_wait (and the slice it ends in): "c" gives up
+        r = predict(c, "m", ["c"], [0.7])
+        snap = c.request({"op": "snapshot", "stream": "m"})
+        lab = snap["labels"]
+        assert (lab["matched"], lab["unmatched_labels"], lab["duplicate_labels"]) == (2, 1, 1)
+        assert (lab["pending"], lab["waiting_labels"]) == (1, 0)
+        assert snap["n"] == 2 and snap["positives"] == 1
+        # The label that came first joined with a delay of 0: its prediction's time is later.
+        assert lab["delay"]["max"] == 0
+
+
+@pytest.mark.parametrize("on_expiry", ["drop", "negative", "positive"])
+def test_expiry_counts_as_on_expiry_says(start_daemon, on_expiry):
+    d = start_daemon(defaults={"label_ttl": "10m", "on_expiry": on_expiry}, args=MANUAL)
+    rng = np.random.default_rng(5)
+    n = 500
+    y = (rng.random(n) < 0.5).astype(int)
+    s = scores_on_edges(rng, y)
+    with d.client() as c:
+        advance(c, 0)
+        predict(c, "m", range(n), s)
+        label(c, "m", range(0, n, 2), y[0::2])  # half are labelled, half never are
+        advance(c, 600 + 10)  # past label_ttl and the slice it ends in
+        snap = c.request({"op": "snapshot", "stream": "m"})
+        lab = snap["labels"]
+        assert (lab["matched"], lab["expired"], lab["pending"]) == (250, 250, 0)
+        yy, ss = list(y[0::2]), list(s[0::2])
+        if on_expiry != "drop":
+            yy += [int(on_expiry == "positive")] * 250
+            ss += list(s[1::2])
+        assert_matches_sklearn(snap, np.array(yy), np.array(ss))
+        assert lab["coverage"] == 0.5
+        # A prediction older than label_ttl when it comes expires at once.
+        predict(c, "m", ["old"], [0.5], times=[T0 + 610 - 700])
+        lab = c.request({"op": "snapshot", "stream": "m"})["labels"]
+        assert lab["expired"] == 251 and lab["pending"] == 0
+
+
+def test_duplicate_predictions_keep_the_first(start_daemon):
+    d = start_daemon(args=MANUAL)
+    with d.client() as c:
+        advance(c, 0)
+        r = predict(c, "m", [1, 2, 3], [0.1, 0.2, 0.3])
+        assert (r["accepted"], r["duplicates"]) == (3, 0)
+        r = predict(c, "m", [2, 3, 4], [0.9, 0.9, 0.4])  # a retry, and one new
+        assert (r["accepted"], r["duplicates"]) == (1, 2)
+        label(c, "m", [1, 2, 3, 4], [0, 1, 1, 0])
+        snap = c.request({"op": "snapshot", "stream": "m"})
+        assert_matches_sklearn(snap, np.array([0, 1, 1, 0]), np.array([0.1, 0.2, 0.3, 0.4]))
+        lab = snap["labels"]
+        assert (lab["predictions"], lab["duplicate_predictions"], lab["matched"]) == (4, 2, 4)
+
+
+def test_eviction_makes_room_under_max_pending(start_daemon):
+    d = start_daemon(defaults={"max_pending": "100"}, args=MANUAL)
+    with d.client() as c:
+        advance(c, 0)
+        for k in range(3):  # 300 predictions, 100 per second: the oldest 200 go
+            predict(c, "m", range(100 * k, 100 * k + 100), [0.5] * 100)
+            advance(c, 1)
+        r = label(c, "m", [0, 250], [1, 1])  # 0 was evicted: its label waits in vain
+        assert (r["matched"], r["waiting"]) == (1, 1)
+        lab = c.request({"op": "snapshot", "stream": "m"})["labels"]
+        # The waiting label took a place too, evicting one more prediction.
+        assert lab["predictions"] == 300 and lab["matched"] == 1
+        assert lab["evicted"] == 201 and lab["pending"] == 98 and lab["waiting_labels"] == 1
+        assert lab["coverage"] == pytest.approx(1 / 202)
+        stats = c.request({"op": "stats"})
+        assert stats["labels"]["evicted"] == 201 and stats["labels"]["pending"] == 98
+    assert "labels_evicted" in d.log_text()
+
+
+def test_windows_count_pairs_at_their_prediction_time(start_daemon):
+    d = start_daemon(defaults={"window_slot": "10s", "window_max": "1m"}, args=MANUAL)
+    rng = np.random.default_rng(8)
+    with d.client() as c:
+        advance(c, 0)
+        y1, y2 = (rng.random(300) < 0.4).astype(int), (rng.random(300) < 0.4).astype(int)
+        s1, s2 = scores_on_edges(rng, y1), scores_on_edges(rng, y2)
+        predict(c, "m", range(300), s1)              # in slot T0
+        advance(c, 30)
+        predict(c, "m", range(300, 600), s2)         # in slot T0 + 30
+        advance(c, 15)                               # T0 + 45
+        label(c, "m", range(600), np.concatenate([y1, y2]))
+        # The last 10 s window covers [T0 + 30, T0 + 50): the second batch only, joined later.
+        w = c.request({"op": "snapshot", "stream": "m", "window": "10s"})
+        assert w["from"] == T0 + 30
+        assert_matches_sklearn(w, y2, s2)
+        assert w["labels"]["predictions"] == 300 and w["labels"]["matched"] == 300
+        assert w["labels"]["pending"] == 0
+        whole = c.request({"op": "snapshot", "stream": "m", "window": "1m"})
+        assert_matches_sklearn(whole, np.concatenate([y1, y2]), np.concatenate([s1, s2]))
+        # The class-free histogram of predictions comes with the curve.
+        h = c.request({"op": "snapshot", "stream": "m", "window": "10s", "curve": True})
+        hist = h["labels"]["score_histogram"]
+        want, _ = np.histogram(s2, bins=np.array(hist["edges"]))
+        # numpy closes the last bin on the right, as evald's last bin holds 1.0.
+        assert hist["weights"] == [int(v) for v in want]
+
+
+def test_event_times_place_predictions_and_refuse_bad_ones(start_daemon):
+    d = start_daemon(defaults={"window_slot": "10s", "window_max": "1m"}, args=MANUAL)
+    with d.client() as c:
+        advance(c, 600)
+        now = T0 + 600
+        r = predict(c, "m", [1, 2], [0.3, 0.6], times=[now - 3600, now - 5])
+        assert r["accepted"] == 2
+        lab = c.request({"op": "snapshot", "stream": "m"})["labels"]
+        assert lab["late"] == 1  # older than the windows: in the total only
+        w = c.request({"op": "snapshot", "stream": "m", "window": "1m"})["labels"]
+        assert (w["predictions"], w["late"]) == (1, 0)
+        for bad in ([now + 120, now], [float("nan"), now], [-1.0, now]):
+            reply = c.request({"op": "predict", "stream": "m", "ids": [7, 8], "scores": [0.1, 0.2],
+                               "times": bad})
+            assert reply["error"]["code"] == "bad_time" and reply["error"]["index"] == 0, reply
+        assert c.request({"op": "snapshot", "stream": "m"})["labels"]["predictions"] == 2
+
+
+@pytest.mark.parametrize("bad,got", [
+    ("x" * 129, "a string of 129 bytes"),
+    (b"\x00\x01", "binary data"),
+    (None, "nil"),
+    (1.5, "1.5"),
+    ({"a": 1}, "a map"),
+    (-3, "-3"),
+    ("", "a string of 0 bytes"),
+])
+def test_hostile_ids_refuse_the_whole_batch(start_daemon, bad, got):
+    d = start_daemon(args=MANUAL)
+    with d.client() as c:
+        for op, col in (("predict", "scores"), ("label", "labels")):
+            reply = c.request({"op": op, "stream": "m", "ids": [1, bad, 3], col: [0, 1, 0],
+                               "id": "r"})
+            assert reply["error"]["code"] == "bad_id", reply
+            assert reply["error"]["index"] == 1
+            assert got in reply["error"]["message"]
+        # The single form, where the request's id is the record's.
+        reply = c.request({"op": "predict", "stream": "m", "id": bad, "score": 0.5})
+        assert reply["error"]["code"] == "bad_id", reply
+        # Nothing of the refused batches was applied.
+        r = c.request({"op": "predict", "stream": "m", "id": 1, "score": 0.5})
+        assert (r["accepted"], r["duplicates"]) == (1, 0)
+        lab = c.request({"op": "snapshot", "stream": "m"})["labels"]
+        assert (lab["predictions"], lab["waiting_labels"]) == (1, 0)
+
+
+def test_ids_of_128_bytes_and_integers_are_distinct_from_their_strings(start_daemon):
+    d = start_daemon(args=MANUAL)
+    with d.client() as c:
+        long_a, long_b = "a" * 127 + "1", "a" * 127 + "2"
+        r = predict(c, "m", [5, "5", long_a, long_b, 2 ** 64 - 1], [0.1, 0.2, 0.3, 0.4, 0.5])
+        assert (r["accepted"], r["duplicates"]) == (5, 0)
+        r = label(c, "m", ["5", long_b, 2 ** 64 - 1], [1, 1, 0])
+        assert r["matched"] == 3
+        snap = c.request({"op": "snapshot", "stream": "m"})
+        assert_matches_sklearn(snap, np.array([1, 1, 0]), np.array([0.2, 0.4, 0.5]))
+
+
+def test_observe_and_predict_share_a_stream(start_daemon):
+    d = start_daemon(args=MANUAL)
+    rng = np.random.default_rng(2)
+    y = (rng.random(400) < 0.5).astype(int)
+    s = scores_on_edges(rng, y)
+    with d.client() as c:
+        c.request({"op": "observe", "stream": "m", "labels": [int(v) for v in y[:200]],
+                   "scores": [float(v) for v in s[:200]], "id": 0})
+        predict(c, "m", range(200), s[200:])
+        label(c, "m", range(200), y[200:])
+        snap = c.request({"op": "snapshot", "stream": "m"})
+        assert_matches_sklearn(snap, y, s)
+        assert snap["labels"]["matched"] == 200
+        # A stream that never took predictions or labels has no labels section.
+        c.request({"op": "observe", "stream": "plain", "label": 1, "score": 0.5, "id": 1})
+        assert "labels" not in c.request({"op": "snapshot", "stream": "plain"})
+
+
+def test_single_forms_and_replies(start_daemon):
+    d = start_daemon(args=MANUAL)
+    with d.client() as c:
+        r = c.request({"op": "predict", "stream": "m", "id": "tx-1", "score": 0.8, "weight": 2.0})
+        assert r == {"ok": True, "id": "tx-1", "accepted": 1, "duplicates": 0}
+        r = c.request({"op": "label", "stream": "m", "id": "tx-1", "label": True})
+        assert r == {"ok": True, "id": "tx-1", "matched": 1, "waiting": 0, "duplicates": 0}
+        snap = c.request({"op": "snapshot", "stream": "m"})
+        assert snap["positives"] == 2.0  # the prediction's weight
+        reply = c.request({"op": "predict", "stream": "m", "ids": [1, 2], "scores": [0.5]})
+        assert reply["error"]["code"] == "length_mismatch"
+        reply = c.request({"op": "label", "stream": "m", "ids": [1], "labels": [2]})
+        assert reply["error"]["code"] == "bad_label" and reply["error"]["index"] == 0
+        reply = c.request({"op": "predict", "stream": "m", "ids": [1], "labels": [1]})
+        assert reply["error"]["code"] == "bad_request"
+        reply = c.request({"op": "predict", "stream": "m", "score": 0.5})
+        assert reply["error"]["code"] == "bad_request"
+        assert "predict needs an id" in reply["error"]["message"]
