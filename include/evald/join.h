@@ -185,4 +185,35 @@ int evald_join_restore(evald_join *j, const struct evald_join_entry *e);
 /* Restores the counters of a checkpoint. */
 void evald_join_set_counts(evald_join *j, const struct evald_join_counts *c);
 
+/*
+ * A copy of a join for a checkpoint, made in steps between which the join
+ * goes on changing: what changes in the part already copied changes in
+ * the copy too, so that when the last step is done the copy is the join
+ * as it is at that moment. One copy at a time per join.
+ */
+typedef struct evald_join_copy evald_join_copy;
+
+/* Starts a copy of j; EVALD_EINVAL if one is under way. */
+int evald_join_copy_new(evald_join *j, evald_join_copy **out);
+
+/*
+ * Copies up to max more entries: 1 once the copy has caught up with the
+ * join (it then no longer follows it), 0 if more remain, EVALD_ENOMEM,
+ * or EVALD_EINVAL if the join was freed before the copy was done.
+ */
+int evald_join_copy_step(evald_join_copy *c, size_t max);
+
+/* Calls each for every entry of a finished copy, in no particular order. */
+void evald_join_copy_each(const evald_join_copy *c, evald_join_each_cb *each, void *ctx);
+
+/* The configuration and counters of a finished copy. */
+const struct evald_join_config *evald_join_copy_config(const evald_join_copy *c);
+void evald_join_copy_counts(const evald_join_copy *c, struct evald_join_counts *out);
+
+/* Bytes the copy holds. */
+size_t evald_join_copy_footprint(const evald_join_copy *c);
+
+/* Frees a copy, finished or not. */
+void evald_join_copy_free(evald_join_copy *c);
+
 #endif

@@ -72,6 +72,24 @@ struct evald_join {
 	size_t live;              /* entries, in either table */
 	struct wheel *wheels[2];  /* predictions, labels; made on first use */
 	struct evald_join_counts counts;
+	struct evald_join_copy *copy; /* a checkpoint's copy being made, or NULL */
+};
+
+/*
+ * A copy of the entries, made in steps: refs below cursor are copied, and
+ * every change to one of them is made to the copy too, so that once the
+ * cursor has passed the last entry made the copy is the join as it is
+ * then. A free entry has a NaN time.
+ */
+struct evald_join_copy {
+	evald_join *join; /* while the copy is being made */
+	struct entry **chunks;
+	double **weights;
+	size_t nchunks;
+	uint32_t cursor, made;
+	bool done;
+	struct evald_join_config cfg;
+	struct evald_join_counts counts;
 };
 
 /* The index is kept at most 3/4 full, and grows by half: 4 to 6 bytes per entry. */
@@ -316,12 +334,27 @@ static void move_old(evald_join *j, size_t n)
 	}
 }
 
+/* Makes the copy's entry at ref what the join's is, if the copy has passed it. */
+static void copy_track(evald_join *j, uint32_t ref)
+{
+	struct evald_join_copy *c = j->copy;
+	size_t off, k;
+
+	if (!c || ref >= c->cursor)
+		return;
+	k = chunk_of(ref - 1, &off);
+	c->chunks[k][off] = *at(j, ref);
+	if (flags(at(j, ref)) & F_WEIGHTED)
+		c->weights[k][off] = *weight_at(j, ref);
+}
+
 /* Adds ref to the index, moving a few old slots along. */
 static void index_put(evald_join *j, uint32_t ref)
 {
 	table_put(j, &j->index, ref);
 	j->live++;
 	move_old(j, MOVE_STEP);
+	copy_track(j, ref);
 }
 
 /*
@@ -424,7 +457,9 @@ static void drop(evald_join *j, struct loc l)
 	unlink_entry(j, j->wheels[flags(e) & F_LABEL ? 1 : 0], ref);
 	index_remove(j, l);
 	e->next = j->free;
+	e->time = NAN; /* free, as a copy tells */
 	j->free = ref;
+	copy_track(j, ref);
 }
 
 /* The end of a prediction that expired: a record unless on_expiry is drop. */
@@ -560,6 +595,8 @@ void evald_join_free(evald_join *j)
 {
 	if (!j)
 		return;
+	if (j->copy)
+		j->copy->join = NULL; /* the copy can no longer be finished */
 	for (size_t i = 0; i < j->nchunks; i++) {
 		free(j->chunks[i]);
 		free(j->weights[i]);
@@ -865,6 +902,136 @@ int evald_join_restore(evald_join *j, const struct evald_join_entry *e)
 void evald_join_set_counts(evald_join *j, const struct evald_join_counts *c)
 {
 	j->counts = *c;
+}
+
+/* ---- copies for checkpoints ---- */
+
+int evald_join_copy_new(evald_join *j, evald_join_copy **out)
+{
+	evald_join_copy *c;
+
+	if (j->copy)
+		return EVALD_EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return EVALD_ENOMEM;
+	c->join = j;
+	c->cursor = 1;
+	j->copy = c;
+	*out = c;
+	return 0;
+}
+
+/* Makes the copy's chunk k, and the arrays that hold it. */
+static int copy_chunk(evald_join_copy *c, size_t k)
+{
+	struct entry **chunks = realloc(c->chunks, (k + 1) * sizeof(*chunks));
+	double **weights;
+
+	if (!chunks)
+		return EVALD_ENOMEM;
+	c->chunks = chunks;
+	weights = realloc(c->weights, (k + 1) * sizeof(*weights));
+	if (!weights)
+		return EVALD_ENOMEM;
+	c->weights = weights;
+	/* A weight may come to any entry after its chunk was copied: each gets its array. */
+	c->chunks[k] = malloc(chunk_size(k) * sizeof(struct entry));
+	c->weights[k] = malloc(chunk_size(k) * sizeof(double));
+	if (!c->chunks[k] || !c->weights[k]) {
+		free(c->chunks[k]);
+		free(c->weights[k]);
+		return EVALD_ENOMEM;
+	}
+	c->nchunks = k + 1;
+	return 0;
+}
+
+int evald_join_copy_step(evald_join_copy *c, size_t max)
+{
+	evald_join *j = c->join;
+
+	if (c->done)
+		return 1;
+	if (!j)
+		return EVALD_EINVAL;
+	while (max > 0 && c->cursor <= j->made) {
+		size_t off, k = chunk_of(c->cursor - 1, &off), n = chunk_size(k) - off;
+		if (k >= c->nchunks && copy_chunk(c, k) != 0)
+			return EVALD_ENOMEM;
+		if (n > max)
+			n = max;
+		if (n > (size_t)(j->made - c->cursor + 1))
+			n = j->made - c->cursor + 1;
+		memcpy(&c->chunks[k][off], &j->chunks[k][off], n * sizeof(struct entry));
+		if (j->weights[k])
+			memcpy(&c->weights[k][off], &j->weights[k][off], n * sizeof(double));
+		c->cursor += (uint32_t)n;
+		max -= n;
+	}
+	if (c->cursor <= j->made)
+		return 0;
+	c->made = j->made;
+	c->cfg = j->cfg;
+	c->counts = j->counts;
+	c->done = true;
+	c->join = NULL;
+	j->copy = NULL;
+	return 1;
+}
+
+void evald_join_copy_each(const evald_join_copy *c, evald_join_each_cb *each, void *ctx)
+{
+	for (uint32_t ref = 1; c->done && ref <= c->made; ref++) {
+		size_t off, k = chunk_of(ref - 1, &off);
+		const struct entry *e = &c->chunks[k][off];
+		uint32_t f = flags(e);
+		if (isnan(e->time))
+			continue;
+		struct evald_join_entry out = {
+		        .label = (f & F_LABEL) != 0,
+		        .value = (f & F_POSITIVE) != 0,
+		        .id = {e->a, e->b},
+		        .score = f & F_LABEL ? 0.0 : e->score,
+		        .weight = f & F_WEIGHTED ? c->weights[k][off] : 1.0,
+		        .time = e->time,
+		};
+		each(ctx, &out);
+	}
+}
+
+const struct evald_join_config *evald_join_copy_config(const evald_join_copy *c)
+{
+	return &c->cfg;
+}
+
+void evald_join_copy_counts(const evald_join_copy *c, struct evald_join_counts *out)
+{
+	*out = c->counts;
+}
+
+size_t evald_join_copy_footprint(const evald_join_copy *c)
+{
+	size_t bytes = sizeof(*c) + c->nchunks * 2 * sizeof(void *);
+
+	for (size_t k = 0; k < c->nchunks; k++)
+		bytes += chunk_size(k) * (sizeof(struct entry) + sizeof(double));
+	return bytes;
+}
+
+void evald_join_copy_free(evald_join_copy *c)
+{
+	if (!c)
+		return;
+	if (c->join)
+		c->join->copy = NULL;
+	for (size_t k = 0; k < c->nchunks; k++) {
+		free(c->chunks[k]);
+		free(c->weights[k]);
+	}
+	free(c->chunks);
+	free(c->weights);
+	free(c);
 }
 
 int evald__join_check(evald_join *j)

@@ -454,6 +454,99 @@ static void test_a_restored_join_goes_on_exactly_as_the_original(void **state)
 	run_against_model(&cfg, 20000, 5, true);
 }
 
+static int cmp_entry(const void *x, const void *y)
+{
+	const struct evald_join_entry *a = x, *b = y;
+
+	if (a->id.a != b->id.a)
+		return a->id.a < b->id.a ? -1 : 1;
+	if (a->id.b != b->id.b)
+		return a->id.b < b->id.b ? -1 : 1;
+	return 0;
+}
+
+static void assert_same_entries(struct evald_join_entry *a, size_t na, struct evald_join_entry *b,
+                                size_t nb)
+{
+	assert_int_equal(na, nb);
+	qsort(a, na, sizeof(*a), cmp_entry);
+	qsort(b, nb, sizeof(*b), cmp_entry);
+	for (size_t i = 0; i < na; i++) {
+		assert_int_equal(a[i].label, b[i].label);
+		assert_int_equal(a[i].value, b[i].value);
+		assert_true(a[i].id.a == b[i].id.a && a[i].id.b == b[i].id.b);
+		assert_true(a[i].score == b[i].score && a[i].weight == b[i].weight &&
+		            a[i].time == b[i].time);
+	}
+}
+
+static struct evald_join_entry copied[MODEL_MAX];
+static size_t ncopied;
+
+static void save_copied(void *ctx, const struct evald_join_entry *e)
+{
+	(void)ctx;
+	assert_true(ncopied < MODEL_MAX);
+	copied[ncopied++] = *e;
+}
+
+/*
+ * A copy made a few entries at a time while predictions, labels and
+ * expiry go on is, once done, exactly the join at that moment: the same
+ * entries (each weight, score, time and flag) and counters.
+ */
+static void test_a_copy_made_in_steps_is_the_join_when_it_ends(void **state)
+{
+	struct evald_join_config cfg = {.label_ttl = 100, .label_wait = 20, .max_pending = 150};
+	double now = 1800000000.0;
+	evald_join *j;
+	evald_join_copy *c = NULL;
+	size_t copies = 0;
+
+	(void)state;
+	assert_int_equal(evald_join_new(&cfg, &j), 0);
+	for (size_t step = 0; step < 20000; step++) {
+		struct evald_join_id id;
+		pool_id((unsigned)(test_uniform01() * 400), &id);
+		now += test_uniform01() < 0.3 ? test_uniform01() * 4 : 0.0;
+		evald_join_expire(j, now, 2, joined, &got);
+		got.n = 0;
+		assert_int_equal(evald_join_reserve(j, 1, true), 0);
+		if (test_uniform01() < 0.55)
+			evald_join_predict(j, &id, test_uniform01(),
+			                   test_uniform01() < 0.3 ? 2.5 : 1.0,
+			                   now - test_uniform01() * 50, now, joined, &got);
+		else
+			evald_join_label(j, &id, test_uniform01() < 0.5, now, joined, &got);
+		got.n = 0;
+		if (!c && step % 50 == 0)
+			assert_int_equal(evald_join_copy_new(j, &c), 0);
+		if (c && step % 3 == 0) {
+			int done = evald_join_copy_step(c, 4);
+			assert_true(done == 0 || done == 1);
+			if (done) {
+				struct evald_join_counts live, have;
+				nsaved = ncopied = 0;
+				evald_join_each(j, save, NULL);
+				evald_join_copy_each(c, save_copied, NULL);
+				assert_same_entries(saved, nsaved, copied, ncopied);
+				evald_join_counts(j, &live);
+				evald_join_copy_counts(c, &have);
+				assert_memory_equal(&live, &have, sizeof(live));
+				evald_join_copy_free(c);
+				c = NULL;
+				copies++;
+			}
+		}
+	}
+	assert_true(copies > 10);
+	/* A copy whose join is freed cannot be finished, and says so. */
+	assert_int_equal(evald_join_copy_new(j, &c), 0);
+	evald_join_free(j);
+	assert_int_equal(evald_join_copy_step(c, 1000), EVALD_EINVAL);
+	evald_join_copy_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -462,6 +555,7 @@ int main(void)
 	        cmocka_unit_test(test_expiry_in_small_steps_ends_the_same_waits),
 	        cmocka_unit_test(test_a_restored_join_goes_on_exactly_as_the_original),
 	        cmocka_unit_test(test_a_pending_prediction_costs_at_most_48_bytes),
+	        cmocka_unit_test(test_a_copy_made_in_steps_is_the_join_when_it_ends),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
