@@ -1,6 +1,7 @@
 #ifndef EVALD_SERIES_H
 #define EVALD_SERIES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,6 +83,14 @@ int evald_series_observe_batch(evald_series *s, double now, size_t n, const int 
 int evald_series_set_join(evald_series *s, const struct evald_join_config *cfg);
 
 const struct evald_join_config *evald_series_join_config(const evald_series *s);
+
+/*
+ * Gives a series that may already join (restored from a checkpoint) a new
+ * configuration: its entries move into a join of cfg, and those whose new
+ * wait is over by now end at once, counted as the new on_expiry says.
+ * Nothing changes on an error.
+ */
+int evald_series_reconfigure_join(evald_series *s, const struct evald_join_config *cfg, double now);
 
 #define EVALD_JOIN_OUTCOMES (EVALD_JOIN_RESOLVED + 1)
 
@@ -180,5 +189,43 @@ evald_hist *evald_series_restore_total(evald_series *s, double since);
 int evald_series_clone_empty(const evald_series *src, evald_series **out);
 int evald_series_copy_slot(evald_series *dst, const evald_series *src, uint32_t i);
 int evald_series_copy_total(evald_series *dst, const evald_series *src);
+
+/*
+ * The join's part of such a copy, made before the total: copies up to
+ * max more entries of src's join into dst, 1 once it has caught up, 0 if
+ * more remain, EVALD_ENOMEM. The total must be copied right after the
+ * step that returns 1, before src changes again: the pairs counted in
+ * the total and the entries still waiting are then of one moment.
+ */
+int evald_series_copy_join(evald_series *dst, evald_series *src, size_t max);
+
+/* For checkpoints: true if the series took predictions or labels (its copy too). */
+bool evald_series_has_join(const evald_series *s);
+
+/* Every entry of its join, or of its copy's, and the join's configuration and counters. */
+void evald_series_join_each(const evald_series *s, evald_join_each_cb *each, void *ctx);
+void evald_series_join_state(const evald_series *s, struct evald_join_config *cfg,
+                             struct evald_join_counts *counts);
+
+/* The predictions and label counts of the slot at ring position i; NULL if it has none. */
+void evald_series_slot_labels_at(const evald_series *s, uint32_t i, const evald_hist **predicted,
+                                 const struct evald_label_stats **labels);
+
+/*
+ * Restoring a checkpoint: the join with its configuration, counters and
+ * label counts, and the empty histogram its predictions go into;
+ * EVALD_EINVAL if the series has one already or cfg is bad.
+ */
+int evald_series_restore_join(evald_series *s, const struct evald_join_config *cfg,
+                              const struct evald_join_counts *counts,
+                              const struct evald_label_stats *labels, evald_hist **predicted);
+
+/* One entry of the join, after evald_series_restore_join; errors as evald_join_restore(). */
+int evald_series_restore_entry(evald_series *s, const struct evald_join_entry *e);
+
+/* The label counts of slot no, restored already, and the empty histogram of its predictions. */
+int evald_series_restore_slot_labels(evald_series *s, int64_t no,
+                                     const struct evald_label_stats *labels,
+                                     evald_hist **predicted);
 
 #endif

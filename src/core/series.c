@@ -29,6 +29,7 @@ struct evald_series {
 	uint64_t late; /* records older than the ring, counted in the total only */
 	struct evald_join_config join_cfg;
 	evald_join *join;                 /* made on the first prediction or label */
+	evald_join_copy *join_copy;       /* a checkpoint copy's, in place of a join */
 	evald_hist *predicted;            /* every prediction, class-free; with the join */
 	struct evald_label_stats *labels; /* since creation or the last reset; with the join */
 	/* The slot found for hint_now: records of one read share their arrival time. */
@@ -137,6 +138,7 @@ void evald_series_free(evald_series *s)
 	for (uint32_t i = 0; s->ring && i < s->nslots; i++)
 		drop_slot(s, &s->ring[i]);
 	free(s->ring);
+	evald_join_copy_free(s->join_copy);
 	evald_join_free(s->join);
 	evald_hist_free(s->predicted);
 	free(s->labels);
@@ -536,8 +538,11 @@ size_t evald_series_footprint(const evald_series *s)
 		bytes += sl->labels ? sizeof(*sl->labels) : 0;
 	}
 	if (s->join)
-		bytes += evald_join_footprint(s->join) + evald_hist_footprint(s->predicted) +
-		         sizeof(*s->labels);
+		bytes += evald_join_footprint(s->join);
+	if (s->join_copy)
+		bytes += evald_join_copy_footprint(s->join_copy);
+	if (s->predicted)
+		bytes += evald_hist_footprint(s->predicted) + sizeof(*s->labels);
 	return bytes;
 }
 
@@ -590,22 +595,45 @@ int evald_series_clone_empty(const evald_series *src, evald_series **out)
 int evald_series_copy_slot(evald_series *dst, const evald_series *src, uint32_t i)
 {
 	struct slot *d = &dst->ring[i];
-	int err;
+	const struct slot *from = &src->ring[i];
 
-	if (!src->ring[i].s)
+	if (!from->s)
 		return 0;
-	if (d->s) {
-		evald_hist_free(d->s);
-		dst->live--;
-	}
-	err = evald_hist_clone(src->ring[i].s, &d->s);
-	if (err) {
-		d->s = NULL;
-		return err;
-	}
-	d->no = src->ring[i].no;
+	drop_slot(dst, d);
+	if (evald_hist_clone(from->s, &d->s) != 0)
+		return EVALD_ENOMEM;
+	d->no = from->no;
 	dst->live++;
+	if (from->predicted && evald_hist_clone(from->predicted, &d->predicted) != 0)
+		return EVALD_ENOMEM;
+	if (from->labels) {
+		d->labels = malloc(sizeof(*d->labels));
+		if (!d->labels)
+			return EVALD_ENOMEM;
+		*d->labels = *from->labels;
+	}
 	return 0;
+}
+
+int evald_series_copy_join(evald_series *dst, evald_series *src, size_t max)
+{
+	int r;
+
+	if (!src->join && !dst->join_copy)
+		return 1;
+	if (!dst->join_copy) {
+		r = evald_join_copy_new(src->join, &dst->join_copy);
+		if (r)
+			return r;
+	}
+	r = evald_join_copy_step(dst->join_copy, max);
+	if (r == EVALD_EINVAL) {
+		/* The stream was reset: what it holds now is what the copy must be. */
+		evald_join_copy_free(dst->join_copy);
+		dst->join_copy = NULL;
+		return src->join ? 0 : 1;
+	}
+	return r;
 }
 
 int evald_series_copy_total(evald_series *dst, const evald_series *src)
@@ -619,5 +647,175 @@ int evald_series_copy_total(evald_series *dst, const evald_series *src)
 	dst->total = t;
 	dst->since = src->since;
 	dst->late = src->late;
+	dst->join_cfg = src->join_cfg;
+	evald_hist_free(dst->predicted);
+	dst->predicted = NULL;
+	free(dst->labels);
+	dst->labels = NULL;
+	if (!src->join)
+		return 0;
+	if (evald_hist_clone(src->predicted, &dst->predicted) != 0 ||
+	    !(dst->labels = malloc(sizeof(*dst->labels))))
+		return EVALD_ENOMEM;
+	*dst->labels = *src->labels;
+	return 0;
+}
+
+/*
+ * Moves the entries of an old join into a new one, ending those whose new
+ * wait is over, and the oldest past the new max_pending.
+ */
+struct rejoin {
+	evald_series *s;
+	evald_join *to;
+	double now;
+	size_t evict; /* entries past the new max_pending: the first ones go */
+	struct evald_join_counts counts;
+	int err;
+};
+
+static void rejoin_entry(void *ctx, const struct evald_join_entry *e)
+{
+	struct rejoin *r = ctx;
+	const struct evald_join_config *cfg = &r->s->join_cfg;
+	struct evald_join_pair p = {
+	        .label = -1, .score = e->score, .weight = e->weight, .time = e->time, .delay = NAN};
+	int err = 0;
+
+	bool evicted = r->evict > 0;
+
+	r->evict -= evicted;
+	if (!evicted && (e->label ? cfg->label_wait && e->time + cfg->label_wait > r->now
+	                          : e->time + cfg->label_ttl > r->now)) {
+		err = evald_join_restore(r->to, e);
+		if (err != EVALD_EINVAL) {
+			r->err = r->err ? r->err : err;
+			return;
+		}
+	}
+	if (e->label) {
+		p.label = e->value;
+		p.end = EVALD_JOIN_END_UNMATCHED;
+		r->counts.unmatched_labels++;
+	} else if (evicted) {
+		p.end = EVALD_JOIN_END_EVICTED;
+		r->counts.evicted++;
+	} else {
+		p.record = cfg->on_expiry != EVALD_ON_EXPIRY_DROP;
+		p.label = p.record ? cfg->on_expiry == EVALD_ON_EXPIRY_POSITIVE : -1;
+		p.end = EVALD_JOIN_END_EXPIRED;
+		r->counts.expired++;
+	}
+	joined(r->s, &p);
+}
+
+int evald_series_reconfigure_join(evald_series *s, const struct evald_join_config *cfg, double now)
+{
+	struct evald_join_config old = s->join_cfg;
+	struct rejoin r = {.s = s, .now = now};
+	int err = evald_join_config_check(cfg);
+	size_t live;
+
+	if (err)
+		return err;
+	if (!s->join || memcmp(&old, cfg, sizeof(old)) == 0) {
+		s->join_cfg = *cfg;
+		return 0;
+	}
+	err = evald_join_new(cfg, &r.to);
+	if (!err)
+		err = evald_join_reserve(
+		        r.to, evald_join_pending(s->join) + evald_join_waiting(s->join), true);
+	if (err) {
+		evald_join_free(r.to);
+		return err;
+	}
+	evald_join_counts(s->join, &r.counts);
+	live = evald_join_pending(s->join) + evald_join_waiting(s->join);
+	r.evict = live > cfg->max_pending ? live - cfg->max_pending : 0;
+	s->join_cfg = *cfg; /* rejoin_entry reads the new waits */
+	evald_join_each(s->join, rejoin_entry, &r);
+	if (r.err) {
+		s->join_cfg = old;
+		evald_join_free(r.to);
+		return r.err;
+	}
+	evald_join_set_counts(r.to, &r.counts);
+	evald_join_free(s->join);
+	s->join = r.to;
+	return 0;
+}
+
+/* ---- checkpoints of delayed labels ---- */
+
+bool evald_series_has_join(const evald_series *s)
+{
+	return s->join || (s->join_copy && s->labels);
+}
+
+void evald_series_join_each(const evald_series *s, evald_join_each_cb *each, void *ctx)
+{
+	if (s->join)
+		evald_join_each(s->join, each, ctx);
+	else if (s->join_copy)
+		evald_join_copy_each(s->join_copy, each, ctx);
+}
+
+void evald_series_join_state(const evald_series *s, struct evald_join_config *cfg,
+                             struct evald_join_counts *counts)
+{
+	*cfg = s->join_cfg;
+	memset(counts, 0, sizeof(*counts));
+	if (s->join)
+		evald_join_counts(s->join, counts);
+	else if (s->join_copy)
+		evald_join_copy_counts(s->join_copy, counts);
+}
+
+void evald_series_slot_labels_at(const evald_series *s, uint32_t i, const evald_hist **predicted,
+                                 const struct evald_label_stats **labels)
+{
+	*predicted = s->ring[i].s ? s->ring[i].predicted : NULL;
+	*labels = s->ring[i].s ? s->ring[i].labels : NULL;
+}
+
+int evald_series_restore_join(evald_series *s, const struct evald_join_config *cfg,
+                              const struct evald_join_counts *counts,
+                              const struct evald_label_stats *labels, evald_hist **predicted)
+{
+	int err = evald_series_set_join(s, cfg);
+
+	if (err || s->join)
+		return EVALD_EINVAL;
+	err = join_start(s);
+	if (err)
+		return err;
+	evald_join_set_counts(s->join, counts);
+	*s->labels = *labels;
+	*predicted = s->predicted;
+	return 0;
+}
+
+int evald_series_restore_entry(evald_series *s, const struct evald_join_entry *e)
+{
+	if (!s->join)
+		return EVALD_EINVAL;
+	return evald_join_restore(s->join, e);
+}
+
+int evald_series_restore_slot_labels(evald_series *s, int64_t no,
+                                     const struct evald_label_stats *labels, evald_hist **predicted)
+{
+	struct slot *sl;
+
+	if (s->nslots == 0 || !s->join)
+		return EVALD_EINVAL;
+	sl = &s->ring[(uint64_t)no % s->nslots];
+	if (!sl->s || sl->no != no || sl->labels)
+		return EVALD_EINVAL;
+	if (slot_parts(s, sl) != 0)
+		return EVALD_ENOMEM;
+	*sl->labels = *labels;
+	*predicted = sl->predicted;
 	return 0;
 }

@@ -11,8 +11,11 @@
 
 #define MAGIC_LEN     8
 #define HEADER_MAX    1024
-#define CELL_BYTES    (4 + 6 * 8) /* bin index, then weight, min, max of each class */
-#define CELL_BYTES_V1 (4 + 8 * 8) /* format 1 also kept a score sum per cell */
+#define CELL_BYTES    (4 + 6 * 8)      /* bin index, then weight, min, max of each class */
+#define ENTRY_BYTES   (1 + 16 + 3 * 8) /* kind, id, score, weight, time */
+#define ENTRY_LABEL   1u               /* kind bits: a waiting label, */
+#define ENTRY_VALUE   2u               /* and its value */
+#define CELL_BYTES_V1 (4 + 8 * 8)      /* format 1 also kept a score sum per cell */
 
 static void put_u32(unsigned char *p, uint32_t v)
 {
@@ -97,8 +100,102 @@ static void pack_stream(msgpack_packer *pk, const evald_hist *s)
 	}
 }
 
+/* The names of the label counts, in the order of struct evald_label_stats' first fields. */
+static const char *const label_counts[] = {
+        "predictions",           "matched",          "expired", "evicted", "unmatched_labels",
+        "duplicate_predictions", "duplicate_labels", "late",
+};
+#define NLABEL_COUNTS (sizeof(label_counts) / sizeof(label_counts[0]))
+
+static uint64_t *label_count(struct evald_label_stats *st, size_t i)
+{
+	uint64_t *at[NLABEL_COUNTS] = {&st->predictions,      &st->matched,
+	                               &st->expired,          &st->evicted,
+	                               &st->unmatched_labels, &st->duplicate_predictions,
+	                               &st->duplicate_labels, &st->late};
+	return at[i];
+}
+
+static void pack_label_stats(msgpack_packer *pk, const struct evald_label_stats *st)
+{
+	struct evald_label_stats c = *st;
+
+	msgpack_pack_map(pk, NLABEL_COUNTS + 2);
+	for (size_t i = 0; i < NLABEL_COUNTS; i++) {
+		evald_pack_str(pk, label_counts[i]);
+		msgpack_pack_uint64(pk, *label_count(&c, i));
+	}
+	evald_pack_str(pk, "delay_max");
+	msgpack_pack_double(pk, st->delay_max);
+	evald_pack_str(pk, "delay");
+	msgpack_pack_array(pk, EVALD_DELAY_BINS);
+	for (size_t k = 0; k < EVALD_DELAY_BINS; k++)
+		msgpack_pack_uint64(pk, st->delay[k]);
+}
+
+/* The join's entries as fixed little-endian records, counted first. */
+struct entries {
+	msgpack_sbuffer sb;
+	size_t n;
+};
+
+static void put_entry(void *ctx, const struct evald_join_entry *e)
+{
+	struct entries *es = ctx;
+	unsigned char rec[ENTRY_BYTES];
+
+	rec[0] = (unsigned char)((e->label ? ENTRY_LABEL : 0) | (e->value ? ENTRY_VALUE : 0));
+	for (int i = 0; i < 8; i++) {
+		rec[1 + i] = (unsigned char)(e->id.a >> (8 * i));
+		rec[9 + i] = (unsigned char)(e->id.b >> (8 * i));
+	}
+	put_f64(rec + 17, e->score);
+	put_f64(rec + 25, e->weight);
+	put_f64(rec + 33, e->time);
+	msgpack_sbuffer_write(&es->sb, (const char *)rec, sizeof(rec));
+	es->n++;
+}
+
+static void pack_join(msgpack_packer *pk, const evald_series *series)
+{
+	struct evald_join_config cfg;
+	struct evald_join_counts c;
+	struct entries es = {0};
+
+	evald_series_join_state(series, &cfg, &c);
+	msgpack_sbuffer_init(&es.sb);
+	evald_series_join_each(series, put_entry, &es);
+	msgpack_pack_map(pk, 8);
+	evald_pack_str(pk, "label_ttl");
+	msgpack_pack_uint32(pk, cfg.label_ttl);
+	evald_pack_str(pk, "label_wait");
+	msgpack_pack_uint32(pk, cfg.label_wait);
+	evald_pack_str(pk, "on_expiry");
+	evald_pack_str(pk, evald_on_expiry_name(cfg.on_expiry));
+	evald_pack_str(pk, "max_pending");
+	msgpack_pack_uint64(pk, cfg.max_pending);
+	evald_pack_str(pk, "counts");
+	msgpack_pack_array(pk, 7);
+	msgpack_pack_uint64(pk, c.predictions);
+	msgpack_pack_uint64(pk, c.matched);
+	msgpack_pack_uint64(pk, c.expired);
+	msgpack_pack_uint64(pk, c.evicted);
+	msgpack_pack_uint64(pk, c.unmatched_labels);
+	msgpack_pack_uint64(pk, c.duplicate_predictions);
+	msgpack_pack_uint64(pk, c.duplicate_labels);
+	evald_pack_str(pk, "labels");
+	pack_label_stats(pk, evald_series_labels(series));
+	evald_pack_str(pk, "predicted");
+	pack_stream(pk, evald_series_predicted(series));
+	evald_pack_str(pk, "entries");
+	msgpack_pack_bin(pk, es.sb.size);
+	msgpack_pack_bin_body(pk, es.sb.data, es.sb.size);
+	msgpack_sbuffer_destroy(&es.sb);
+}
+
 static void pack_series(msgpack_packer *pk, const char *name, const evald_series *series)
 {
+	bool joined = evald_series_has_join(series);
 	const evald_hist *total = evald_series_total(series);
 	const struct evald_config *cfg = evald_hist_config(total);
 	const struct evald_window_config *w = evald_series_window_config(series);
@@ -106,7 +203,7 @@ static void pack_series(msgpack_packer *pk, const char *name, const evald_series
 	size_t live = evald_series_live_slots(series);
 	int64_t no;
 
-	msgpack_pack_map(pk, 12);
+	msgpack_pack_map(pk, 12 + joined);
 	evald_pack_str(pk, "name");
 	evald_pack_str(pk, name);
 	evald_pack_str(pk, "since");
@@ -138,12 +235,22 @@ static void pack_series(msgpack_packer *pk, const char *name, const evald_series
 	evald_pack_str(pk, "slots");
 	msgpack_pack_array(pk, live);
 	for (uint32_t i = 0; i < cap; i++) {
-		const evald_hist *slot = evald_series_slot_at(series, i, &no);
+		const evald_hist *slot = evald_series_slot_at(series, i, &no), *predicted;
+		const struct evald_label_stats *labels;
 		if (!slot)
 			continue;
-		msgpack_pack_array(pk, 2);
+		evald_series_slot_labels_at(series, i, &predicted, &labels);
+		msgpack_pack_array(pk, predicted && labels ? 4 : 2);
 		msgpack_pack_int64(pk, no);
 		pack_stream(pk, slot);
+		if (predicted && labels) {
+			pack_stream(pk, predicted);
+			pack_label_stats(pk, labels);
+		}
+	}
+	if (joined) {
+		evald_pack_str(pk, "join");
+		pack_join(pk, series);
 	}
 }
 
@@ -303,6 +410,111 @@ static int read_stream(struct reader *rd, const msgpack_object *o, evald_hist *s
 	return 0;
 }
 
+static int read_label_stats(struct reader *rd, const msgpack_object *o,
+                            struct evald_label_stats *st, const char *what)
+{
+	const msgpack_object *delay = evald_map_get(o, "delay");
+
+	memset(st, 0, sizeof(*st));
+	for (size_t i = 0; i < NLABEL_COUNTS; i++)
+		if (!get_uint(evald_map_get(o, label_counts[i]), label_count(st, i)))
+			return bad(rd, "%s: label count %s missing", what, label_counts[i]);
+	if (!get_num(evald_map_get(o, "delay_max"), &st->delay_max) || !(st->delay_max >= 0) ||
+	    !delay || delay->type != MSGPACK_OBJECT_ARRAY ||
+	    delay->via.array.size != EVALD_DELAY_BINS)
+		return bad(rd, "%s: label delays missing or of the wrong shape", what);
+	for (size_t k = 0; k < EVALD_DELAY_BINS; k++)
+		if (!get_uint(&delay->via.array.ptr[k], &st->delay[k]))
+			return bad(rd, "%s: label delays are not counts", what);
+	return 0;
+}
+
+static struct evald_join_entry get_entry(const unsigned char *p)
+{
+	struct evald_join_entry e = {0};
+
+	e.label = (p[0] & ENTRY_LABEL) != 0;
+	e.value = (p[0] & ENTRY_VALUE) != 0;
+	for (int i = 7; i >= 0; i--) {
+		e.id.a = e.id.a << 8 | p[1 + i];
+		e.id.b = e.id.b << 8 | p[9 + i];
+	}
+	e.score = get_f64(p + 17);
+	e.weight = get_f64(p + 25);
+	e.time = get_f64(p + 33);
+	return e;
+}
+
+/* Restore order: predictions before labels, each oldest first, as the join's wheels hold them. */
+static int cmp_entry(const void *x, const void *y)
+{
+	const unsigned char *a = x, *b = y;
+	double ta = get_f64(a + 33), tb = get_f64(b + 33);
+
+	if ((a[0] & ENTRY_LABEL) != (b[0] & ENTRY_LABEL))
+		return (a[0] & ENTRY_LABEL) ? 1 : -1;
+	return (ta > tb) - (ta < tb);
+}
+
+/* The join of a series (format 3): configuration, counters, label counts, predictions, entries. */
+static int read_join(struct reader *rd, const msgpack_object *o, evald_series *series,
+                     const char *what)
+{
+	const msgpack_object *expiry = evald_map_get(o, "on_expiry"),
+	                     *counts = evald_map_get(o, "counts"),
+	                     *entries = evald_map_get(o, "entries");
+	struct evald_join_config cfg;
+	struct evald_join_counts c;
+	struct evald_label_stats labels;
+	uint64_t ttl, wait, cap, v[7];
+	evald_hist *predicted;
+	unsigned char *sorted;
+	char text[16];
+	int err;
+
+	if (!get_uint(evald_map_get(o, "label_ttl"), &ttl) || ttl > UINT32_MAX ||
+	    !get_uint(evald_map_get(o, "label_wait"), &wait) || wait > UINT32_MAX ||
+	    !get_uint(evald_map_get(o, "max_pending"), &cap) || !expiry ||
+	    expiry->type != MSGPACK_OBJECT_STR || expiry->via.str.size >= sizeof(text) || !counts ||
+	    counts->type != MSGPACK_OBJECT_ARRAY || counts->via.array.size != 7 || !entries ||
+	    entries->type != MSGPACK_OBJECT_BIN || entries->via.bin.size % ENTRY_BYTES)
+		return bad(rd, "%s: join configuration, counts or entries malformed", what);
+	evald_printable(expiry->via.str.ptr, expiry->via.str.size, text, sizeof(text));
+	cfg = (struct evald_join_config){(uint32_t)ttl, (uint32_t)wait, EVALD_ON_EXPIRY_DROP, cap};
+	if (evald_on_expiry_parse(text, &cfg.on_expiry) != 0 || evald_join_config_check(&cfg) != 0)
+		return bad(rd, "%s: join configuration out of range", what);
+	for (int i = 0; i < 7; i++)
+		if (!get_uint(&counts->via.array.ptr[i], &v[i]))
+			return bad(rd, "%s: join counts are not counts", what);
+	c = (struct evald_join_counts){v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
+	err = read_label_stats(rd, evald_map_get(o, "labels"), &labels, what);
+	if (err)
+		return err;
+	err = evald_series_restore_join(series, &cfg, &c, &labels, &predicted);
+	if (err == EVALD_ENOMEM)
+		return err;
+	if (err)
+		return bad(rd, "%s: join cannot be made", what);
+	err = read_stream(rd, evald_map_get(o, "predicted"), predicted, what);
+	if (err)
+		return err;
+	if (entries->via.bin.size == 0)
+		return 0;
+	sorted = malloc(entries->via.bin.size);
+	if (!sorted)
+		return EVALD_ENOMEM;
+	memcpy(sorted, entries->via.bin.ptr, entries->via.bin.size);
+	qsort(sorted, entries->via.bin.size / ENTRY_BYTES, ENTRY_BYTES, cmp_entry);
+	for (size_t off = 0; off < entries->via.bin.size && !err; off += ENTRY_BYTES) {
+		struct evald_join_entry e = get_entry(sorted + off);
+		err = evald_series_restore_entry(series, &e);
+	}
+	free(sorted);
+	if (err == EVALD_ENOMEM)
+		return err;
+	return err ? bad(rd, "%s: a join entry no join could hold", what) : 0;
+}
+
 static int read_series(struct reader *rd, const msgpack_object *o, evald_registry *reg,
                        uint64_t *records)
 {
@@ -361,6 +573,11 @@ static int read_series(struct reader *rd, const msgpack_object *o, evald_registr
 	if (late_o && !get_uint(late_o, &late))
 		return bad(rd, "%s: late is not a count", what);
 	evald_series_set_late(series, late);
+	if (evald_map_get(o, "join")) {
+		err = read_join(rd, evald_map_get(o, "join"), series, what);
+		if (err)
+			return err;
+	}
 	slots = evald_map_get(o, "slots");
 	if (!slots || slots->type != MSGPACK_OBJECT_ARRAY)
 		return bad(rd, "%s: slots missing", what);
@@ -368,7 +585,8 @@ static int read_series(struct reader *rd, const msgpack_object *o, evald_registr
 		const msgpack_object *pair_o = &slots->via.array.ptr[i];
 		evald_hist *st;
 		int64_t no;
-		if (pair_o->type != MSGPACK_OBJECT_ARRAY || pair_o->via.array.size != 2 ||
+		if (pair_o->type != MSGPACK_OBJECT_ARRAY ||
+		    (pair_o->via.array.size != 2 && pair_o->via.array.size != 4) ||
 		    !get_int(&pair_o->via.array.ptr[0], &no))
 			return bad(rd, "%s: slot %u malformed", what, i);
 		err = evald_series_restore_slot(series, no, &st);
@@ -379,6 +597,23 @@ static int read_series(struct reader *rd, const msgpack_object *o, evald_registr
 		err = read_stream(rd, &pair_o->via.array.ptr[1], st, what);
 		if (err)
 			return err;
+		if (pair_o->via.array.size == 4) {
+			struct evald_label_stats labels;
+			evald_hist *predicted;
+			err = read_label_stats(rd, &pair_o->via.array.ptr[3], &labels, what);
+			if (err)
+				return err;
+			err = evald_series_restore_slot_labels(series, no, &labels, &predicted);
+			if (err == EVALD_ENOMEM)
+				return err;
+			if (err)
+				return bad(rd,
+				           "%s: slot %u has label counts but the stream no join",
+				           what, i);
+			err = read_stream(rd, &pair_o->via.array.ptr[2], predicted, what);
+			if (err)
+				return err;
+		}
 	}
 	struct evald_hist_raw raw;
 	evald_hist_raw_get(evald_series_total(series), &raw);

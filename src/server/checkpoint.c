@@ -149,17 +149,27 @@ static void drop(struct evald_server *s, struct checkpoint *cp)
 	s->checkpoint = NULL;
 }
 
-/* One step of the copy: a new series, a slot, or the total that completes a series. */
+/* Entries of a join copied per step: about 1 MB, well under a slice. */
+#define JOIN_STEP 16384
+
+/*
+ * One step of the copy: a new series, a slot, some entries of its join,
+ * or the total that completes a series, in the same step as the join's
+ * last entries so that the two are of one moment.
+ */
 static int copy_step(struct evald_server *s, struct checkpoint *cp)
 {
 	const char *name;
-	const evald_series *live = evald_registry_at(s->streams, cp->next, &name);
+	evald_series *live = evald_registry_at(s->streams, cp->next, &name);
 	int err;
 
 	if (!cp->series)
 		return evald_series_clone_empty(live, &cp->series);
 	if (cp->slot < evald_series_capacity(live))
 		return evald_series_copy_slot(cp->series, live, cp->slot++);
+	err = evald_series_copy_join(cp->series, live, JOIN_STEP);
+	if (err <= 0)
+		return err; /* more to copy, or out of memory */
 	err = evald_series_copy_total(cp->series, live);
 	if (!err)
 		err = evald_registry_adopt(cp->copy, name, strlen(name), cp->series);
@@ -297,6 +307,34 @@ static void note_changed_configs(struct evald_server *s)
 	}
 }
 
+/*
+ * Gives each restored stream its configured join waits, which apply to
+ * the entries it holds too, unlike bins, which need a reset.
+ */
+static void apply_join_configs(struct evald_server *s)
+{
+	for (size_t i = 0, n = evald_registry_count(s->streams); i < n; i++) {
+		const char *name;
+		evald_series *series = evald_registry_at(s->streams, i, &name);
+		const struct evald_join_config *want =
+		        &evald_server_config_stream(s->cfg, name, strlen(name))->join;
+		struct evald_join_config kept = *evald_series_join_config(series);
+		bool joins = evald_series_join(series) != NULL;
+		int err = evald_series_reconfigure_join(series, want, s->now);
+		if (joins && memcmp(&kept, want, sizeof(kept)) != 0)
+			evald_log(
+			        err ? EVALD_LOG_ERROR : EVALD_LOG_INFO, "join_config_changed",
+			        "stream=\"%s\" label_ttl=%u->%u label_wait=%u->%u on_expiry=%s->%s "
+			        "max_pending=%llu->%llu applied=%s",
+			        name, kept.label_ttl, want->label_ttl, kept.label_wait,
+			        want->label_wait, evald_on_expiry_name(kept.on_expiry),
+			        evald_on_expiry_name(want->on_expiry),
+			        (unsigned long long)kept.max_pending,
+			        (unsigned long long)want->max_pending,
+			        err ? "no (out of memory): the checkpoint's are kept" : "yes");
+	}
+}
+
 int evald__restore(struct evald_server *s, bool discard_bad, char *err, size_t errlen)
 {
 	const char *path = s->cfg->state_path;
@@ -341,6 +379,7 @@ int evald__restore(struct evald_server *s, bool discard_bad, char *err, size_t e
 	}
 	evald_registry_free(s->streams);
 	s->streams = reg;
+	apply_join_configs(s);
 	s->stats.records_accepted = c.records_accepted;
 	memcpy(s->stats.records_rejected, c.records_rejected, sizeof(c.records_rejected));
 	for (size_t i = 0; i < evald_registry_count(reg); i++) {

@@ -3,7 +3,8 @@
 Every figure is checked against scikit-learn on the pairs that joined, or
 against counts made here from what was sent.
 """
-import math
+import os
+import time
 
 import numpy as np
 import pytest
@@ -302,3 +303,136 @@ def test_single_forms_and_replies(start_daemon):
         reply = c.request({"op": "predict", "stream": "m", "score": 0.5})
         assert reply["error"]["code"] == "bad_request"
         assert "predict needs an id" in reply["error"]["message"]
+
+
+def state_extra(tmp_path):
+    return f"[state]\npath = {tmp_path}/evald.state\ncheckpoint_interval = 1h\n"
+
+
+def test_a_restart_continues_every_join(tmp_path):
+    from conftest import Daemon
+    rng = np.random.default_rng(4)
+    n = 2000
+    y = (rng.random(n) < 0.3).astype(int)
+    s = scores_on_edges(rng, y)
+    w = np.where(rng.random(n) < 0.2, 2.5, 1.0)
+    d = Daemon(tmp_path, args=MANUAL, extra=state_extra(tmp_path))
+    with d.client() as c:
+        predict(c, "m", range(n), s, weights=[float(v) for v in w])
+        label(c, "m", range(0, n, 2), y[0::2])          # half join now
+        r = label(c, "m", ["early-1", "early-2"], [1, 0])  # labels ahead of predictions
+        assert r["waiting"] == 2
+        before = c.request({"op": "snapshot", "stream": "m"})
+    assert d.stop() == 0
+    d = Daemon(tmp_path, args=MANUAL, extra=state_extra(tmp_path))
+    try:
+        with d.client() as c:
+            after = c.request({"op": "snapshot", "stream": "m"})
+            assert after == before
+            label(c, "m", range(1, n, 2), y[1::2])      # the other half joins after the restart
+            predict(c, "m", ["early-1", "early-2"], [0.9, 0.1])
+            snap = c.request({"op": "snapshot", "stream": "m"})
+            yy = np.concatenate([y, [1, 0]])
+            ss = np.concatenate([s, [0.9, 0.1]])
+            ww = np.concatenate([w, [1.0, 1.0]])
+            assert snap["n"] == pytest.approx(float(ww.sum()))  # n is a weight sum
+            assert snap["positives"] == pytest.approx(float(np.sum(ww * yy)))
+            assert snap["average_precision"] == pytest.approx(
+                average_precision_score(yy, ss, sample_weight=ww), abs=1e-12)
+            assert snap["roc_auc"] == pytest.approx(roc_auc_score(yy, ss, sample_weight=ww),
+                                                    abs=1e-12)
+            lab = snap["labels"]
+            assert (lab["predictions"], lab["matched"], lab["pending"], lab["waiting_labels"]) == \
+                (n + 2, n + 2, 0, 0)
+    finally:
+        assert d.stop() == 0
+
+
+class JoinModel:
+    """What the join holds after each request, with nothing expiring."""
+
+    def __init__(self):
+        self.pending, self.waiting, self.pairs = {}, {}, []
+        self.predictions = 0
+
+    def apply(self, op, ids, values):
+        for i, v in zip(ids, values):
+            if op == "predict":
+                self.predictions += 1
+                if i in self.waiting:
+                    self.pairs.append((self.waiting.pop(i), v))
+                else:
+                    self.pending[i] = v
+            elif i in self.pending:
+                self.pairs.append((v, self.pending.pop(i)))
+            elif i not in self.waiting:
+                self.waiting[i] = v
+
+    def signature(self):
+        pos = sum(y for y, _ in self.pairs)
+        return (self.predictions, len(self.pairs), len(self.pending), len(self.waiting), pos)
+
+
+def test_kill_9_in_the_middle_of_joins_restores_a_moment_of_them(tmp_path, monkeypatch):
+    """Every restored state is the join after some prefix of the requests: nothing counted twice."""
+    from conftest import Daemon
+    monkeypatch.setenv("EVALD_CHECKPOINT_DELAY_MS", "2")
+    rng = np.random.default_rng(2027)
+    log = []  # every predict and label request sent, in order
+    next_id = 0
+    mid_write = 0
+    for run in range(16):
+        d = Daemon(tmp_path, extra=state_extra(tmp_path), args=MANUAL)
+        try:
+            with d.client() as c:
+                snap = c.request({"op": "snapshot", "stream": "k"})
+                if snap["ok"]:
+                    lab = snap["labels"]
+                    sig = (lab["predictions"], lab["matched"], lab["pending"],
+                           lab["waiting_labels"], snap["positives"])
+                    assert snap["n"] == lab["matched"]
+                    model, k = JoinModel(), 0
+                    while model.signature() != sig:
+                        assert k < len(log), (run, sig, model.signature())
+                        model.apply(*log[k])
+                        k += 1
+                    log = log[:k]  # what the restored state holds
+                    if model.pairs:
+                        yy = np.array([p[0] for p in model.pairs])
+                        ss = np.array([p[1] for p in model.pairs])
+                        if 0 < yy.sum() < len(yy):
+                            assert snap["roc_auc"] == pytest.approx(roc_auc_score(yy, ss),
+                                                                    abs=1e-12)
+                else:
+                    log = []
+                for _ in range(int(rng.integers(1, 8))):
+                    ids = list(range(next_id, next_id + 200))
+                    next_id += 200
+                    # On bin edges and below 0.99, so that no two scores share a bin.
+                    sc = [float(v) for v in np.round(rng.random(200) * 0.99, 3)]
+                    predict(c, "k", ids, sc)
+                    log.append(("predict", ids, sc))
+                    # Labels for half of some earlier predictions, and a few ahead of theirs.
+                    back = [i for i in range(max(0, next_id - 600), next_id) if i % 2 == 0]
+                    back += [next_id + 5, next_id + 7]
+                    ys = [int(i % 3 == 0) for i in back]
+                    label(c, "k", back, ys)
+                    log.append(("label", back, ys))
+                before = c.request({"op": "stats"})["checkpoints"]
+                assert c.request({"op": "checkpoint"})["ok"]
+                if run % 2 == 0:
+                    for _ in range(600):  # bounded: 30 s
+                        if c.request({"op": "stats"})["checkpoints"] > before:
+                            break
+                        time.sleep(0.05)
+                    ids = list(range(next_id, next_id + 50))
+                    next_id += 50
+                    predict(c, "k", ids, [0.5] * 50)
+                    log.append(("predict", ids, [0.5] * 50))
+                else:
+                    time.sleep(float(rng.uniform(0, 0.02)))
+        finally:
+            d.proc.kill()
+            d.proc.wait()
+        mid_write += os.path.exists(f"{tmp_path}/evald.state.tmp")
+    print(f"{mid_write} of 16 kills during a checkpoint write")

@@ -51,7 +51,47 @@ static evald_registry *sample(void)
 	assert_int_equal(
 	        evald_series_observe_batch(a, T0 + 60, 2, labels, scores, NULL, times, &bad), 0);
 	assert_int_equal(evald_series_late(a), 2);
+	/*
+	 * Stream a also joins: 400 predictions (some weighted, some late),
+	 * labels for half of them, and labels that wait for predictions.
+	 */
+	struct evald_join_id ids[400];
+	double pscores[400], weights[400], ptimes[400];
+	int plabels[400];
+	size_t outcomes[EVALD_JOIN_OUTCOMES] = {0};
+	for (int i = 0; i < 400; i++) {
+		evald_join_id_int((uint64_t)i, &ids[i]);
+		pscores[i] = test_uniform01();
+		weights[i] = i % 5 ? 1.0 : 2.5;
+		ptimes[i] = i % 50 ? T0 + 20 + (i % 40) : T0 - 7200;
+		plabels[i] = test_uniform01() < 0.4;
+	}
+	assert_int_equal(
+	        evald_series_predict(a, T0 + 60, 400, ids, pscores, weights, ptimes, outcomes), 0);
+	assert_int_equal(evald_series_label(a, T0 + 60, 200, ids, plabels, outcomes), 0);
+	assert_int_equal(evald_join_id_str("waiting-label-1", 15, &ids[0]), 0);
+	assert_int_equal(evald_join_id_str("a label whose id is hashed", 26, &ids[1]), 0);
+	assert_int_equal(evald_series_label(a, T0 + 60, 2, ids, plabels, outcomes), 0);
+	assert_int_equal(evald_join_pending(evald_series_join(a)), 200);
+	assert_int_equal(evald_join_waiting(evald_series_join(a)), 2);
 	return r;
+}
+
+/* The same labels, for the predictions still pending, sent to a and b: both must end alike. */
+static void finish_joins(evald_series *a, evald_series *b)
+{
+	struct evald_join_id ids[200];
+	int labels[200];
+	size_t oa[EVALD_JOIN_OUTCOMES] = {0}, ob[EVALD_JOIN_OUTCOMES] = {0};
+
+	for (int i = 0; i < 200; i++) {
+		evald_join_id_int((uint64_t)(200 + i), &ids[i]);
+		labels[i] = i % 3 == 0;
+	}
+	assert_int_equal(evald_series_label(a, T0 + 61, 200, ids, labels, oa), 0);
+	assert_int_equal(evald_series_label(b, T0 + 61, 200, ids, labels, ob), 0);
+	assert_memory_equal(oa, ob, sizeof(oa));
+	assert_int_equal(oa[EVALD_JOIN_MATCHED], 200);
 }
 
 static void encode(const evald_registry *r, msgpack_sbuffer *sb)
@@ -104,6 +144,26 @@ static void test_a_checkpoint_restores_every_stream_exactly(void **state)
 		                    sizeof(struct evald_config));
 		assert_same_stream(evald_series_total(a), evald_series_total(b));
 		assert_int_equal(evald_series_live_slots(a), evald_series_live_slots(b));
+		assert_int_equal(evald_series_has_join(a), evald_series_has_join(b));
+		if (evald_series_has_join(a)) {
+			struct evald_join_counts ca, cb;
+			struct evald_label_stats la, lb;
+			assert_memory_equal(evald_series_labels(a), evald_series_labels(b),
+			                    sizeof(struct evald_label_stats));
+			assert_same_stream(evald_series_predicted(a), evald_series_predicted(b));
+			evald_join_counts(evald_series_join(a), &ca);
+			evald_join_counts(evald_series_join(b), &cb);
+			assert_memory_equal(&ca, &cb, sizeof(ca));
+			evald_series_labels_merge(a, T0 + 20, T0 + 70, &la, NULL);
+			evald_series_labels_merge(b, T0 + 20, T0 + 70, &lb, NULL);
+			assert_memory_equal(&la, &lb, sizeof(la));
+			assert_true(la.predictions == 392 && la.matched == 196);
+			/* The restored join goes on as the original: the rest of the labels. */
+			finish_joins(a, b);
+			assert_same_stream(evald_series_total(a), evald_series_total(b));
+			assert_memory_equal(evald_series_labels(a), evald_series_labels(b),
+			                    sizeof(struct evald_label_stats));
+		}
 		if (evald_series_window_config(a)->max == 0)
 			continue;
 		assert_int_equal(evald_series_window(a, T0 + 60, 30, &wa, &fa), 0);
@@ -115,6 +175,39 @@ static void test_a_checkpoint_restores_every_stream_exactly(void **state)
 	evald_registry_free(back);
 	evald_registry_free(r);
 	msgpack_sbuffer_destroy(&sb);
+}
+
+static void seal(msgpack_sbuffer *file, unsigned format, const char *body, size_t len);
+
+/* A format-2 file (before delayed labels) is read as it was written. */
+static void test_format_2_files_are_still_read(void **state)
+{
+	evald_registry *r, *back;
+	msgpack_sbuffer sb, file;
+	msgpack_unpacked header;
+	size_t off = 0;
+	char why[256];
+	evald_series *s;
+
+	(void)state;
+	assert_int_equal(evald_registry_new(10, &r), 0);
+	struct evald_window_config w = {10, 60};
+	assert_int_equal(evald_registry_add(r, "plain", 5, &evald_config_default, &w, T0, &s), 0);
+	assert_int_equal(evald_series_observe(s, T0 + 1, 1, 0.7, 1.0), 0);
+	encode(r, &sb);
+	msgpack_unpacked_init(&header);
+	assert_int_equal(msgpack_unpack_next(&header, sb.data + 8, sb.size - 8, &off),
+	                 MSGPACK_UNPACK_SUCCESS);
+	seal(&file, 2, sb.data + 8 + off, sb.size - 8 - off);
+	assert_int_equal(decode(file.data, file.size, &back, why), 0);
+	assert_same_stream(evald_series_total(s),
+	                   evald_series_total(evald_registry_find(back, "plain", 5)));
+	assert_false(evald_series_has_join(evald_registry_find(back, "plain", 5)));
+	msgpack_unpacked_destroy(&header);
+	msgpack_sbuffer_destroy(&sb);
+	msgpack_sbuffer_destroy(&file);
+	evald_registry_free(back);
+	evald_registry_free(r);
 }
 
 static void test_damaged_files_are_refused_with_their_reason(void **state)
@@ -347,6 +440,7 @@ int main(void)
 	        cmocka_unit_test(test_damaged_files_are_refused_with_their_reason),
 	        cmocka_unit_test(test_another_format_version_is_refused),
 	        cmocka_unit_test(test_format_1_files_are_still_read),
+	        cmocka_unit_test(test_format_2_files_are_still_read),
 	        cmocka_unit_test(test_an_unknown_spacing_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
