@@ -1,4 +1,5 @@
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +91,8 @@ struct exported {
 	const evald_hist *s;
 	struct evald_summary sum;
 	uint64_t late;
+	const struct evald_label_stats *labels; /* NULL: the stream never joined */
+	uint64_t pending, waiting;
 };
 
 static void write_histograms(FILE *out, const struct exported *e, size_t n, uint32_t buckets)
@@ -199,12 +202,77 @@ static void write_streams(FILE *out, const struct exported *e, size_t n)
 			sample(out, "evald_roc_auc", e[i].name, NULL, e[i].sum.roc_auc.value);
 }
 
+/* The delayed-labels families, for the streams that took predictions or labels. */
+static void write_labels(FILE *out, const struct exported *e, size_t n)
+{
+	static const struct {
+		const char *name, *type, *help;
+		size_t offset; /* in struct evald_label_stats; SIZE_MAX: pending, SIZE_MAX - 1:
+		                  waiting */
+	} families[] = {
+	        {"evald_predictions_total", "counter", "Predictions accepted, duplicates left out.",
+	         offsetof(struct evald_label_stats, predictions)},
+	        {"evald_predictions_matched_total", "counter", "Predictions joined to their label.",
+	         offsetof(struct evald_label_stats, matched)},
+	        {"evald_predictions_expired_total", "counter",
+	         "Predictions whose label did not come within label_ttl.",
+	         offsetof(struct evald_label_stats, expired)},
+	        {"evald_predictions_evicted_total", "counter",
+	         "Predictions evicted to stay under max_pending.",
+	         offsetof(struct evald_label_stats, evicted)},
+	        {"evald_labels_unmatched_total", "counter",
+	         "Labels whose prediction did not come within label_wait, or that were evicted.",
+	         offsetof(struct evald_label_stats, unmatched_labels)},
+	        {"evald_duplicate_predictions_total", "counter",
+	         "Predictions for an id already pending: the first stands.",
+	         offsetof(struct evald_label_stats, duplicate_predictions)},
+	        {"evald_duplicate_labels_total", "counter",
+	         "Labels for an id whose label already waits: the first stands.",
+	         offsetof(struct evald_label_stats, duplicate_labels)},
+	        {"evald_late_predictions_total", "counter",
+	         "Predictions older than the stream's windows: in its total only.",
+	         offsetof(struct evald_label_stats, late)},
+	        {"evald_pending_predictions", "gauge", "Predictions waiting for their label.",
+	         SIZE_MAX},
+	        {"evald_waiting_labels", "gauge", "Labels waiting for their prediction.",
+	         SIZE_MAX - 1},
+	};
+	size_t joined = 0;
+
+	for (size_t i = 0; i < n; i++)
+		joined += e[i].labels != NULL;
+	if (!joined)
+		return;
+	for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+		header(out, families[f].name, families[f].type, families[f].help);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t v;
+			if (!e[i].labels)
+				continue;
+			if (families[f].offset == SIZE_MAX)
+				v = e[i].pending;
+			else if (families[f].offset == SIZE_MAX - 1)
+				v = e[i].waiting;
+			else
+				memcpy(&v, (const char *)e[i].labels + families[f].offset,
+				       sizeof(v));
+			sample(out, families[f].name, e[i].name, NULL, (double)v);
+		}
+	}
+	header(out, "evald_label_coverage", "gauge",
+	       "Matched over matched, expired and evicted predictions, when any is resolved.");
+	for (size_t i = 0; i < n; i++)
+		if (e[i].labels && !isnan(evald_label_stats_coverage(e[i].labels)))
+			sample(out, "evald_label_coverage", e[i].name, NULL,
+			       evald_label_stats_coverage(e[i].labels));
+}
+
 static void write_server(FILE *out, const struct evald_stats *st)
 {
 	header(out, "evald_rejected_records_total", "counter",
 	       "Records in refused requests, by error code.");
-	for (int e = EVALD_ETHRESHOLD; e >= EVALD_ECONNLIMIT; e--)
-		if (strcmp(evald_error_name(e), "internal") != 0)
+	for (int e = EVALD_ETHRESHOLD; e > EVALD_ERROR_END; e--)
+		if (evald_error_is_wire(e))
 			fprintf(out, "evald_rejected_records_total{reason=\"%s\"} %llu\n",
 			        evald_error_name(e), (unsigned long long)st->records_rejected[-e]);
 	header(out, "evald_bytes_received_total", "counter", "Bytes received from producers.");
@@ -235,10 +303,16 @@ size_t evald_prometheus_write(FILE *out, const evald_registry *r, const struct e
 		e[i].s = evald_series_total(series);
 		e[i].late = evald_series_late(series);
 		evald_hist_summarize(e[i].s, &e[i].sum);
+		if (evald_series_join(series)) {
+			e[i].labels = evald_series_labels(series);
+			e[i].pending = evald_join_pending(evald_series_join(series));
+			e[i].waiting = evald_join_waiting(evald_series_join(series));
+		}
 	}
 	write_streams(out, e, n);
 	write_confusion(out, e, n);
 	write_rates(out, e, n);
+	write_labels(out, e, n);
 	write_histograms(out, e, n, o->buckets);
 	free(e);
 	return count - n;

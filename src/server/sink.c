@@ -91,6 +91,28 @@ static bool wanted(const char *patterns, const char *name)
 	return false;
 }
 
+/* The labels of a line: the interval's predictions (if the stream keeps its slots) and all. */
+static void pack_labels(msgpack_packer *pk, const evald_series *series, bool has_interval,
+                        double from, double slots_end)
+{
+	const evald_join *j = evald_series_join(series);
+	struct evald_label_stats in;
+
+	evald_pack_str(pk, "labels");
+	msgpack_pack_map(pk, 2);
+	evald_pack_str(pk, "interval");
+	if (has_interval) {
+		evald_series_labels_merge(series, from, slots_end, &in, NULL);
+		evald_pack_labels(pk, &in, in.predictions - in.matched - in.expired - in.evicted,
+		                  evald_join_waiting(j));
+	} else {
+		msgpack_pack_nil(pk);
+	}
+	evald_pack_str(pk, "total");
+	evald_pack_labels(pk, evald_series_labels(series), evald_join_pending(j),
+	                  evald_join_waiting(j));
+}
+
 /*
  * One line for a series over [from, to): the interval's figures from its
  * slots, and the total's. Nothing if the interval saw no records.
@@ -119,7 +141,7 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 6 + partial);
+	msgpack_pack_map(&pk, 6 + partial + (evald_series_join(series) != NULL));
 	evald_pack_str(&pk, "from");
 	msgpack_pack_double(&pk, from);
 	evald_pack_str(&pk, "to");
@@ -139,6 +161,8 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 		msgpack_pack_nil(&pk); /* the stream keeps no slots this long */
 	evald_pack_str(&pk, "total");
 	evald_pack_figures(&pk, evald_series_total(series), thr, nthr, cfg->nthresholds == 0);
+	if (evald_series_join(series))
+		pack_labels(&pk, series, has_interval, from, slots_end);
 	j = evald_packed_to_json(sb.data, sb.size);
 	line = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
 	if (line) {

@@ -436,3 +436,41 @@ def test_kill_9_in_the_middle_of_joins_restores_a_moment_of_them(tmp_path, monke
             d.proc.wait()
         mid_write += os.path.exists(f"{tmp_path}/evald.state.tmp")
     print(f"{mid_write} of 16 kills during a checkpoint write")
+
+
+def test_metrics_and_sink_lines_carry_the_label_counters(start_daemon, tmp_path):
+    import json
+    import urllib.request
+    path = tmp_path / "sink.jsonl"
+    d = start_daemon(defaults={"window_slot": "10s", "window_max": "5m", "max_pending": "150"},
+                     args=MANUAL, extra=f"[sink]\npath = {path}\ninterval = 30s\n")
+    with d.client() as c:
+        advance(c, 0)
+        predict(c, "m", range(200), [0.25] * 200)  # the oldest 50 evicted at max_pending 150
+        label(c, "m", range(50, 130), [1] * 80)    # 80 matched, 70 pending
+        label(c, "m", ["x"], [0])                  # one waits
+        predict(c, "m", [60], [0.5])               # matched already, so pending anew: 71
+        advance(c, 30)
+        body = urllib.request.urlopen(f"http://127.0.0.1:{d.http_port}/metrics").read().decode()
+        metrics = {}
+        for line in body.splitlines():
+            if line.startswith("evald_") and 'stream="m"' in line:
+                name, value = line.split("{")[0], float(line.rsplit(" ", 1)[1])
+                metrics[name] = value
+        assert metrics["evald_predictions_total"] == 201
+        assert metrics["evald_predictions_matched_total"] == 80
+        assert metrics["evald_predictions_evicted_total"] == 50
+        assert metrics["evald_pending_predictions"] == 71
+        assert metrics["evald_waiting_labels"] == 1
+        assert metrics["evald_label_coverage"] == pytest.approx(80 / 130)
+        assert "# TYPE evald_pending_predictions gauge" in body
+        assert 'evald_rejected_records_total{reason="bad_id"} 0' in body
+        lines = [json.loads(l) for l in path.read_text().splitlines()]
+        assert [l["stream"] for l in lines] == ["m"]
+        lab = lines[0]["labels"]
+        assert lab["total"]["matched"] == 80 and lab["total"]["pending"] == 71
+        assert lab["interval"]["predictions"] == 201 and lab["interval"]["evicted"] == 50
+        assert lab["interval"]["pending"] == 71
+        stats = c.request({"op": "stats"})
+        assert stats["predictions_accepted"] == 201 and stats["labels_accepted"] == 81
+        assert stats["labels"]["matched"] == 80 and stats["labels"]["waiting_labels"] == 1
