@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 	for (size_t k = 0; k < n / 2; k++) {
 		struct evald_join_id id;
 		evald_join_id_int(k * 2654435761u, &id);
-		evald_join_label(j, &id, (int)(k & 1), t + 60, count, NULL);
+		evald_join_label(j, &id, (int)(k & 1), t + 60, t + 60, count, NULL);
 	}
 	printf("labels: %.1f M labels/s (each matches)\n",
 	       (double)(n / 2) / ((now_ms() - start) / 1e3) / 1e6);

@@ -133,9 +133,15 @@ enum evald_join_outcome evald_join_predict(evald_join *j, const struct evald_joi
                                            double score, double weight, double time, double now,
                                            evald_join_emit_cb *emit, void *ctx);
 
-/* A label (0 or 1) seen at now. Needs room, as a prediction does. */
+/*
+ * A label (0 or 1) seen at now, of the given time: when its outcome was
+ * known, taken as now when it is later. Its delay runs from its
+ * prediction's time to this time, and its wait from this time. Needs
+ * room, as a prediction does.
+ */
 enum evald_join_outcome evald_join_label(evald_join *j, const struct evald_join_id *id, int label,
-                                         double now, evald_join_emit_cb *emit, void *ctx);
+                                         double time, double now, evald_join_emit_cb *emit,
+                                         void *ctx);
 
 /*
  * Ends the waits that are over by now, at most max of them, emitting what

@@ -104,9 +104,13 @@ int evald_series_predict(evald_series *s, double now, size_t n, const struct eva
                          const double *scores, const double *weights, const double *times,
                          size_t outcomes[EVALD_JOIN_OUTCOMES]);
 
-/* Joins n labels (0 or 1) seen at now, or none (EVALD_ENOMEM); outcomes as for predictions. */
+/*
+ * Joins n labels (0 or 1) seen at now, of their times (NULL: all now), or
+ * none (EVALD_ENOMEM); outcomes as for predictions.
+ */
 int evald_series_label(evald_series *s, double now, size_t n, const struct evald_join_id *ids,
-                       const int *labels, size_t outcomes[EVALD_JOIN_OUTCOMES]);
+                       const int *labels, const double *times,
+                       size_t outcomes[EVALD_JOIN_OUTCOMES]);
 
 /* Ends at most max waits that are over by now; fewer means none is left. */
 size_t evald_series_join_expire(evald_series *s, double now, size_t max);

@@ -745,23 +745,27 @@ enum evald_join_outcome evald_join_predict(evald_join *j, const struct evald_joi
 }
 
 enum evald_join_outcome evald_join_label(evald_join *j, const struct evald_join_id *id, int label,
-                                         double now, evald_join_emit_cb *emit, void *ctx)
+                                         double time, double now, evald_join_emit_cb *emit,
+                                         void *ctx)
 {
 	struct loc slot = find(j, id);
 	struct wheel *w;
 	uint32_t ref;
 
+	if (time > now)
+		time = now;
 	if (slot.t) {
 		uint32_t found = slot.t->slot[slot.slot];
 		if (flags(at(j, found)) & F_LABEL) {
 			j->counts.duplicate_labels++;
 			return EVALD_JOIN_DUPLICATE;
 		}
-		match(j, slot, found, label, now, emit, ctx);
+		match(j, slot, found, label, time, emit, ctx);
 		return EVALD_JOIN_MATCHED;
 	}
-	if (j->cfg.label_wait == 0) {
-		struct evald_join_pair pair = {label, NAN, 1.0, now, NAN, EVALD_JOIN_END_UNMATCHED,
+	if (j->cfg.label_wait == 0 || time + j->cfg.label_wait <= now) {
+		/* No wait, or older than its wait: it ends at once. */
+		struct evald_join_pair pair = {label, NAN, 1.0, time, NAN, EVALD_JOIN_END_UNMATCHED,
 		                               false};
 		j->counts.unmatched_labels++;
 		emit(ctx, &pair);
@@ -769,7 +773,7 @@ enum evald_join_outcome evald_join_label(evald_join *j, const struct evald_join_
 	}
 	make_room(j, emit, ctx);
 	w = j->wheels[1]; /* made by evald_join_reserve, as label_wait > 0 */
-	ref = take(j, id, now);
+	ref = take(j, id, time);
 	at(j, ref)->prev |= F_LABEL | (label ? F_POSITIVE : 0);
 	index_put(j, ref);
 	wheel_push(j, w, ref, emit, ctx);

@@ -394,18 +394,19 @@ int evald_series_predict(evald_series *s, double now, size_t n, const struct eva
 }
 
 int evald_series_label(evald_series *s, double now, size_t n, const struct evald_join_id *ids,
-                       const int *labels, size_t outcomes[EVALD_JOIN_OUTCOMES])
+                       const int *labels, const double *times, size_t outcomes[EVALD_JOIN_OUTCOMES])
 {
-	int err = join_prepare(s, now, n, false, NULL);
-	struct slot *sl = NULL;
+	int err = join_prepare(s, now, n, false, times);
 
 	if (err)
 		return err;
-	if (s->nslots)
-		current_slot(s, now, &sl); /* made above: cannot fail */
 	for (size_t i = 0; i < n; i++) {
+		double t = times ? fmin(times[i], now) : now;
+		struct slot *sl = NULL;
+		if (s->nslots)
+			slot_at(s, now, t, &sl); /* made above: cannot fail */
 		enum evald_join_outcome o =
-		        evald_join_label(s->join, &ids[i], labels[i], now, joined, s);
+		        evald_join_label(s->join, &ids[i], labels[i], t, now, joined, s);
 		outcomes[o]++;
 		if (o == EVALD_JOIN_DUPLICATE) {
 			s->labels->duplicate_labels++;

@@ -193,7 +193,7 @@ static void label(struct evald_conn *c, const struct evald_request *req)
 		return;
 	evicted = evald_series_labels(series)->evicted;
 	err = evald_series_label(series, c->peer.server->now, r->n, r->value.ids, r->value.labels,
-	                         outcomes);
+	                         r->value.times, outcomes);
 	if (err) {
 		count_error(c, req, err, r->n, "out of memory for these labels");
 		return;

@@ -70,7 +70,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			                   NULL);
 			break;
 		case 2:
-			evald_join_label(j, &id, op & 1, now, ignore, NULL);
+			evald_join_label(j, &id, op & 1,
+			                 now - (double)(op % 5) * cfg.label_wait / 3, now, ignore,
+			                 NULL);
 			break;
 		case 3:
 			now += arg;

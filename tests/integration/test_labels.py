@@ -474,3 +474,27 @@ def test_metrics_and_sink_lines_carry_the_label_counters(start_daemon, tmp_path)
         stats = c.request({"op": "stats"})
         assert stats["predictions_accepted"] == 201 and stats["labels_accepted"] == 81
         assert stats["labels"]["matched"] == 80 and stats["labels"]["waiting_labels"] == 1
+
+
+def test_labels_of_their_own_time(start_daemon):
+    d = start_daemon(defaults={"label_wait": "5m"}, args=MANUAL)
+    with d.client() as c:
+        advance(c, 1000)
+        now = T0 + 1000
+        predict(c, "m", [1, 2], [0.4, 0.6], times=[now - 900, now - 800])
+        # The delay runs to the label's own time, not to its arrival.
+        r = c.request({"op": "label", "stream": "m", "ids": [1, 2], "labels": [0, 1],
+                       "times": [now - 600, now - 100]})
+        assert r["matched"] == 2
+        lab = c.request({"op": "snapshot", "stream": "m"})["labels"]
+        assert lab["delay"]["max"] == 700
+        assert 300 <= lab["delay"]["p50"] < 300 * 2 ** 0.25
+        # A label older than label_wait has waited already: it ends unmatched at once.
+        r = c.request({"op": "label", "stream": "m", "ids": [3, 4], "labels": [1, 1],
+                       "times": [now - 301, now - 10]})
+        assert (r["matched"], r["waiting"]) == (0, 1)
+        lab = c.request({"op": "snapshot", "stream": "m"})["labels"]
+        assert (lab["unmatched_labels"], lab["waiting_labels"]) == (1, 1)
+        reply = c.request({"op": "label", "stream": "m", "ids": [5], "labels": [1],
+                           "times": [now + 3600]})
+        assert reply["error"]["code"] == "bad_time"

@@ -202,10 +202,12 @@ static void m_predict(struct model *md, const struct evald_join_id *id, double s
 	*e = (struct m_entry){true, false, 0, *id, score, weight, time, e->seq};
 }
 
-static void m_label(struct model *md, const struct evald_join_id *id, int label, double now)
+static void m_label(struct model *md, const struct evald_join_id *id, int label, double time,
+                    double now)
 {
 	struct m_entry *e = m_find(md, id);
 
+	time = time < now ? time : now;
 	if (e && e->label) {
 		md->counts.duplicate_labels++;
 		return;
@@ -215,7 +217,7 @@ static void m_label(struct model *md, const struct evald_join_id *id, int label,
 		                            e->score,
 		                            e->weight,
 		                            e->time,
-		                            now > e->time ? now - e->time : 0.0,
+		                            time > e->time ? time - e->time : 0.0,
 		                            EVALD_JOIN_END_MATCHED,
 		                            true};
 		md->counts.matched++;
@@ -223,12 +225,12 @@ static void m_label(struct model *md, const struct evald_join_id *id, int label,
 		e->used = false;
 		return;
 	}
-	if (md->cfg.label_wait == 0) {
+	if (md->cfg.label_wait == 0 || time + md->cfg.label_wait <= now) {
 		md->counts.unmatched_labels++;
 		return;
 	}
 	e = m_insert(md);
-	*e = (struct m_entry){true, true, label, *id, 0, 1, now, e->seq};
+	*e = (struct m_entry){true, true, label, *id, 0, 1, time, e->seq};
 }
 
 static int cmp_pair(const void *x, const void *y)
@@ -346,8 +348,13 @@ static void run_against_model(const struct evald_join_config *cfg, size_t steps,
 			evald_join_predict(j, &id, score, weight, time, now, joined, &got);
 		} else {
 			int label = test_uniform01() < 0.5;
-			m_label(&m, &id, label, now);
-			evald_join_label(j, &id, label, now, joined, &got);
+			/* Labels of their own time, now or earlier, some older than their wait. */
+			double time =
+			        test_uniform01() < 0.5
+			                ? now
+			                : now - test_uniform01() * (cfg->label_wait * 1.2 + 5);
+			m_label(&m, &id, label, time, now);
+			evald_join_label(j, &id, label, time, now, joined, &got);
 		}
 		assert_int_equal(evald_join_pending(j), m_count(&m, false));
 		assert_int_equal(evald_join_waiting(j), m_count(&m, true));
@@ -517,7 +524,8 @@ static void test_a_copy_made_in_steps_is_the_join_when_it_ends(void **state)
 			                   test_uniform01() < 0.3 ? 2.5 : 1.0,
 			                   now - test_uniform01() * 50, now, joined, &got);
 		else
-			evald_join_label(j, &id, test_uniform01() < 0.5, now, joined, &got);
+			evald_join_label(j, &id, test_uniform01() < 0.5,
+			                 now - test_uniform01() * 10, now, joined, &got);
 		got.n = 0;
 		if (!c && step % 50 == 0)
 			assert_int_equal(evald_join_copy_new(j, &c), 0);

@@ -68,10 +68,10 @@ static evald_registry *sample(void)
 	}
 	assert_int_equal(
 	        evald_series_predict(a, T0 + 60, 400, ids, pscores, weights, ptimes, outcomes), 0);
-	assert_int_equal(evald_series_label(a, T0 + 60, 200, ids, plabels, outcomes), 0);
+	assert_int_equal(evald_series_label(a, T0 + 60, 200, ids, plabels, NULL, outcomes), 0);
 	assert_int_equal(evald_join_id_str("waiting-label-1", 15, &ids[0]), 0);
 	assert_int_equal(evald_join_id_str("a label whose id is hashed", 26, &ids[1]), 0);
-	assert_int_equal(evald_series_label(a, T0 + 60, 2, ids, plabels, outcomes), 0);
+	assert_int_equal(evald_series_label(a, T0 + 60, 2, ids, plabels, NULL, outcomes), 0);
 	assert_int_equal(evald_join_pending(evald_series_join(a)), 200);
 	assert_int_equal(evald_join_waiting(evald_series_join(a)), 2);
 	return r;
@@ -88,8 +88,8 @@ static void finish_joins(evald_series *a, evald_series *b)
 		evald_join_id_int((uint64_t)(200 + i), &ids[i]);
 		labels[i] = i % 3 == 0;
 	}
-	assert_int_equal(evald_series_label(a, T0 + 61, 200, ids, labels, oa), 0);
-	assert_int_equal(evald_series_label(b, T0 + 61, 200, ids, labels, ob), 0);
+	assert_int_equal(evald_series_label(a, T0 + 61, 200, ids, labels, NULL, oa), 0);
+	assert_int_equal(evald_series_label(b, T0 + 61, 200, ids, labels, NULL, ob), 0);
 	assert_memory_equal(oa, ob, sizeof(oa));
 	assert_int_equal(oa[EVALD_JOIN_MATCHED], 200);
 }
