@@ -243,7 +243,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "evald-eval: bad bin configuration: %s\n", evald_strerror(err));
 		return 2;
 	}
-	records_reader_init(&reader, stdin);
+	records_reader_init(&reader, stdin, RECORDS_OBSERVE);
 	while ((got = records_reader_next(&reader, &rec, why, sizeof(why))) > 0) {
 		err = evald_hist_observe(s, rec.label, rec.score, rec.weight);
 		if (err) {

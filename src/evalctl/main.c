@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <evald/error.h>
 #include <evald/wire.h>
@@ -27,6 +28,8 @@ static const char usage[] =
         "[options]\n"
         "commands:\n"
         "  send [--stream S] [--batch N] [FILE]   send label,score[,weight] lines (CSV or TSV)\n"
+        "  send --predictions [...] [FILE]        send id,score[,weight][,time] lines\n"
+        "  send --labels [...] [FILE]             send id,label[,time] lines\n"
         "  snapshot [--stream S] [--window W] [--threshold T]... [--curve] [--json]\n"
         "  streams [--json]                       list the streams\n"
         "  reset --stream S                       forget a stream's records\n"
@@ -41,6 +44,7 @@ struct options {
 	size_t nthresholds;
 	size_t batch;
 	bool curve, json;
+	enum records_kind kind; /* send: observations, predictions or labels */
 };
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -118,6 +122,33 @@ static void print_json(const msgpack_object *reply)
 	json_decref(j);
 }
 
+/* The labels section of a snapshot, for a stream that takes predictions and labels. */
+static void print_labels(const msgpack_object *l)
+{
+	static const char *const rows[][4] = {
+	        {"predictions", "pending", "matched", "expired"},
+	        {"evicted", "unmatched_labels", "waiting_labels", "late"},
+	        {"duplicate_predictions", "duplicate_labels", "coverage", NULL},
+	};
+	const msgpack_object *delay = evald_map_get(l, "delay");
+	char a[32], b[32], c[32], d[32];
+
+	if (!l)
+		return;
+	printf("\nlabels\n");
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		for (size_t k = 0; k < 4 && rows[i][k]; k++)
+			printf("  %s %-10s", rows[i][k],
+			       fmt_num(num(evald_map_get(l, rows[i][k])), a, 32));
+		putchar('\n');
+	}
+	printf("  delay (s)  p50 %s  p90 %s  p99 %s  max %s\n",
+	       fmt_num(num(evald_map_get(delay, "p50")), a, 32),
+	       fmt_num(num(evald_map_get(delay, "p90")), b, 32),
+	       fmt_num(num(evald_map_get(delay, "p99")), c, 32),
+	       fmt_num(num(evald_map_get(delay, "max")), d, 32));
+}
+
 static void print_snapshot(const msgpack_object *r, bool curve)
 {
 	const msgpack_object *range = evald_map_get(r, "range"),
@@ -169,6 +200,7 @@ static void print_snapshot(const msgpack_object *r, bool curve)
 			printf(" %11s", fmt_num(num(evald_map_get(row, cols[i])), b, 32));
 		putchar('\n');
 	}
+	print_labels(evald_map_get(r, "labels"));
 	if (!curve)
 		return;
 	const msgpack_object *cv = evald_map_get(r, "curve");
@@ -304,35 +336,83 @@ static int simple_command(struct evald_client *c, const char *cmd, const struct 
 struct batch {
 	size_t n;
 	unsigned long *lines;
-	int *labels;
-	double *scores, *weights;
-	bool weighted;
+	struct text_record *recs;
+	bool weighted, timed;
 };
 
-static void pack_batch(msgpack_packer *pk, const struct batch *b, const char *stream, size_t id)
+/* The ops and columns of each kind of line. */
+static const struct {
+	const char *op, *noun;
+} sends[] = {
+        [RECORDS_OBSERVE] = {"observe", "records"},
+        [RECORDS_PREDICTIONS] = {"predict", "predictions"},
+        [RECORDS_LABELS] = {"label", "labels"},
+};
+
+static void pack_id(msgpack_packer *pk, const struct text_record *r)
 {
-	msgpack_pack_map(pk, 4 + (stream != NULL) + b->weighted);
+	if (r->id_int) {
+		msgpack_pack_uint64(pk, r->id_u64);
+	} else {
+		msgpack_pack_str(pk, r->id_len);
+		msgpack_pack_str_body(pk, r->id, r->id_len);
+	}
+}
+
+/* Unix seconds now, for the lines of a timed batch that give no time. */
+static double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void pack_batch(msgpack_packer *pk, const struct batch *b, enum records_kind kind,
+                       const char *stream, size_t id)
+{
+	bool ids = kind != RECORDS_OBSERVE, labels = kind != RECORDS_PREDICTIONS,
+	     scores = kind != RECORDS_LABELS;
+	double now = wall_now();
+
+	msgpack_pack_map(pk, 2 + (stream != NULL) + ids + labels + scores + b->weighted + b->timed);
 	evald_pack_str(pk, "op");
-	evald_pack_str(pk, "observe");
+	evald_pack_str(pk, sends[kind].op);
 	evald_pack_str(pk, "id");
 	msgpack_pack_uint64(pk, id);
 	if (stream) {
 		evald_pack_str(pk, "stream");
 		evald_pack_str(pk, stream);
 	}
-	evald_pack_str(pk, "labels");
-	msgpack_pack_array(pk, b->n);
-	for (size_t i = 0; i < b->n; i++)
-		msgpack_pack_uint8(pk, (uint8_t)b->labels[i]);
-	evald_pack_str(pk, "scores");
-	msgpack_pack_array(pk, b->n);
-	for (size_t i = 0; i < b->n; i++)
-		msgpack_pack_double(pk, b->scores[i]);
+	if (ids) {
+		evald_pack_str(pk, "ids");
+		msgpack_pack_array(pk, b->n);
+		for (size_t i = 0; i < b->n; i++)
+			pack_id(pk, &b->recs[i]);
+	}
+	if (labels) {
+		evald_pack_str(pk, "labels");
+		msgpack_pack_array(pk, b->n);
+		for (size_t i = 0; i < b->n; i++)
+			msgpack_pack_uint8(pk, (uint8_t)b->recs[i].label);
+	}
+	if (scores) {
+		evald_pack_str(pk, "scores");
+		msgpack_pack_array(pk, b->n);
+		for (size_t i = 0; i < b->n; i++)
+			msgpack_pack_double(pk, b->recs[i].score);
+	}
 	if (b->weighted) {
 		evald_pack_str(pk, "weights");
 		msgpack_pack_array(pk, b->n);
 		for (size_t i = 0; i < b->n; i++)
-			msgpack_pack_double(pk, b->weights[i]);
+			msgpack_pack_double(pk, b->recs[i].weight);
+	}
+	if (b->timed) {
+		evald_pack_str(pk, "times");
+		msgpack_pack_array(pk, b->n);
+		for (size_t i = 0; i < b->n; i++)
+			msgpack_pack_double(pk, isnan(b->recs[i].time) ? now : b->recs[i].time);
 	}
 }
 
@@ -342,6 +422,7 @@ struct sender {
 	struct batch ring[WINDOW];
 	size_t sent, acked; /* batch numbers */
 	unsigned long accepted, rejected;
+	unsigned long duplicates, matched, waiting; /* predictions and labels */
 	bool broken;
 };
 
@@ -358,7 +439,15 @@ static void await_ack(struct sender *s)
 	}
 	s->acked++;
 	if (!report_error(reply, NULL)) {
-		s->accepted += (unsigned long)num(evald_map_get(reply, "accepted"));
+		s->accepted += s->o->kind == RECORDS_LABELS
+		                       ? b->n
+		                       : (unsigned long)num(evald_map_get(reply, "accepted"));
+		if (s->o->kind != RECORDS_OBSERVE)
+			s->duplicates += (unsigned long)num(evald_map_get(reply, "duplicates"));
+		if (s->o->kind == RECORDS_LABELS) {
+			s->matched += (unsigned long)num(evald_map_get(reply, "matched"));
+			s->waiting += (unsigned long)num(evald_map_get(reply, "waiting"));
+		}
 		return;
 	}
 	s->rejected += b->n;
@@ -377,7 +466,7 @@ static int send_batch(struct sender *s, msgpack_sbuffer *sb)
 		return 0;
 	msgpack_sbuffer_clear(sb);
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	pack_batch(&pk, b, s->o->stream, s->sent);
+	pack_batch(&pk, b, s->o->kind, s->o->stream, s->sent);
 	if (evald_client_send(s->c, sb->data, sb->size) != 0) {
 		s->broken = true;
 		return -1;
@@ -387,8 +476,32 @@ static int send_batch(struct sender *s, msgpack_sbuffer *sb)
 		await_ack(s);
 	struct batch *next = &s->ring[s->sent % WINDOW];
 	next->n = 0;
-	next->weighted = false;
+	next->weighted = next->timed = false;
 	return 0;
+}
+
+/* 0 if a record read from a line can be sent, else the error evald would answer. */
+static int record_check(enum records_kind kind, const struct text_record *r)
+{
+	int err = evald_record_check(kind == RECORDS_PREDICTIONS ? 0 : r->label,
+	                             kind == RECORDS_LABELS ? 0.0 : r->score, r->weight);
+
+	if (err == 0 && !isnan(r->time) && !(isfinite(r->time) && r->time >= 0))
+		err = EVALD_ETIME;
+	return err;
+}
+
+/* Says what the server made of what was sent. */
+static void print_sent(const struct sender *s)
+{
+	const char *stream = s->o->stream ? s->o->stream : "default";
+
+	printf("sent %lu %s to stream %s", s->accepted, sends[s->o->kind].noun, stream);
+	if (s->o->kind == RECORDS_LABELS)
+		printf(": %lu matched, %lu waiting for their prediction, %lu duplicates",
+		       s->matched, s->waiting, s->duplicates);
+	else if (s->o->kind == RECORDS_PREDICTIONS)
+		printf(" (%lu duplicates left out)", s->duplicates);
 }
 
 static int send_command(struct evald_client *c, const struct options *o)
@@ -409,20 +522,18 @@ static int send_command(struct evald_client *c, const struct options *o)
 	for (size_t i = 0; i < WINDOW; i++) {
 		struct batch *b = &s.ring[i];
 		b->lines = malloc(o->batch * sizeof(*b->lines));
-		b->labels = malloc(o->batch * sizeof(*b->labels));
-		b->scores = malloc(o->batch * sizeof(*b->scores));
-		b->weights = malloc(o->batch * sizeof(*b->weights));
-		if (!b->lines || !b->labels || !b->scores || !b->weights) {
+		b->recs = malloc(o->batch * sizeof(*b->recs));
+		if (!b->lines || !b->recs) {
 			fprintf(stderr, "evalctl: out of memory\n");
 			rc = EXIT_USAGE;
 			goto done;
 		}
 	}
 	msgpack_sbuffer_init(&sb);
-	records_reader_init(&reader, in);
+	records_reader_init(&reader, in, o->kind);
 	while (!s.broken && (got = records_reader_next(&reader, &rec, why, sizeof(why))) != 0) {
 		int err;
-		if (got < 0 || (err = evald_record_check(rec.label, rec.score, rec.weight)) != 0) {
+		if (got < 0 || (err = record_check(o->kind, &rec)) != 0) {
 			fprintf(stderr, "evalctl: line %lu: %s\n", reader.lineno,
 			        got < 0 ? why : evald_strerror(err));
 			bad_lines++;
@@ -430,10 +541,9 @@ static int send_command(struct evald_client *c, const struct options *o)
 		}
 		struct batch *b = &s.ring[s.sent % WINDOW];
 		b->lines[b->n] = reader.lineno;
-		b->labels[b->n] = rec.label;
-		b->scores[b->n] = rec.score;
-		b->weights[b->n] = rec.weight;
+		b->recs[b->n] = rec;
 		b->weighted |= rec.weight != 1.0;
+		b->timed |= !isnan(rec.time);
 		if (++b->n == o->batch)
 			send_batch(&s, &sb);
 	}
@@ -443,12 +553,11 @@ static int send_command(struct evald_client *c, const struct options *o)
 	records_reader_destroy(&reader);
 	msgpack_sbuffer_destroy(&sb);
 	if (s.broken) {
-		fprintf(stderr, "evalctl: the connection to evald broke after %lu records\n",
-		        s.accepted);
+		fprintf(stderr, "evalctl: the connection to evald broke after %lu %s\n", s.accepted,
+		        sends[o->kind].noun);
 		rc = EXIT_USAGE;
 	} else {
-		printf("sent %lu records to stream %s", s.accepted,
-		       o->stream ? o->stream : "default");
+		print_sent(&s);
 		if (bad_lines || s.rejected)
 			printf("; %lu lines rejected", bad_lines + s.rejected);
 		printf("\n");
@@ -457,9 +566,7 @@ static int send_command(struct evald_client *c, const struct options *o)
 done:
 	for (size_t i = 0; i < WINDOW; i++) {
 		free(s.ring[i].lines);
-		free(s.ring[i].labels);
-		free(s.ring[i].scores);
-		free(s.ring[i].weights);
+		free(s.ring[i].recs);
 	}
 	if (in != stdin)
 		fclose(in);
@@ -484,6 +591,8 @@ int main(int argc, char **argv)
 	        {"curve", no_argument, NULL, 'c'},
 	        {"json", no_argument, NULL, 'j'},
 	        {"batch", required_argument, NULL, 'b'},
+	        {"predictions", no_argument, NULL, 'P'},
+	        {"labels", no_argument, NULL, 'L'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -529,6 +638,13 @@ int main(int argc, char **argv)
 				        "--batch: '%s' is not an integer from 1 to 100000", optarg);
 			o.batch = (size_t)v;
 			break;
+		case 'P':
+		case 'L':
+			if (o.kind != RECORDS_OBSERVE)
+				return usage_error("%s",
+				                   "--predictions and --labels exclude each other");
+			o.kind = opt == 'P' ? RECORDS_PREDICTIONS : RECORDS_LABELS;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -548,6 +664,9 @@ int main(int argc, char **argv)
 	    strcmp(cmd, "streams") != 0 && strcmp(cmd, "reset") != 0 && strcmp(cmd, "stats") != 0 &&
 	    strcmp(cmd, "ping") != 0)
 		return usage_error("unknown command '%s'", cmd);
+	if (o.kind != RECORDS_OBSERVE && strcmp(cmd, "send") != 0)
+		return usage_error("--%s goes with send",
+		                   o.kind == RECORDS_LABELS ? "labels" : "predictions");
 	if (strcmp(cmd, "reset") == 0 && !o.stream)
 		return usage_error("%s", "reset needs --stream");
 	if (evald_client_connect(&c, o.connect, err, sizeof(err)) != 0) {

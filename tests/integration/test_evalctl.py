@@ -90,3 +90,34 @@ def test_every_address_form_reaches_evald(daemon):
     r = subprocess.run([EVALCTL, "--connect", "tcp://127.0.0.1:1", "ping"], capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 2 and "cannot connect to tcp://127.0.0.1:1: Connection refused" in r.stderr
+
+
+def test_send_predictions_then_labels_joins_them(daemon, tmp_path):
+    rng = np.random.default_rng(23)
+    n = 5000
+    y = (rng.random(n) < 0.3).astype(int)
+    s = np.round(rng.beta(2 + 2 * y, 2 + 2 * (1 - y)), 3)
+    ids = [f"tx-{i}" if i % 2 else str(i) for i in range(n)]  # string and integer ids
+    preds = tmp_path / "predictions.csv"
+    preds.write_text("id,score\n" + "".join(f"{i},{v!r}\n" for i, v in zip(ids, s)))
+    labels = tmp_path / "labels.tsv"
+    order = rng.permutation(n)[: n - 100]  # labels in another order; 100 never come
+    labels.write_text("".join(f"{ids[k]}\t{y[k]}\n" for k in order) + "tx-none\t1\n")
+    sent = evalctl(daemon, "send", "--predictions", "--stream", "j", "--batch", "999", str(preds))
+    assert sent.returncode == 0, sent.stderr
+    assert "sent 5000 predictions to stream j (0 duplicates left out)" in sent.stdout
+    sent = evalctl(daemon, "send", "--labels", "--stream", "j", str(labels))
+    assert sent.returncode == 0, sent.stderr
+    assert "sent 4901 labels to stream j: 4900 matched, 1 waiting" in sent.stdout
+    j = json.loads(evalctl(daemon, "snapshot", "--stream", "j", "--json").stdout)
+    assert j["labels"]["matched"] == 4900 and j["labels"]["pending"] == 100
+    yy, ss = y[order], s[order]
+    assert j["average_precision"] == pytest.approx(average_precision_score(yy, ss), abs=1e-12)
+    assert j["roc_auc"] == pytest.approx(roc_auc_score(yy, ss), abs=1e-12)
+    table = evalctl(daemon, "snapshot", "--stream", "j")
+    assert "labels" in table.stdout and "pending 100" in table.stdout
+    assert "waiting_labels 1" in table.stdout
+    bad = evalctl(daemon, "send", "--labels", "--stream", "j", stdin="x" * 129 + ",1\n")
+    assert bad.returncode == 1 and "line 1: an id is 1 to 128 bytes" in bad.stderr
+    usage = evalctl(daemon, "snapshot", "--labels")
+    assert usage.returncode == 2 and "--labels goes with send" in usage.stderr
