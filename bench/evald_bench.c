@@ -22,6 +22,7 @@
  */
 #include <arpa/inet.h>
 #include <getopt.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -44,10 +45,19 @@
 
 #define CLIENTS_MAX 64
 
-enum shape { BATCH64, BATCH32, COMPACT, MAPS, SHAPES };
-static const char *const shape_keys[] = {"batch64", "batch32", "compact", "maps"};
+enum shape { BATCH64, BATCH32, COMPACT, MAPS, PREDICT, LABEL, SHAPES };
+static const char *const shape_keys[] = {"batch64", "batch32", "compact",
+                                         "maps",    "predict", "label"};
 static const char *const shape_names[] = {"batch of 1000, float64", "batch of 1000, float32",
-                                          "compact [label, score]", "single-record maps"};
+                                          "compact [label, score]", "single-record maps",
+                                          "predict, 1000 int ids",  "label, 1000 int ids"};
+/* The stats counter of what each shape sends. */
+static const char *const shape_counters[] = {"records_accepted",     "records_accepted",
+                                             "records_accepted",     "records_accepted",
+                                             "predictions_accepted", "labels_accepted"};
+
+/* Predictions and their labels stay under the default max_pending: none is evicted. */
+#define JOIN_RECORDS_MAX 1000000
 
 static double next_score(uint64_t *x)
 {
@@ -55,22 +65,47 @@ static double next_score(uint64_t *x)
 	return (double)(*x >> 11) / 9007199254740992.0;
 }
 
-/* n records of one shape, to stream "bench". */
-static void payload(enum shape sh, size_t n, msgpack_sbuffer *sb)
+/*
+ * n records of one shape, to stream "bench"; predictions and labels go to
+ * stream "bench-join-G" with ids from first on, so that the labels of a
+ * group G meet its predictions.
+ */
+static void payload(enum shape sh, size_t n, msgpack_sbuffer *sb, int group, uint64_t first)
 {
 	msgpack_packer pk;
-	uint64_t x = 88172645463325252ull;
+	uint64_t x = 88172645463325252ull ^ first;
+	char stream[32];
 
+	if (sh == PREDICT || sh == LABEL)
+		snprintf(stream, sizeof(stream), "bench-join-%d", group);
+	else
+		snprintf(stream, sizeof(stream), "bench");
 	msgpack_sbuffer_init(sb);
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 2);
 	evald_pack_str(&pk, "op");
 	evald_pack_str(&pk, "use");
 	evald_pack_str(&pk, "stream");
-	evald_pack_str(&pk, "bench");
+	evald_pack_str(&pk, stream);
 	for (size_t i = 0; i < n;) {
-		size_t m = sh == BATCH64 || sh == BATCH32 ? 1000 : 1;
-		if (sh == COMPACT) {
+		size_t m = sh == COMPACT || sh == MAPS ? 1 : 1000;
+		if (sh == PREDICT || sh == LABEL) {
+			msgpack_pack_map(&pk, 3);
+			evald_pack_str(&pk, "op");
+			evald_pack_str(&pk, sh == PREDICT ? "predict" : "label");
+			evald_pack_str(&pk, "ids");
+			msgpack_pack_array(&pk, m);
+			for (size_t j = 0; j < m; j++)
+				msgpack_pack_uint64(&pk, first + i + j);
+			evald_pack_str(&pk, sh == PREDICT ? "scores" : "labels");
+			msgpack_pack_array(&pk, m);
+			for (size_t j = 0; j < m; j++) {
+				if (sh == PREDICT)
+					msgpack_pack_double(&pk, next_score(&x));
+				else
+					msgpack_pack_uint8(&pk, (uint8_t)((i + j) & 1));
+			}
+		} else if (sh == COMPACT) {
 			double score = next_score(&x);
 			msgpack_pack_array(&pk, 2);
 			msgpack_pack_uint8(&pk, (uint8_t)(x & 1));
@@ -200,8 +235,8 @@ static void call(int fd, const msgpack_sbuffer *req, msgpack_unpacker *u, msgpac
 	}
 }
 
-/* The daemon's records_accepted. */
-static uint64_t accepted(const struct target *t)
+/* One of the daemon's stats counters. */
+static uint64_t accepted(const struct target *t, const char *counter)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -217,7 +252,7 @@ static uint64_t accepted(const struct target *t)
 	msgpack_unpacker_init(&u, 1 << 16);
 	msgpack_unpacked_init(&r);
 	call(fd, &sb, &u, &r);
-	const msgpack_object *v = evald_map_get(&r.data, "records_accepted");
+	const msgpack_object *v = evald_map_get(&r.data, counter);
 	uint64_t n = v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v->via.u64 : 0;
 	msgpack_unpacked_destroy(&r);
 	msgpack_unpacker_destroy(&u);
@@ -241,14 +276,16 @@ static void *send_all(void *arg)
 	return NULL;
 }
 
-/* Runs clients senders of sb to t, all at once, and waits for them. */
+/* Runs clients senders to t, all at once, each of its own payload sb[c], and waits for them. */
 static void send_from(int clients, const struct target *t, const msgpack_sbuffer *sb)
 {
 	pthread_t th[CLIENTS_MAX];
-	struct job j = {t, sb};
+	struct job j[CLIENTS_MAX];
 
-	for (int c = 0; c < clients; c++)
-		pthread_create(&th[c], NULL, send_all, &j);
+	for (int c = 0; c < clients; c++) {
+		j[c] = (struct job){t, &sb[c]};
+		pthread_create(&th[c], NULL, send_all, &j[c]);
+	}
 	for (int c = 0; c < clients; c++)
 		pthread_join(th[c], NULL);
 }
@@ -347,16 +384,16 @@ static double raw_socket(struct raw_sink *sink, int clients, const msgpack_sbuff
 	return (double)records / (((double)evald_clock_mono_ns() / 1e9) - t);
 }
 
-/* Records per second through evald, counted by its stats. */
+/* Records per second through evald, counted by its stats counter. */
 static double through_evald(const struct target *t, int clients, const msgpack_sbuffer *sb,
-                            size_t records)
+                            size_t records, const char *counter)
 {
-	uint64_t before = accepted(t), after;
+	uint64_t before = accepted(t, counter), after;
 	double start = ((double)evald_clock_mono_ns() / 1e9);
 
 	send_from(clients, t, sb);
 	do /* until evald has counted every record sent */
-		after = accepted(t);
+		after = accepted(t, counter);
 	while (after - before < records && ((double)evald_clock_mono_ns() / 1e9) - start < 600);
 	if (after - before != records) {
 		fprintf(stderr, "evald-bench: evald counted %llu of %zu records\n",
@@ -440,7 +477,7 @@ static void latencies(const struct target *t, int rounds, int flooders)
 	msgpack_sbuffer load;
 
 	printf("\n%-34s %10s %10s %10s\n", "snapshot latency (us)", "p50", "p99", "p99.9");
-	payload(BATCH64, 200000, &load);
+	payload(BATCH64, 200000, &load, 0, 0);
 	for (int busy = 0; busy < 2; busy++) {
 		struct flood f = {t, &load, 0};
 		pthread_t ft[CLIENTS_MAX];
@@ -467,7 +504,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 	        "usage: evald-bench [--records N] [--clients 1,4,32] "
-	        "[--shapes batch64,batch32,compact,maps] [--rounds N] [--flood N] ADDRESS\n");
+	        "[--shapes batch64,batch32,compact,maps,predict,label] [--rounds N] [--flood N] "
+	        "ADDRESS\n");
 	exit(2);
 }
 
@@ -531,18 +569,29 @@ int main(int argc, char **argv)
 	       "decode-only/s", "raw socket/s", "evald/s", "/decode", "/raw");
 	for (int sh = 0; sh < SHAPES; sh++) {
 		for (int i = 0; shapes[sh] && i < nclients; i++) {
-			msgpack_sbuffer sb;
-			size_t per = records / (size_t)clients[i] / 1000 * 1000;
+			msgpack_sbuffer sb[CLIENTS_MAX];
+			bool join = sh == PREDICT || sh == LABEL;
+			size_t cap =
+			        join && records > JOIN_RECORDS_MAX ? JOIN_RECORDS_MAX : records;
+			size_t per = cap / (size_t)clients[i] / 1000 * 1000;
 			size_t total = per * (size_t)clients[i];
-			payload((enum shape)sh, per, &sb);
-			double ceiling = decode_only(&sb, per);
-			double raw = raw_socket(&sink, clients[i], &sb, total);
-			double rate = through_evald(&t, clients[i], &sb, total);
+			/* Each client its own ids; the same shape of payload for the others. */
+			for (int c = 0; c < clients[i]; c++)
+				payload((enum shape)sh, per, &sb[c], i, (uint64_t)c * per);
+			if (!join)
+				for (int c = 1; c < clients[i]; c++) {
+					msgpack_sbuffer_destroy(&sb[c]);
+					sb[c] = sb[0];
+				}
+			double ceiling = join ? NAN : decode_only(&sb[0], per);
+			double raw = raw_socket(&sink, clients[i], sb, total);
+			double rate = through_evald(&t, clients[i], sb, total, shape_counters[sh]);
 			printf("%-24s %7d %8.1f %12.1fM %12.1fM %12.1fM %8.2f %8.2f\n",
-			       shape_names[sh], clients[i], sb.size * (double)clients[i] / 1e6,
+			       shape_names[sh], clients[i], sb[0].size * (double)clients[i] / 1e6,
 			       ceiling / 1e6, raw / 1e6, rate / 1e6, rate / ceiling, rate / raw);
 			fflush(stdout);
-			msgpack_sbuffer_destroy(&sb);
+			for (int c = 0; c < (join ? clients[i] : 1); c++)
+				msgpack_sbuffer_destroy(&sb[c]);
 		}
 	}
 	raw_sink_close(&sink);

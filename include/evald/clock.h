@@ -30,6 +30,9 @@ double evald_clock_now(const struct evald_clock *c);
 /* The monotonic clock in nanoseconds, for measuring how long something took. */
 uint64_t evald_clock_mono_ns(void);
 
+/* The CPU time of the calling thread in nanoseconds: time it ran, not time it waited. */
+uint64_t evald_clock_thread_ns(void);
+
 /* Moves a manual clock forward; returns the new time. */
 double evald_clock_advance(struct evald_clock *c, double seconds);
 

@@ -188,6 +188,8 @@ struct evald_stats {
 	uint64_t errors_unsent;        /* error replies not queued to a client over its watermark */
 	uint64_t idle_closed;          /* connections closed by idle_timeout */
 	double checkpoint_pause_ms;    /* the longest slice the last checkpoint held the loop */
+	double expiry_pause_ms;        /* the longest turn ending join waits held it, ever */
+	uint64_t expiry_turns, expiry_slow_turns; /* turns that ended waits; those over 1 ms */
 };
 
 /* What a snapshot reply says of one stream. */

@@ -66,6 +66,7 @@ struct evald_join {
 	double **weights;         /* per chunk, made once weighted entries may come */
 	size_t nchunks, capacity; /* chunks, and the entries they hold */
 	uint32_t free;            /* a list of free entries, through next */
+	size_t nfree;             /* entries on it */
 	uint32_t made;            /* entries ever taken from the chunks */
 	struct table index, old;  /* old: the index before it grew, being moved into index */
 	size_t moved;             /* slots of old moved so far */
@@ -459,6 +460,7 @@ static void drop(evald_join *j, struct loc l)
 	e->next = j->free;
 	e->time = NAN; /* free, as a copy tells */
 	j->free = ref;
+	j->nfree++;
 	copy_track(j, ref);
 }
 
@@ -612,10 +614,8 @@ void evald_join_free(evald_join *j)
 
 int evald_join_reserve(evald_join *j, size_t n, bool weighted)
 {
-	size_t spare = 0, want;
+	size_t spare = j->nfree < n ? j->nfree : n, want;
 
-	for (uint32_t f = j->free; f && spare < n; f = at(j, f)->next)
-		spare++;
 	want = j->made + (n - spare);
 	if (want > (size_t)EVALD_JOIN_PENDING_MAX + GROWN_CHUNK)
 		return EVALD_ENOMEM;
@@ -651,9 +651,10 @@ static uint32_t take(evald_join *j, const struct evald_join_id *id, double time)
 	uint32_t ref = j->free;
 	struct entry *e;
 
-	if (ref)
+	if (ref) {
 		j->free = at(j, ref)->next;
-	else
+		j->nfree--;
+	} else
 		ref = ++j->made;
 	e = at(j, ref);
 	e->a = id->a;

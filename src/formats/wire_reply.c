@@ -222,7 +222,7 @@ static void pack_by_code(msgpack_packer *pk, const uint64_t *counts)
 
 void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struct evald_stats *st)
 {
-	open_reply(pk, id, true, 21);
+	open_reply(pk, id, true, 24);
 	evald_pack_str(pk, "uptime");
 	msgpack_pack_double(pk, st->uptime);
 	evald_pack_str(pk, "connections");
@@ -259,6 +259,12 @@ void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struc
 	msgpack_pack_uint64(pk, st->checkpoint_errors);
 	evald_pack_str(pk, "checkpoint_pause_ms");
 	msgpack_pack_double(pk, st->checkpoint_pause_ms);
+	evald_pack_str(pk, "expiry_pause_ms");
+	msgpack_pack_double(pk, st->expiry_pause_ms);
+	evald_pack_str(pk, "expiry_turns");
+	msgpack_pack_uint64(pk, st->expiry_turns);
+	evald_pack_str(pk, "expiry_slow_turns");
+	msgpack_pack_uint64(pk, st->expiry_slow_turns);
 	evald_pack_str(pk, "slow_clients_dropped");
 	msgpack_pack_uint64(pk, st->slow_clients_dropped);
 	evald_pack_str(pk, "errors_unsent");

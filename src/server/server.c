@@ -37,26 +37,44 @@ void evald__refresh_stats(struct evald_server *s)
 }
 
 /*
- * Ends the joins' waits that are over, at most JOIN_EXPIRY_BUDGET per
- * call so that no loop turn is held long (about 0.2 us each,
- * docs/performance.md). Streams take turns from where the last call
- * stopped. Returns false if the budget ran out, so that more may be due.
+ * Ends the joins' waits that are over, EXPIRY_STEP at a time, for at most
+ * EXPIRY_SLICE_NS (and one step) per call, so that no loop turn is held
+ * long. Streams take turns from where the last call stopped. Returns
+ * false if time ran out, so that more may be due.
  */
-#define JOIN_EXPIRY_BUDGET 3000
+#define EXPIRY_STEP     128
+#define EXPIRY_SLICE_NS 500000u
 
 static bool expire_joins(struct evald_server *s)
 {
-	size_t n = evald_registry_count(s->streams), budget = JOIN_EXPIRY_BUDGET;
+	size_t n = evald_registry_count(s->streams), done_streams = 0, ended = 0;
+	uint64_t t0 = evald_clock_mono_ns(), spent = 0;
+	bool all = true;
 
-	for (size_t k = 0; k < n && budget; k++) {
+	while (done_streams < n) {
 		const char *name;
-		size_t i = (s->expiry_next + k) % n;
-		evald_series *series = evald_registry_at(s->streams, i, &name);
-		budget -= evald_series_join_expire(series, s->now, budget);
-		if (!budget)
-			s->expiry_next = i; /* this stream may have more: it starts the next call */
+		evald_series *series;
+		size_t done;
+		if (s->expiry_next >= n)
+			s->expiry_next = 0;
+		series = evald_registry_at(s->streams, s->expiry_next, &name);
+		done = evald_series_join_expire(series, s->now, EXPIRY_STEP);
+		ended += done;
+		if (done < EXPIRY_STEP) { /* none left that is due: the next stream's turn */
+			s->expiry_next++;
+			done_streams++;
+		}
+		spent = evald_clock_mono_ns() - t0;
+		if (done == EXPIRY_STEP && spent > EXPIRY_SLICE_NS) {
+			all = false;
+			break;
+		}
 	}
-	return budget > 0;
+	if (ended && (double)spent / 1e6 > s->stats.expiry_pause_ms)
+		s->stats.expiry_pause_ms = (double)spent / 1e6;
+	s->stats.expiry_turns += ended > 0;
+	s->stats.expiry_slow_turns += ended && spent > 1000000u;
+	return all;
 }
 
 /* Goes on ending waits, a budget per loop turn, until none that is over is left. */
