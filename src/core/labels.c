@@ -2,19 +2,29 @@
 
 #include <evald/labels.h>
 
+/* 2^(j/4): the bin edges within one doubling. */
+static const double quarter[4] = {1.0, 1.1892071150027210667, 1.4142135623730950488,
+                                  1.6817928305074290861};
+
+/* Bins by the exponent and three comparisons, not a logarithm: matching is this hot. */
 size_t evald_delay_bin(double d)
 {
-	double k;
+	double m;
+	int e;
+	long k;
 
 	if (!(d >= 0.0625))
 		return 0;
-	k = floor(4.0 * log2(d)) + 17.0;
+	m = 2.0 * frexp(d, &e); /* d = m * 2^(e - 1), 1 <= m < 2 */
+	k = 4L * (e - 1) + (m >= quarter[1]) + (m >= quarter[2]) + (m >= quarter[3]) + 17;
 	return k >= EVALD_DELAY_BINS - 1 ? EVALD_DELAY_BINS - 1 : (size_t)k;
 }
 
 double evald_delay_bin_upper(size_t k)
 {
-	return k >= EVALD_DELAY_BINS - 1 ? INFINITY : exp2(((double)k - 16.0) / 4.0);
+	long q = (long)k - 16, p = q >= 0 ? q / 4 : -((-q + 3) / 4);
+
+	return k >= EVALD_DELAY_BINS - 1 ? INFINITY : ldexp(quarter[q - 4 * p], (int)p);
 }
 
 void evald_label_stats_merge(struct evald_label_stats *dst, const struct evald_label_stats *src)
