@@ -144,6 +144,12 @@ enum evald_join_outcome evald_join_label(evald_join *j, const struct evald_join_
                                          void *ctx);
 
 /*
+ * Asks the processor for the index slot of id ahead of a prediction or
+ * label for it: a batch can hide the latency of its random accesses.
+ */
+void evald_join_prefetch(const evald_join *j, const struct evald_join_id *id);
+
+/*
  * Ends the waits that are over by now, at most max of them, emitting what
  * on_expiry makes of expired predictions. Returns how many ended: fewer
  * than max means none is left that is due.

@@ -29,7 +29,9 @@
 #define F_WEIGHTED  (1u << 29) /* the weight is in the chunk's weights, not 1 */
 #define REF_MASK    (F_WEIGHTED - 1)
 #define TOMB        UINT32_MAX /* in the old table: an entry moved or removed */
-#define MOVE_STEP   16         /* old slots moved per insert while the index grows */
+#define SLOT_TAG    29u        /* an index slot holds a ref and, above it, 3 bits of its hash */
+#define SLOT_REF    ((1u << SLOT_TAG) - 1)
+#define MOVE_STEP   16 /* old slots moved per insert while the index grows */
 
 struct entry {
 	uint64_t a, b;       /* the id */
@@ -48,16 +50,22 @@ struct wheel {
 	size_t count;
 };
 
-/* An open-addressing table of refs: 0 is empty, TOMB a removed entry probes go on past. */
+/*
+ * An open-addressing table of refs: 0 is empty, TOMB a removed entry probes
+ * go on past. Each ref carries 3 bits of its id's hash, so that a probe
+ * reads the entry of one slot in eight it passes that is not the id's.
+ */
 struct table {
 	uint32_t *slot;
 	size_t cap;
 };
 
-/* Where an entry's ref is. */
+/* Where an entry's ref is; for an id not found, where the index would take it. */
 struct loc {
 	struct table *t;
 	size_t slot;
+	uint64_t hash;
+	size_t empty; /* in the index; good until the index changes */
 };
 
 struct evald_join {
@@ -264,12 +272,26 @@ static double weight_of(const evald_join *j, uint32_t ref)
 
 /* ---- the index ---- */
 
-/* The id's home slot in t: its hash scaled to t's size, which need not be a power of 2. */
-static size_t home_of(const struct table *t, uint64_t a, uint64_t b)
+static uint64_t hash_of(uint64_t a, uint64_t b)
 {
-	uint64_t h = fmix(a ^ rotl(fmix(b), 29));
+	return fmix(a ^ rotl(fmix(b), 29));
+}
 
+/* The id's home slot in t: its hash scaled to t's size, which need not be a power of 2. */
+static size_t home_of(const struct table *t, uint64_t h)
+{
 	return (size_t)(((unsigned __int128)h * t->cap) >> 64);
+}
+
+/* What an index slot holds for ref of hash h. */
+static uint32_t slot_value(uint32_t ref, uint64_t h)
+{
+	return ref | (uint32_t)(h & 7) << SLOT_TAG;
+}
+
+static uint32_t slot_ref(uint32_t v)
+{
+	return v & SLOT_REF;
 }
 
 static size_t next_slot(const struct table *t, size_t i)
@@ -277,62 +299,91 @@ static size_t next_slot(const struct table *t, size_t i)
 	return i + 1 < t->cap ? i + 1 : 0;
 }
 
-/* Where id is in table t: its slot, or t->cap. Tombstones are passed over. */
-static size_t probe(const evald_join *j, const struct table *t, const struct evald_join_id *id)
+/*
+ * Where the id of hash h is in table t: its slot, or t->cap, with *empty
+ * the empty slot that ended the search. Tombstones are passed over.
+ */
+static size_t probe(const evald_join *j, const struct table *t, const struct evald_join_id *id,
+                    uint64_t h, size_t *empty)
 {
+	uint32_t tag = (uint32_t)(h & 7);
+	size_t i;
+
 	if (!t->cap)
 		return 0;
-	for (size_t i = home_of(t, id->a, id->b); t->slot[i]; i = next_slot(t, i)) {
+	for (i = home_of(t, h); t->slot[i]; i = next_slot(t, i)) {
+		uint32_t v = t->slot[i];
 		const struct entry *e;
-		if (t->slot[i] == TOMB)
+		if (v == TOMB || v >> SLOT_TAG != tag)
 			continue;
-		e = at(j, t->slot[i]);
+		e = at(j, slot_ref(v));
 		if (e->a == id->a && e->b == id->b)
 			return i;
 	}
+	*empty = i;
 	return t->cap;
 }
 
 /* Where id is: in the index, or in the old table still being moved; t NULL if nowhere. */
 static struct loc find(evald_join *j, const struct evald_join_id *id)
 {
-	struct loc l = {&j->index, probe(j, &j->index, id)};
+	struct loc l = {&j->index, 0, hash_of(id->a, id->b), 0};
+	size_t unused;
 
+	l.slot = probe(j, &j->index, id, l.hash, &l.empty);
 	if (l.slot < l.t->cap)
 		return l;
 	l.t = &j->old;
-	l.slot = probe(j, &j->old, id);
+	l.slot = probe(j, &j->old, id, l.hash, &unused);
 	if (l.slot < l.t->cap)
 		return l;
 	l.t = NULL;
 	return l;
 }
 
-/* Puts ref in table t, which has room. */
-static void table_put(const evald_join *j, struct table *t, uint32_t ref)
+/* The ref at l. */
+static uint32_t ref_at(struct loc l)
 {
-	const struct entry *e = at(j, ref);
-	size_t i = home_of(t, e->a, e->b);
+	return slot_ref(l.t->slot[l.slot]);
+}
+
+/* Puts ref, of hash h, in table t, which has room. */
+static void table_put(struct table *t, uint32_t ref, uint64_t h)
+{
+	size_t i = home_of(t, h);
 
 	while (t->slot[i])
 		i = next_slot(t, i);
-	t->slot[i] = ref;
+	t->slot[i] = slot_value(ref, h);
+}
+
+/* The hash of the id of the entry at ref. */
+static uint64_t hash_at(const evald_join *j, uint32_t ref)
+{
+	const struct entry *e = at(j, ref);
+
+	return hash_of(e->a, e->b);
 }
 
 /* Moves up to n slots of the old table into the index; frees it once all are moved. */
 static void move_old(evald_join *j, size_t n)
 {
 	for (; n > 0 && j->moved < j->old.cap; n--, j->moved++) {
-		uint32_t ref = j->old.slot[j->moved];
-		if (ref && ref != TOMB)
-			table_put(j, &j->index, ref);
-		if (ref)
+		uint32_t v = j->old.slot[j->moved];
+		if (v && v != TOMB)
+			table_put(&j->index, slot_ref(v), hash_at(j, slot_ref(v)));
+		if (v)
 			j->old.slot[j->moved] = TOMB; /* probes of the old table go on past it */
 	}
 	if (j->old.slot && j->moved == j->old.cap) {
 		free(j->old.slot);
 		j->old = (struct table){NULL, 0};
+		return;
 	}
+	/* The entries the next call reads for their hashes: fetched while other work goes on. */
+	for (size_t i = j->moved; i < j->moved + MOVE_STEP && i < j->old.cap; i++)
+		if (j->old.slot[i] && j->old.slot[i] != TOMB)
+			__builtin_prefetch(at(j, slot_ref(j->old.slot[i])));
 }
 
 /* Makes the copy's entry at ref what the join's is, if the copy has passed it. */
@@ -349,10 +400,16 @@ static void copy_track(evald_join *j, uint32_t ref)
 		c->weights[k][off] = *weight_at(j, ref);
 }
 
-/* Adds ref to the index, moving a few old slots along. */
-static void index_put(evald_join *j, uint32_t ref)
+/*
+ * Adds ref to the index, at the empty slot find() saw for its id if
+ * nothing changed the index since (fresh), and moves a few old slots along.
+ */
+static void index_put(evald_join *j, uint32_t ref, const struct loc *l, bool fresh)
 {
-	table_put(j, &j->index, ref);
+	if (fresh && j->index.cap)
+		j->index.slot[l->empty] = slot_value(ref, l->hash);
+	else
+		table_put(&j->index, ref, l->hash);
 	j->live++;
 	move_old(j, MOVE_STEP);
 	copy_track(j, ref);
@@ -377,8 +434,7 @@ static void index_remove(evald_join *j, struct loc l)
 		k = next_slot(t, k);
 		if (!t->slot[k])
 			return;
-		const struct entry *e = at(j, t->slot[k]);
-		size_t home = home_of(t, e->a, e->b);
+		size_t home = home_of(t, hash_at(j, slot_ref(t->slot[k])));
 		/* Move it back to i unless its home lies cyclically in (i, k]. */
 		if (i <= k ? (home <= i || home > k) : (home <= i && home > k)) {
 			t->slot[i] = t->slot[k];
@@ -452,7 +508,7 @@ static void unlink_entry(evald_join *j, struct wheel *w, uint32_t ref)
 /* Takes the entry at l out of the index and its bucket, and frees it. */
 static void drop(evald_join *j, struct loc l)
 {
-	uint32_t ref = l.t->slot[l.slot];
+	uint32_t ref = ref_at(l);
 	struct entry *e = at(j, ref);
 
 	unlink_entry(j, j->wheels[flags(e) & F_LABEL ? 1 : 0], ref);
@@ -665,14 +721,21 @@ static uint32_t take(evald_join *j, const struct evald_join_id *id, double time)
 	return ref;
 }
 
-/* Makes room under max_pending by evicting the oldest entry of either kind. */
-static void make_room(evald_join *j, evald_join_emit_cb *emit, void *ctx)
+/*
+ * Makes room under max_pending by evicting the oldest entry of either
+ * kind; true if it evicted any, which changes the index.
+ */
+static bool make_room(evald_join *j, evald_join_emit_cb *emit, void *ctx)
 {
+	bool evicted = false;
+
 	while (j->live >= j->cfg.max_pending) {
 		uint32_t p = wheel_oldest(j->wheels[0]), l = wheel_oldest(j->wheels[1]);
 		uint32_t victim = !l || (p && at(j, p)->time <= at(j, l)->time) ? p : l;
 		resolve(j, victim, true, emit, ctx);
+		evicted = true;
 	}
+	return evicted;
 }
 
 /* Counts the pair of a prediction entry and a label seen at label_time, then frees the entry. */
@@ -700,11 +763,12 @@ enum evald_join_outcome evald_join_predict(evald_join *j, const struct evald_joi
 	struct loc slot = find(j, id);
 	struct wheel *w;
 	uint32_t ref;
+	bool fresh;
 
 	if (time > now)
 		time = now;
 	if (slot.t) {
-		struct entry *e = at(j, slot.t->slot[slot.slot]);
+		struct entry *e = at(j, ref_at(slot));
 		if (!(flags(e) & F_LABEL)) {
 			j->counts.duplicate_predictions++;
 			return EVALD_JOIN_DUPLICATE;
@@ -732,7 +796,7 @@ enum evald_join_outcome evald_join_predict(evald_join *j, const struct evald_joi
 		emit(ctx, &pair);
 		return EVALD_JOIN_RESOLVED;
 	}
-	make_room(j, emit, ctx);
+	fresh = !make_room(j, emit, ctx);
 	w = j->wheels[0]; /* made by evald_join_reserve */
 	ref = take(j, id, time);
 	at(j, ref)->score = score;
@@ -740,7 +804,7 @@ enum evald_join_outcome evald_join_predict(evald_join *j, const struct evald_joi
 		*weight_at(j, ref) = weight; /* its array was made by evald_join_reserve */
 		at(j, ref)->prev |= F_WEIGHTED;
 	}
-	index_put(j, ref);
+	index_put(j, ref, &slot, fresh);
 	wheel_push(j, w, ref, emit, ctx);
 	return EVALD_JOIN_PENDING;
 }
@@ -752,11 +816,12 @@ enum evald_join_outcome evald_join_label(evald_join *j, const struct evald_join_
 	struct loc slot = find(j, id);
 	struct wheel *w;
 	uint32_t ref;
+	bool fresh;
 
 	if (time > now)
 		time = now;
 	if (slot.t) {
-		uint32_t found = slot.t->slot[slot.slot];
+		uint32_t found = ref_at(slot);
 		if (flags(at(j, found)) & F_LABEL) {
 			j->counts.duplicate_labels++;
 			return EVALD_JOIN_DUPLICATE;
@@ -772,11 +837,11 @@ enum evald_join_outcome evald_join_label(evald_join *j, const struct evald_join_
 		emit(ctx, &pair);
 		return EVALD_JOIN_RESOLVED;
 	}
-	make_room(j, emit, ctx);
+	fresh = !make_room(j, emit, ctx);
 	w = j->wheels[1]; /* made by evald_join_reserve, as label_wait > 0 */
 	ref = take(j, id, time);
 	at(j, ref)->prev |= F_LABEL | (label ? F_POSITIVE : 0);
-	index_put(j, ref);
+	index_put(j, ref, &slot, fresh);
 	wheel_push(j, w, ref, emit, ctx);
 	return EVALD_JOIN_WAITING;
 }
@@ -874,13 +939,15 @@ int evald_join_restore(evald_join *j, const struct evald_join_entry *e)
 {
 	int kind = e->label ? 1 : 0;
 	struct wheel *w;
+	struct loc l;
 	uint32_t ref;
 	size_t pos;
 
 	if (evald_join_reserve(j, 1, e->weight != 1.0) != 0)
 		return EVALD_ENOMEM;
-	if (find(j, &e->id).t || (e->label && e->value != 0 && e->value != 1) ||
-	    !isfinite(e->score) || !isfinite(e->weight) || !(e->weight > 0) || !isfinite(e->time) ||
+	l = find(j, &e->id);
+	if (l.t || (e->label && e->value != 0 && e->value != 1) || !isfinite(e->score) ||
+	    !isfinite(e->weight) || !(e->weight > 0) || !isfinite(e->time) ||
 	    (e->label && j->cfg.label_wait == 0))
 		return EVALD_EINVAL;
 	w = j->wheels[kind];
@@ -899,7 +966,7 @@ int evald_join_restore(evald_join *j, const struct evald_join_entry *e)
 			at(j, ref)->prev |= F_WEIGHTED;
 		}
 	}
-	index_put(j, ref);
+	index_put(j, ref, &l, true);
 	wheel_push(j, w, ref, NULL, NULL);
 	return 0;
 }
@@ -907,6 +974,12 @@ int evald_join_restore(evald_join *j, const struct evald_join_entry *e)
 void evald_join_set_counts(evald_join *j, const struct evald_join_counts *c)
 {
 	j->counts = *c;
+}
+
+void evald_join_prefetch(const evald_join *j, const struct evald_join_id *id)
+{
+	if (j->index.cap)
+		__builtin_prefetch(&j->index.slot[home_of(&j->index, hash_of(id->a, id->b))]);
 }
 
 /* ---- copies for checkpoints ---- */
@@ -1046,9 +1119,11 @@ int evald__join_check(evald_join *j)
 
 	for (int k = 0; k < 2; k++)
 		for (size_t i = 0; i < tables[k]->cap; i++) {
-			uint32_t ref = tables[k]->slot[i];
-			if (!ref || ref == TOMB)
+			uint32_t v = tables[k]->slot[i], ref = slot_ref(v);
+			if (!v || v == TOMB)
 				continue;
+			if (v >> SLOT_TAG != (hash_at(j, ref) & 7))
+				return -1; /* a tag that is not its hash's */
 			const struct entry *e = at(j, ref);
 			struct loc l = find(j, &(struct evald_join_id){e->a, e->b});
 			if (l.t != tables[k] || l.slot != i)

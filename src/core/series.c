@@ -278,6 +278,9 @@ int evald_series_observe_batch(evald_series *s, double now, size_t n, const int 
 
 /* ---- delayed labels ---- */
 
+/* Ids of a batch looked up this far ahead, so that their index slots are in cache. */
+#define PREFETCH_AHEAD 8
+
 int evald_series_set_join(evald_series *s, const struct evald_join_config *cfg)
 {
 	int err = evald_join_config_check(cfg);
@@ -373,6 +376,8 @@ int evald_series_predict(evald_series *s, double now, size_t n, const struct eva
 	for (size_t i = 0; i < n; i++) {
 		double t = times ? fmin(times[i], now) : now, w = weights ? weights[i] : 1.0;
 		struct slot *sl = NULL;
+		if (i + PREFETCH_AHEAD < n)
+			evald_join_prefetch(s->join, &ids[i + PREFETCH_AHEAD]);
 		if (s->nslots)
 			slot_at(s, now, t, &sl); /* made above: cannot fail */
 		enum evald_join_outcome o =
@@ -403,6 +408,8 @@ int evald_series_label(evald_series *s, double now, size_t n, const struct evald
 	for (size_t i = 0; i < n; i++) {
 		double t = times ? fmin(times[i], now) : now;
 		struct slot *sl = NULL;
+		if (i + PREFETCH_AHEAD < n)
+			evald_join_prefetch(s->join, &ids[i + PREFETCH_AHEAD]);
 		if (s->nslots)
 			slot_at(s, now, t, &sl); /* made above: cannot fail */
 		enum evald_join_outcome o =
