@@ -46,6 +46,9 @@ struct evald_join_config {
 /* The largest max_pending: entries are numbered in 29 bits. */
 #define EVALD_JOIN_PENDING_MAX 500000000u
 
+/* True if a and b say the same, field by field (their padding may differ). */
+bool evald_join_config_equal(const struct evald_join_config *a, const struct evald_join_config *b);
+
 /* "drop", "negative" or "positive". */
 const char *evald_on_expiry_name(enum evald_on_expiry e);
 

@@ -111,6 +111,12 @@ int evald_join_config_check(const struct evald_join_config *cfg)
 	return 0;
 }
 
+bool evald_join_config_equal(const struct evald_join_config *a, const struct evald_join_config *b)
+{
+	return a->label_ttl == b->label_ttl && a->label_wait == b->label_wait &&
+	       a->on_expiry == b->on_expiry && a->max_pending == b->max_pending;
+}
+
 static const char *const on_expiry_names[] = {"drop", "negative", "positive"};
 
 const char *evald_on_expiry_name(enum evald_on_expiry e)

@@ -726,7 +726,7 @@ int evald_series_reconfigure_join(evald_series *s, const struct evald_join_confi
 
 	if (err)
 		return err;
-	if (!s->join || memcmp(&old, cfg, sizeof(old)) == 0) {
+	if (!s->join || evald_join_config_equal(&old, cfg)) {
 		s->join_cfg = *cfg;
 		return 0;
 	}

@@ -329,7 +329,7 @@ static void apply_join_configs(struct evald_server *s)
 		struct evald_join_config kept = *evald_series_join_config(series);
 		bool joins = evald_series_join(series) != NULL;
 		int err = evald_series_reconfigure_join(series, want, s->now);
-		if (joins && memcmp(&kept, want, sizeof(kept)) != 0)
+		if (joins && !evald_join_config_equal(&kept, want))
 			evald_log(
 			        err ? EVALD_LOG_ERROR : EVALD_LOG_INFO, "join_config_changed",
 			        "stream=\"%s\" label_ttl=%u->%u label_wait=%u->%u on_expiry=%s->%s "

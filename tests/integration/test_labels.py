@@ -498,3 +498,22 @@ def test_labels_of_their_own_time(start_daemon):
         reply = c.request({"op": "label", "stream": "m", "ids": [5], "labels": [1],
                            "times": [now + 3600]})
         assert reply["error"]["code"] == "bad_time"
+
+
+def test_http_snapshots_carry_labels_and_reset_forgets_the_join(start_daemon):
+    import json
+    import urllib.request
+    d = start_daemon(args=MANUAL)
+    with d.client() as c:
+        predict(c, "m", [1, 2, 3], [0.2, 0.4, 0.8])
+        label(c, "m", [1, 9], [0, 1])
+        url = f"http://127.0.0.1:{d.http_port}/snapshot?stream=m"
+        snap = json.loads(urllib.request.urlopen(url).read())
+        assert snap["labels"]["matched"] == 1 and snap["labels"]["pending"] == 2
+        assert snap["labels"]["waiting_labels"] == 1
+        assert c.request({"op": "reset", "stream": "m", "id": 1})["ok"]
+        snap = c.request({"op": "snapshot", "stream": "m"})
+        assert "labels" not in snap and snap["n"] == 0
+        # The pending predictions went with the reset: a label for one now waits.
+        r = label(c, "m", [2], [1])
+        assert (r["matched"], r["waiting"]) == (0, 1)
