@@ -45,16 +45,21 @@
 
 #define CLIENTS_MAX 64
 
-enum shape { BATCH64, BATCH32, COMPACT, MAPS, PREDICT, LABEL, SHAPES };
-static const char *const shape_keys[] = {"batch64", "batch32", "compact",
-                                         "maps",    "predict", "label"};
+/*
+ * REPREDICT sends the predictions of PREDICT again once LABEL has matched
+ * them: the same ids, into a join whose index has grown already.
+ */
+enum shape { BATCH64, BATCH32, COMPACT, MAPS, PREDICT, LABEL, REPREDICT, SHAPES };
+static const char *const shape_keys[] = {"batch64", "batch32", "compact",  "maps",
+                                         "predict", "label",   "repredict"};
 static const char *const shape_names[] = {"batch of 1000, float64", "batch of 1000, float32",
                                           "compact [label, score]", "single-record maps",
-                                          "predict, 1000 int ids",  "label, 1000 int ids"};
+                                          "predict, 1000 int ids",  "label, 1000 int ids",
+                                          "predict, grown index"};
 /* The stats counter of what each shape sends. */
-static const char *const shape_counters[] = {"records_accepted",     "records_accepted",
-                                             "records_accepted",     "records_accepted",
-                                             "predictions_accepted", "labels_accepted"};
+static const char *const shape_counters[] = {
+        "records_accepted",     "records_accepted", "records_accepted",    "records_accepted",
+        "predictions_accepted", "labels_accepted",  "predictions_accepted"};
 
 /* Predictions and their labels stay under the default max_pending: none is evicted. */
 #define JOIN_RECORDS_MAX 1000000
@@ -76,6 +81,8 @@ static void payload(enum shape sh, size_t n, msgpack_sbuffer *sb, int group, uin
 	uint64_t x = 88172645463325252ull ^ first;
 	char stream[32];
 
+	if (sh == REPREDICT)
+		sh = PREDICT; /* the same payload, sent again */
 	if (sh == PREDICT || sh == LABEL)
 		snprintf(stream, sizeof(stream), "bench-join-%d", group);
 	else
@@ -504,7 +511,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 	        "usage: evald-bench [--records N] [--clients 1,4,32] "
-	        "[--shapes batch64,batch32,compact,maps,predict,label] [--rounds N] [--flood N] "
+	        "[--shapes batch64,batch32,compact,maps,predict,label,repredict] [--rounds N] "
+	        "[--flood N] "
 	        "ADDRESS\n");
 	exit(2);
 }
@@ -570,7 +578,7 @@ int main(int argc, char **argv)
 	for (int sh = 0; sh < SHAPES; sh++) {
 		for (int i = 0; shapes[sh] && i < nclients; i++) {
 			msgpack_sbuffer sb[CLIENTS_MAX];
-			bool join = sh == PREDICT || sh == LABEL;
+			bool join = sh == PREDICT || sh == LABEL || sh == REPREDICT;
 			size_t cap =
 			        join && records > JOIN_RECORDS_MAX ? JOIN_RECORDS_MAX : records;
 			size_t per = cap / (size_t)clients[i] / 1000 * 1000;
