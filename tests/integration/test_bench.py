@@ -25,6 +25,22 @@ def test_ingest_bench_reports_every_shape(start_daemon):
         assert c.request({"op": "stats"})["records_accepted"] >= 4 * (3000 + 2000)
 
 
+def test_ingest_bench_sends_predictions_and_labels(start_daemon):
+    d = start_daemon()
+    out = subprocess.run([BENCH, "--records", "4000", "--clients", "1,2", "--rounds", "0",
+                          "--shapes", "predict,label,repredict", d.sock],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    for shape in ("predict, 1000 int ids", "label, 1000 int ids", "predict, grown index"):
+        assert sum(shape in line for line in out.stdout.splitlines()) == 2, out.stdout
+    with d.client() as c:
+        stats = c.request({"op": "stats"})
+        # Each run sends 4000 ids: predictions twice, labels once; all of them matched.
+        assert stats["predictions_accepted"] == 2 * 2 * 4000
+        assert stats["labels_accepted"] == 2 * 4000
+        assert stats["labels"]["matched"] == 2 * 4000
+
+
 def test_sklearn_comparison_agrees_with_sklearn(start_daemon):
     d = start_daemon()
     script = os.path.join(HERE, "../../bench/sklearn_compare.py")
