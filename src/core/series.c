@@ -671,7 +671,7 @@ int evald_series_copy_total(evald_series *dst, const evald_series *src)
 
 /*
  * Moves the entries of an old join into a new one, ending those whose new
- * wait is over, and the oldest past the new max_pending.
+ * wait is over, and of the others the oldest past the new max_pending.
  */
 struct rejoin {
 	evald_series *s;
@@ -682,19 +682,33 @@ struct rejoin {
 	int err;
 };
 
+/* True if an entry still waits under the join's (new) settings at now. */
+static bool still_waits(const evald_series *s, const struct evald_join_entry *e, double now)
+{
+	const struct evald_join_config *cfg = &s->join_cfg;
+
+	return e->label ? cfg->label_wait && e->time + cfg->label_wait > now
+	                : e->time + cfg->label_ttl > now;
+}
+
+static void count_waiting(void *ctx, const struct evald_join_entry *e)
+{
+	struct rejoin *r = ctx;
+
+	r->evict += still_waits(r->s, e, r->now);
+}
+
 static void rejoin_entry(void *ctx, const struct evald_join_entry *e)
 {
 	struct rejoin *r = ctx;
 	const struct evald_join_config *cfg = &r->s->join_cfg;
 	struct evald_join_pair p = {
 	        .label = -1, .score = e->score, .weight = e->weight, .time = e->time, .delay = NAN};
-	int err = 0;
-
-	bool evicted = r->evict > 0;
+	bool waits = still_waits(r->s, e, r->now), evicted = waits && r->evict > 0;
+	int err;
 
 	r->evict -= evicted;
-	if (!evicted && (e->label ? cfg->label_wait && e->time + cfg->label_wait > r->now
-	                          : e->time + cfg->label_ttl > r->now)) {
+	if (waits && !evicted) {
 		err = evald_join_restore(r->to, e);
 		if (err != EVALD_EINVAL) {
 			r->err = r->err ? r->err : err;
@@ -722,7 +736,6 @@ int evald_series_reconfigure_join(evald_series *s, const struct evald_join_confi
 	struct evald_join_config old = s->join_cfg;
 	struct rejoin r = {.s = s, .now = now};
 	int err = evald_join_config_check(cfg);
-	size_t live;
 
 	if (err)
 		return err;
@@ -739,9 +752,9 @@ int evald_series_reconfigure_join(evald_series *s, const struct evald_join_confi
 		return err;
 	}
 	evald_join_counts(s->join, &r.counts);
-	live = evald_join_pending(s->join) + evald_join_waiting(s->join);
-	r.evict = live > cfg->max_pending ? live - cfg->max_pending : 0;
-	s->join_cfg = *cfg; /* rejoin_entry reads the new waits */
+	s->join_cfg = *cfg;                          /* the new waits decide */
+	evald_join_each(s->join, count_waiting, &r); /* r.evict: those that still wait */
+	r.evict = r.evict > cfg->max_pending ? r.evict - cfg->max_pending : 0;
 	evald_join_each(s->join, rejoin_entry, &r);
 	if (r.err) {
 		s->join_cfg = old;

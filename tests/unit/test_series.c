@@ -184,6 +184,121 @@ static void test_reset_forgets_total_and_slots(void **state)
 	evald_series_free(s);
 }
 
+/* Predicts ids first .. first + n - 1 at now, scores spread over [0, 1). */
+static void predict_ids(evald_series *s, double now, uint64_t first, size_t n)
+{
+	struct evald_join_id ids[256];
+	double scores[256];
+	size_t outcomes[EVALD_JOIN_OUTCOMES] = {0};
+
+	assert_true(n <= 256);
+	for (size_t i = 0; i < n; i++) {
+		evald_join_id_int(first + i, &ids[i]);
+		scores[i] = (double)i / (double)n;
+	}
+	assert_int_equal(evald_series_predict(s, now, n, ids, scores, NULL, NULL, outcomes), 0);
+}
+
+static size_t entries_seen;
+
+static void count_entry(void *ctx, const struct evald_join_entry *e)
+{
+	(void)ctx;
+	(void)e;
+	entries_seen++;
+}
+
+/*
+ * A checkpoint copy of a series whose join is reset half-way, then fed
+ * again, ends as the series is when the copy finishes: the new join's
+ * entries and counts, nothing of the old one.
+ */
+static void test_a_copy_follows_a_reset_in_the_middle(void **state)
+{
+	evald_series *s = make(10, 60), *copy;
+	struct evald_join_config cfg;
+	struct evald_join_counts a, b;
+	int r;
+
+	(void)state;
+	predict_ids(s, T0, 0, 256);
+	predict_ids(s, T0, 256, 256);
+	assert_int_equal(evald_series_clone_empty(s, &copy), 0);
+	for (uint32_t i = 0; i < evald_series_capacity(s); i++)
+		assert_int_equal(evald_series_copy_slot(copy, s, i), 0);
+	assert_int_equal(evald_series_copy_join(copy, s, 100), 0); /* part of the old join */
+	evald_series_reset(s, T0 + 1);
+	predict_ids(s, T0 + 1, 1000, 40);
+	do
+		r = evald_series_copy_join(copy, s, 16);
+	while (r == 0);
+	assert_int_equal(r, 1);
+	assert_int_equal(evald_series_copy_total(copy, s), 0);
+	assert_true(evald_series_has_join(copy));
+	entries_seen = 0;
+	evald_series_join_each(copy, count_entry, NULL);
+	assert_int_equal(entries_seen, 40);
+	evald_series_join_state(copy, &cfg, &a);
+	evald_join_counts(evald_series_join(s), &b);
+	assert_memory_equal(&a, &b, sizeof(a));
+	assert_int_equal(evald_series_labels(copy)->predictions, 40);
+	evald_series_free(copy);
+	/* Reset again, with nothing after it: the copy has no join at all. */
+	assert_int_equal(evald_series_clone_empty(s, &copy), 0);
+	assert_int_equal(evald_series_copy_join(copy, s, 10), 0);
+	evald_series_reset(s, T0 + 2);
+	assert_int_equal(evald_series_copy_join(copy, s, 10), 1);
+	assert_int_equal(evald_series_copy_total(copy, s), 0);
+	assert_false(evald_series_has_join(copy));
+	evald_series_free(copy);
+	evald_series_free(s);
+}
+
+/*
+ * New join settings for a restored series: predictions past the new
+ * label_ttl expire at once (as the new on_expiry says), labels when
+ * label_wait is now 0, the oldest past a smaller max_pending are evicted,
+ * and the rest go on waiting.
+ */
+static void test_new_join_settings_apply_to_what_waits(void **state)
+{
+	struct evald_join_config cfg = EVALD_JOIN_DEFAULT, smaller;
+	evald_series *s = make(10, 60);
+	struct evald_join_id id;
+	const struct evald_label_stats *st;
+	size_t outcomes[EVALD_JOIN_OUTCOMES] = {0};
+	int one = 1;
+	struct evald_summary sum;
+
+	(void)state;
+	assert_int_equal(evald_series_set_join(s, &cfg), 0);
+	predict_ids(s, T0, 0, 10);          /* 10 predictions at T0 */
+	predict_ids(s, T0 + 3000, 100, 10); /* 10 more, 50 minutes later */
+	evald_join_id_int(999, &id);
+	assert_int_equal(evald_series_label(s, T0 + 3000, 1, &id, &one, NULL, outcomes), 0);
+	smaller = cfg;
+	smaller.label_ttl = 3600;
+	smaller.label_wait = 0;
+	smaller.on_expiry = EVALD_ON_EXPIRY_NEGATIVE;
+	smaller.max_pending = 5;
+	/* At T0 + 3700 the first ten are past an hour; of the other ten, five stay. */
+	assert_int_equal(evald_series_reconfigure_join(s, &smaller, T0 + 3700), 0);
+	st = evald_series_labels(s);
+	assert_int_equal(st->expired, 10);
+	assert_int_equal(st->evicted, 5);
+	assert_int_equal(st->unmatched_labels, 1);
+	assert_int_equal(evald_join_pending(evald_series_join(s)), 5);
+	assert_int_equal(evald_join_waiting(evald_series_join(s)), 0);
+	assert_true(evald_join_config_equal(evald_series_join_config(s), &smaller));
+	/* The expired ones count as negatives, at their own time. */
+	evald_hist_summarize(evald_series_total(s), &sum);
+	assert_true(sum.records == 10 && sum.negatives == 10.0 && sum.positives == 0.0);
+	/* The same settings again change nothing. */
+	assert_int_equal(evald_series_reconfigure_join(s, &smaller, T0 + 3700), 0);
+	assert_int_equal(evald_series_labels(s)->expired, 10);
+	evald_series_free(s);
+}
+
 static void test_durations_parse(void **state)
 {
 	(void)state;
@@ -272,6 +387,8 @@ int main(void)
 	        cmocka_unit_test(test_a_slot_reused_by_a_later_time_starts_empty),
 	        cmocka_unit_test(test_reset_forgets_total_and_slots),
 	        cmocka_unit_test(test_durations_parse),
+	        cmocka_unit_test(test_a_copy_follows_a_reset_in_the_middle),
+	        cmocka_unit_test(test_new_join_settings_apply_to_what_waits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
