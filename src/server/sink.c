@@ -91,6 +91,21 @@ static bool wanted(const char *patterns, const char *name)
 	return false;
 }
 
+/* True if the interval saw predictions or labels, though perhaps no record yet. */
+static bool labels_active(const evald_series *series, bool has_interval, double from,
+                          double slots_end)
+{
+	struct evald_label_stats in;
+
+	if (!evald_series_join(series))
+		return false;
+	if (!has_interval)
+		return evald_series_labels(series)->predictions > 0;
+	evald_series_labels_merge(series, from, slots_end, &in, NULL);
+	return in.predictions || in.unmatched_labels || in.duplicate_labels ||
+	       in.duplicate_predictions;
+}
+
 /* The labels of a line: the interval's predictions (if the stream keeps its slots) and all. */
 static void pack_labels(msgpack_packer *pk, const evald_series *series, bool has_interval,
                         double from, double slots_end)
@@ -115,7 +130,8 @@ static void pack_labels(msgpack_packer *pk, const evald_series *series, bool has
 
 /*
  * One line for a series over [from, to): the interval's figures from its
- * slots, and the total's. Nothing if the interval saw no records.
+ * slots, and the total's. Nothing if the interval saw no records, and no
+ * predictions or labels.
  */
 static void emit(struct evald_server *s, const char *name, const evald_series *series, double from,
                  double to, double slots_end, bool partial)
@@ -135,7 +151,7 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	if (has_interval && evald_series_merge(series, from, slots_end, &interval) != 0)
 		return;
 	evald_hist_raw_get(interval ? interval : evald_series_total(series), &raw);
-	if (raw.records == 0) {
+	if (raw.records == 0 && !labels_active(series, has_interval, from, slots_end)) {
 		evald_hist_free(interval);
 		return;
 	}

@@ -471,8 +471,15 @@ def test_metrics_and_sink_lines_carry_the_label_counters(start_daemon, tmp_path)
         assert lab["total"]["matched"] == 80 and lab["total"]["pending"] == 71
         assert lab["interval"]["predictions"] == 201 and lab["interval"]["evicted"] == 50
         assert lab["interval"]["pending"] == 71
+        # An interval with predictions but no labels yet still has its line.
+        predict(c, "quiet", range(5), [0.5] * 5)
+        advance(c, 30)
+        lines = [json.loads(l) for l in path.read_text().splitlines()]
+        quiet = [l for l in lines if l["stream"] == "quiet"]
+        assert len(quiet) == 1 and quiet[0]["interval"]["n"] == 0
+        assert quiet[0]["labels"]["interval"]["pending"] == 5
         stats = c.request({"op": "stats"})
-        assert stats["predictions_accepted"] == 201 and stats["labels_accepted"] == 81
+        assert stats["predictions_accepted"] == 206 and stats["labels_accepted"] == 81
         assert stats["labels"]["matched"] == 80 and stats["labels"]["waiting_labels"] == 1
 
 
