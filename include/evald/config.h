@@ -53,6 +53,9 @@ struct evald_server_config {
 	struct evald_sink_config sink;
 	char http_listen[EVALD_ADDR_MAX]; /* [http] listen: empty = off */
 	uint32_t export_buckets;          /* histogram edges per stream on /metrics */
+	uint64_t http_max_connections;    /* HTTP connections open at once */
+	uint32_t http_header_timeout;     /* seconds for a request's headers to arrive */
+	uint32_t http_idle_timeout;       /* seconds a keep-alive connection may wait */
 	size_t max_exported_streams;
 	char state_path[4096];        /* [state] path: empty = in memory only */
 	uint32_t checkpoint_interval; /* seconds */

@@ -187,6 +187,10 @@ struct evald_stats {
 	uint64_t slow_clients_dropped; /* closed at twice max_output_bytes of unread replies */
 	uint64_t errors_unsent;        /* error replies not queued to a client over its watermark */
 	uint64_t idle_closed;          /* connections closed by idle_timeout */
+	uint64_t accept_errors;        /* connections that could not be accepted (EMFILE, ...) */
+	uint64_t http_connections;     /* HTTP connections open */
+	uint64_t http_timeouts;        /* closed by [http] header_timeout or idle_timeout */
+	uint64_t http_closed_for_room; /* closed for a new one at [http] max_connections */
 	double checkpoint_pause_ms;    /* the longest slice the last checkpoint held the loop */
 	double expiry_pause_ms;        /* the longest turn ending join waits held it, ever */
 	uint64_t expiry_turns, expiry_slow_turns; /* turns that ended waits; those over 1 ms */

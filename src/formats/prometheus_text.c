@@ -281,6 +281,18 @@ static void write_server(FILE *out, const struct evald_stats *st)
 	fprintf(out, "evald_connections_total %llu\n", (unsigned long long)st->connections_total);
 	header(out, "evald_connections", "gauge", "Connections open.");
 	fprintf(out, "evald_connections %llu\n", (unsigned long long)st->connections);
+	header(out, "evald_accept_errors_total", "counter",
+	       "Connections that could not be accepted (EMFILE, ENFILE, ...).");
+	fprintf(out, "evald_accept_errors_total %llu\n", (unsigned long long)st->accept_errors);
+	header(out, "evald_http_connections", "gauge", "HTTP connections open.");
+	fprintf(out, "evald_http_connections %llu\n", (unsigned long long)st->http_connections);
+	header(out, "evald_http_closed_total", "counter",
+	       "HTTP connections closed by evald: timeout (header_timeout or idle_timeout) or room "
+	       "(at [http] max_connections).");
+	fprintf(out, "evald_http_closed_total{reason=\"timeout\"} %llu\n",
+	        (unsigned long long)st->http_timeouts);
+	fprintf(out, "evald_http_closed_total{reason=\"room\"} %llu\n",
+	        (unsigned long long)st->http_closed_for_room);
 	header(out, "evald_streams", "gauge", "Streams held.");
 	fprintf(out, "evald_streams %llu\n", (unsigned long long)st->streams);
 	header(out, "evald_state_bytes", "gauge",

@@ -222,7 +222,7 @@ static void pack_by_code(msgpack_packer *pk, const uint64_t *counts)
 
 void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struct evald_stats *st)
 {
-	open_reply(pk, id, true, 24);
+	open_reply(pk, id, true, 28);
 	evald_pack_str(pk, "uptime");
 	msgpack_pack_double(pk, st->uptime);
 	evald_pack_str(pk, "connections");
@@ -271,6 +271,14 @@ void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struc
 	msgpack_pack_uint64(pk, st->errors_unsent);
 	evald_pack_str(pk, "idle_closed");
 	msgpack_pack_uint64(pk, st->idle_closed);
+	evald_pack_str(pk, "accept_errors");
+	msgpack_pack_uint64(pk, st->accept_errors);
+	evald_pack_str(pk, "http_connections");
+	msgpack_pack_uint64(pk, st->http_connections);
+	evald_pack_str(pk, "http_timeouts");
+	msgpack_pack_uint64(pk, st->http_timeouts);
+	evald_pack_str(pk, "http_closed_for_room");
+	msgpack_pack_uint64(pk, st->http_closed_for_room);
 }
 
 static void pack_confusion(msgpack_packer *pk, const struct evald_confusion *c)

@@ -121,6 +121,16 @@ static const struct key keys[] = {
         {"http", "max_exported_streams", K_UINT, SERVER(max_exported_streams), 0, 0, 10000000,
          EVALD_EINVAL, "1000",
          "Streams exported on /metrics; past this the rest are left out (logged once)."},
+        {"http", "max_connections", K_UINT, SERVER(http_max_connections), 0, 1, 100000,
+         EVALD_EINVAL, "64",
+         "HTTP connections open at once; past it the one waiting longest for a request is "
+         "closed."},
+        {"http", "header_timeout", K_DURATION, SERVER(http_header_timeout), 0, 1, 0, EVALD_EINVAL,
+         "10s",
+         "Time a request's headers may take to arrive, from its first byte or the "
+         "connection."},
+        {"http", "idle_timeout", K_DURATION, SERVER(http_idle_timeout), 0, 1, 0, EVALD_EINVAL,
+         "60s", "Time a keep-alive connection may wait for its next request."},
         {"state", "path", K_TEXT, SERVER(state_path), 0, 0, 0, EVALD_EINVAL, "",
          "Checkpoint file that keeps every stream across restarts; empty keeps state in memory "
          "only."},

@@ -244,7 +244,7 @@ void evald__accept(uv_stream_t *listener, int status)
 	struct evald_conn *c;
 
 	if (status < 0) {
-		evald_log(EVALD_LOG_WARN, "accept_error", "error=%s", uv_err_name(status));
+		evald__accept_failed(s, status, "protocol");
 		return;
 	}
 	c = calloc(1, sizeof(*c));
@@ -264,13 +264,13 @@ void evald__accept(uv_stream_t *listener, int status)
 	s->stats.connections_total++;
 	if (evald__peer_accept(&c->peer, s, listener, &s->conns, &conn_ops) != 0)
 		return;
-	if (s->stats.connections > s->cfg->max_connections) {
+	if (s->stats.connections > s->max_connections) {
 		uint64_t suppressed;
 		s->stats.errors[-EVALD_ECONNLIMIT]++;
 		if (evald_ratelimit_allow(&s->bad_input_log, uv_now(s->loop), &suppressed))
 			evald_log(EVALD_LOG_WARN, "connection_refused",
 			          "reason=max_connections limit=%llu suppressed=%llu",
-			          (unsigned long long)s->cfg->max_connections,
+			          (unsigned long long)s->max_connections,
 			          (unsigned long long)suppressed);
 		evald_reply_error(&c->pk, NULL, EVALD_ECONNLIMIT,
 		                  "too many connections: max_connections reached; try again later",

@@ -15,14 +15,21 @@
 #include "peer.h"
 #include "server_impl.h"
 
-/* One HTTP client on the [http] listener. */
+/*
+ * One HTTP client on the [http] listener. Until deadline it may send the
+ * headers of a request (header_timeout) or, idle after a response, start
+ * the next one (idle_timeout).
+ */
 struct evald_http_conn {
 	struct evald_peer peer; /* first: the server's list holds peers */
 	struct evald_http_request request;
+	double deadline;
+	bool idle; /* between requests: no byte of the next one yet */
 };
 
 static void closed(struct evald_peer *p)
 {
+	p->server->http_connections--;
 	free(p);
 }
 
@@ -146,6 +153,8 @@ static void route(struct evald_http_request *r, void *ctx)
 
 	if (c->peer.closing)
 		return;
+	c->idle = true;
+	c->deadline = evald_clock_now(&s->clock) + s->cfg->http_idle_timeout;
 	evald__http_route(r, &route);
 	if (route.status) {
 		respond_text(c, route.status, route.text, route.keep_alive, route.head);
@@ -192,25 +201,70 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		evald__peer_close(&c->peer, nread != UV_EOF);
 		return;
 	}
+	if (nread > 0 && c->idle) { /* the first byte of a request: its headers' time starts */
+		c->idle = false;
+		c->deadline = evald_clock_now(&c->peer.server->clock) +
+		              c->peer.server->cfg->http_header_timeout;
+	}
 	status = evald__http_request_feed(&c->request, buf->base, (size_t)nread);
 	if (status && !c->peer.closing)
 		respond_text(c, status, evald__http_reason(status), false, false);
+}
+
+/* At the cap, closes the connection that has waited longest for a request, to make room. */
+static void make_room(struct evald_server *s)
+{
+	struct evald_http_conn *oldest = NULL;
+
+	for (struct evald_peer *p = s->http_conns; p; p = p->next) {
+		struct evald_http_conn *c = (struct evald_http_conn *)p;
+		if (!p->closing && (!oldest || c->deadline < oldest->deadline))
+			oldest = c;
+	}
+	if (!oldest)
+		return;
+	s->stats.http_closed_for_room++;
+	evald__peer_close(&oldest->peer, true);
 }
 
 static void on_connection(uv_stream_t *listener, int status)
 {
 	struct evald_server *s = listener->data;
 	struct evald_http_conn *c;
+	uint64_t open = 0;
 
-	if (status < 0 || !(c = calloc(1, sizeof(*c))))
+	if (status < 0) {
+		evald__accept_failed(s, status, "http");
+		return;
+	}
+	for (struct evald_peer *p = s->http_conns; p; p = p->next)
+		open += !p->closing;
+	if (open >= s->http_max_connections)
+		make_room(s);
+	if (!(c = calloc(1, sizeof(*c))))
 		return;
 	evald__http_request_init(&c->request, route, c);
+	c->deadline = evald_clock_now(&s->clock) + s->cfg->http_header_timeout;
+	s->http_connections++; /* closed() counts it out, whatever happens next */
 	if (evald__peer_accept(&c->peer, s, listener, &s->http_conns, &http_ops) != 0)
 		return;
 	if (uv_read_start(&c->peer.h.stream, on_alloc, on_read) != 0)
 		evald__peer_close(&c->peer, true);
 	else
 		c->peer.reading = true;
+}
+
+void evald__http_expire(struct evald_server *s)
+{
+	for (struct evald_peer *p = s->http_conns; p; p = p->next) {
+		struct evald_http_conn *c = (struct evald_http_conn *)p;
+		if (p->closing || s->now < c->deadline)
+			continue;
+		s->stats.http_timeouts++;
+		evald_log(EVALD_LOG_DEBUG, "http_timeout", "reason=%s",
+		          c->idle ? "idle_timeout" : "header_timeout");
+		evald__peer_close(p, true);
+	}
 }
 
 int evald__http_listen(struct evald_server *s, char *err, size_t errlen)

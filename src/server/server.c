@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <evald/error.h>
@@ -20,6 +21,7 @@ void evald__refresh_stats(struct evald_server *s)
 	s->stats.uptime = s->now - s->started;
 	s->stats.streams = evald_registry_count(s->streams);
 	s->stats.state_bytes = evald_registry_footprint(s->streams);
+	s->stats.http_connections = s->http_connections;
 	s->stats.records_late = 0;
 	memset(&s->stats.labels, 0, sizeof(s->stats.labels));
 	s->stats.pending = s->stats.waiting_labels = 0;
@@ -92,6 +94,20 @@ void evald__expire_all(struct evald_server *s)
 		;
 }
 
+void evald__accept_failed(struct evald_server *s, int status, const char *transport)
+{
+	uint64_t suppressed;
+
+	s->stats.accept_errors++;
+	if (evald_ratelimit_allow(&s->accept_log, uv_now(s->loop), &suppressed))
+		evald_log(
+		        EVALD_LOG_WARN, "accept_error", "transport=%s error=%s suppressed=%llu%s",
+		        transport, uv_err_name(status), (unsigned long long)suppressed,
+		        status == UV_EMFILE || status == UV_ENFILE
+		                ? " action=\"raise the descriptor limit or lower max_connections\""
+		                : "");
+}
+
 void evald__tick(struct evald_server *s)
 {
 	uint32_t slot = s->cfg->defaults.window.slot;
@@ -117,6 +133,7 @@ void evald__tick(struct evald_server *s)
 				evald__conn_close(c, false);
 			}
 		}
+	evald__http_expire(s);
 	evald__sink_due(s);
 }
 
@@ -250,6 +267,54 @@ static int handles_start(evald_server *s, bool manual_clock, char *err, size_t e
 	return 0;
 }
 
+/*
+ * Descriptors evald needs besides its connections: listeners, the loop's
+ * own, signals, the thread pool, the state and sink files, stdio, and
+ * libuv's spare for refusing connections when none is left.
+ */
+#define FD_RESERVE 48
+
+/*
+ * Fits the connection caps to the descriptor limit: raises the soft limit
+ * toward what max_connections, [http] max_connections and the reserve
+ * need, up to the hard limit; where that is short, lowers the caps, HTTP's
+ * most, and says so.
+ */
+static void fd_budget(struct evald_server *s)
+{
+	uint64_t conns = s->cfg->max_connections, http = s->cfg->http_max_connections;
+	uint64_t need = conns + http + FD_RESERVE, avail;
+	struct rlimit rl;
+
+	s->max_connections = conns;
+	s->http_max_connections = http;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= need)
+		return;
+	rlim_t was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+	if (rl.rlim_cur > was && setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		evald_log(EVALD_LOG_INFO, "fd_limit_raised", "from=%llu to=%llu",
+		          (unsigned long long)was, (unsigned long long)rl.rlim_cur);
+	else
+		rl.rlim_cur = was;
+	if (rl.rlim_cur >= need)
+		return;
+	/* Producers first: HTTP gets an eighth of what is left, at least one each. */
+	avail = rl.rlim_cur > FD_RESERVE + 2 ? rl.rlim_cur - FD_RESERVE : 2;
+	s->http_max_connections = http < avail / 8 ? http : avail / 8 ? avail / 8 : 1;
+	s->max_connections =
+	        conns < avail - s->http_max_connections ? conns : avail - s->http_max_connections;
+	evald_log(EVALD_LOG_WARN, "fd_limit_low",
+	          "limit=%llu hard=%llu needed=%llu max_connections=%llu->%llu "
+	          "http_max_connections=%llu->%llu reserve=%d action=\"raise the limit "
+	          "(LimitNOFILE= for systemd, ulimit -n) or lower the caps\"",
+	          (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+	          (unsigned long long)need, (unsigned long long)conns,
+	          (unsigned long long)s->max_connections, (unsigned long long)http,
+	          (unsigned long long)s->http_max_connections, FD_RESERVE);
+}
+
 int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg,
                      const struct evald_server_options *opts, evald_server **out, char *err,
                      size_t errlen)
@@ -268,6 +333,8 @@ int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg,
 	s->now = s->started = s->last_expiry = evald_clock_now(&s->clock);
 	s->bad_input_log.burst = 10;
 	s->eviction_log.burst = 5;
+	s->accept_log.burst = 5;
+	fd_budget(s);
 	r = evald_registry_new(cfg->max_streams, &s->streams);
 	if (r == 0)
 		r = handles_init(s, err, errlen);

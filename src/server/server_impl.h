@@ -56,10 +56,17 @@ struct evald_server {
 	struct evald_stats stats;
 	struct evald_ratelimit bad_input_log;
 	struct evald_ratelimit eviction_log; /* labels_evicted lines */
+	struct evald_ratelimit accept_log;   /* accept_error lines */
+	uint64_t max_connections;            /* the caps, as the descriptor limit allows */
+	uint64_t http_max_connections;
+	uint64_t http_connections; /* open now */
 };
 
 /* Expires old slots and writes the sink's due lines; called each second and on advance_clock. */
 void evald__tick(struct evald_server *s);
+
+/* Counts and logs, rate-limited, a connection that could not be accepted. */
+void evald__accept_failed(struct evald_server *s, int status, const char *transport);
 
 /* Ends every join wait that is over now, however long it takes: for advance_clock. */
 void evald__expire_all(struct evald_server *s);

@@ -22,7 +22,8 @@ START_TIMEOUT = 60.0
 class Daemon:
     """evald started on a temp config; stopped with SIGTERM, killed if it will not stop."""
 
-    def __init__(self, tmp_path, server=None, defaults=None, extra="", args=(), http=None):
+    def __init__(self, tmp_path, server=None, defaults=None, extra="", args=(), http=None,
+                 fd_limit=None):
         self.dir = tmp_path
         self.sock = str(tmp_path / "evald.sock")
         self.log = tmp_path / "evald.log"
@@ -34,8 +35,15 @@ class Daemon:
         self.config = tmp_path / "evald.ini"
         self.config.write_text("\n".join(lines) + "\n" + extra)
         wrapper = os.environ.get("EVALD_WRAPPER", "").split()  # e.g. valgrind and its flags
+        limit = None
+        if fd_limit:  # the daemon's own descriptor limit, soft and hard
+            import resource
+
+            def limit():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
         self.proc = subprocess.Popen([*wrapper, EVALD, "--config", str(self.config), *args],
-                                     stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
+                                     stdout=subprocess.DEVNULL, stderr=open(self.log, "w"),
+                                     preexec_fn=limit)
         self.port = None
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline and self.proc.poll() is None:
