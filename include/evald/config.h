@@ -19,6 +19,7 @@ struct evald_stream_config {
 	struct evald_config hist;
 	struct evald_window_config window;
 	struct evald_join_config join;
+	uint32_t ttl; /* stream_ttl: seconds quiet before the stream expires; 0 = never */
 };
 
 /* A [stream "NAME"] section: the keys it sets override [defaults]. */

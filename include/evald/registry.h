@@ -31,6 +31,13 @@ int evald_registry_add(evald_registry *r, const char *name, size_t len,
 
 size_t evald_registry_count(const evald_registry *r);
 
+/*
+ * Frees the i-th series and forgets its name; those made after it move
+ * down one place. O(streams): for streams that expire, not for every
+ * request.
+ */
+void evald_registry_remove(evald_registry *r, size_t i);
+
 /* The i-th series made, i < count; *name is NUL-terminated. */
 evald_series *evald_registry_at(const evald_registry *r, size_t i, const char **name);
 

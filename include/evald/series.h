@@ -131,6 +131,19 @@ const evald_hist *evald_series_predicted(const evald_series *s);
 void evald_series_labels_merge(const evald_series *s, double from, double to,
                                struct evald_label_stats *out, evald_hist *predicted);
 
+/*
+ * Streams that go quiet expire: ttl is the seconds a series may go
+ * without a record, prediction or label (0: forever). A refused request
+ * does not count as activity.
+ */
+void evald_series_set_ttl(evald_series *s, uint32_t ttl);
+uint32_t evald_series_ttl(const evald_series *s);
+double evald_series_last_active(const evald_series *s);
+void evald_series_set_last_active(evald_series *s, double t);
+
+/* True if the series has a ttl and has been quiet that long at now. */
+bool evald_series_expired(const evald_series *s, double now);
+
 /* Records whose time was older than the ring, since creation or the last reset. */
 uint64_t evald_series_late(const evald_series *s);
 

@@ -181,6 +181,7 @@ struct evald_stats {
 	uint64_t errors[EVALD_ERROR_CODES];           /* error replies */
 	uint64_t bytes_received;
 	uint64_t streams;
+	uint64_t streams_expired; /* removed by stream_ttl */
 	uint64_t state_bytes;
 	uint64_t sink_lines, sink_write_errors;
 	uint64_t checkpoints, checkpoint_errors;

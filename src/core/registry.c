@@ -184,6 +184,32 @@ int evald_registry_adopt(evald_registry *r, const char *name, size_t len, evald_
 	return err;
 }
 
+/* Rebuilds the index from the entries, after an entry left. */
+static void reindex(evald_registry *r)
+{
+	memset(r->slots, 0, r->nslots * sizeof(*r->slots));
+	for (size_t i = 0; i < r->count; i++) {
+		const struct entry *en = &r->entries[i];
+		r->slots[probe(r, en->name, en->len, en->hash)] = (uint32_t)(i + 1);
+	}
+}
+
+void evald_registry_remove(evald_registry *r, size_t i)
+{
+	const evald_series *gone = r->entries[i].series;
+	size_t k = 0;
+
+	/* A series whose edges others share may go: they hold their own reference. */
+	while (k < r->nshared && r->shared[k] != gone)
+		k++;
+	if (k < r->nshared)
+		r->shared[k] = r->shared[--r->nshared];
+	evald_series_free(r->entries[i].series);
+	memmove(&r->entries[i], &r->entries[i + 1], (r->count - i - 1) * sizeof(*r->entries));
+	r->count--;
+	reindex(r);
+}
+
 size_t evald_registry_count(const evald_registry *r)
 {
 	return r->count;

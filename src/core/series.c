@@ -26,7 +26,9 @@ struct evald_series {
 	struct slot *ring;
 	double since;
 	size_t live;
-	uint64_t late; /* records older than the ring, counted in the total only */
+	uint64_t late;      /* records older than the ring, counted in the total only */
+	double last_active; /* when it last took a record, prediction or label */
+	uint32_t ttl;       /* seconds without any before it expires; 0: never */
 	struct evald_join_config join_cfg;
 	evald_join *join;                 /* made on the first prediction or label */
 	evald_join_copy *join_copy;       /* a checkpoint copy's, in place of a join */
@@ -90,6 +92,7 @@ static int series_make(const struct evald_config *cfg, const evald_hist *like,
 		return EVALD_ENOMEM;
 	s->win = *w;
 	s->since = now;
+	s->last_active = now;
 	s->join_cfg = (struct evald_join_config)EVALD_JOIN_DEFAULT;
 	s->nslots = w->max ? w->max / w->slot + 1 : 0;
 	err = like ? evald_hist_new_like(like, &s->total) : evald_hist_new(cfg, &s->total);
@@ -265,6 +268,7 @@ int evald_series_observe_batch(evald_series *s, double now, size_t n, const int 
 		err = slot_at(s, now, times[i], &slot);
 	if (err)
 		return err;
+	s->last_active = now;
 	for (size_t i = 0; i < n; i++) {
 		if (times && s->nslots) {
 			slot_at(s, now, times[i], &slot); /* made above: cannot fail */
@@ -373,6 +377,7 @@ int evald_series_predict(evald_series *s, double now, size_t n, const struct eva
 
 	if (err)
 		return err;
+	s->last_active = now;
 	for (size_t i = 0; i < n; i++) {
 		double t = times ? fmin(times[i], now) : now, w = weights ? weights[i] : 1.0;
 		struct slot *sl = NULL;
@@ -405,6 +410,7 @@ int evald_series_label(evald_series *s, double now, size_t n, const struct evald
 
 	if (err)
 		return err;
+	s->last_active = now;
 	for (size_t i = 0; i < n; i++) {
 		double t = times ? fmin(times[i], now) : now;
 		struct slot *sl = NULL;
@@ -461,6 +467,31 @@ void evald_series_labels_merge(const evald_series *s, double from, double to,
 		if (predicted && sl->predicted)
 			evald_hist_merge(predicted, sl->predicted);
 	}
+}
+
+void evald_series_set_ttl(evald_series *s, uint32_t ttl)
+{
+	s->ttl = ttl;
+}
+
+uint32_t evald_series_ttl(const evald_series *s)
+{
+	return s->ttl;
+}
+
+double evald_series_last_active(const evald_series *s)
+{
+	return s->last_active;
+}
+
+void evald_series_set_last_active(evald_series *s, double t)
+{
+	s->last_active = t;
+}
+
+bool evald_series_expired(const evald_series *s, double now)
+{
+	return s->ttl && now - s->last_active >= s->ttl;
 }
 
 uint64_t evald_series_late(const evald_series *s)
@@ -655,6 +686,8 @@ int evald_series_copy_total(evald_series *dst, const evald_series *src)
 	dst->total = t;
 	dst->since = src->since;
 	dst->late = src->late;
+	dst->last_active = src->last_active;
+	dst->ttl = src->ttl;
 	dst->join_cfg = src->join_cfg;
 	evald_hist_free(dst->predicted);
 	dst->predicted = NULL;

@@ -293,6 +293,9 @@ static void write_server(FILE *out, const struct evald_stats *st)
 	        (unsigned long long)st->http_timeouts);
 	fprintf(out, "evald_http_closed_total{reason=\"room\"} %llu\n",
 	        (unsigned long long)st->http_closed_for_room);
+	header(out, "evald_streams_expired_total", "counter",
+	       "Streams removed after stream_ttl without records.");
+	fprintf(out, "evald_streams_expired_total %llu\n", (unsigned long long)st->streams_expired);
 	header(out, "evald_streams", "gauge", "Streams held.");
 	fprintf(out, "evald_streams %llu\n", (unsigned long long)st->streams);
 	header(out, "evald_state_bytes", "gauge",

@@ -203,9 +203,11 @@ static void pack_series(msgpack_packer *pk, const char *name, const evald_series
 	size_t live = evald_series_live_slots(series);
 	int64_t no;
 
-	msgpack_pack_map(pk, 12 + joined);
+	msgpack_pack_map(pk, 13 + joined);
 	evald_pack_str(pk, "name");
 	evald_pack_str(pk, name);
+	evald_pack_str(pk, "last_active");
+	msgpack_pack_double(pk, evald_series_last_active(series));
 	evald_pack_str(pk, "since");
 	msgpack_pack_double(pk, evald_series_since(series));
 	evald_pack_str(pk, "late");
@@ -302,6 +304,7 @@ struct reader {
 	char *why;
 	size_t whylen;
 	uint64_t format;
+	double created; /* the file's: a stream's last activity if the file has none */
 };
 
 static int bad(struct reader *rd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -573,6 +576,12 @@ static int read_series(struct reader *rd, const msgpack_object *o, evald_registr
 	if (late_o && !get_uint(late_o, &late))
 		return bad(rd, "%s: late is not a count", what);
 	evald_series_set_late(series, late);
+	/* Files before stream_ttl: as if each stream was active when the file was written. */
+	double last_active = rd->created;
+	const msgpack_object *active_o = evald_map_get(o, "last_active");
+	if (active_o && (!get_num(active_o, &last_active) || !isfinite(last_active)))
+		return bad(rd, "%s: last_active is not a time", what);
+	evald_series_set_last_active(series, last_active);
 	if (evald_map_get(o, "join")) {
 		err = read_join(rd, evald_map_get(o, "join"), series, what);
 		if (err)
@@ -664,7 +673,7 @@ int evald_state_decode(const char *data, size_t len, size_t max_streams, evald_r
                        struct evald_state_counters *c, struct evald_state_info *info, char *why,
                        size_t whylen)
 {
-	struct reader rd = {why, whylen, 0};
+	struct reader rd = {why, whylen, 0, 0.0};
 	msgpack_unpacked header, body;
 	const msgpack_object *version;
 	uint64_t body_bytes, crc;
@@ -703,6 +712,7 @@ int evald_state_decode(const char *data, size_t len, size_t max_streams, evald_r
 		goto done;
 	}
 	rd.format = info->format;
+	rd.created = info->created;
 	data += MAGIC_LEN + hlen;
 	len -= MAGIC_LEN + hlen;
 	if (body_bytes != len) {

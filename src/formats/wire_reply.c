@@ -222,7 +222,7 @@ static void pack_by_code(msgpack_packer *pk, const uint64_t *counts)
 
 void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struct evald_stats *st)
 {
-	open_reply(pk, id, true, 28);
+	open_reply(pk, id, true, 29);
 	evald_pack_str(pk, "uptime");
 	msgpack_pack_double(pk, st->uptime);
 	evald_pack_str(pk, "connections");
@@ -247,6 +247,8 @@ void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struc
 	msgpack_pack_uint64(pk, st->bytes_received);
 	evald_pack_str(pk, "streams");
 	msgpack_pack_uint64(pk, st->streams);
+	evald_pack_str(pk, "streams_expired");
+	msgpack_pack_uint64(pk, st->streams_expired);
 	evald_pack_str(pk, "state_bytes");
 	msgpack_pack_uint64(pk, st->state_bytes);
 	evald_pack_str(pk, "sink_lines");

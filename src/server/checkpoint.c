@@ -329,6 +329,8 @@ static void apply_join_configs(struct evald_server *s)
 		struct evald_join_config kept = *evald_series_join_config(series);
 		bool joins = evald_series_join(series) != NULL;
 		int err = evald_series_reconfigure_join(series, want, s->now);
+		evald_series_set_ttl(series,
+		                     evald_server_config_stream(s->cfg, name, strlen(name))->ttl);
 		if (joins && !evald_join_config_equal(&kept, want))
 			evald_log(
 			        err ? EVALD_LOG_ERROR : EVALD_LOG_INFO, "join_config_changed",

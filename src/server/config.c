@@ -101,6 +101,8 @@ static const struct key keys[] = {
         {"defaults", "window_max", K_DURATION, WINDOW(max), 0, 0, 0, EVALD_EWINDOW, "1h",
          "Longest window a snapshot may ask for, a multiple of window_slot; 0 turns windows "
          "off."},
+        {"defaults", "stream_ttl", K_DURATION, STREAM(ttl), 0, 0, 0, EVALD_EINVAL, "0",
+         "Remove a stream that has received nothing for this long (e.g. 7d); 0 keeps it."},
         {"defaults", "label_ttl", K_DURATION, JOIN(label_ttl), 0, 1, 0, EVALD_EINVAL, "7d",
          "How long a prediction waits for its label (delayed labels, docs/labels.md)."},
         {"defaults", "label_wait", K_DURATION, JOIN(label_wait), 0, 0, 0, EVALD_EINVAL, "5m",

@@ -22,6 +22,7 @@ struct evald_conn {
 	msgpack_sbuffer out; /* replies not yet handed to libuv */
 	msgpack_packer pk;
 	evald_series *current; /* the stream compact records go to; NULL until first used */
+	uint64_t current_gen;  /* streams_removed when current was found: stale if it moved on */
 	char current_name[EVALD_STREAM_NAME_MAX + 1];
 	double last_active;            /* when its last bytes arrived */
 	bool yielded;                  /* waiting in the server's queue for its turn */

@@ -48,7 +48,7 @@ static int find_series(struct evald_conn *c, const struct evald_request *req, bo
 	size_t len;
 	int err;
 
-	if (!req->stream && c->current) {
+	if (!req->stream && c->current && c->current_gen == s->streams_removed) {
 		*out = c->current;
 		return 0;
 	}
@@ -64,10 +64,13 @@ static int find_series(struct evald_conn *c, const struct evald_request *req, bo
 		if (err)
 			return err;
 		evald_series_set_join(*out, &sc->join); /* checked with the configuration */
+		evald_series_set_ttl(*out, sc->ttl);
 		evald_log(EVALD_LOG_INFO, "stream_created", "stream=\"%s\"", name);
 	}
-	if (!req->stream)
+	if (!req->stream) {
 		c->current = *out;
+		c->current_gen = s->streams_removed;
+	}
 	return 0;
 }
 

@@ -108,6 +108,32 @@ void evald__accept_failed(struct evald_server *s, int status, const char *transp
 		                : "");
 }
 
+/*
+ * Removes the streams that have been quiet for their stream_ttl, after
+ * their last sink line. Not while a checkpoint copies the streams: it
+ * walks them by position.
+ */
+static void expire_streams(struct evald_server *s)
+{
+	if (s->checkpoint)
+		return;
+	for (size_t i = 0; i < evald_registry_count(s->streams);) {
+		const char *name;
+		evald_series *series = evald_registry_at(s->streams, i, &name);
+		if (!evald_series_expired(series, s->now)) {
+			i++;
+			continue;
+		}
+		evald__sink_last(s, name, series);
+		evald_log(EVALD_LOG_INFO, "stream_expired",
+		          "stream=\"%s\" stream_ttl=%u quiet=%.0f", name, evald_series_ttl(series),
+		          s->now - evald_series_last_active(series));
+		evald_registry_remove(s->streams, i);
+		s->streams_removed++;
+		s->stats.streams_expired++;
+	}
+}
+
 void evald__tick(struct evald_server *s)
 {
 	uint32_t slot = s->cfg->defaults.window.slot;
@@ -122,6 +148,7 @@ void evald__tick(struct evald_server *s)
 	}
 	if (!s->stopping && !expire_joins(s))
 		uv_idle_start(&s->expiry_idle, on_expiry_idle);
+	expire_streams(s);
 	if (s->cfg->idle_timeout)
 		for (struct evald_peer *p = s->conns; p; p = p->next) {
 			struct evald_conn *c = (struct evald_conn *)p;

@@ -218,6 +218,16 @@ void evald__sink_due(struct evald_server *s)
 	}
 }
 
+void evald__sink_last(struct evald_server *s, const char *name, const evald_series *series)
+{
+	uint32_t slot = s->cfg->defaults.window.slot;
+
+	if (s->sink.fd < 0 || !wanted(s->cfg->sink.streams, name))
+		return;
+	emit(s, name, series, s->sink.next - s->cfg->sink.interval, s->now,
+	     (floor(s->now / slot) + 1) * slot, true);
+}
+
 void evald__sink_close(struct evald_server *s)
 {
 	uint32_t slot = s->cfg->defaults.window.slot;

@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include <evald/series.h>
+
 struct evald_server;
 
 /* The periodic snapshot sink: one JSON line per active stream and interval. */
@@ -16,6 +18,9 @@ int evald__sink_open(struct evald_server *s, char *err, size_t errlen);
 
 /* Writes the lines of every interval that ended by s->now. */
 void evald__sink_due(struct evald_server *s);
+
+/* Writes the partial interval of one stream that is about to go, if it has anything in it. */
+void evald__sink_last(struct evald_server *s, const char *name, const evald_series *series);
 
 /* Writes the partial interval, marked so, and closes the file. */
 void evald__sink_close(struct evald_server *s);

@@ -125,6 +125,49 @@ static void test_streams_of_one_configuration_share_their_edges(void **state)
 	evald_registry_free(r);
 }
 
+/*
+ * Removing a stream keeps the others findable and in creation order, and
+ * a removed stream whose edges others share leaves them valid: the next
+ * stream of that configuration shares the survivors' edges.
+ */
+static void test_removed_streams_leave_the_rest_whole(void **state)
+{
+	struct evald_window_config off = {10, 0};
+	evald_registry *r;
+	evald_series *s, *first;
+	const char *name;
+	char buf[16];
+
+	(void)state;
+	assert_int_equal(evald_registry_new(100, &r), 0);
+	for (int i = 0; i < 40; i++) {
+		snprintf(buf, sizeof(buf), "s%d", i);
+		assert_int_equal(evald_registry_add(r, buf, strlen(buf), &evald_config_default,
+		                                    &off, 0.0, &s),
+		                 0);
+		assert_int_equal(evald_series_observe(s, 0.0, i % 2, 0.5, 1.0), 0);
+	}
+	first = evald_registry_at(r, 0, &name);
+	assert_ptr_equal(evald_registry_find(r, "s0", 2), first);
+	evald_registry_remove(r, 0);  /* the one whose edges the others share */
+	evald_registry_remove(r, 10); /* now s11 */
+	assert_int_equal(evald_registry_count(r), 38);
+	assert_null(evald_registry_find(r, "s0", 2));
+	assert_null(evald_registry_find(r, "s11", 3));
+	for (int i = 1; i < 40; i++) {
+		snprintf(buf, sizeof(buf), "s%d", i);
+		if (i != 11)
+			assert_non_null(evald_registry_find(r, buf, strlen(buf)));
+	}
+	evald_registry_at(r, 10, &name);
+	assert_string_equal(name, "s12");
+	/* A new stream of the same configuration, and a name freed again. */
+	assert_int_equal(evald_registry_add(r, "s0", 2, &evald_config_default, &off, 0.0, &s), 0);
+	assert_int_equal(evald_series_observe(s, 0.0, 1, 0.25, 1.0), 0);
+	assert_int_equal(evald_registry_count(r), 39);
+	evald_registry_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -132,6 +175,7 @@ int main(void)
 	        cmocka_unit_test(test_streams_are_found_by_name_and_listed_in_creation_order),
 	        cmocka_unit_test(test_the_cap_and_bad_configurations_are_refused),
 	        cmocka_unit_test(test_streams_of_one_configuration_share_their_edges),
+	        cmocka_unit_test(test_removed_streams_leave_the_rest_whole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
