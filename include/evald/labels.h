@@ -42,6 +42,12 @@ void evald_label_stats_merge(struct evald_label_stats *dst, const struct evald_l
  */
 double evald_label_stats_delay(const struct evald_label_stats *st, double q);
 
+/*
+ * The predictions still pending: predictions less those that ended, for
+ * the slots of a window (never below 0, should a slot have lost count).
+ */
+uint64_t evald_label_stats_pending(const struct evald_label_stats *st);
+
 /* Matched over matched + expired + evicted; NAN when none is resolved. */
 double evald_label_stats_coverage(const struct evald_label_stats *st);
 

@@ -62,6 +62,13 @@ double evald_label_stats_delay(const struct evald_label_stats *st, double q)
 	return st->delay_max;
 }
 
+uint64_t evald_label_stats_pending(const struct evald_label_stats *st)
+{
+	uint64_t ended = st->matched + st->expired + st->evicted;
+
+	return st->predictions > ended ? st->predictions - ended : 0;
+}
+
 double evald_label_stats_coverage(const struct evald_label_stats *st)
 {
 	uint64_t resolved = st->matched + st->expired + st->evicted;

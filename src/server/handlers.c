@@ -251,7 +251,7 @@ static int snapshot_labels(const evald_series *series, bool window, double from,
 	evald_series_labels_merge(series, from, (floor(now / slot) + 1) * slot, labels, *predicted);
 	snap->labels = labels;
 	snap->predicted = *predicted;
-	snap->pending = labels->predictions - labels->matched - labels->expired - labels->evicted;
+	snap->pending = evald_label_stats_pending(labels);
 	return 0;
 }
 

@@ -118,8 +118,7 @@ static void pack_labels(msgpack_packer *pk, const evald_series *series, bool has
 	evald_pack_str(pk, "interval");
 	if (has_interval) {
 		evald_series_labels_merge(series, from, slots_end, &in, NULL);
-		evald_pack_labels(pk, &in, in.predictions - in.matched - in.expired - in.evicted,
-		                  evald_join_waiting(j));
+		evald_pack_labels(pk, &in, evald_label_stats_pending(&in), evald_join_waiting(j));
 	} else {
 		msgpack_pack_nil(pk);
 	}

@@ -99,6 +99,9 @@ static void test_merge_and_coverage(void **state)
 	assert_true(a.delay_max == 9.0);
 	assert_int_equal(a.delay[20] + a.delay[30], 7);
 	assert_true(evald_label_stats_coverage(&a) == 7.0 / 10.0);
+	assert_int_equal(evald_label_stats_pending(&a), 15 - 7 - 1 - 2);
+	b = (struct evald_label_stats){.predictions = 1, .matched = 2};
+	assert_int_equal(evald_label_stats_pending(&b), 0);
 }
 
 int main(void)
