@@ -17,11 +17,12 @@
 #include "rss.h"
 
 /*
- * streams series of bins bins on windows w, fed records in every bin of
- * each of `slots` consecutive slots; prints the bytes per stream.
+ * streams series of bins bins on windows w, fed records in each of
+ * `slots` consecutive slots: one in every bin, or per_slot at random
+ * scores if it is not 0; prints the bytes per stream.
  */
 static void measure(const char *what, size_t streams, uint32_t bins,
-                    const struct evald_window_config *w, uint32_t slots)
+                    const struct evald_window_config *w, uint32_t slots, uint32_t per_slot)
 {
 	struct evald_config cfg = evald_config_default;
 	evald_registry *reg;
@@ -39,10 +40,12 @@ static void measure(const char *what, size_t streams, uint32_t bins,
 		if (evald_registry_add(reg, name, (size_t)n, &cfg, w, t0, &s) != 0)
 			exit(1);
 		for (uint32_t slot = 0; slot < slots; slot++)
-			for (uint32_t k = 0; k < bins; k++) {
+			for (uint32_t k = 0; k < (per_slot ? per_slot : bins); k++) {
 				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-				/* One record in each bin, of either class, at the bin's middle. */
-				double score = (k + 0.5) / bins;
+				/* One record in each bin, of either class, at the bin's middle; or
+				 * per_slot records anywhere. */
+				double score = per_slot ? (double)(x >> 11) / 9007199254740992.0
+				                        : (k + 0.5) / bins;
 				evald_series_observe(s, t0 + slot * (double)w->slot, (int)(x & 1),
 				                     score, 1.0);
 			}
@@ -54,13 +57,13 @@ static void measure(const char *what, size_t streams, uint32_t bins,
 }
 
 static void in_child(const char *what, size_t streams, uint32_t bins,
-                     const struct evald_window_config *w, uint32_t slots)
+                     const struct evald_window_config *w, uint32_t slots, uint32_t per_slot)
 {
 	pid_t pid = fork();
 	int status;
 
 	if (pid == 0) {
-		measure(what, streams, bins, w, slots);
+		measure(what, streams, bins, w, slots, per_slot);
 		fflush(stdout);
 		_exit(0);
 	}
@@ -79,9 +82,10 @@ int main(int argc, char **argv)
 	printf("%u bins; KiB per stream\n", bins);
 	printf("%-44s %8s %12s %12s\n", "case", "streams", "RSS", "footprint");
 	fflush(stdout);
-	in_child("windows off", streams, bins, &off, 1);
-	in_child("windows 1h/10s, records in one slot", streams, bins, &hour, 1);
-	in_child("windows 1h/10s, records in 6 slots (a minute)", streams, bins, &hour, 6);
-	in_child("windows 1h/10s, records in all 361 slots", few, bins, &hour, 361);
+	in_child("windows off", streams, bins, &off, 1, 0);
+	in_child("windows 1h/10s, records in one slot", streams, bins, &hour, 1, 0);
+	in_child("windows 1h/10s, records in 6 slots (a minute)", streams, bins, &hour, 6, 0);
+	in_child("windows 1h/10s, records in all 361 slots", few, bins, &hour, 361, 0);
+	in_child("windows 1h/10s, 200 records in each of 361", few, bins, &hour, 361, 200);
 	return 0;
 }

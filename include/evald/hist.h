@@ -97,7 +97,34 @@ int evald_hist_observe(evald_hist *s, int label, double score, double weight);
 int evald_hist_observe_batch(evald_hist *s, size_t n, const int *labels, const double *scores,
                              const double *weights, size_t *bad_index);
 
-/* Adds src into dst. EVALD_EMISMATCH, and no change, unless the configurations are equal. */
+/*
+ * An empty histogram like proto that keeps its records (a log) rather
+ * than cells while that takes less memory, then turns to cells: what a
+ * window slot that sees a few records needs. It can be merged, cloned,
+ * reset and counted into as the series does; nothing else reads it.
+ */
+int evald_hist_new_log(const evald_hist *proto, evald_hist **out);
+
+/* True while the histogram keeps a log of records. */
+bool evald_hist_is_log(const evald_hist *s);
+
+/* For checkpoints: a log's records (w NULL while every weight is 1), and how many. */
+size_t evald_hist_log_get(const evald_hist *s, const double **x, const double **w,
+                          const uint8_t **label);
+
+/*
+ * Restores a log's records into an empty log histogram (or its cells, if
+ * they outgrow it), without counting them in its totals, which
+ * evald_hist_raw_set restores. EVALD_EINVAL for a record no histogram
+ * could hold, EVALD_ENOMEM.
+ */
+int evald_hist_log_add(evald_hist *s, size_t n, const double *x, const double *w,
+                       const uint8_t *label);
+
+/*
+ * Adds src into dst, which has cells. EVALD_EMISMATCH, and no change,
+ * unless the configurations are equal.
+ */
 int evald_hist_merge(evald_hist *dst, const evald_hist *src);
 
 /* Forgets every record; the configuration stays. */

@@ -35,7 +35,9 @@ int evald_duration_parse(const char *text, size_t len, uint32_t *seconds);
 /*
  * A named stream's histograms over time: its total since creation or the last reset, and a
  * ring of time slots, each a histogram of the same configuration, from which
- * windows are merged. Time is seconds, supplied by the caller; slot k
+ * windows are merged. A slot keeps its records as they came (8 or 16
+ * bytes each) until cells would take less, so a slot that sees a few
+ * records costs a few of its bins. Time is seconds, supplied by the caller; slot k
  * holds the records that arrived in [k * slot, (k + 1) * slot). A slot is
  * allocated when its first record arrives, and freed once it is older
  * than max.
@@ -144,6 +146,15 @@ void evald_series_set_last_active(evald_series *s, double t);
 /* True if the series has a ttl and has been quiet that long at now. */
 bool evald_series_expired(const evald_series *s, double now);
 
+/*
+ * Records counted in the total that their window slot could not keep, for
+ * want of memory; a window over such a slot is not complete.
+ */
+uint64_t evald_series_slots_refused(const evald_series *s);
+
+/* True unless a slot whose start lies in [from, to) lost a record. */
+bool evald_series_complete(const evald_series *s, double from, double to);
+
 /* Records whose time was older than the ring, since creation or the last reset. */
 uint64_t evald_series_late(const evald_series *s);
 
@@ -191,10 +202,10 @@ const evald_hist *evald_series_slot_at(const evald_series *s, uint32_t i, int64_
 
 /*
  * For restoring a checkpoint into a new series: the empty histogram of slot
- * no, or the total (with since); both fail with EVALD_EINVAL if the slot
- * would not fit in the ring or was given twice.
+ * no (a log of records if log, else cells), or the total (with since); both fail with EVALD_EINVAL
+ * if the slot would not fit in the ring or was given twice.
  */
-int evald_series_restore_slot(evald_series *s, int64_t no, evald_hist **out);
+int evald_series_restore_slot(evald_series *s, int64_t no, bool log, evald_hist **out);
 evald_hist *evald_series_restore_total(evald_series *s, double since);
 
 /*

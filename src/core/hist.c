@@ -104,8 +104,12 @@ static void normalize_thresholds(struct evald_config *cfg)
 	cfg->nthresholds = n;
 }
 
-/* An empty histogram on cfg (already checked and normalized) and the given edges. */
-static int stream_make(const struct evald_config *cfg, struct evald_edges *edges, evald_hist **out)
+/*
+ * An empty histogram on cfg (already checked and normalized) and the given
+ * edges, with cells, or with an empty log of records if log.
+ */
+static int stream_make(const struct evald_config *cfg, struct evald_edges *edges, bool log,
+                       evald_hist **out)
 {
 	evald_hist *s = calloc(1, sizeof(*s));
 
@@ -114,9 +118,12 @@ static int stream_make(const struct evald_config *cfg, struct evald_edges *edges
 	s->cfg = *cfg;
 	s->edges = edges;
 	atomic_fetch_add(&edges->refs, 1);
-	s->cells = malloc((size_t)cfg->bins * 2 * sizeof(struct evald_cell));
+	if (log)
+		s->log = calloc(1, sizeof(*s->log));
+	else
+		s->cells = malloc((size_t)cfg->bins * 2 * sizeof(struct evald_cell));
 	s->band = malloc(((size_t)cfg->nthresholds + 1) * 2 * sizeof(double));
-	if (!s->cells || !s->band) {
+	if ((!s->cells && !s->log) || !s->band) {
 		evald_hist_free(s);
 		return EVALD_ENOMEM;
 	}
@@ -151,22 +158,150 @@ int evald_hist_new(const struct evald_config *cfg, evald_hist **out)
 		free(edges);
 		return err;
 	}
-	return stream_make(&c, edges, out); /* on failure, freeing the stream frees the edges */
+	return stream_make(&c, edges, false, out); /* on failure, freeing it frees the edges */
 }
 
 int evald_hist_new_like(const evald_hist *proto, evald_hist **out)
 {
-	return stream_make(&proto->cfg, proto->edges, out);
+	return stream_make(&proto->cfg, proto->edges, false, out);
+}
+
+int evald_hist_new_log(const evald_hist *proto, evald_hist **out)
+{
+	return stream_make(&proto->cfg, proto->edges, true, out);
+}
+
+bool evald_hist_is_log(const evald_hist *s)
+{
+	return s->log != NULL;
+}
+
+static void log_free(struct evald_hist_log *l)
+{
+	if (!l)
+		return;
+	free(l->x);
+	free(l->w);
+	free(l->label);
+	free(l);
+}
+
+/* Bytes one record takes in a log: its score and class, and its weight once there are weights. */
+static size_t log_record_bytes(const struct evald_hist_log *l)
+{
+	return sizeof(double) + sizeof(uint8_t) + (l->w ? sizeof(double) : 0);
+}
+
+/*
+ * Room for cap records, and weights if weighted (the records before had
+ * weight 1); false if it cannot be had. A failure leaves the log valid.
+ */
+static bool log_grow(struct evald_hist_log *l, uint32_t cap, bool weighted)
+{
+	double *x, *w;
+	uint8_t *label;
+
+	if (cap > l->cap) {
+		if (!(x = realloc(l->x, cap * sizeof(*x))))
+			return false;
+		l->x = x;
+		if (!(label = realloc(l->label, cap * sizeof(*label))))
+			return false;
+		l->label = label;
+		if (l->w) {
+			if (!(w = realloc(l->w, cap * sizeof(*w))))
+				return false;
+			l->w = w;
+		}
+		l->cap = cap;
+	}
+	if (weighted && !l->w) {
+		if (!(w = malloc((l->cap ? l->cap : 1) * sizeof(*w))))
+			return false;
+		for (uint32_t i = 0; i < l->n; i++)
+			w[i] = 1.0;
+		l->w = w;
+	}
+	return true;
+}
+
+/* Counts a record in cell i of s's cells. */
+static inline void cell_add(struct evald_cell *c, double x, double w)
+{
+	c->weight += w;
+	c->min = x < c->min ? x : c->min;
+	c->max = x > c->max ? x : c->max;
+}
+
+/* Gives s cells holding what its log held, and drops the log; false if out of memory. */
+static bool log_to_cells(evald_hist *s)
+{
+	struct evald_hist_log *l = s->log;
+	struct evald_cell *cells = malloc((size_t)s->cfg.bins * 2 * sizeof(*cells));
+
+	if (!cells)
+		return false;
+	for (size_t i = 0; i < (size_t)s->cfg.bins * 2; i++)
+		cells[i] = (struct evald_cell){0.0, INFINITY, -INFINITY};
+	for (uint32_t i = 0; i < l->n; i++)
+		cell_add(&cells[2 * (size_t)evald_hist_bin(s, l->x[i]) + l->label[i]], l->x[i],
+		         l->w ? l->w[i] : 1.0);
+	s->cells = cells;
+	s->log = NULL;
+	log_free(l);
+	return true;
+}
+
+/*
+ * Appends a record to s's log; past the size of cells, s turns to cells.
+ * False if neither has room for it.
+ */
+static bool log_add(evald_hist *s, int label, double x, double w)
+{
+	struct evald_hist_log *l = s->log;
+	size_t dense = (size_t)s->cfg.bins * 2 * sizeof(struct evald_cell);
+
+	if (l->n == l->cap || (w != 1.0 && !l->w)) {
+		uint32_t cap = l->n < l->cap ? l->cap : l->cap ? l->cap + l->cap / 2 : 16;
+		size_t bytes =
+		        sizeof(double) + sizeof(uint8_t) + (w != 1.0 || l->w ? sizeof(double) : 0);
+		if ((size_t)cap * bytes >= dense && log_to_cells(s)) {
+			cell_add(&s->cells[2 * (size_t)evald_hist_bin(s, x) + (size_t)label], x, w);
+			return true;
+		}
+		if (!log_grow(l, cap, w != 1.0))
+			return false;
+	}
+	l->x[l->n] = x;
+	l->label[l->n] = (uint8_t)label;
+	if (l->w)
+		l->w[l->n] = w;
+	l->n++;
+	return true;
 }
 
 int evald_hist_clone(const evald_hist *src, evald_hist **out)
 {
 	evald_hist *s;
-	int err = stream_make(&src->cfg, src->edges, &s);
+	int err = stream_make(&src->cfg, src->edges, src->log != NULL, &s);
 
 	if (err)
 		return err;
-	memcpy(s->cells, src->cells, (size_t)src->cfg.bins * 2 * sizeof(struct evald_cell));
+	if (src->log) {
+		if (!log_grow(s->log, src->log->n, src->log->w != NULL)) {
+			evald_hist_free(s);
+			return EVALD_ENOMEM;
+		}
+		s->log->n = src->log->n;
+		if (src->log->n) { /* an empty log has no arrays to copy */
+			memcpy(s->log->x, src->log->x, src->log->n * sizeof(double));
+			memcpy(s->log->label, src->log->label, src->log->n);
+		}
+		if (src->log->w && src->log->n)
+			memcpy(s->log->w, src->log->w, src->log->n * sizeof(double));
+	} else {
+		memcpy(s->cells, src->cells, (size_t)src->cfg.bins * 2 * sizeof(struct evald_cell));
+	}
 	memcpy(s->band, src->band, ((size_t)src->cfg.nthresholds + 1) * 2 * sizeof(double));
 	s->weight[0] = src->weight[0];
 	s->weight[1] = src->weight[1];
@@ -185,6 +320,7 @@ void evald_hist_free(evald_hist *s)
 	if (s->edges && atomic_fetch_sub(&s->edges->refs, 1) == 1)
 		free(s->edges);
 	free(s->cells);
+	log_free(s->log);
 	free(s->band);
 	free(s);
 }
@@ -196,7 +332,9 @@ const struct evald_config *evald_hist_config(const evald_hist *s)
 
 void evald_hist_reset(evald_hist *s)
 {
-	for (size_t i = 0; i < (size_t)s->cfg.bins * 2; i++)
+	if (s->log)
+		s->log->n = 0;
+	for (size_t i = 0; s->cells && i < (size_t)s->cfg.bins * 2; i++)
 		s->cells[i] = (struct evald_cell){0.0, INFINITY, -INFINITY};
 	memset(s->band, 0, ((size_t)s->cfg.nthresholds + 1) * 2 * sizeof(double));
 	s->weight[0] = s->weight[1] = 0.0;
@@ -255,31 +393,30 @@ int evald_record_check(int label, double score, double weight)
 	return 0;
 }
 
-/* Counts a record in cell i (bin and class) and band i of s. */
-static inline void add_at(evald_hist *s, size_t cell, size_t band, int label, double x, double w)
+/* Counts a record in cell i (bin and class), or s's log, and band i of s; false if no room. */
+static inline bool add_at(evald_hist *s, size_t cell, size_t band, int label, double x, double w)
 {
-	struct evald_cell *c = &s->cells[cell];
-
-	c->weight += w;
-	c->min = x < c->min ? x : c->min;
-	c->max = x > c->max ? x : c->max;
+	if (s->cells)
+		cell_add(&s->cells[cell], x, w);
+	else if (!log_add(s, label, x, w))
+		return false;
 	s->band[band] += w;
 	s->weight[label] += w;
 	s->score_sum[label] += w * x;
 	s->records++;
 	s->out_of_range += (x < s->cfg.lo) | (x > s->cfg.hi);
+	return true;
 }
 
-void evald__hist_add2(evald_hist *s, evald_hist *also, int label, double x, double w)
+bool evald__hist_add2(evald_hist *s, evald_hist *also, int label, double x, double w)
 {
 	const double *t = s->cfg.thresholds;
 	size_t cell = 2 * (size_t)evald_hist_bin(s, x) + (size_t)label, j = 0;
 
 	for (uint32_t i = 0; i < s->cfg.nthresholds; i++)
 		j += x >= t[i];
-	add_at(s, cell, 2 * j + (size_t)label, label, x, w);
-	if (also)
-		add_at(also, cell, 2 * j + (size_t)label, label, x, w);
+	add_at(s, cell, 2 * j + (size_t)label, label, x, w); /* s has cells: it cannot fail */
+	return !also || add_at(also, cell, 2 * j + (size_t)label, label, x, w);
 }
 
 int evald_hist_observe(evald_hist *s, int label, double score, double weight)
@@ -343,9 +480,14 @@ bool evald_hist_made_from(const evald_hist *s, const struct evald_config *cfg)
 
 int evald_hist_merge(evald_hist *dst, const evald_hist *src)
 {
-	if (!config_equal(&dst->cfg, &src->cfg))
+	if (!config_equal(&dst->cfg, &src->cfg) || !dst->cells)
 		return EVALD_EMISMATCH;
-	for (size_t i = 0; i < (size_t)dst->cfg.bins * 2; i++) {
+	for (uint32_t i = 0; src->log && i < src->log->n; i++) {
+		const struct evald_hist_log *l = src->log;
+		cell_add(&dst->cells[2 * (size_t)evald_hist_bin(dst, l->x[i]) + l->label[i]],
+		         l->x[i], l->w ? l->w[i] : 1.0);
+	}
+	for (size_t i = 0; src->cells && i < (size_t)dst->cfg.bins * 2; i++) {
 		struct evald_cell *d = &dst->cells[i];
 		const struct evald_cell *c = &src->cells[i];
 		d->weight += c->weight;
@@ -370,7 +512,8 @@ size_t evald_hist_footprint(const evald_hist *s)
 
 	/* Shared edges count a share each, so a sum over histograms counts them once. */
 	return sizeof(*s) + edges / atomic_load(&s->edges->refs) +
-	       bins * 2 * sizeof(struct evald_cell) +
+	       (s->log ? sizeof(*s->log) + s->log->cap * log_record_bytes(s->log)
+	               : bins * 2 * sizeof(struct evald_cell)) +
 	       ((size_t)s->cfg.nthresholds + 1) * 2 * sizeof(double);
 }
 
@@ -387,6 +530,30 @@ void evald_hist_raw_get(const evald_hist *s, struct evald_hist_raw *raw)
 		raw->band[j][0] = s->band[2 * j];
 		raw->band[j][1] = s->band[2 * j + 1];
 	}
+}
+
+size_t evald_hist_log_get(const evald_hist *s, const double **x, const double **w,
+                          const uint8_t **label)
+{
+	*x = s->log->x;
+	*w = s->log->w;
+	*label = s->log->label;
+	return s->log->n;
+}
+
+int evald_hist_log_add(evald_hist *s, size_t n, const double *x, const double *w,
+                       const uint8_t *label)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(x[i]) || label[i] > 1 || (w && !(w[i] > 0.0 && isfinite(w[i]))))
+			return EVALD_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!(s->log ? log_add(s, label[i], x[i], w ? w[i] : 1.0)
+		             : (cell_add(&s->cells[2 * (size_t)evald_hist_bin(s, x[i]) + label[i]],
+		                         x[i], w ? w[i] : 1.0),
+		                true)))
+			return EVALD_ENOMEM;
+	return 0;
 }
 
 void evald_hist_cell_get(const evald_hist *s, uint32_t k, int label, double out[3])
@@ -429,7 +596,7 @@ int evald_hist_cell_set(evald_hist *s, uint32_t k, int label, const double in[3]
 {
 	struct evald_cell *c;
 
-	if (k >= s->cfg.bins || (label != 0 && label != 1) || !weight_ok(in[0]) ||
+	if (!s->cells || k >= s->cfg.bins || (label != 0 && label != 1) || !weight_ok(in[0]) ||
 	    (in[0] > 0.0 && !(in[1] <= in[2] && isfinite(in[1]) && isfinite(in[2]))))
 		return EVALD_EINVAL;
 	c = &s->cells[2 * (size_t)k + (size_t)label];

@@ -24,7 +24,19 @@ struct evald_edges {
 };
 
 /*
- * cells[2 * k + label] is bin k, class label.
+ * A slot's records, kept as they came while that is smaller than cells:
+ * a score and a class each, and the weights once one is not 1.
+ */
+struct evald_hist_log {
+	uint32_t n, cap;
+	double *x;
+	double *w; /* NULL while every weight is 1 */
+	uint8_t *label;
+};
+
+/*
+ * cells[2 * k + label] is bin k, class label; NULL while the histogram
+ * keeps a log of its records instead (log != NULL).
  * band[2 * j + label] is the weight of the records with exactly j
  * configured thresholds <= score, so tp at threshold i is the sum of
  * band[2 * j + 1] over j > i.
@@ -35,6 +47,7 @@ struct evald_hist {
 	double scale; /* maps a score (or its log-odds) to a bin guess */
 	double origin;
 	struct evald_cell *cells;
+	struct evald_hist_log *log;
 	double *band;
 	double weight[2];
 	double score_sum[2]; /* weight times score, per class, for Prometheus' _sum */
@@ -54,8 +67,10 @@ int evald__records_check(size_t n, const int *labels, const double *scores, cons
 /*
  * Counts a record that evald_record_check() accepted in s and, unless it
  * is NULL, in also, which shares s's configuration: the bin is found once.
+ * False if also keeps a log that could not grow: the record is then in s
+ * only.
  */
-void evald__hist_add2(evald_hist *s, evald_hist *also, int label, double x, double w);
+bool evald__hist_add2(evald_hist *s, evald_hist *also, int label, double x, double w);
 
 struct evald_point;
 

@@ -14,9 +14,10 @@
  */
 struct slot {
 	int64_t no;    /* which slot of time it holds; meaningful while s != NULL */
-	evald_hist *s; /* NULL: nothing arrived in it */
+	evald_hist *s; /* NULL: nothing arrived in it; a log of records while that is smaller */
 	evald_hist *predicted;
 	struct evald_label_stats *labels;
+	bool refused; /* a record counted in the total could not be kept here */
 };
 
 struct evald_series {
@@ -26,9 +27,10 @@ struct evald_series {
 	struct slot *ring;
 	double since;
 	size_t live;
-	uint64_t late;      /* records older than the ring, counted in the total only */
-	double last_active; /* when it last took a record, prediction or label */
-	uint32_t ttl;       /* seconds without any before it expires; 0: never */
+	uint64_t late;          /* records older than the ring, counted in the total only */
+	uint64_t slots_refused; /* records in the total that their slot could not keep */
+	double last_active;     /* when it last took a record, prediction or label */
+	uint32_t ttl;           /* seconds without any before it expires; 0: never */
 	struct evald_join_config join_cfg;
 	evald_join *join;                 /* made on the first prediction or label */
 	evald_join_copy *join_copy;       /* a checkpoint copy's, in place of a join */
@@ -159,21 +161,11 @@ static int slot_parts(evald_series *s, struct slot *sl)
 {
 	if (!s->join)
 		return 0;
-	if (!sl->predicted && evald_hist_new_like(s->total, &sl->predicted) != 0)
+	if (!sl->predicted && evald_hist_new_log(s->total, &sl->predicted) != 0)
 		return EVALD_ENOMEM;
 	if (!sl->labels && !(sl->labels = calloc(1, sizeof(*sl->labels))))
 		return EVALD_ENOMEM;
 	return 0;
-}
-
-/* Empties a slot in use, to hold a later time. */
-static void slot_recycle(struct slot *sl)
-{
-	evald_hist_reset(sl->s);
-	if (sl->predicted)
-		evald_hist_reset(sl->predicted);
-	if (sl->labels)
-		memset(sl->labels, 0, sizeof(*sl->labels));
 }
 
 /* The slot holding now, made or recycled as needed. */
@@ -197,12 +189,13 @@ static int current_slot(evald_series *s, double now, struct slot **out)
 			*out = sl;
 			return slot_parts(s, sl);
 		}
-		slot_recycle(sl); /* recycle an expired slot's memory */
+		drop_slot(s, sl); /* an expired slot: a later time starts afresh, as a log */
 	}
 	if (!sl->s) {
-		err = evald_hist_new_like(s->total, &sl->s);
+		err = evald_hist_new_log(s->total, &sl->s);
 		if (err)
 			return err;
+		sl->refused = false;
 		s->live++;
 	}
 	sl->no = no;
@@ -241,6 +234,13 @@ static int slot_at(evald_series *s, double now, double t, struct slot **out)
 	return current_slot(s, t, out);
 }
 
+/* A record in the total that its slot could not keep (out of memory): the slot is incomplete. */
+static void refuse(evald_series *s, struct slot *sl)
+{
+	sl->refused = true;
+	s->slots_refused++;
+}
+
 /* The slot in use that holds time t, or NULL; never made, as pairs the join ends cannot fail. */
 static struct slot *slot_find(const evald_series *s, double t)
 {
@@ -274,8 +274,9 @@ int evald_series_observe_batch(evald_series *s, double now, size_t n, const int 
 			slot_at(s, now, times[i], &slot); /* made above: cannot fail */
 			s->late += slot == NULL;
 		}
-		evald__hist_add2(s->total, slot ? slot->s : NULL, labels[i], scores[i],
-		                 weights ? weights[i] : 1.0);
+		if (!evald__hist_add2(s->total, slot ? slot->s : NULL, labels[i], scores[i],
+		                      weights ? weights[i] : 1.0))
+			refuse(s, slot);
 	}
 	return 0;
 }
@@ -331,8 +332,9 @@ static void joined(void *ctx, const struct evald_join_pair *p)
 	struct slot *sl = slot_find(s, p->time);
 	struct evald_label_stats *st[2] = {s->labels, sl ? sl->labels : NULL};
 
-	if (p->record)
-		evald__hist_add2(s->total, sl ? sl->s : NULL, p->label, p->score, p->weight);
+	if (p->record &&
+	    !evald__hist_add2(s->total, sl ? sl->s : NULL, p->label, p->score, p->weight))
+		refuse(s, sl);
 	for (int i = 0; i < 2 && st[i]; i++) {
 		switch (p->end) {
 		case EVALD_JOIN_END_MATCHED:
@@ -398,7 +400,8 @@ int evald_series_predict(evald_series *s, double now, size_t n, const struct eva
 		s->labels->late += s->nslots && !sl;
 		if (sl)
 			sl->labels->predictions++;
-		evald__hist_add2(s->predicted, sl ? sl->predicted : NULL, 0, scores[i], w);
+		if (!evald__hist_add2(s->predicted, sl ? sl->predicted : NULL, 0, scores[i], w))
+			refuse(s, sl);
 	}
 	return 0;
 }
@@ -492,6 +495,23 @@ void evald_series_set_last_active(evald_series *s, double t)
 bool evald_series_expired(const evald_series *s, double now)
 {
 	return s->ttl && now - s->last_active >= s->ttl;
+}
+
+uint64_t evald_series_slots_refused(const evald_series *s)
+{
+	return s->slots_refused;
+}
+
+bool evald_series_complete(const evald_series *s, double from, double to)
+{
+	int64_t first = slot_of(s, from), end = slot_of(s, to);
+
+	for (uint32_t i = 0; i < s->nslots; i++) {
+		const struct slot *sl = &s->ring[i];
+		if (sl->s && sl->refused && sl->no >= first && sl->no < end)
+			return false;
+	}
+	return true;
 }
 
 uint64_t evald_series_late(const evald_series *s)
@@ -601,7 +621,7 @@ const evald_hist *evald_series_slot_at(const evald_series *s, uint32_t i, int64_
 	return s->ring[i].s;
 }
 
-int evald_series_restore_slot(evald_series *s, int64_t no, evald_hist **out)
+int evald_series_restore_slot(evald_series *s, int64_t no, bool log, evald_hist **out)
 {
 	struct slot *sl;
 	int err;
@@ -611,7 +631,7 @@ int evald_series_restore_slot(evald_series *s, int64_t no, evald_hist **out)
 	sl = &s->ring[(uint64_t)no % s->nslots];
 	if (sl->s)
 		return EVALD_EINVAL;
-	err = evald_hist_new_like(s->total, &sl->s);
+	err = log ? evald_hist_new_log(s->total, &sl->s) : evald_hist_new_like(s->total, &sl->s);
 	if (err)
 		return err;
 	sl->no = no;
@@ -642,6 +662,7 @@ int evald_series_copy_slot(evald_series *dst, const evald_series *src, uint32_t 
 	if (evald_hist_clone(from->s, &d->s) != 0)
 		return EVALD_ENOMEM;
 	d->no = from->no;
+	d->refused = from->refused;
 	dst->live++;
 	if (from->predicted && evald_hist_clone(from->predicted, &d->predicted) != 0)
 		return EVALD_ENOMEM;

@@ -16,6 +16,7 @@
 #define ENTRY_LABEL   1u               /* kind bits: a waiting label, */
 #define ENTRY_VALUE   2u               /* and its value */
 #define CELL_BYTES_V1 (4 + 8 * 8)      /* format 1 also kept a score sum per cell */
+#define LOG_BYTES     (1 + 8)          /* a slot's record: its class, then its score */
 
 static void put_u32(unsigned char *p, uint32_t v)
 {
@@ -52,7 +53,32 @@ static double get_f64(const unsigned char *p)
 	return d;
 }
 
-/* A stream's counts, and its non-empty bins as little-endian binary. */
+/* A log's records as little-endian binary: a class byte and a score each, then the weights. */
+static void pack_log(msgpack_packer *pk, const evald_hist *s)
+{
+	const double *x, *w;
+	const uint8_t *label;
+	size_t n = evald_hist_log_get(s, &x, &w, &label);
+	unsigned char rec[LOG_BYTES];
+
+	evald_pack_str(pk, "log");
+	msgpack_pack_bin(pk, n * LOG_BYTES);
+	for (size_t i = 0; i < n; i++) {
+		rec[0] = label[i];
+		put_f64(rec + 1, x[i]);
+		msgpack_pack_bin_body(pk, rec, LOG_BYTES);
+	}
+	if (!w)
+		return;
+	evald_pack_str(pk, "log_weights");
+	msgpack_pack_bin(pk, n * 8);
+	for (size_t i = 0; i < n; i++) {
+		put_f64(rec, w[i]);
+		msgpack_pack_bin_body(pk, rec, 8);
+	}
+}
+
+/* A stream's counts, and its non-empty bins (or its log of records) as little-endian binary. */
 static void pack_stream(msgpack_packer *pk, const evald_hist *s)
 {
 	const struct evald_config *cfg = evald_hist_config(s);
@@ -60,9 +86,14 @@ static void pack_stream(msgpack_packer *pk, const evald_hist *s)
 	unsigned char cell[CELL_BYTES];
 	double v[2][3];
 	size_t used = 0;
+	bool log = evald_hist_is_log(s);
+	const double *x, *w = NULL;
+	const uint8_t *label;
 
+	if (log)
+		evald_hist_log_get(s, &x, &w, &label);
 	evald_hist_raw_get(s, &raw);
-	msgpack_pack_map(pk, 6);
+	msgpack_pack_map(pk, 6 + (w != NULL));
 	evald_pack_str(pk, "records");
 	msgpack_pack_uint64(pk, raw.records);
 	evald_pack_str(pk, "out_of_range");
@@ -80,6 +111,10 @@ static void pack_stream(msgpack_packer *pk, const evald_hist *s)
 	for (uint32_t j = 0; j <= cfg->nthresholds; j++) {
 		msgpack_pack_double(pk, raw.band[j][0]);
 		msgpack_pack_double(pk, raw.band[j][1]);
+	}
+	if (log) {
+		pack_log(pk, s);
+		return;
 	}
 	for (uint32_t k = 0; k < cfg->bins; k++) {
 		evald_hist_cell_get(s, k, 0, v[0]);
@@ -380,6 +415,44 @@ static void score_sums_v1(const msgpack_object *cells, double sum[2])
 	}
 }
 
+/* A slot's log of records, which must be as many as it counted. */
+static int read_log(struct reader *rd, const msgpack_object *o, evald_hist *s, uint64_t records,
+                    const char *what)
+{
+	const msgpack_object *log = evald_map_get(o, "log"), *lw = evald_map_get(o, "log_weights");
+	double *x = NULL, *w = NULL;
+	uint8_t *label = NULL;
+	size_t n;
+	int err = 0;
+
+	if (!log || log->type != MSGPACK_OBJECT_BIN || log->via.bin.size % LOG_BYTES ||
+	    (n = log->via.bin.size / LOG_BYTES) != records ||
+	    (lw && (lw->type != MSGPACK_OBJECT_BIN || lw->via.bin.size != n * 8)))
+		return bad(rd, "%s: a slot's log of records missing or of the wrong size", what);
+	x = malloc((n ? n : 1) * sizeof(*x));
+	label = malloc(n ? n : 1);
+	w = lw ? malloc((n ? n : 1) * sizeof(*w)) : NULL;
+	if (!x || !label || (lw && !w)) {
+		err = EVALD_ENOMEM;
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *p = (const unsigned char *)log->via.bin.ptr + i * LOG_BYTES;
+		label[i] = p[0];
+		x[i] = get_f64(p + 1);
+		if (w)
+			w[i] = get_f64((const unsigned char *)lw->via.bin.ptr + i * 8);
+	}
+	err = evald_hist_log_add(s, n, x, w, label);
+	if (err == EVALD_EINVAL)
+		err = bad(rd, "%s: a record no histogram could hold in a slot's log", what);
+done:
+	free(x);
+	free(w);
+	free(label);
+	return err;
+}
+
 static int read_stream(struct reader *rd, const msgpack_object *o, evald_hist *s, const char *what)
 {
 	const struct evald_config *cfg = evald_hist_config(s);
@@ -398,6 +471,8 @@ static int read_stream(struct reader *rd, const msgpack_object *o, evald_hist *s
 		return bad(rd, "%s: counts missing or of the wrong shape", what);
 	if (evald_hist_raw_set(s, &raw) != 0)
 		return bad(rd, "%s: impossible counts", what);
+	if (evald_hist_is_log(s))
+		return read_log(rd, o, s, raw.records, what);
 	if (!cells || cells->type != MSGPACK_OBJECT_BIN || cells->via.bin.size % cell_bytes)
 		return bad(rd, "%s: cells missing or of the wrong size", what);
 	for (uint32_t off = 0; off < cells->via.bin.size; off += cell_bytes) {
@@ -598,7 +673,9 @@ static int read_series(struct reader *rd, const msgpack_object *o, evald_registr
 		    (pair_o->via.array.size != 2 && pair_o->via.array.size != 4) ||
 		    !get_int(&pair_o->via.array.ptr[0], &no))
 			return bad(rd, "%s: slot %u malformed", what, i);
-		err = evald_series_restore_slot(series, no, &st);
+		/* A slot kept as a log of records comes back as one. */
+		err = evald_series_restore_slot(
+		        series, no, evald_map_get(&pair_o->via.array.ptr[1], "log") != NULL, &st);
 		if (err == EVALD_ENOMEM)
 			return err;
 		if (err)

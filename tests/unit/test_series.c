@@ -134,7 +134,9 @@ static void test_idle_slots_are_freed_as_they_expire(void **state)
 	for (int i = 0; i < 7; i++)
 		assert_int_equal(evald_series_observe(s, T0 + 10 * i, 1, 0.5, 1.0), 0);
 	assert_int_equal(evald_series_live_slots(s), 7);
-	assert_true(evald_series_footprint(s) > empty + 6 * 50 * 64);
+	/* Seven slots of one record each: each a log of one, far less than 50 bins of cells. */
+	assert_true(evald_series_footprint(s) > empty + 7 * 16);
+	assert_true(evald_series_footprint(s) < empty + 7 * 50 * 48);
 	evald_series_expire(s, T0 + 60);
 	assert_int_equal(evald_series_live_slots(s), 7); /* all within the 60 s reach */
 	evald_series_expire(s, T0 + 95);
@@ -299,6 +301,83 @@ static void test_new_join_settings_apply_to_what_waits(void **state)
 	evald_series_free(s);
 }
 
+/*
+ * A slot keeps its records while that is smaller than its cells, then
+ * turns to cells; either way a window over it equals a histogram that
+ * counted the same records, weights and all, and a clone (a checkpoint's
+ * copy) holds the same.
+ */
+static void test_slots_keep_records_until_cells_are_smaller(void **state)
+{
+	static const size_t sizes[] = {1, 37, 200, 5000};
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		for (int weighted = 0; weighted < 2; weighted++) {
+			evald_series *s = make(10, 60), *copy;
+			struct evald_config cfg = evald_config_default;
+			evald_hist *want, *got, *copied;
+			double from;
+
+			cfg.bins = 50;
+			assert_int_equal(evald_hist_new(&cfg, &want), 0);
+			for (size_t i = 0; i < sizes[k]; i++) {
+				int label = test_uniform01() < 0.4;
+				double score = test_uniform01() * 1.1 - 0.05;
+				double w = weighted && i % 3 == 1 ? 0.25 + test_uniform01() : 1.0;
+				assert_int_equal(evald_series_observe(s, T0 + 5, label, score, w),
+				                 0);
+				assert_int_equal(evald_hist_observe(want, label, score, w), 0);
+			}
+			assert_int_equal(evald_series_window(s, T0 + 5, 10, &got, &from), 0);
+			assert_same_stream(got, want);
+			assert_int_equal(evald_series_clone_empty(s, &copy), 0);
+			for (uint32_t i = 0; i < evald_series_capacity(s); i++)
+				assert_int_equal(evald_series_copy_slot(copy, s, i), 0);
+			assert_int_equal(evald_series_copy_total(copy, s), 0);
+			assert_int_equal(evald_series_window(copy, T0 + 5, 10, &copied, &from), 0);
+			assert_same_stream(copied, want);
+			int64_t no;
+			for (uint32_t i = 0; i < evald_series_capacity(s); i++) {
+				const evald_hist *h = evald_series_slot_at(s, i, &no);
+				/* 50 bins of cells are 2,400 bytes: 37 records (9 or 17 each) stay
+				 * a log, 5,000 do not. */
+				if (h && sizes[k] != 200)
+					assert_int_equal(evald_hist_is_log(h), sizes[k] <= 37);
+			}
+			evald_hist_free(got);
+			evald_hist_free(copied);
+			evald_hist_free(want);
+			evald_series_free(copy);
+			evald_series_free(s);
+		}
+	}
+}
+
+/*
+ * The issue's case: 1000 bins, 1h windows of 10 s slots, 200 records in
+ * every slot. Dense slots took 48,000 bytes each, about 17 MiB a stream;
+ * slots that keep their records take at most a tenth of that.
+ */
+static void test_a_stream_of_few_records_a_slot_costs_a_tenth(void **state)
+{
+	struct evald_window_config w = {10, 3600};
+	evald_series *s;
+	size_t dense;
+
+	(void)state;
+	assert_int_equal(evald_series_new(&evald_config_default, &w, T0, &s), 0);
+	for (int slot = 0; slot < 361; slot++)
+		for (int i = 0; i < 200; i++)
+			assert_int_equal(evald_series_observe(s, T0 + 10.0 * slot, i % 2,
+			                                      test_uniform01(), 1.0),
+			                 0);
+	assert_int_equal(evald_series_live_slots(s), 361);
+	dense = 361 * (size_t)48000 + 48000;
+	assert_true(evald_series_footprint(s) <= dense / 10);
+	evald_series_free(s);
+}
+
 static void test_durations_parse(void **state)
 {
 	(void)state;
@@ -387,6 +466,8 @@ int main(void)
 	        cmocka_unit_test(test_a_slot_reused_by_a_later_time_starts_empty),
 	        cmocka_unit_test(test_reset_forgets_total_and_slots),
 	        cmocka_unit_test(test_durations_parse),
+	        cmocka_unit_test(test_slots_keep_records_until_cells_are_smaller),
+	        cmocka_unit_test(test_a_stream_of_few_records_a_slot_costs_a_tenth),
 	        cmocka_unit_test(test_a_copy_follows_a_reset_in_the_middle),
 	        cmocka_unit_test(test_new_join_settings_apply_to_what_waits),
 	};
