@@ -251,9 +251,12 @@ int evald_series_restore_join(evald_series *s, const struct evald_join_config *c
 /* One entry of the join, after evald_series_restore_join; errors as evald_join_restore(). */
 int evald_series_restore_entry(evald_series *s, const struct evald_join_entry *e);
 
-/* The label counts of slot no, restored already, and the empty histogram of its predictions. */
+/*
+ * The label counts of slot no, restored already, and the empty histogram
+ * of its predictions: a log of records if log, else cells.
+ */
 int evald_series_restore_slot_labels(evald_series *s, int64_t no,
-                                     const struct evald_label_stats *labels,
+                                     const struct evald_label_stats *labels, bool log,
                                      evald_hist **predicted);
 
 #endif

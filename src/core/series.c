@@ -879,7 +879,8 @@ int evald_series_restore_entry(evald_series *s, const struct evald_join_entry *e
 }
 
 int evald_series_restore_slot_labels(evald_series *s, int64_t no,
-                                     const struct evald_label_stats *labels, evald_hist **predicted)
+                                     const struct evald_label_stats *labels, bool log,
+                                     evald_hist **predicted)
 {
 	struct slot *sl;
 
@@ -888,6 +889,8 @@ int evald_series_restore_slot_labels(evald_series *s, int64_t no,
 	sl = &s->ring[(uint64_t)no % s->nslots];
 	if (!sl->s || sl->no != no || sl->labels)
 		return EVALD_EINVAL;
+	if (!log && !sl->predicted && evald_hist_new_like(s->total, &sl->predicted) != 0)
+		return EVALD_ENOMEM;
 	if (slot_parts(s, sl) != 0)
 		return EVALD_ENOMEM;
 	*sl->labels = *labels;

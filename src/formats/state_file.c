@@ -689,7 +689,10 @@ static int read_series(struct reader *rd, const msgpack_object *o, evald_registr
 			err = read_label_stats(rd, &pair_o->via.array.ptr[3], &labels, what);
 			if (err)
 				return err;
-			err = evald_series_restore_slot_labels(series, no, &labels, &predicted);
+			err = evald_series_restore_slot_labels(
+			        series, no, &labels,
+			        evald_map_get(&pair_o->via.array.ptr[2], "log") != NULL,
+			        &predicted);
 			if (err == EVALD_ENOMEM)
 				return err;
 			if (err)
