@@ -201,6 +201,17 @@ int evald_join_restore(evald_join *j, const struct evald_join_entry *e);
 void evald_join_set_counts(evald_join *j, const struct evald_join_counts *c);
 
 /*
+ * Gives *jp new settings: its entries move into a join of cfg, and those
+ * whose new wait is over by now end at once (counted, and told to emit, as
+ * the new on_expiry says), as do, of the rest, the first past a smaller
+ * max_pending (predictions oldest first, then labels). EVALD_ENOMEM,
+ * before anything moves, leaves *jp as it was. An attached copy is
+ * detached (it can no longer be finished).
+ */
+int evald_join_reconfigure(evald_join **jp, const struct evald_join_config *cfg, double now,
+                           evald_join_emit_cb *emit, void *ctx);
+
+/*
  * A copy of a join for a checkpoint, made in steps between which the join
  * goes on changing: what changes in the part already copied changes in
  * the copy too, so that when the last step is done the copy is the join

@@ -526,48 +526,84 @@ static void drop(evald_join *j, struct loc l)
 	copy_track(j, ref);
 }
 
-/* The end of a prediction that expired: a record unless on_expiry is drop. */
-static struct evald_join_pair expired_pair(const evald_join *j, double score, double weight,
-                                           double time)
+/* An entry as the API shows it, from its record and weight. */
+static struct evald_join_entry entry_make(const struct entry *e, double weight)
 {
-	bool record = j->cfg.on_expiry != EVALD_ON_EXPIRY_DROP;
+	uint32_t f = flags(e);
 
-	return (struct evald_join_pair){
-	        .label = record ? j->cfg.on_expiry == EVALD_ON_EXPIRY_POSITIVE : -1,
-	        .score = score,
+	return (struct evald_join_entry){
+	        .label = (f & F_LABEL) != 0,
+	        .value = (f & F_POSITIVE) != 0,
+	        .id = {e->a, e->b},
+	        .score = f & F_LABEL ? 0.0 : e->score,
 	        .weight = weight,
-	        .time = time,
+	        .time = e->time,
+	};
+}
+
+static struct evald_join_entry entry_of(const evald_join *j, uint32_t ref)
+{
+	return entry_make(at(j, ref), weight_of(j, ref));
+}
+
+/*
+ * Counts and tells the end of a wait that found nothing: an unmatched
+ * label, an evicted prediction, or an expired one, which is a record
+ * unless on_expiry is drop.
+ */
+static void end_wait(evald_join *j, const struct evald_join_entry *e, bool evicted,
+                     evald_join_emit_cb *emit, void *ctx)
+{
+	bool record = !e->label && !evicted && j->cfg.on_expiry != EVALD_ON_EXPIRY_DROP;
+	struct evald_join_pair pair = {
+	        .label = e->label ? e->value
+	                 : record ? j->cfg.on_expiry == EVALD_ON_EXPIRY_POSITIVE
+	                          : -1,
+	        .score = e->label ? NAN : e->score,
+	        .weight = e->weight,
+	        .time = e->time,
 	        .delay = NAN,
-	        .end = EVALD_JOIN_END_EXPIRED,
+	        .end = e->label  ? EVALD_JOIN_END_UNMATCHED
+	               : evicted ? EVALD_JOIN_END_EVICTED
+	                         : EVALD_JOIN_END_EXPIRED,
 	        .record = record,
 	};
+
+	if (e->label)
+		j->counts.unmatched_labels++;
+	else if (evicted)
+		j->counts.evicted++;
+	else
+		j->counts.expired++;
+	if (emit)
+		emit(ctx, &pair);
+}
+
+/* Counts and tells a prediction of pred_time that met its label of label_time. */
+static void end_matched(evald_join *j, int label, double score, double weight, double pred_time,
+                        double label_time, evald_join_emit_cb *emit, void *ctx)
+{
+	struct evald_join_pair pair = {
+	        .label = label,
+	        .score = score,
+	        .weight = weight,
+	        .time = pred_time,
+	        .delay = label_time > pred_time ? label_time - pred_time : 0.0,
+	        .end = EVALD_JOIN_END_MATCHED,
+	        .record = true,
+	};
+
+	j->counts.matched++;
+	emit(ctx, &pair);
 }
 
 /* Ends the wait of the entry at ref: an expired or evicted prediction, or an unmatched label. */
 static void resolve(evald_join *j, uint32_t ref, bool evicted, evald_join_emit_cb *emit, void *ctx)
 {
-	const struct entry *e = at(j, ref);
-	struct evald_join_pair pair = {.label = -1,
-	                               .score = e->score,
-	                               .weight = weight_of(j, ref),
-	                               .time = e->time,
-	                               .delay = NAN,
-	                               .end = EVALD_JOIN_END_EVICTED};
+	struct evald_join_entry e = entry_of(j, ref);
 
-	if (flags(e) & F_LABEL) {
-		j->counts.unmatched_labels++;
-		pair.label = (flags(e) & F_POSITIVE) != 0;
-		pair.score = NAN;
-		pair.end = EVALD_JOIN_END_UNMATCHED;
-	} else if (evicted) {
-		j->counts.evicted++;
-	} else {
-		j->counts.expired++;
-		pair = expired_pair(j, e->score, pair.weight, e->time);
-	}
-	if (emit)
-		emit(ctx, &pair);
-	drop(j, find(j, &(struct evald_join_id){e->a, e->b}));
+	end_wait(j, &e, evicted, emit, ctx);
+	drop(j, find(j, &e.id));
 }
 
 /* Resolves every entry of the bucket at pos; they are all due. */
@@ -744,22 +780,27 @@ static bool make_room(evald_join *j, evald_join_emit_cb *emit, void *ctx)
 	return evicted;
 }
 
-/* Counts the pair of a prediction entry and a label seen at label_time, then frees the entry. */
-static void match(evald_join *j, struct loc slot, uint32_t pred, int label, double label_time,
-                  evald_join_emit_cb *emit, void *ctx)
+/*
+ * Puts e, a new entry whose id find() did not see (at slot, still good if
+ * fresh), in the index and its wheel.
+ */
+static void insert(evald_join *j, struct loc *slot, bool fresh, const struct evald_join_entry *e,
+                   evald_join_emit_cb *emit, void *ctx)
 {
-	const struct entry *e = at(j, pred);
-	struct evald_join_pair pair = {label,
-	                               e->score,
-	                               weight_of(j, pred),
-	                               e->time,
-	                               label_time > e->time ? label_time - e->time : 0.0,
-	                               EVALD_JOIN_END_MATCHED,
-	                               true};
+	uint32_t ref = take(j, &e->id, e->time);
 
-	j->counts.matched++;
-	emit(ctx, &pair);
-	drop(j, slot);
+	if (e->label) {
+		at(j, ref)->prev |= F_LABEL | (e->value ? F_POSITIVE : 0);
+	} else {
+		at(j, ref)->score = e->score;
+		if (e->weight != 1.0) {
+			*weight_at(j, ref) =
+			        e->weight; /* its array was made by evald_join_reserve */
+			at(j, ref)->prev |= F_WEIGHTED;
+		}
+	}
+	index_put(j, ref, slot, fresh);
+	wheel_push(j, j->wheels[e->label], ref, emit, ctx); /* made by evald_join_reserve */
 }
 
 enum evald_join_outcome evald_join_predict(evald_join *j, const struct evald_join_id *id,
@@ -767,51 +808,27 @@ enum evald_join_outcome evald_join_predict(evald_join *j, const struct evald_joi
                                            evald_join_emit_cb *emit, void *ctx)
 {
 	struct loc slot = find(j, id);
-	struct wheel *w;
-	uint32_t ref;
-	bool fresh;
+	struct evald_join_entry e = {false, 0, *id, score, weight, time < now ? time : now};
 
-	if (time > now)
-		time = now;
 	if (slot.t) {
-		struct entry *e = at(j, ref_at(slot));
-		if (!(flags(e) & F_LABEL)) {
+		const struct entry *found = at(j, ref_at(slot));
+		if (!(flags(found) & F_LABEL)) {
 			j->counts.duplicate_predictions++;
 			return EVALD_JOIN_DUPLICATE;
 		}
 		/* A label was waiting: join them now, as the prediction's own pair. */
 		j->counts.predictions++;
-		int label = (flags(e) & F_POSITIVE) != 0;
-		struct evald_join_pair pair = {label,
-		                               score,
-		                               weight,
-		                               time,
-		                               e->time > time ? e->time - time : 0.0,
-		                               EVALD_JOIN_END_MATCHED,
-		                               true};
-		j->counts.matched++;
-		emit(ctx, &pair);
+		end_matched(j, (flags(found) & F_POSITIVE) != 0, score, weight, e.time, found->time,
+		            emit, ctx);
 		drop(j, slot);
 		return EVALD_JOIN_MATCHED;
 	}
 	j->counts.predictions++;
-	if (time + j->cfg.label_ttl <= now) {
-		/* Older than its wait: it expires at once. */
-		struct evald_join_pair pair = expired_pair(j, score, weight, time);
-		j->counts.expired++;
-		emit(ctx, &pair);
+	if (e.time + j->cfg.label_ttl <= now) { /* older than its wait: it expires at once */
+		end_wait(j, &e, false, emit, ctx);
 		return EVALD_JOIN_RESOLVED;
 	}
-	fresh = !make_room(j, emit, ctx);
-	w = j->wheels[0]; /* made by evald_join_reserve */
-	ref = take(j, id, time);
-	at(j, ref)->score = score;
-	if (weight != 1.0) {
-		*weight_at(j, ref) = weight; /* its array was made by evald_join_reserve */
-		at(j, ref)->prev |= F_WEIGHTED;
-	}
-	index_put(j, ref, &slot, fresh);
-	wheel_push(j, w, ref, emit, ctx);
+	insert(j, &slot, !make_room(j, emit, ctx), &e, emit, ctx);
 	return EVALD_JOIN_PENDING;
 }
 
@@ -820,35 +837,24 @@ enum evald_join_outcome evald_join_label(evald_join *j, const struct evald_join_
                                          void *ctx)
 {
 	struct loc slot = find(j, id);
-	struct wheel *w;
-	uint32_t ref;
-	bool fresh;
+	struct evald_join_entry e = {true, label, *id, 0.0, 1.0, time < now ? time : now};
 
-	if (time > now)
-		time = now;
 	if (slot.t) {
 		uint32_t found = ref_at(slot);
 		if (flags(at(j, found)) & F_LABEL) {
 			j->counts.duplicate_labels++;
 			return EVALD_JOIN_DUPLICATE;
 		}
-		match(j, slot, found, label, time, emit, ctx);
+		end_matched(j, label, at(j, found)->score, weight_of(j, found), at(j, found)->time,
+		            e.time, emit, ctx);
+		drop(j, slot);
 		return EVALD_JOIN_MATCHED;
 	}
-	if (j->cfg.label_wait == 0 || time + j->cfg.label_wait <= now) {
-		/* No wait, or older than its wait: it ends at once. */
-		struct evald_join_pair pair = {label, NAN, 1.0, time, NAN, EVALD_JOIN_END_UNMATCHED,
-		                               false};
-		j->counts.unmatched_labels++;
-		emit(ctx, &pair);
+	if (j->cfg.label_wait == 0 || e.time + j->cfg.label_wait <= now) {
+		end_wait(j, &e, false, emit, ctx); /* no wait, or older than its wait */
 		return EVALD_JOIN_RESOLVED;
 	}
-	fresh = !make_room(j, emit, ctx);
-	w = j->wheels[1]; /* made by evald_join_reserve, as label_wait > 0 */
-	ref = take(j, id, time);
-	at(j, ref)->prev |= F_LABEL | (label ? F_POSITIVE : 0);
-	index_put(j, ref, &slot, fresh);
-	wheel_push(j, w, ref, emit, ctx);
+	insert(j, &slot, !make_room(j, emit, ctx), &e, emit, ctx);
 	return EVALD_JOIN_WAITING;
 }
 
@@ -927,15 +933,7 @@ void evald_join_each(const evald_join *j, evald_join_each_cb *each, void *ctx)
 		qsort(order, n, sizeof(order[0]), cmp_gen);
 		for (size_t i = 0; i < n; i++)
 			for (uint32_t ref = w->head[order[i][1]]; ref; ref = at(j, ref)->next) {
-				const struct entry *e = at(j, ref);
-				struct evald_join_entry out = {
-				        .label = kind == 1,
-				        .value = (flags(e) & F_POSITIVE) != 0,
-				        .id = {e->a, e->b},
-				        .score = kind ? 0.0 : e->score,
-				        .weight = kind ? 1.0 : weight_of(j, ref),
-				        .time = e->time,
-				};
+				struct evald_join_entry out = entry_of(j, ref);
 				each(ctx, &out);
 			}
 	}
@@ -943,11 +941,9 @@ void evald_join_each(const evald_join *j, evald_join_each_cb *each, void *ctx)
 
 int evald_join_restore(evald_join *j, const struct evald_join_entry *e)
 {
-	int kind = e->label ? 1 : 0;
 	struct wheel *w;
 	struct loc l;
-	uint32_t ref;
-	size_t pos;
+	int64_t g;
 
 	if (evald_join_reserve(j, 1, e->weight != 1.0) != 0)
 		return EVALD_ENOMEM;
@@ -956,24 +952,85 @@ int evald_join_restore(evald_join *j, const struct evald_join_entry *e)
 	    !isfinite(e->weight) || !(e->weight > 0) || !isfinite(e->time) ||
 	    (e->label && j->cfg.label_wait == 0))
 		return EVALD_EINVAL;
-	w = j->wheels[kind];
-	pos = pos_of(gen_of(w, e->time));
-	if (w->head[pos] && w->gen[pos] != gen_of(w, e->time))
+	w = j->wheels[e->label];
+	g = gen_of(w, e->time);
+	if (w->head[pos_of(g)] && w->gen[pos_of(g)] != g)
 		return EVALD_EINVAL; /* entries no live join could hold at once */
 	if (j->live >= j->cfg.max_pending)
 		return EVALD_EINVAL;
-	ref = take(j, &e->id, e->time);
-	if (e->label) {
-		at(j, ref)->prev |= F_LABEL | (e->value ? F_POSITIVE : 0);
-	} else {
-		at(j, ref)->score = e->score;
-		if (e->weight != 1.0) {
-			*weight_at(j, ref) = e->weight;
-			at(j, ref)->prev |= F_WEIGHTED;
+	insert(j, &l, true, e, NULL, NULL);
+	return 0;
+}
+
+/* Moving the entries of a join into one of new settings. */
+struct rejoin {
+	evald_join *to;
+	double now;
+	size_t evict; /* of the entries that still wait, the first ones past max_pending */
+	evald_join_emit_cb *emit;
+	void *ctx;
+	int err;
+};
+
+/* True if an entry still waits under the new join's settings at now. */
+static bool still_waits(const struct rejoin *r, const struct evald_join_entry *e)
+{
+	const struct evald_join_config *cfg = &r->to->cfg;
+
+	return e->label ? cfg->label_wait && e->time + cfg->label_wait > r->now
+	                : e->time + cfg->label_ttl > r->now;
+}
+
+static void count_waiting(void *ctx, const struct evald_join_entry *e)
+{
+	struct rejoin *r = ctx;
+
+	r->evict += still_waits(r, e);
+}
+
+static void rejoin_entry(void *ctx, const struct evald_join_entry *e)
+{
+	struct rejoin *r = ctx;
+	bool waits = still_waits(r, e), evicted = waits && r->evict > 0;
+	int err;
+
+	r->evict -= evicted;
+	if (waits && !evicted) {
+		err = evald_join_restore(r->to, e);
+		if (err != EVALD_EINVAL) {
+			r->err = r->err ? r->err : err;
+			return;
 		}
 	}
-	index_put(j, ref, &l, true);
-	wheel_push(j, w, ref, NULL, NULL);
+	end_wait(r->to, e, evicted, r->emit, r->ctx);
+}
+
+int evald_join_reconfigure(evald_join **jp, const struct evald_join_config *cfg, double now,
+                           evald_join_emit_cb *emit, void *ctx)
+{
+	evald_join *old = *jp;
+	struct rejoin r = {.now = now, .emit = emit, .ctx = ctx};
+	int err;
+
+	if (evald_join_config_equal(&old->cfg, cfg))
+		return 0;
+	err = evald_join_new(cfg, &r.to);
+	if (!err)
+		err = evald_join_reserve(r.to, old->live, true);
+	if (err) {
+		evald_join_free(r.to);
+		return err;
+	}
+	r.to->counts = old->counts;
+	evald_join_each(old, count_waiting, &r);
+	r.evict = r.evict > cfg->max_pending ? r.evict - cfg->max_pending : 0;
+	evald_join_each(old, rejoin_entry, &r);
+	if (r.err) { /* not for memory: the room was reserved above */
+		evald_join_free(r.to);
+		return r.err;
+	}
+	evald_join_free(old);
+	*jp = r.to;
 	return 0;
 }
 
@@ -1069,17 +1126,10 @@ void evald_join_copy_each(const evald_join_copy *c, evald_join_each_cb *each, vo
 	for (uint32_t ref = 1; c->done && ref <= c->made; ref++) {
 		size_t off, k = chunk_of(ref - 1, &off);
 		const struct entry *e = &c->chunks[k][off];
-		uint32_t f = flags(e);
 		if (isnan(e->time))
 			continue;
-		struct evald_join_entry out = {
-		        .label = (f & F_LABEL) != 0,
-		        .value = (f & F_POSITIVE) != 0,
-		        .id = {e->a, e->b},
-		        .score = f & F_LABEL ? 0.0 : e->score,
-		        .weight = f & F_WEIGHTED ? c->weights[k][off] : 1.0,
-		        .time = e->time,
-		};
+		struct evald_join_entry out =
+		        entry_make(e, flags(e) & F_WEIGHTED ? c->weights[k][off] : 1.0);
 		each(ctx, &out);
 	}
 }

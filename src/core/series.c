@@ -723,102 +723,15 @@ int evald_series_copy_total(evald_series *dst, const evald_series *src)
 	return 0;
 }
 
-/*
- * Moves the entries of an old join into a new one, ending those whose new
- * wait is over, and of the others the oldest past the new max_pending.
- */
-struct rejoin {
-	evald_series *s;
-	evald_join *to;
-	double now;
-	size_t evict; /* entries past the new max_pending: the first ones go */
-	struct evald_join_counts counts;
-	int err;
-};
-
-/* True if an entry still waits under the join's (new) settings at now. */
-static bool still_waits(const evald_series *s, const struct evald_join_entry *e, double now)
-{
-	const struct evald_join_config *cfg = &s->join_cfg;
-
-	return e->label ? cfg->label_wait && e->time + cfg->label_wait > now
-	                : e->time + cfg->label_ttl > now;
-}
-
-static void count_waiting(void *ctx, const struct evald_join_entry *e)
-{
-	struct rejoin *r = ctx;
-
-	r->evict += still_waits(r->s, e, r->now);
-}
-
-static void rejoin_entry(void *ctx, const struct evald_join_entry *e)
-{
-	struct rejoin *r = ctx;
-	const struct evald_join_config *cfg = &r->s->join_cfg;
-	struct evald_join_pair p = {
-	        .label = -1, .score = e->score, .weight = e->weight, .time = e->time, .delay = NAN};
-	bool waits = still_waits(r->s, e, r->now), evicted = waits && r->evict > 0;
-	int err;
-
-	r->evict -= evicted;
-	if (waits && !evicted) {
-		err = evald_join_restore(r->to, e);
-		if (err != EVALD_EINVAL) {
-			r->err = r->err ? r->err : err;
-			return;
-		}
-	}
-	if (e->label) {
-		p.label = e->value;
-		p.end = EVALD_JOIN_END_UNMATCHED;
-		r->counts.unmatched_labels++;
-	} else if (evicted) {
-		p.end = EVALD_JOIN_END_EVICTED;
-		r->counts.evicted++;
-	} else {
-		p.record = cfg->on_expiry != EVALD_ON_EXPIRY_DROP;
-		p.label = p.record ? cfg->on_expiry == EVALD_ON_EXPIRY_POSITIVE : -1;
-		p.end = EVALD_JOIN_END_EXPIRED;
-		r->counts.expired++;
-	}
-	joined(r->s, &p);
-}
-
 int evald_series_reconfigure_join(evald_series *s, const struct evald_join_config *cfg, double now)
 {
-	struct evald_join_config old = s->join_cfg;
-	struct rejoin r = {.s = s, .now = now};
 	int err = evald_join_config_check(cfg);
 
-	if (err)
-		return err;
-	if (!s->join || evald_join_config_equal(&old, cfg)) {
-		s->join_cfg = *cfg;
-		return 0;
-	}
-	err = evald_join_new(cfg, &r.to);
+	if (!err && s->join)
+		err = evald_join_reconfigure(&s->join, cfg, now, joined, s);
 	if (!err)
-		err = evald_join_reserve(
-		        r.to, evald_join_pending(s->join) + evald_join_waiting(s->join), true);
-	if (err) {
-		evald_join_free(r.to);
-		return err;
-	}
-	evald_join_counts(s->join, &r.counts);
-	s->join_cfg = *cfg;                          /* the new waits decide */
-	evald_join_each(s->join, count_waiting, &r); /* r.evict: those that still wait */
-	r.evict = r.evict > cfg->max_pending ? r.evict - cfg->max_pending : 0;
-	evald_join_each(s->join, rejoin_entry, &r);
-	if (r.err) {
-		s->join_cfg = old;
-		evald_join_free(r.to);
-		return r.err;
-	}
-	evald_join_set_counts(r.to, &r.counts);
-	evald_join_free(s->join);
-	s->join = r.to;
-	return 0;
+		s->join_cfg = *cfg;
+	return err;
 }
 
 /* ---- checkpoints of delayed labels ---- */
