@@ -156,6 +156,12 @@ static int64_t slot_of(const evald_series *s, double t)
 	return (int64_t)floor(t / s->win.slot);
 }
 
+/* True if sl is in use and holds a slot numbered from first to before end. */
+static bool in_range(const struct slot *sl, int64_t first, int64_t end)
+{
+	return sl->s && sl->no >= first && sl->no < end;
+}
+
 /* Gives a slot in use the parts a stream with a join needs, if it lacks them. */
 static int slot_parts(evald_series *s, struct slot *sl)
 {
@@ -371,6 +377,31 @@ static int join_prepare(evald_series *s, double now, size_t n, bool weighted, co
 	return err;
 }
 
+/* Counts one more of field in the stream's label counts and, if it has one, the slot's. */
+#define COUNT_BOTH(s, sl, field)                                                                   \
+	do {                                                                                       \
+		(s)->labels->field++;                                                              \
+		if (sl)                                                                            \
+			(sl)->labels->field++;                                                     \
+	} while (0)
+
+/*
+ * The slot the i-th of n ids, of time t (at most now), counts in, made by
+ * join_prepare (NULL if its time is older than the ring); the index slot
+ * of an id further on is prefetched.
+ */
+static struct slot *join_slot(evald_series *s, double now, double t,
+                              const struct evald_join_id *ids, size_t i, size_t n)
+{
+	struct slot *sl = NULL;
+
+	if (i + PREFETCH_AHEAD < n)
+		evald_join_prefetch(s->join, &ids[i + PREFETCH_AHEAD]);
+	if (s->nslots)
+		slot_at(s, now, t, &sl); /* made by join_prepare: cannot fail */
+	return sl;
+}
+
 int evald_series_predict(evald_series *s, double now, size_t n, const struct evald_join_id *ids,
                          const double *scores, const double *weights, const double *times,
                          size_t outcomes[EVALD_JOIN_OUTCOMES])
@@ -382,24 +413,16 @@ int evald_series_predict(evald_series *s, double now, size_t n, const struct eva
 	s->last_active = now;
 	for (size_t i = 0; i < n; i++) {
 		double t = times ? fmin(times[i], now) : now, w = weights ? weights[i] : 1.0;
-		struct slot *sl = NULL;
-		if (i + PREFETCH_AHEAD < n)
-			evald_join_prefetch(s->join, &ids[i + PREFETCH_AHEAD]);
-		if (s->nslots)
-			slot_at(s, now, t, &sl); /* made above: cannot fail */
+		struct slot *sl = join_slot(s, now, t, ids, i, n);
 		enum evald_join_outcome o =
 		        evald_join_predict(s->join, &ids[i], scores[i], w, t, now, joined, s);
 		outcomes[o]++;
 		if (o == EVALD_JOIN_DUPLICATE) {
-			s->labels->duplicate_predictions++;
-			if (sl)
-				sl->labels->duplicate_predictions++;
+			COUNT_BOTH(s, sl, duplicate_predictions);
 			continue;
 		}
-		s->labels->predictions++;
+		COUNT_BOTH(s, sl, predictions);
 		s->labels->late += s->nslots && !sl;
-		if (sl)
-			sl->labels->predictions++;
 		if (!evald__hist_add2(s->predicted, sl ? sl->predicted : NULL, 0, scores[i], w))
 			refuse(s, sl);
 	}
@@ -416,19 +439,12 @@ int evald_series_label(evald_series *s, double now, size_t n, const struct evald
 	s->last_active = now;
 	for (size_t i = 0; i < n; i++) {
 		double t = times ? fmin(times[i], now) : now;
-		struct slot *sl = NULL;
-		if (i + PREFETCH_AHEAD < n)
-			evald_join_prefetch(s->join, &ids[i + PREFETCH_AHEAD]);
-		if (s->nslots)
-			slot_at(s, now, t, &sl); /* made above: cannot fail */
+		struct slot *sl = join_slot(s, now, t, ids, i, n);
 		enum evald_join_outcome o =
 		        evald_join_label(s->join, &ids[i], labels[i], t, now, joined, s);
 		outcomes[o]++;
-		if (o == EVALD_JOIN_DUPLICATE) {
-			s->labels->duplicate_labels++;
-			if (sl)
-				sl->labels->duplicate_labels++;
-		}
+		if (o == EVALD_JOIN_DUPLICATE)
+			COUNT_BOTH(s, sl, duplicate_labels);
 	}
 	return 0;
 }
@@ -463,7 +479,7 @@ void evald_series_labels_merge(const evald_series *s, double from, double to,
 	memset(out, 0, sizeof(*out));
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		const struct slot *sl = &s->ring[i];
-		if (!sl->s || sl->no < first || sl->no >= end)
+		if (!in_range(sl, first, end))
 			continue;
 		if (sl->labels)
 			evald_label_stats_merge(out, sl->labels);
@@ -508,7 +524,7 @@ bool evald_series_complete(const evald_series *s, double from, double to)
 
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		const struct slot *sl = &s->ring[i];
-		if (sl->s && sl->refused && sl->no >= first && sl->no < end)
+		if (sl->refused && in_range(sl, first, end))
 			return false;
 	}
 	return true;
@@ -548,7 +564,7 @@ int evald_series_merge(const evald_series *s, double from, double to, evald_hist
 		return err;
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		const struct slot *sl = &s->ring[i];
-		if (sl->s && sl->no >= first && sl->no < end)
+		if (in_range(sl, first, end))
 			evald_hist_merge(*out, sl->s);
 	}
 	return 0;
