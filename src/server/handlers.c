@@ -160,48 +160,64 @@ static void log_evictions(struct evald_conn *c, const struct evald_request *req,
 	          (unsigned long long)suppressed);
 }
 
+/* The series a predict or label goes to, and its evictions so far; NULL if refused. */
+static evald_series *join_begin(struct evald_conn *c, const struct evald_request *req,
+                                uint64_t *evicted)
+{
+	evald_series *series;
+
+	if (!records_series(c, req, &series))
+		return NULL;
+	*evicted = evald_series_labels(series)->evicted;
+	return series;
+}
+
+/* After a predict or label: its error, if any, else its evictions logged; false on an error. */
+static bool join_end(struct evald_conn *c, const struct evald_request *req,
+                     const evald_series *series, uint64_t evicted, int err, const char *what)
+{
+	char message[64];
+
+	if (err) {
+		snprintf(message, sizeof(message), "out of memory for these %s", what);
+		count_error(c, req, err, req->records.n, message);
+		return false;
+	}
+	log_evictions(c, req, series, evicted);
+	return true;
+}
+
 static void predict(struct evald_conn *c, const struct evald_request *req)
 {
 	const struct evald_records *r = &req->records;
-	size_t outcomes[EVALD_JOIN_OUTCOMES] = {0};
-	evald_series *series;
+	size_t outcomes[EVALD_JOIN_OUTCOMES] = {0}, accepted;
 	uint64_t evicted;
-	int err;
+	evald_series *series = join_begin(c, req, &evicted);
 
-	if (!records_series(c, req, &series))
+	if (!series || !join_end(c, req, series, evicted,
+	                         evald_series_predict(series, c->peer.server->now, r->n,
+	                                              r->value.ids, r->value.scores,
+	                                              r->value.weights, r->value.times, outcomes),
+	                         "predictions"))
 		return;
-	evicted = evald_series_labels(series)->evicted;
-	err = evald_series_predict(series, c->peer.server->now, r->n, r->value.ids, r->value.scores,
-	                           r->value.weights, r->value.times, outcomes);
-	if (err) {
-		count_error(c, req, err, r->n, "out of memory for these predictions");
-		return;
-	}
-	log_evictions(c, req, series, evicted);
-	c->peer.server->stats.predictions_accepted += r->n - outcomes[EVALD_JOIN_DUPLICATE];
+	accepted = r->n - outcomes[EVALD_JOIN_DUPLICATE];
+	c->peer.server->stats.predictions_accepted += accepted;
 	if (req->id)
-		evald_reply_predicted(&c->pk, req->id, r->n - outcomes[EVALD_JOIN_DUPLICATE],
-		                      outcomes[EVALD_JOIN_DUPLICATE]);
+		evald_reply_predicted(&c->pk, req->id, accepted, outcomes[EVALD_JOIN_DUPLICATE]);
 }
 
 static void label(struct evald_conn *c, const struct evald_request *req)
 {
 	const struct evald_records *r = &req->records;
 	size_t outcomes[EVALD_JOIN_OUTCOMES] = {0};
-	evald_series *series;
 	uint64_t evicted;
-	int err;
+	evald_series *series = join_begin(c, req, &evicted);
 
-	if (!records_series(c, req, &series))
+	if (!series || !join_end(c, req, series, evicted,
+	                         evald_series_label(series, c->peer.server->now, r->n, r->value.ids,
+	                                            r->value.labels, r->value.times, outcomes),
+	                         "labels"))
 		return;
-	evicted = evald_series_labels(series)->evicted;
-	err = evald_series_label(series, c->peer.server->now, r->n, r->value.ids, r->value.labels,
-	                         r->value.times, outcomes);
-	if (err) {
-		count_error(c, req, err, r->n, "out of memory for these labels");
-		return;
-	}
-	log_evictions(c, req, series, evicted);
 	c->peer.server->stats.labels_accepted += r->n;
 	evald_reply_labelled(&c->pk, req->id, outcomes[EVALD_JOIN_MATCHED],
 	                     outcomes[EVALD_JOIN_WAITING], outcomes[EVALD_JOIN_DUPLICATE]);
