@@ -233,6 +233,26 @@ static inline void cell_add(struct evald_cell *c, double x, double w)
 	c->max = x > c->max ? x : c->max;
 }
 
+/* Counts a record in the cell of its bin (as s bins it) and class, in cells. */
+static void count_cell(struct evald_cell *cells, const evald_hist *s, int label, double x, double w)
+{
+	cell_add(&cells[2 * (size_t)evald_hist_bin(s, x) + (size_t)label], x, w);
+}
+
+/* Counts a log's records in cells, binned as s bins them. */
+static void log_replay(const struct evald_hist_log *l, const evald_hist *s,
+                       struct evald_cell *cells)
+{
+	for (uint32_t i = 0; i < l->n; i++)
+		count_cell(cells, s, l->label[i], l->x[i], l->w ? l->w[i] : 1.0);
+}
+
+static void cells_clear(struct evald_cell *cells, uint32_t bins)
+{
+	for (size_t i = 0; i < (size_t)bins * 2; i++)
+		cells[i] = (struct evald_cell){0.0, INFINITY, -INFINITY};
+}
+
 /* Gives s cells holding what its log held, and drops the log; false if out of memory. */
 static bool log_to_cells(evald_hist *s)
 {
@@ -241,11 +261,8 @@ static bool log_to_cells(evald_hist *s)
 
 	if (!cells)
 		return false;
-	for (size_t i = 0; i < (size_t)s->cfg.bins * 2; i++)
-		cells[i] = (struct evald_cell){0.0, INFINITY, -INFINITY};
-	for (uint32_t i = 0; i < l->n; i++)
-		cell_add(&cells[2 * (size_t)evald_hist_bin(s, l->x[i]) + l->label[i]], l->x[i],
-		         l->w ? l->w[i] : 1.0);
+	cells_clear(cells, s->cfg.bins);
+	log_replay(l, s, cells);
 	s->cells = cells;
 	s->log = NULL;
 	log_free(l);
@@ -266,7 +283,7 @@ static bool log_add(evald_hist *s, int label, double x, double w)
 		size_t bytes =
 		        sizeof(double) + sizeof(uint8_t) + (w != 1.0 || l->w ? sizeof(double) : 0);
 		if ((size_t)cap * bytes >= dense && log_to_cells(s)) {
-			cell_add(&s->cells[2 * (size_t)evald_hist_bin(s, x) + (size_t)label], x, w);
+			count_cell(s->cells, s, label, x, w);
 			return true;
 		}
 		if (!log_grow(l, cap, w != 1.0))
@@ -334,8 +351,8 @@ void evald_hist_reset(evald_hist *s)
 {
 	if (s->log)
 		s->log->n = 0;
-	for (size_t i = 0; s->cells && i < (size_t)s->cfg.bins * 2; i++)
-		s->cells[i] = (struct evald_cell){0.0, INFINITY, -INFINITY};
+	else
+		cells_clear(s->cells, s->cfg.bins);
 	memset(s->band, 0, ((size_t)s->cfg.nthresholds + 1) * 2 * sizeof(double));
 	s->weight[0] = s->weight[1] = 0.0;
 	s->score_sum[0] = s->score_sum[1] = 0.0;
@@ -482,11 +499,8 @@ int evald_hist_merge(evald_hist *dst, const evald_hist *src)
 {
 	if (!config_equal(&dst->cfg, &src->cfg) || !dst->cells)
 		return EVALD_EMISMATCH;
-	for (uint32_t i = 0; src->log && i < src->log->n; i++) {
-		const struct evald_hist_log *l = src->log;
-		cell_add(&dst->cells[2 * (size_t)evald_hist_bin(dst, l->x[i]) + l->label[i]],
-		         l->x[i], l->w ? l->w[i] : 1.0);
-	}
+	if (src->log)
+		log_replay(src->log, dst, dst->cells);
 	for (size_t i = 0; src->cells && i < (size_t)dst->cfg.bins * 2; i++) {
 		struct evald_cell *d = &dst->cells[i];
 		const struct evald_cell *c = &src->cells[i];
@@ -547,12 +561,12 @@ int evald_hist_log_add(evald_hist *s, size_t n, const double *x, const double *w
 	for (size_t i = 0; i < n; i++)
 		if (!isfinite(x[i]) || label[i] > 1 || (w && !(w[i] > 0.0 && isfinite(w[i]))))
 			return EVALD_EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!(s->log ? log_add(s, label[i], x[i], w ? w[i] : 1.0)
-		             : (cell_add(&s->cells[2 * (size_t)evald_hist_bin(s, x[i]) + label[i]],
-		                         x[i], w ? w[i] : 1.0),
-		                true)))
+	for (size_t i = 0; i < n; i++) {
+		if (s->cells) /* the log outgrew itself */
+			count_cell(s->cells, s, label[i], x[i], w ? w[i] : 1.0);
+		else if (!log_add(s, label[i], x[i], w ? w[i] : 1.0))
 			return EVALD_ENOMEM;
+	}
 	return 0;
 }
 

@@ -317,20 +317,21 @@ static void note_changed_configs(struct evald_server *s)
 
 /*
  * Gives each restored stream its configured join waits, which apply to
- * the entries it holds too, unlike bins, which need a reset.
+ * the entries it holds too, unlike bins, which need a reset, and its
+ * stream_ttl.
  */
 static void apply_join_configs(struct evald_server *s)
 {
 	for (size_t i = 0, n = evald_registry_count(s->streams); i < n; i++) {
 		const char *name;
 		evald_series *series = evald_registry_at(s->streams, i, &name);
-		const struct evald_join_config *want =
-		        &evald_server_config_stream(s->cfg, name, strlen(name))->join;
+		const struct evald_stream_config *sc =
+		        evald_server_config_stream(s->cfg, name, strlen(name));
+		const struct evald_join_config *want = &sc->join;
 		struct evald_join_config kept = *evald_series_join_config(series);
 		bool joins = evald_series_join(series) != NULL;
 		int err = evald_series_reconfigure_join(series, want, s->now);
-		evald_series_set_ttl(series,
-		                     evald_server_config_stream(s->cfg, name, strlen(name))->ttl);
+		evald_series_set_ttl(series, sc->ttl);
 		if (joins && !evald_join_config_equal(&kept, want))
 			evald_log(
 			        err ? EVALD_LOG_ERROR : EVALD_LOG_INFO, "join_config_changed",

@@ -29,7 +29,6 @@ struct evald_http_conn {
 
 static void closed(struct evald_peer *p)
 {
-	p->server->http_connections--;
 	free(p);
 }
 
@@ -231,27 +230,32 @@ static void on_connection(uv_stream_t *listener, int status)
 {
 	struct evald_server *s = listener->data;
 	struct evald_http_conn *c;
-	uint64_t open = 0;
 
 	if (status < 0) {
 		evald__accept_failed(s, status, "http");
 		return;
 	}
-	for (struct evald_peer *p = s->http_conns; p; p = p->next)
-		open += !p->closing;
-	if (open >= s->http_max_connections)
+	if (evald__http_open(s) >= s->http_max_connections)
 		make_room(s);
 	if (!(c = calloc(1, sizeof(*c))))
 		return;
 	evald__http_request_init(&c->request, route, c);
 	c->deadline = evald_clock_now(&s->clock) + s->cfg->http_header_timeout;
-	s->http_connections++; /* closed() counts it out, whatever happens next */
 	if (evald__peer_accept(&c->peer, s, listener, &s->http_conns, &http_ops) != 0)
 		return;
 	if (uv_read_start(&c->peer.h.stream, on_alloc, on_read) != 0)
 		evald__peer_close(&c->peer, true);
 	else
 		c->peer.reading = true;
+}
+
+size_t evald__http_open(const struct evald_server *s)
+{
+	size_t open = 0;
+
+	for (const struct evald_peer *p = s->http_conns; p; p = p->next)
+		open += !p->closing;
+	return open;
 }
 
 void evald__http_expire(struct evald_server *s)

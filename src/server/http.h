@@ -14,6 +14,9 @@ int evald__http_listen(struct evald_server *s, char *err, size_t errlen);
  */
 void evald__http_expire(struct evald_server *s);
 
+/* HTTP connections open and not being closed. */
+size_t evald__http_open(const struct evald_server *s);
+
 /* Closes the HTTP listener and every HTTP connection (after their responses). */
 void evald__http_stop(struct evald_server *s);
 

@@ -21,7 +21,7 @@ void evald__refresh_stats(struct evald_server *s)
 	s->stats.uptime = s->now - s->started;
 	s->stats.streams = evald_registry_count(s->streams);
 	s->stats.state_bytes = evald_registry_footprint(s->streams);
-	s->stats.http_connections = s->http_connections;
+	s->stats.http_connections = evald__http_open(s);
 	s->stats.records_late = 0;
 	memset(&s->stats.labels, 0, sizeof(s->stats.labels));
 	s->stats.pending = s->stats.waiting_labels = 0;

@@ -59,8 +59,7 @@ struct evald_server {
 	struct evald_ratelimit accept_log;   /* accept_error lines */
 	uint64_t max_connections;            /* the caps, as the descriptor limit allows */
 	uint64_t http_max_connections;
-	uint64_t http_connections; /* open now */
-	uint64_t streams_removed;  /* streams expired so far: cached pointers to them go stale */
+	uint64_t streams_removed; /* streams expired so far: cached pointers to them go stale */
 };
 
 /* Expires old slots and writes the sink's due lines; called each second and on advance_clock. */

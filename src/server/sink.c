@@ -91,37 +91,32 @@ static bool wanted(const char *patterns, const char *name)
 	return false;
 }
 
-/* True if the interval saw predictions or labels, though perhaps no record yet. */
-static bool labels_active(const evald_series *series, bool has_interval, double from,
-                          double slots_end)
+/*
+ * True if a stream that joins saw predictions or labels in the interval
+ * (in, NULL if it keeps no slots that long: then since it began), though
+ * perhaps no record yet.
+ */
+static bool labels_active(const evald_series *series, const struct evald_label_stats *in)
 {
-	struct evald_label_stats in;
-
-	if (!evald_series_join(series))
-		return false;
-	if (!has_interval)
+	if (!in)
 		return evald_series_labels(series)->predictions > 0;
-	evald_series_labels_merge(series, from, slots_end, &in, NULL);
-	return in.predictions || in.unmatched_labels || in.duplicate_labels ||
-	       in.duplicate_predictions;
+	return in->predictions || in->unmatched_labels || in->duplicate_labels ||
+	       in->duplicate_predictions;
 }
 
-/* The labels of a line: the interval's predictions (if the stream keeps its slots) and all. */
-static void pack_labels(msgpack_packer *pk, const evald_series *series, bool has_interval,
-                        double from, double slots_end)
+/* The labels of a line: those of the interval's predictions (in; NULL: nil) and all. */
+static void pack_labels(msgpack_packer *pk, const evald_series *series,
+                        const struct evald_label_stats *in)
 {
 	const evald_join *j = evald_series_join(series);
-	struct evald_label_stats in;
 
 	evald_pack_str(pk, "labels");
 	msgpack_pack_map(pk, 2);
 	evald_pack_str(pk, "interval");
-	if (has_interval) {
-		evald_series_labels_merge(series, from, slots_end, &in, NULL);
-		evald_pack_labels(pk, &in, evald_label_stats_pending(&in), evald_join_waiting(j));
-	} else {
+	if (in)
+		evald_pack_labels(pk, in, evald_label_stats_pending(in), evald_join_waiting(j));
+	else
 		msgpack_pack_nil(pk);
-	}
 	evald_pack_str(pk, "total");
 	evald_pack_labels(pk, evald_series_labels(series), evald_join_pending(j),
 	                  evald_join_waiting(j));
@@ -139,7 +134,8 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	const struct evald_window_config *w = evald_series_window_config(series);
 	const double *thr = cfg->nthresholds ? cfg->thresholds : NULL;
 	size_t nthr = cfg->nthresholds;
-	bool has_interval = w->max >= cfg->interval;
+	bool has_interval = w->max >= cfg->interval, joins = evald_series_join(series) != NULL;
+	struct evald_label_stats in_buf, *in = NULL; /* the interval's label counts */
 	evald_hist *interval = NULL;
 	struct evald_hist_raw raw;
 	msgpack_sbuffer sb;
@@ -150,13 +146,17 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	if (has_interval && evald_series_merge(series, from, slots_end, &interval) != 0)
 		return;
 	evald_hist_raw_get(interval ? interval : evald_series_total(series), &raw);
-	if (raw.records == 0 && !labels_active(series, has_interval, from, slots_end)) {
+	if (joins && has_interval) {
+		evald_series_labels_merge(series, from, slots_end, &in_buf, NULL);
+		in = &in_buf;
+	}
+	if (raw.records == 0 && !(joins && labels_active(series, in))) {
 		evald_hist_free(interval);
 		return;
 	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 6 + partial + (evald_series_join(series) != NULL));
+	msgpack_pack_map(&pk, 6 + partial + joins);
 	evald_pack_str(&pk, "from");
 	msgpack_pack_double(&pk, from);
 	evald_pack_str(&pk, "to");
@@ -176,8 +176,8 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 		msgpack_pack_nil(&pk); /* the stream keeps no slots this long */
 	evald_pack_str(&pk, "total");
 	evald_pack_figures(&pk, evald_series_total(series), thr, nthr, cfg->nthresholds == 0);
-	if (evald_series_join(series))
-		pack_labels(&pk, series, has_interval, from, slots_end);
+	if (joins)
+		pack_labels(&pk, series, in);
 	j = evald_packed_to_json(sb.data, sb.size);
 	line = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
 	if (line) {
