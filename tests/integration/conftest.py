@@ -17,6 +17,15 @@ BUILD = os.environ.get("EVALD_BUILD_DIR", os.path.join(os.path.dirname(__file__)
 EVALD = os.environ.get("EVALD_BIN", os.path.join(BUILD, "evald"))
 EVALCTL = os.environ.get("EVALCTL_BIN", os.path.join(BUILD, "evalctl"))
 START_TIMEOUT = 60.0
+T0 = 1_800_000_000.0  # where a manual clock starts
+MANUAL = ["--clock", "manual"]
+
+
+def advance(c, seconds):
+    """Moves a manual clock (evald --clock manual) on; returns evald's time."""
+    reply = c.request({"op": "advance_clock", "seconds": seconds, "id": "clock"})
+    assert reply["ok"], reply
+    return reply["now"]
 
 
 class Daemon:

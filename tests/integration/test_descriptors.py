@@ -5,9 +5,8 @@ import socket
 import time
 import urllib.request
 
-from conftest import Daemon
+from conftest import MANUAL, Daemon, advance
 
-MANUAL = ["--clock", "manual"]
 
 
 def raise_own_limit(n):
@@ -15,9 +14,6 @@ def raise_own_limit(n):
     if soft < n:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
 
-
-def advance(c, seconds):
-    assert c.request({"op": "advance_clock", "seconds": seconds, "id": "t"})["ok"]
 
 
 def http_get(port, path):

@@ -3,21 +3,18 @@
 Every figure is checked against scikit-learn on the pairs that joined, or
 against counts made here from what was sent.
 """
+import json
 import os
 import time
+import urllib.request
 
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-T0 = 1_800_000_000.0  # where a manual clock starts
-MANUAL = ["--clock", "manual"]
+from conftest import MANUAL, T0, Daemon, advance
 
 
-def advance(c, seconds):
-    reply = c.request({"op": "advance_clock", "seconds": seconds, "id": "clock"})
-    assert reply["ok"], reply
-    return reply["now"]
 
 
 def predict(c, stream, ids, scores, **extra):
@@ -310,7 +307,6 @@ def state_extra(tmp_path):
 
 
 def test_a_restart_continues_every_join(tmp_path):
-    from conftest import Daemon
     rng = np.random.default_rng(4)
     n = 2000
     y = (rng.random(n) < 0.3).astype(int)
@@ -375,7 +371,6 @@ class JoinModel:
 
 def test_kill_9_in_the_middle_of_joins_restores_a_moment_of_them(tmp_path, monkeypatch):
     """Every restored state is the join after some prefix of the requests: nothing counted twice."""
-    from conftest import Daemon
     monkeypatch.setenv("EVALD_CHECKPOINT_DELAY_MS", "2")
     rng = np.random.default_rng(2027)
     log = []  # every predict and label request sent, in order
@@ -439,8 +434,6 @@ def test_kill_9_in_the_middle_of_joins_restores_a_moment_of_them(tmp_path, monke
 
 
 def test_metrics_and_sink_lines_carry_the_label_counters(start_daemon, tmp_path):
-    import json
-    import urllib.request
     path = tmp_path / "sink.jsonl"
     d = start_daemon(defaults={"window_slot": "10s", "window_max": "5m", "max_pending": "150"},
                      args=MANUAL, extra=f"[sink]\npath = {path}\ninterval = 30s\n")
@@ -508,8 +501,6 @@ def test_labels_of_their_own_time(start_daemon):
 
 
 def test_http_snapshots_carry_labels_and_reset_forgets_the_join(start_daemon):
-    import json
-    import urllib.request
     d = start_daemon(args=MANUAL)
     with d.client() as c:
         predict(c, "m", [1, 2, 3], [0.2, 0.4, 0.8])

@@ -1,14 +1,9 @@
 """stream_ttl: streams that go quiet are removed, after their last sink line, for good."""
 import json
 
-from conftest import Daemon
-
-MANUAL = ["--clock", "manual"]
-T0 = 1_800_000_000.0
+from conftest import MANUAL, Daemon, advance
 
 
-def advance(c, seconds):
-    assert c.request({"op": "advance_clock", "seconds": seconds, "id": "t"})["ok"]
 
 
 def test_a_quiet_stream_goes_after_its_last_sink_line_and_stays_gone(tmp_path):

@@ -9,14 +9,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-T0 = 1_800_000_000.0  # where a manual clock starts
-MANUAL = ["--clock", "manual"]
+from conftest import MANUAL, T0, advance
 
 
-def advance(c, seconds):
-    reply = c.request({"op": "advance_clock", "seconds": seconds, "id": "clock"})
-    assert reply["ok"], reply
-    return reply["now"]
 
 
 def batch(rng, n):

@@ -278,14 +278,20 @@ static void pool_id(unsigned k, struct evald_join_id *id)
 	}
 }
 
-static struct evald_join_entry saved[MODEL_MAX];
-static size_t nsaved;
+/* Entries a join (or its copy) lists, as a checkpoint would write them. */
+struct entries {
+	struct evald_join_entry e[MODEL_MAX];
+	size_t n;
+};
+
+static struct entries saved, copied;
 
 static void save(void *ctx, const struct evald_join_entry *e)
 {
-	(void)ctx;
-	assert_true(nsaved < MODEL_MAX);
-	saved[nsaved++] = *e;
+	struct entries *to = ctx;
+
+	assert_true(to->n < MODEL_MAX);
+	to->e[to->n++] = *e;
 }
 
 /* A new join holding what j holds, as a checkpoint would carry it over; j is freed. */
@@ -294,16 +300,16 @@ static evald_join *carry_over(evald_join *j, const struct evald_join_config *cfg
 	struct evald_join_counts c;
 	evald_join *back;
 
-	nsaved = 0;
-	evald_join_each(j, save, NULL);
-	assert_int_equal(nsaved, evald_join_pending(j) + evald_join_waiting(j));
+	saved.n = 0;
+	evald_join_each(j, save, &saved);
+	assert_int_equal(saved.n, evald_join_pending(j) + evald_join_waiting(j));
 	evald_join_counts(j, &c);
 	assert_int_equal(evald_join_new(cfg, &back), 0);
 	evald_join_set_counts(back, &c);
-	for (size_t i = 0; i < nsaved; i++)
-		assert_int_equal(evald_join_restore(back, &saved[i]), 0);
-	if (nsaved) /* an id already there */
-		assert_int_equal(evald_join_restore(back, &saved[0]), EVALD_EINVAL);
+	for (size_t i = 0; i < saved.n; i++)
+		assert_int_equal(evald_join_restore(back, &saved.e[i]), 0);
+	if (saved.n) /* an id already there */
+		assert_int_equal(evald_join_restore(back, &saved.e[0]), EVALD_EINVAL);
 	assert_int_equal(evald_join_pending(back), evald_join_pending(j));
 	assert_int_equal(evald_join_waiting(back), evald_join_waiting(j));
 	assert_int_equal(evald__join_check(back), 0);
@@ -487,16 +493,6 @@ static void assert_same_entries(struct evald_join_entry *a, size_t na, struct ev
 	}
 }
 
-static struct evald_join_entry copied[MODEL_MAX];
-static size_t ncopied;
-
-static void save_copied(void *ctx, const struct evald_join_entry *e)
-{
-	(void)ctx;
-	assert_true(ncopied < MODEL_MAX);
-	copied[ncopied++] = *e;
-}
-
 /*
  * A copy made a few entries at a time while predictions, labels and
  * expiry go on is, once done, exactly the join at that moment: the same
@@ -534,10 +530,10 @@ static void test_a_copy_made_in_steps_is_the_join_when_it_ends(void **state)
 			assert_true(done == 0 || done == 1);
 			if (done) {
 				struct evald_join_counts live, have;
-				nsaved = ncopied = 0;
-				evald_join_each(j, save, NULL);
-				evald_join_copy_each(c, save_copied, NULL);
-				assert_same_entries(saved, nsaved, copied, ncopied);
+				saved.n = copied.n = 0;
+				evald_join_each(j, save, &saved);
+				evald_join_copy_each(c, save, &copied);
+				assert_same_entries(saved.e, saved.n, copied.e, copied.n);
 				evald_join_counts(j, &live);
 				evald_join_copy_counts(c, &have);
 				assert_memory_equal(&live, &have, sizeof(live));
