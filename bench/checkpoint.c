@@ -27,6 +27,7 @@ int main(int argc, char **argv)
 	struct evald_window_config w = {10, slots ? 10 * slots : 0};
 	struct evald_state_counters c = {0};
 	struct evald_state_info info;
+	struct evald_mem mem;
 	evald_registry *reg, *back;
 	msgpack_sbuffer sb;
 	char path[4096], why[256];
@@ -34,7 +35,8 @@ int main(int argc, char **argv)
 	uint64_t x = 88172645463325252ull;
 
 	cfg.bins = bins;
-	if (evald_registry_new(streams, &reg) != 0)
+	evald_mem_init(&mem, 0);
+	if (evald_registry_new(&mem, streams, &reg) != 0)
 		return 1;
 	for (size_t i = 0; i < streams; i++) {
 		char name[32];
@@ -50,11 +52,11 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("%zu streams x %u bins, %u live slots each, %.1f MB in memory\n", streams, bins,
-	       slots, evald_registry_footprint(reg) / 1e6);
+	       slots, evald_mem_used(&mem) / 1e6);
 
 	evald_registry *copy;
 	double longest = 0;
-	if (evald_registry_new(streams, &copy) != 0)
+	if (evald_registry_new(NULL, streams, &copy) != 0)
 		return 1;
 	t = ((double)evald_clock_mono_ns() / 1e6);
 	/* The daemon's steps: an empty series, each slot, then the total. */
@@ -63,7 +65,7 @@ int main(int argc, char **argv)
 		const evald_series *live = evald_registry_at(reg, i, &name);
 		evald_series *s;
 		double t1 = ((double)evald_clock_mono_ns() / 1e6);
-		if (evald_series_clone_empty(live, &s) != 0)
+		if (evald_series_clone_empty(NULL, live, &s) != 0)
 			return 1;
 		for (uint32_t k = 0; k <= evald_series_capacity(live); k++) {
 			if (((double)evald_clock_mono_ns() / 1e6) - t1 > longest)
@@ -105,8 +107,8 @@ int main(int argc, char **argv)
 	unlink(path);
 
 	t = ((double)evald_clock_mono_ns() / 1e6);
-	if (evald_state_decode(sb.data, sb.size, streams, &back, &c, &info, why, sizeof(why)) !=
-	    0) {
+	if (evald_state_decode(NULL, sb.data, sb.size, streams, &back, &c, &info, why,
+	                       sizeof(why)) != 0) {
 		fprintf(stderr, "decode failed: %s\n", why);
 		return 1;
 	}

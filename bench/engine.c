@@ -38,7 +38,7 @@ int main(int argc, char **argv)
 
 		cfg.bins = bins;
 		cfg.spacing = spacing ? EVALD_SPACING_LOGIT : EVALD_SPACING_UNIFORM;
-		if (evald_hist_new(&cfg, &s) != 0)
+		if (evald_hist_new(NULL, &cfg, &s) != 0)
 			return 1;
 		double t = ((double)evald_clock_mono_ns() / 1e9);
 		for (int r = 0; r < rounds; r++)

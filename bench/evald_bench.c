@@ -158,7 +158,7 @@ static double decode_only(const msgpack_sbuffer *sb, size_t records)
 	size_t fed = 0, counted = 0;
 
 	evald_decoder_init(&d, 1 << 20, 100000);
-	evald_hist_new(&evald_config_default, &s);
+	evald_hist_new(NULL, &evald_config_default, &s);
 	while (fed < sb->size) {
 		char *buf;
 		size_t len, take;

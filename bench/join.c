@@ -56,12 +56,14 @@ int main(int argc, char **argv)
 {
 	size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 10000000;
 	struct evald_join_config cfg = EVALD_JOIN_DEFAULT;
+	struct evald_mem mem;
 	double t = 1800000000.0, rate, worst, slice_worst = 0.0, start;
 	size_t before, slices = 0;
 	evald_join *j;
 
 	cfg.max_pending = n;
-	if (evald_join_new(&cfg, &j) != 0)
+	evald_mem_init(&mem, 0);
+	if (evald_join_new(&mem, &cfg, &j) != 0)
 		return 1;
 	before = bench_rss();
 	worst = add(j, n, t, &rate);
@@ -69,7 +71,7 @@ int main(int argc, char **argv)
 	       rate / 1e6, worst);
 	printf("memory: %.1f bytes each (resident set), %.1f (the join's count)\n",
 	       (double)(bench_rss() - before) / (double)n,
-	       (double)evald_join_footprint(j) / (double)n);
+	       (double)evald_mem_used(&mem) / (double)n);
 
 	/* Labels for half of them, in batches of 1000. */
 	start = now_ms();

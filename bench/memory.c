@@ -25,13 +25,15 @@ static void measure(const char *what, size_t streams, uint32_t bins,
                     const struct evald_window_config *w, uint32_t slots, uint32_t per_slot)
 {
 	struct evald_config cfg = evald_config_default;
+	struct evald_mem mem;
 	evald_registry *reg;
 	size_t before = bench_rss();
 	double t0 = 1800000000.0;
 	uint64_t x = 88172645463325252ull;
 
 	cfg.bins = bins;
-	if (evald_registry_new(streams, &reg) != 0)
+	evald_mem_init(&mem, 0);
+	if (evald_registry_new(&mem, streams, &reg) != 0)
 		exit(1);
 	for (size_t i = 0; i < streams; i++) {
 		char name[32];
@@ -52,7 +54,7 @@ static void measure(const char *what, size_t streams, uint32_t bins,
 	}
 	printf("%-44s %8zu %12.1f %12.1f\n", what, streams,
 	       (double)(bench_rss() - before) / streams / 1024,
-	       (double)evald_registry_footprint(reg) / streams / 1024);
+	       (double)evald_mem_used(&mem) / streams / 1024);
 	evald_registry_free(reg);
 }
 

@@ -48,6 +48,7 @@ struct evald_server_config {
 	uint64_t max_message_bytes;
 	uint64_t max_batch;        /* records per batch */
 	uint64_t max_output_bytes; /* unread replies: stop reading above, close at twice this */
+	uint64_t max_memory;       /* bytes of stream state; 0 = no limit */
 	uint32_t idle_timeout;   /* seconds without a byte before a connection is closed; 0 = off */
 	uint32_t max_clock_skew; /* seconds a record's time may be ahead of the clock */
 	struct evald_stream_config defaults;

@@ -13,7 +13,7 @@
  */
 enum evald_error {
 	EVALD_OK = 0,
-	EVALD_ENOMEM = -1,      /* an allocation failed */
+	EVALD_ENOMEM = -1,      /* out_of_memory: an allocation failed, or max_memory refused it */
 	EVALD_EINVAL = -2,      /* an argument outside its documented domain */
 	EVALD_EBINS = -3,       /* bins outside 1 .. EVALD_BINS_MAX */
 	EVALD_ERANGE = -4,      /* range not finite, lo >= hi, or too narrow for the bins */

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <evald/mem.h>
+
 #define EVALD_BINS_MAX       1000000
 #define EVALD_THRESHOLDS_MAX 32
 #define EVALD_WEIGHT_MAX     1e12 /* so weight sums stay finite and exact to about 1e-4 */
@@ -55,20 +57,21 @@ size_t evald_sort_unique(double *v, size_t n);
 typedef struct evald_hist evald_hist;
 
 /*
- * Makes an empty histogram. The thresholds are kept sorted and without
- * repeats; evald_hist_config() shows them so.
+ * Makes an empty histogram, its memory counted in m (mem.h; NULL for
+ * none), as is that of everything it grows. The thresholds are kept
+ * sorted and without repeats; evald_hist_config() shows them so.
  */
-int evald_hist_new(const struct evald_config *cfg, evald_hist **out);
+int evald_hist_new(struct evald_mem *m, const struct evald_config *cfg, evald_hist **out);
 void evald_hist_free(evald_hist *s);
 
 /* An empty histogram with proto's configuration, sharing its bin edges (they outlive both). */
-int evald_hist_new_like(const evald_hist *proto, evald_hist **out);
+int evald_hist_new_like(struct evald_mem *m, const evald_hist *proto, evald_hist **out);
 
 /*
  * A copy of src, sharing its bin edges. The copy may be read and freed on
  * another thread while src goes on counting.
  */
-int evald_hist_clone(const evald_hist *src, evald_hist **out);
+int evald_hist_clone(struct evald_mem *m, const evald_hist *src, evald_hist **out);
 
 /* True if a histogram made from cfg would bin and count exactly as s does. */
 bool evald_hist_made_from(const evald_hist *s, const struct evald_config *cfg);
@@ -103,7 +106,7 @@ int evald_hist_observe_batch(evald_hist *s, size_t n, const int *labels, const d
  * window slot that sees a few records needs. It can be merged, cloned,
  * reset and counted into as the series does; nothing else reads it.
  */
-int evald_hist_new_log(const evald_hist *proto, evald_hist **out);
+int evald_hist_new_log(struct evald_mem *m, const evald_hist *proto, evald_hist **out);
 
 /* True while the histogram keeps a log of records. */
 bool evald_hist_is_log(const evald_hist *s);
@@ -129,9 +132,6 @@ int evald_hist_merge(evald_hist *dst, const evald_hist *src);
 
 /* Forgets every record; the configuration stays. */
 void evald_hist_reset(evald_hist *s);
-
-/* Bytes of memory the histogram holds, its own struct included; shared edges count a share. */
-size_t evald_hist_footprint(const evald_hist *s);
 
 /* The lower edge of bin k, 0 <= k <= bins; edge(bins) is hi. */
 double evald_hist_edge(const evald_hist *s, uint32_t k);

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <evald/mem.h>
+
 /*
  * The join of predictions and their labels, for one stream: predictions
  * wait for their label, labels that overtook their prediction wait for
@@ -117,13 +119,18 @@ struct evald_join_counts {
 
 typedef struct evald_join evald_join;
 
-int evald_join_new(const struct evald_join_config *cfg, evald_join **out);
+/* An empty join; its memory, and all it grows, counted in m (mem.h). */
+int evald_join_new(struct evald_mem *m, const struct evald_join_config *cfg, evald_join **out);
 void evald_join_free(evald_join *j);
 
 /*
  * Makes room for n more entries, so that the next n predictions and
  * labels cannot fail: a batch reserves first, then applies whole.
- * weighted: some of the predictions have weights other than 1.
+ * weighted: some of the predictions have weights other than 1. When m's
+ * budget keeps the join from growing, it holds what it has room for and
+ * evicts the oldest entries to stay there, as at max_pending (counted in
+ * m->pending_evicted). EVALD_ENOMEM only when even that is not possible
+ * (the wheels, or weights for chunks that have none).
  */
 int evald_join_reserve(evald_join *j, size_t n, bool weighted);
 
@@ -167,9 +174,6 @@ size_t evald_join_pending(const evald_join *j);
 
 /* Labels waiting for their prediction. */
 size_t evald_join_waiting(const evald_join *j);
-
-/* Bytes the join holds. */
-size_t evald_join_footprint(const evald_join *j);
 
 /* One entry, as a checkpoint keeps it. */
 struct evald_join_entry {
@@ -219,8 +223,8 @@ int evald_join_reconfigure(evald_join **jp, const struct evald_join_config *cfg,
  */
 typedef struct evald_join_copy evald_join_copy;
 
-/* Starts a copy of j; EVALD_EINVAL if one is under way. */
-int evald_join_copy_new(evald_join *j, evald_join_copy **out);
+/* Starts a copy of j, counted in m; EVALD_EINVAL if one is under way. */
+int evald_join_copy_new(struct evald_mem *m, evald_join *j, evald_join_copy **out);
 
 /*
  * Copies up to max more entries: 1 once the copy has caught up with the
@@ -235,9 +239,6 @@ void evald_join_copy_each(const evald_join_copy *c, evald_join_each_cb *each, vo
 /* The configuration and counters of a finished copy. */
 const struct evald_join_config *evald_join_copy_config(const evald_join_copy *c);
 void evald_join_copy_counts(const evald_join_copy *c, struct evald_join_counts *out);
-
-/* Bytes the copy holds. */
-size_t evald_join_copy_footprint(const evald_join_copy *c);
 
 /* Frees a copy, finished or not. */
 void evald_join_copy_free(evald_join_copy *c);

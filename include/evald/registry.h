@@ -13,8 +13,11 @@ typedef struct evald_registry evald_registry;
 /* 0 if name is 1 to EVALD_STREAM_NAME_MAX bytes of printable ASCII, else EVALD_ESTREAM. */
 int evald_stream_name_check(const char *name, size_t len);
 
-/* An empty registry that will hold at most max_streams series. */
-int evald_registry_new(size_t max_streams, evald_registry **out);
+/*
+ * An empty registry that will hold at most max_streams series, counting
+ * its memory and theirs in m (mem.h).
+ */
+int evald_registry_new(struct evald_mem *m, size_t max_streams, evald_registry **out);
 void evald_registry_free(evald_registry *r);
 
 /* The series called name, or NULL. */
@@ -22,8 +25,9 @@ evald_series *evald_registry_find(const evald_registry *r, const char *name, siz
 
 /*
  * Makes a series called name, which must not exist yet, starting at now.
- * EVALD_ESTREAM for a bad name, EVALD_ETOOMANY past max_streams, or the
- * configuration's error.
+ * EVALD_ESTREAM for a bad name, EVALD_ETOOMANY past max_streams, the
+ * configuration's error, or EVALD_ENOMEM (the budget's refusals too);
+ * on error nothing is added, though the registry's arrays may have grown.
  */
 int evald_registry_add(evald_registry *r, const char *name, size_t len,
                        const struct evald_config *cfg, const struct evald_window_config *w,
@@ -40,9 +44,6 @@ void evald_registry_remove(evald_registry *r, size_t i);
 
 /* The i-th series made, i < count; *name is NUL-terminated. */
 evald_series *evald_registry_at(const evald_registry *r, size_t i, const char **name);
-
-/* Bytes held by the registry and all its series, slots included. */
-size_t evald_registry_footprint(const evald_registry *r);
 
 /* Adds an existing series under name, taking ownership; errors as evald_registry_add. */
 int evald_registry_adopt(evald_registry *r, const char *name, size_t len, evald_series *s);

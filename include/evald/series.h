@@ -44,16 +44,21 @@ int evald_duration_parse(const char *text, size_t len, uint32_t *seconds);
  */
 typedef struct evald_series evald_series;
 
-int evald_series_new(const struct evald_config *cfg, const struct evald_window_config *w,
-                     double now, evald_series **out);
+/*
+ * An empty series; its memory, and all it grows, is counted in m
+ * (mem.h). Short of memory, a slot is not made or cannot grow: its
+ * records then count in the total only, and the slot is refused.
+ */
+int evald_series_new(struct evald_mem *m, const struct evald_config *cfg,
+                     const struct evald_window_config *w, double now, evald_series **out);
 void evald_series_free(evald_series *s);
 
 /*
  * An empty series on windows w whose histograms are configured as like's
  * and share its bin edges, which saves 8 bytes per bin.
  */
-int evald_series_new_like(const evald_series *like, const struct evald_window_config *w, double now,
-                          evald_series **out);
+int evald_series_new_like(struct evald_mem *m, const evald_series *like,
+                          const struct evald_window_config *w, double now, evald_series **out);
 
 /*
  * Counts one record that arrived at now, in the total and in now's slot.
@@ -151,6 +156,13 @@ bool evald_series_expired(const evald_series *s, double now);
  * want of memory; a window over such a slot is not complete.
  */
 uint64_t evald_series_slots_refused(const evald_series *s);
+void evald_series_set_slots_refused(evald_series *s, uint64_t n);
+
+/* For checkpoints: true if the slot at ring position i lost records, and *no its number. */
+bool evald_series_slot_refused(const evald_series *s, uint32_t i, int64_t *no);
+
+/* Marks slot no as having lost records; EVALD_EINVAL if the ring holds another there. */
+int evald_series_restore_refused(evald_series *s, int64_t no);
 
 /* True unless a slot whose start lies in [from, to) lost a record. */
 bool evald_series_complete(const evald_series *s, double from, double to);
@@ -190,9 +202,6 @@ void evald_series_expire(evald_series *s, double now);
 /* Forgets every record and slot; the total restarts at now. */
 void evald_series_reset(evald_series *s, double now);
 
-/* Bytes held by the series, its slots included. */
-size_t evald_series_footprint(const evald_series *s);
-
 /* Slots holding records. */
 size_t evald_series_live_slots(const evald_series *s);
 
@@ -214,7 +223,7 @@ evald_hist *evald_series_restore_total(evald_series *s, double since);
  * series of src's shape, then each slot i < capacity, then the total.
  * Copying the total last keeps every window of the copy within its total.
  */
-int evald_series_clone_empty(const evald_series *src, evald_series **out);
+int evald_series_clone_empty(struct evald_mem *m, const evald_series *src, evald_series **out);
 int evald_series_copy_slot(evald_series *dst, const evald_series *src, uint32_t i);
 int evald_series_copy_total(evald_series *dst, const evald_series *src);
 

@@ -41,12 +41,13 @@ int evald_state_encode(msgpack_sbuffer *out, const evald_registry *r,
                        const struct evald_state_counters *c, double now);
 
 /*
- * Decodes a state file image into a new registry (at most max_streams)
- * and the counters. EVALD_ESTATE with why[] naming the problem (magic,
- * format, truncation, CRC, or a malformed body), EVALD_ENOMEM.
+ * Decodes a state file image into a new registry (at most max_streams),
+ * its memory counted in m, and the counters. EVALD_ESTATE with why[]
+ * naming the problem (magic, format, truncation, CRC, or a malformed
+ * body), EVALD_ENOMEM.
  */
-int evald_state_decode(const char *data, size_t len, size_t max_streams, evald_registry **out,
-                       struct evald_state_counters *c, struct evald_state_info *info, char *why,
-                       size_t whylen);
+int evald_state_decode(struct evald_mem *m, const char *data, size_t len, size_t max_streams,
+                       evald_registry **out, struct evald_state_counters *c,
+                       struct evald_state_info *info, char *why, size_t whylen);
 
 #endif

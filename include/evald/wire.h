@@ -181,8 +181,13 @@ struct evald_stats {
 	uint64_t errors[EVALD_ERROR_CODES];           /* error replies */
 	uint64_t bytes_received;
 	uint64_t streams;
-	uint64_t streams_expired; /* removed by stream_ttl */
-	uint64_t state_bytes;
+	uint64_t streams_expired;  /* removed by stream_ttl */
+	uint64_t state_bytes;      /* stream state and checkpoint copies: every byte counted */
+	uint64_t checkpoint_bytes; /* of which the copy of a checkpoint under way */
+	uint64_t max_memory;       /* [server] max_memory; 0: no limit */
+	uint64_t streams_refused;  /* new streams refused for max_memory */
+	uint64_t slots_refused;    /* records kept in totals that their window slot could not */
+	uint64_t pending_evicted_memory; /* pending entries evicted for max_memory */
 	uint64_t sink_lines, sink_write_errors;
 	uint64_t checkpoints, checkpoint_errors;
 	uint64_t slow_clients_dropped; /* closed at twice max_output_bytes of unread replies */
@@ -205,8 +210,10 @@ struct evald_snapshot {
 	const double *thresholds; /* requested, after the stream's configured ones */
 	size_t nthresholds;
 	bool curve;
-	double from, to; /* the interval the figures cover, Unix seconds */
-	uint64_t late;   /* the stream's records older than its windows, in its total only */
+	double from, to;        /* the interval the figures cover, Unix seconds */
+	uint64_t late;          /* the stream's records older than its windows, in its total only */
+	uint64_t slots_refused; /* the stream's records its window slots could not keep */
+	bool complete;          /* false if a slot the figures cover lost records for memory */
 	/* Delayed labels, for a stream that took predictions or labels; else labels is NULL. */
 	const struct evald_label_stats *labels;
 	uint64_t pending, waiting;

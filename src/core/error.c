@@ -13,7 +13,7 @@ static const struct {
 	const char *wire, *text;
 } errors[EVALD_ERROR_CODES] = {
         [-EVALD_OK] = {NULL, "success"},
-        [-EVALD_ENOMEM] = {NULL, "out of memory"},
+        [-EVALD_ENOMEM] = {"out_of_memory", "out of memory"},
         [-EVALD_EINVAL] = {NULL, "invalid argument"},
         [-EVALD_EBINS] = {NULL, "bins must be between 1 and " XSTR(EVALD_BINS_MAX)},
         [-EVALD_ERANGE] = {NULL, "range must be two finite numbers lo < hi, wide enough that "

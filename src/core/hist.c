@@ -108,21 +108,22 @@ static void normalize_thresholds(struct evald_config *cfg)
  * An empty histogram on cfg (already checked and normalized) and the given
  * edges, with cells, or with an empty log of records if log.
  */
-static int stream_make(const struct evald_config *cfg, struct evald_edges *edges, bool log,
-                       evald_hist **out)
+static int stream_make(struct evald_mem *m, const struct evald_config *cfg,
+                       struct evald_edges *edges, bool log, evald_hist **out)
 {
-	evald_hist *s = calloc(1, sizeof(*s));
+	evald_hist *s = evald_mem_calloc(m, 1, sizeof(*s));
 
 	if (!s)
 		return EVALD_ENOMEM;
+	s->mem = m;
 	s->cfg = *cfg;
 	s->edges = edges;
 	atomic_fetch_add(&edges->refs, 1);
 	if (log)
-		s->log = calloc(1, sizeof(*s->log));
+		s->log = evald_mem_calloc(m, 1, sizeof(*s->log));
 	else
-		s->cells = malloc((size_t)cfg->bins * 2 * sizeof(struct evald_cell));
-	s->band = malloc(((size_t)cfg->nthresholds + 1) * 2 * sizeof(double));
+		s->cells = evald_mem_malloc(m, (size_t)cfg->bins * 2 * sizeof(struct evald_cell));
+	s->band = evald_mem_malloc(m, ((size_t)cfg->nthresholds + 1) * 2 * sizeof(double));
 	if ((!s->cells && !s->log) || !s->band) {
 		evald_hist_free(s);
 		return EVALD_ENOMEM;
@@ -139,7 +140,7 @@ static int stream_make(const struct evald_config *cfg, struct evald_edges *edges
 	return 0;
 }
 
-int evald_hist_new(const struct evald_config *cfg, evald_hist **out)
+int evald_hist_new(struct evald_mem *m, const struct evald_config *cfg, evald_hist **out)
 {
 	struct evald_config c;
 	struct evald_edges *edges;
@@ -149,26 +150,27 @@ int evald_hist_new(const struct evald_config *cfg, evald_hist **out)
 		return err;
 	c = *cfg;
 	normalize_thresholds(&c);
-	edges = malloc(sizeof(*edges) + ((size_t)c.bins + 1) * sizeof(double));
+	edges = evald_mem_malloc(m, sizeof(*edges) + ((size_t)c.bins + 1) * sizeof(double));
 	if (!edges)
 		return EVALD_ENOMEM;
 	atomic_init(&edges->refs, 0);
+	edges->mem = m;
 	err = edges_fill(&c, edges->at);
 	if (err) {
-		free(edges);
+		evald_mem_free(m, edges);
 		return err;
 	}
-	return stream_make(&c, edges, false, out); /* on failure, freeing it frees the edges */
+	return stream_make(m, &c, edges, false, out); /* on failure, freeing it frees the edges */
 }
 
-int evald_hist_new_like(const evald_hist *proto, evald_hist **out)
+int evald_hist_new_like(struct evald_mem *m, const evald_hist *proto, evald_hist **out)
 {
-	return stream_make(&proto->cfg, proto->edges, false, out);
+	return stream_make(m, &proto->cfg, proto->edges, false, out);
 }
 
-int evald_hist_new_log(const evald_hist *proto, evald_hist **out)
+int evald_hist_new_log(struct evald_mem *m, const evald_hist *proto, evald_hist **out)
 {
-	return stream_make(&proto->cfg, proto->edges, true, out);
+	return stream_make(m, &proto->cfg, proto->edges, true, out);
 }
 
 bool evald_hist_is_log(const evald_hist *s)
@@ -176,47 +178,41 @@ bool evald_hist_is_log(const evald_hist *s)
 	return s->log != NULL;
 }
 
-static void log_free(struct evald_hist_log *l)
+static void log_free(struct evald_mem *m, struct evald_hist_log *l)
 {
 	if (!l)
 		return;
-	free(l->x);
-	free(l->w);
-	free(l->label);
-	free(l);
-}
-
-/* Bytes one record takes in a log: its score and class, and its weight once there are weights. */
-static size_t log_record_bytes(const struct evald_hist_log *l)
-{
-	return sizeof(double) + sizeof(uint8_t) + (l->w ? sizeof(double) : 0);
+	evald_mem_free(m, l->x);
+	evald_mem_free(m, l->w);
+	evald_mem_free(m, l->label);
+	evald_mem_free(m, l);
 }
 
 /*
  * Room for cap records, and weights if weighted (the records before had
  * weight 1); false if it cannot be had. A failure leaves the log valid.
  */
-static bool log_grow(struct evald_hist_log *l, uint32_t cap, bool weighted)
+static bool log_grow(struct evald_mem *m, struct evald_hist_log *l, uint32_t cap, bool weighted)
 {
 	double *x, *w;
 	uint8_t *label;
 
 	if (cap > l->cap) {
-		if (!(x = realloc(l->x, cap * sizeof(*x))))
+		if (!(x = evald_mem_realloc(m, l->x, cap * sizeof(*x))))
 			return false;
 		l->x = x;
-		if (!(label = realloc(l->label, cap * sizeof(*label))))
+		if (!(label = evald_mem_realloc(m, l->label, cap * sizeof(*label))))
 			return false;
 		l->label = label;
 		if (l->w) {
-			if (!(w = realloc(l->w, cap * sizeof(*w))))
+			if (!(w = evald_mem_realloc(m, l->w, cap * sizeof(*w))))
 				return false;
 			l->w = w;
 		}
 		l->cap = cap;
 	}
 	if (weighted && !l->w) {
-		if (!(w = malloc((l->cap ? l->cap : 1) * sizeof(*w))))
+		if (!(w = evald_mem_malloc(m, (l->cap ? l->cap : 1) * sizeof(*w))))
 			return false;
 		for (uint32_t i = 0; i < l->n; i++)
 			w[i] = 1.0;
@@ -257,7 +253,8 @@ static void cells_clear(struct evald_cell *cells, uint32_t bins)
 static bool log_to_cells(evald_hist *s)
 {
 	struct evald_hist_log *l = s->log;
-	struct evald_cell *cells = malloc((size_t)s->cfg.bins * 2 * sizeof(*cells));
+	struct evald_cell *cells =
+	        evald_mem_malloc(s->mem, (size_t)s->cfg.bins * 2 * sizeof(*cells));
 
 	if (!cells)
 		return false;
@@ -265,7 +262,7 @@ static bool log_to_cells(evald_hist *s)
 	log_replay(l, s, cells);
 	s->cells = cells;
 	s->log = NULL;
-	log_free(l);
+	log_free(s->mem, l);
 	return true;
 }
 
@@ -286,7 +283,7 @@ static bool log_add(evald_hist *s, int label, double x, double w)
 			count_cell(s->cells, s, label, x, w);
 			return true;
 		}
-		if (!log_grow(l, cap, w != 1.0))
+		if (!log_grow(s->mem, l, cap, w != 1.0))
 			return false;
 	}
 	l->x[l->n] = x;
@@ -297,15 +294,15 @@ static bool log_add(evald_hist *s, int label, double x, double w)
 	return true;
 }
 
-int evald_hist_clone(const evald_hist *src, evald_hist **out)
+int evald_hist_clone(struct evald_mem *m, const evald_hist *src, evald_hist **out)
 {
 	evald_hist *s;
-	int err = stream_make(&src->cfg, src->edges, src->log != NULL, &s);
+	int err = stream_make(m, &src->cfg, src->edges, src->log != NULL, &s);
 
 	if (err)
 		return err;
 	if (src->log) {
-		if (!log_grow(s->log, src->log->n, src->log->w != NULL)) {
+		if (!log_grow(m, s->log, src->log->n, src->log->w != NULL)) {
 			evald_hist_free(s);
 			return EVALD_ENOMEM;
 		}
@@ -335,11 +332,11 @@ void evald_hist_free(evald_hist *s)
 	if (!s)
 		return;
 	if (s->edges && atomic_fetch_sub(&s->edges->refs, 1) == 1)
-		free(s->edges);
-	free(s->cells);
-	log_free(s->log);
-	free(s->band);
-	free(s);
+		evald_mem_free(s->edges->mem, s->edges);
+	evald_mem_free(s->mem, s->cells);
+	log_free(s->mem, s->log);
+	evald_mem_free(s->mem, s->band);
+	evald_mem_free(s->mem, s);
 }
 
 const struct evald_config *evald_hist_config(const evald_hist *s)
@@ -517,18 +514,6 @@ int evald_hist_merge(evald_hist *dst, const evald_hist *src)
 	dst->records += src->records;
 	dst->out_of_range += src->out_of_range;
 	return 0;
-}
-
-size_t evald_hist_footprint(const evald_hist *s)
-{
-	size_t bins = s->cfg.bins;
-	size_t edges = sizeof(*s->edges) + (bins + 1) * sizeof(double);
-
-	/* Shared edges count a share each, so a sum over histograms counts them once. */
-	return sizeof(*s) + edges / atomic_load(&s->edges->refs) +
-	       (s->log ? sizeof(*s->log) + s->log->cap * log_record_bytes(s->log)
-	               : bins * 2 * sizeof(struct evald_cell)) +
-	       ((size_t)s->cfg.nthresholds + 1) * 2 * sizeof(double);
 }
 
 void evald_hist_raw_get(const evald_hist *s, struct evald_hist_raw *raw)

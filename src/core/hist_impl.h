@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 
 #include <evald/hist.h>
+#include <evald/mem.h>
 
 /*
  * What one bin knows of one class. An empty cell has min = +inf, max = -inf.
@@ -20,6 +21,7 @@ struct evald_cell {
  */
 struct evald_edges {
 	atomic_size_t refs;
+	struct evald_mem *mem; /* that of the histogram that made them */
 	double at[];
 };
 
@@ -42,6 +44,7 @@ struct evald_hist_log {
  * band[2 * j + 1] over j > i.
  */
 struct evald_hist {
+	struct evald_mem *mem; /* where its blocks are counted; NULL: nowhere */
 	struct evald_config cfg;
 	struct evald_edges *edges;
 	double scale; /* maps a score (or its log-odds) to a bin guess */

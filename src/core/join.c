@@ -69,6 +69,7 @@ struct loc {
 };
 
 struct evald_join {
+	struct evald_mem *mem;
 	struct evald_join_config cfg;
 	struct entry **chunks;
 	double **weights;         /* per chunk, made once weighted entries may come */
@@ -79,6 +80,8 @@ struct evald_join {
 	struct table index, old;  /* old: the index before it grew, being moved into index */
 	size_t moved;             /* slots of old moved so far */
 	size_t live;              /* entries, in either table */
+	size_t room;              /* entries it may hold for now: fewer than max_pending while the
+	                             memory budget kept it from growing (evald_join_reserve) */
 	struct wheel *wheels[2];  /* predictions, labels; made on first use */
 	struct evald_join_counts counts;
 	struct evald_join_copy *copy; /* a checkpoint's copy being made, or NULL */
@@ -91,6 +94,7 @@ struct evald_join {
  * then. A free entry has a NaN time.
  */
 struct evald_join_copy {
+	struct evald_mem *mem;
 	evald_join *join; /* while the copy is being made */
 	struct entry **chunks;
 	double **weights;
@@ -382,7 +386,7 @@ static void move_old(evald_join *j, size_t n)
 			j->old.slot[j->moved] = TOMB; /* probes of the old table go on past it */
 	}
 	if (j->old.slot && j->moved == j->old.cap) {
-		free(j->old.slot);
+		evald_mem_free(j->mem, j->old.slot);
 		j->old = (struct table){NULL, 0};
 		return;
 	}
@@ -463,7 +467,7 @@ static int index_grow(evald_join *j, size_t want)
 	if (want * 4 <= j->index.cap * 3)
 		return 0;
 	t.cap = j->index.cap / 2 * 3 > want / 3 * 4 + 64 ? j->index.cap / 2 * 3 : want / 3 * 4 + 64;
-	t.slot = calloc(t.cap, sizeof(*t.slot));
+	t.slot = evald_mem_calloc(j->mem, t.cap, sizeof(*t.slot));
 	if (!t.slot)
 		return EVALD_ENOMEM;
 	move_old(j, SIZE_MAX); /* a growth during a move (a huge batch): finish it first */
@@ -625,7 +629,7 @@ static int wheel_make(evald_join *j, int kind)
 
 	if (j->wheels[kind])
 		return 0;
-	w = calloc(1, sizeof(*w));
+	w = evald_mem_calloc(j->mem, 1, sizeof(*w));
 	if (!w)
 		return EVALD_ENOMEM;
 	w->wait = kind ? j->cfg.label_wait : j->cfg.label_ttl;
@@ -676,17 +680,19 @@ static uint32_t wheel_oldest(struct wheel *w)
 
 /* ---- the join ---- */
 
-int evald_join_new(const struct evald_join_config *cfg, evald_join **out)
+int evald_join_new(struct evald_mem *m, const struct evald_join_config *cfg, evald_join **out)
 {
 	evald_join *j;
 	int err = evald_join_config_check(cfg);
 
 	if (err)
 		return err;
-	j = calloc(1, sizeof(*j));
+	j = evald_mem_calloc(m, 1, sizeof(*j));
 	if (!j)
 		return EVALD_ENOMEM;
+	j->mem = m;
 	j->cfg = *cfg;
+	j->room = SIZE_MAX;
 	*out = j;
 	return 0;
 }
@@ -698,49 +704,66 @@ void evald_join_free(evald_join *j)
 	if (j->copy)
 		j->copy->join = NULL; /* the copy can no longer be finished */
 	for (size_t i = 0; i < j->nchunks; i++) {
-		free(j->chunks[i]);
-		free(j->weights[i]);
+		evald_mem_free(j->mem, j->chunks[i]);
+		evald_mem_free(j->mem, j->weights[i]);
 	}
-	free(j->chunks);
-	free(j->weights);
-	free(j->index.slot);
-	free(j->old.slot);
-	free(j->wheels[0]);
-	free(j->wheels[1]);
-	free(j);
+	evald_mem_free(j->mem, j->chunks);
+	evald_mem_free(j->mem, j->weights);
+	evald_mem_free(j->mem, j->index.slot);
+	evald_mem_free(j->mem, j->old.slot);
+	evald_mem_free(j->mem, j->wheels[0]);
+	evald_mem_free(j->mem, j->wheels[1]);
+	evald_mem_free(j->mem, j);
 }
 
-int evald_join_reserve(evald_join *j, size_t n, bool weighted)
+/* Chunks for want entries in all; EVALD_ENOMEM, with those made kept, if they cannot be had. */
+static int chunks_grow(evald_join *j, size_t want)
 {
-	size_t spare = j->nfree < n ? j->nfree : n, want;
-
-	want = j->made + (n - spare);
-	if (want > (size_t)EVALD_JOIN_PENDING_MAX + GROWN_CHUNK)
-		return EVALD_ENOMEM;
 	while (j->capacity < want) {
-		struct entry **chunks = realloc(j->chunks, (j->nchunks + 1) * sizeof(*chunks));
+		struct entry **chunks =
+		        evald_mem_realloc(j->mem, j->chunks, (j->nchunks + 1) * sizeof(*chunks));
 		double **weights;
 		if (!chunks)
 			return EVALD_ENOMEM;
 		j->chunks = chunks;
-		weights = realloc(j->weights, (j->nchunks + 1) * sizeof(*weights));
+		weights =
+		        evald_mem_realloc(j->mem, j->weights, (j->nchunks + 1) * sizeof(*weights));
 		if (!weights)
 			return EVALD_ENOMEM;
 		j->weights = weights;
-		j->chunks[j->nchunks] = malloc(chunk_size(j->nchunks) * sizeof(struct entry));
+		j->chunks[j->nchunks] =
+		        evald_mem_malloc(j->mem, chunk_size(j->nchunks) * sizeof(struct entry));
 		if (!j->chunks[j->nchunks])
 			return EVALD_ENOMEM;
 		j->capacity += chunk_size(j->nchunks);
 		j->weights[j->nchunks++] = NULL;
 	}
+	return 0;
+}
+
+int evald_join_reserve(evald_join *j, size_t n, bool weighted)
+{
+	size_t spare = j->nfree < n ? j->nfree : n, want;
+	int err;
+
+	want = j->made + (n - spare);
+	if (want > (size_t)EVALD_JOIN_PENDING_MAX + GROWN_CHUNK)
+		return EVALD_ENOMEM;
+	err = chunks_grow(j, want);
 	/* The wheels, so that no prediction or label needs memory once room is made. */
 	if (wheel_make(j, 0) != 0 || (j->cfg.label_wait && wheel_make(j, 1) != 0))
 		return EVALD_ENOMEM;
 	/* A weight goes wherever the entry lands: every chunk gets its array. */
 	for (size_t i = 0; weighted && i < j->nchunks; i++)
-		if (!j->weights[i] && !(j->weights[i] = malloc(chunk_size(i) * sizeof(double))))
+		if (!j->weights[i] &&
+		    !(j->weights[i] = evald_mem_malloc(j->mem, chunk_size(i) * sizeof(double))))
 			return EVALD_ENOMEM;
-	return index_grow(j, j->live + n);
+	if (!err)
+		err = index_grow(j, j->live + n);
+	/* Short of memory, the join holds what it has room for, and evicts to stay there. */
+	j->room = err ? j->capacity < j->index.cap / 4 * 3 ? j->capacity : j->index.cap / 4 * 3
+	              : SIZE_MAX;
+	return 0;
 }
 
 /* A free entry for id; the room was reserved. */
@@ -764,20 +787,36 @@ static uint32_t take(evald_join *j, const struct evald_join_id *id, double time)
 }
 
 /*
- * Makes room under max_pending by evicting the oldest entry of either
- * kind; true if it evicted any, which changes the index.
+ * Makes room for one more entry under max_pending and the join's room by
+ * evicting the oldest entries of either kind; true if it evicted any,
+ * which changes the index. Those evicted for want of memory are counted
+ * in the budget's pending_evicted.
  */
 static bool make_room(evald_join *j, evald_join_emit_cb *emit, void *ctx)
 {
 	bool evicted = false;
 
-	while (j->live >= j->cfg.max_pending) {
+	while (j->live && (j->live >= j->cfg.max_pending || j->live >= j->room)) {
 		uint32_t p = wheel_oldest(j->wheels[0]), l = wheel_oldest(j->wheels[1]);
 		uint32_t victim = !l || (p && at(j, p)->time <= at(j, l)->time) ? p : l;
+		if (j->live < j->cfg.max_pending && j->mem)
+			j->mem->pending_evicted++;
 		resolve(j, victim, true, emit, ctx);
 		evicted = true;
 	}
 	return evicted;
+}
+
+/* An entry with no room at all, for want of memory: it ends its wait at once, evicted. */
+static bool no_room(evald_join *j, const struct evald_join_entry *e, evald_join_emit_cb *emit,
+                    void *ctx)
+{
+	if (j->room)
+		return false;
+	if (j->mem)
+		j->mem->pending_evicted++;
+	end_wait(j, e, true, emit, ctx);
+	return true;
 }
 
 /*
@@ -828,6 +867,8 @@ enum evald_join_outcome evald_join_predict(evald_join *j, const struct evald_joi
 		end_wait(j, &e, false, emit, ctx);
 		return EVALD_JOIN_RESOLVED;
 	}
+	if (no_room(j, &e, emit, ctx))
+		return EVALD_JOIN_RESOLVED;
 	insert(j, &slot, !make_room(j, emit, ctx), &e, emit, ctx);
 	return EVALD_JOIN_PENDING;
 }
@@ -854,6 +895,8 @@ enum evald_join_outcome evald_join_label(evald_join *j, const struct evald_join_
 		end_wait(j, &e, false, emit, ctx); /* no wait, or older than its wait */
 		return EVALD_JOIN_RESOLVED;
 	}
+	if (no_room(j, &e, emit, ctx))
+		return EVALD_JOIN_RESOLVED;
 	insert(j, &slot, !make_room(j, emit, ctx), &e, emit, ctx);
 	return EVALD_JOIN_WAITING;
 }
@@ -897,19 +940,6 @@ size_t evald_join_waiting(const evald_join *j)
 	return j->wheels[1] ? j->wheels[1]->count : 0;
 }
 
-size_t evald_join_footprint(const evald_join *j)
-{
-	size_t bytes = sizeof(*j) + j->capacity * sizeof(struct entry) +
-	               j->nchunks * 2 * sizeof(void *) +
-	               (j->index.cap + j->old.cap) * sizeof(uint32_t);
-
-	for (size_t i = 0; i < j->nchunks; i++)
-		bytes += j->weights[i] ? chunk_size(i) * sizeof(double) : 0;
-	for (int k = 0; k < 2; k++)
-		bytes += j->wheels[k] ? sizeof(struct wheel) : 0;
-	return bytes;
-}
-
 static int cmp_gen(const void *x, const void *y)
 {
 	int64_t a = ((const int64_t *)x)[0], b = ((const int64_t *)y)[0];
@@ -945,7 +975,7 @@ int evald_join_restore(evald_join *j, const struct evald_join_entry *e)
 	struct loc l;
 	int64_t g;
 
-	if (evald_join_reserve(j, 1, e->weight != 1.0) != 0)
+	if (evald_join_reserve(j, 1, e->weight != 1.0) != 0 || j->live >= j->room)
 		return EVALD_ENOMEM;
 	l = find(j, &e->id);
 	if (l.t || (e->label && e->value != 0 && e->value != 1) || !isfinite(e->score) ||
@@ -1014,7 +1044,7 @@ int evald_join_reconfigure(evald_join **jp, const struct evald_join_config *cfg,
 
 	if (evald_join_config_equal(&old->cfg, cfg))
 		return 0;
-	err = evald_join_new(cfg, &r.to);
+	err = evald_join_new(old->mem, cfg, &r.to);
 	if (!err)
 		err = evald_join_reserve(r.to, old->live, true);
 	if (err) {
@@ -1047,15 +1077,16 @@ void evald_join_prefetch(const evald_join *j, const struct evald_join_id *id)
 
 /* ---- copies for checkpoints ---- */
 
-int evald_join_copy_new(evald_join *j, evald_join_copy **out)
+int evald_join_copy_new(struct evald_mem *m, evald_join *j, evald_join_copy **out)
 {
 	evald_join_copy *c;
 
 	if (j->copy)
 		return EVALD_EINVAL;
-	c = calloc(1, sizeof(*c));
+	c = evald_mem_calloc(m, 1, sizeof(*c));
 	if (!c)
 		return EVALD_ENOMEM;
+	c->mem = m;
 	c->join = j;
 	c->cursor = 1;
 	j->copy = c;
@@ -1066,22 +1097,22 @@ int evald_join_copy_new(evald_join *j, evald_join_copy **out)
 /* Makes the copy's chunk k, and the arrays that hold it. */
 static int copy_chunk(evald_join_copy *c, size_t k)
 {
-	struct entry **chunks = realloc(c->chunks, (k + 1) * sizeof(*chunks));
+	struct entry **chunks = evald_mem_realloc(c->mem, c->chunks, (k + 1) * sizeof(*chunks));
 	double **weights;
 
 	if (!chunks)
 		return EVALD_ENOMEM;
 	c->chunks = chunks;
-	weights = realloc(c->weights, (k + 1) * sizeof(*weights));
+	weights = evald_mem_realloc(c->mem, c->weights, (k + 1) * sizeof(*weights));
 	if (!weights)
 		return EVALD_ENOMEM;
 	c->weights = weights;
 	/* A weight may come to any entry after its chunk was copied: each gets its array. */
-	c->chunks[k] = malloc(chunk_size(k) * sizeof(struct entry));
-	c->weights[k] = malloc(chunk_size(k) * sizeof(double));
+	c->chunks[k] = evald_mem_malloc(c->mem, chunk_size(k) * sizeof(struct entry));
+	c->weights[k] = evald_mem_malloc(c->mem, chunk_size(k) * sizeof(double));
 	if (!c->chunks[k] || !c->weights[k]) {
-		free(c->chunks[k]);
-		free(c->weights[k]);
+		evald_mem_free(c->mem, c->chunks[k]);
+		evald_mem_free(c->mem, c->weights[k]);
 		return EVALD_ENOMEM;
 	}
 	c->nchunks = k + 1;
@@ -1144,15 +1175,6 @@ void evald_join_copy_counts(const evald_join_copy *c, struct evald_join_counts *
 	*out = c->counts;
 }
 
-size_t evald_join_copy_footprint(const evald_join_copy *c)
-{
-	size_t bytes = sizeof(*c) + c->nchunks * 2 * sizeof(void *);
-
-	for (size_t k = 0; k < c->nchunks; k++)
-		bytes += chunk_size(k) * (sizeof(struct entry) + sizeof(double));
-	return bytes;
-}
-
 void evald_join_copy_free(evald_join_copy *c)
 {
 	if (!c)
@@ -1160,12 +1182,12 @@ void evald_join_copy_free(evald_join_copy *c)
 	if (c->join)
 		c->join->copy = NULL;
 	for (size_t k = 0; k < c->nchunks; k++) {
-		free(c->chunks[k]);
-		free(c->weights[k]);
+		evald_mem_free(c->mem, c->chunks[k]);
+		evald_mem_free(c->mem, c->weights[k]);
 	}
-	free(c->chunks);
-	free(c->weights);
-	free(c);
+	evald_mem_free(c->mem, c->chunks);
+	evald_mem_free(c->mem, c->weights);
+	evald_mem_free(c->mem, c);
 }
 
 int evald__join_check(evald_join *j)

@@ -21,6 +21,7 @@ struct entry {
  * holds the first series made with each configuration.
  */
 struct evald_registry {
+	struct evald_mem *mem;
 	struct entry *entries;
 	size_t count, cap, max;
 	uint32_t *slots;
@@ -48,12 +49,13 @@ static uint64_t fnv1a(const char *s, size_t len)
 	return h;
 }
 
-int evald_registry_new(size_t max_streams, evald_registry **out)
+int evald_registry_new(struct evald_mem *m, size_t max_streams, evald_registry **out)
 {
-	evald_registry *r = calloc(1, sizeof(*r));
+	evald_registry *r = evald_mem_calloc(m, 1, sizeof(*r));
 
 	if (!r)
 		return EVALD_ENOMEM;
+	r->mem = m;
 	if (max_streams > UINT32_MAX / 4)
 		max_streams = UINT32_MAX / 4;
 	r->max = max_streams;
@@ -67,9 +69,9 @@ void evald_registry_free(evald_registry *r)
 		return;
 	for (size_t i = 0; i < r->count; i++)
 		evald_series_free(r->entries[i].series);
-	free(r->entries);
-	free(r->slots);
-	free(r);
+	evald_mem_free(r->mem, r->entries);
+	evald_mem_free(r->mem, r->slots);
+	evald_mem_free(r->mem, r);
 }
 
 /* The slot that holds name, or the free slot where it would go. */
@@ -102,7 +104,7 @@ static int grow(evald_registry *r)
 {
 	if (r->count == r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 16;
-		struct entry *e = realloc(r->entries, cap * sizeof(*e));
+		struct entry *e = evald_mem_realloc(r->mem, r->entries, cap * sizeof(*e));
 		if (!e)
 			return EVALD_ENOMEM;
 		r->entries = e;
@@ -110,10 +112,10 @@ static int grow(evald_registry *r)
 	}
 	if (2 * (r->count + 1) > r->nslots) {
 		size_t n = r->nslots ? r->nslots * 2 : 32;
-		uint32_t *slots = calloc(n, sizeof(*slots));
+		uint32_t *slots = evald_mem_calloc(r->mem, n, sizeof(*slots));
 		if (!slots)
 			return EVALD_ENOMEM;
-		free(r->slots);
+		evald_mem_free(r->mem, r->slots);
 		r->slots = slots;
 		r->nslots = n;
 		for (size_t i = 0; i < r->count; i++) {
@@ -164,9 +166,9 @@ int evald_registry_add(evald_registry *r, const char *name, size_t len,
 		if (evald_hist_made_from(evald_series_total(r->shared[i]), cfg))
 			like = r->shared[i];
 	if (like) {
-		err = evald_series_new_like(like, w, now, out);
+		err = evald_series_new_like(r->mem, like, w, now, out);
 	} else {
-		err = evald_series_new(cfg, w, now, out);
+		err = evald_series_new(r->mem, cfg, w, now, out);
 		if (err == 0 && r->nshared < SHARED_MAX)
 			r->shared[r->nshared++] = *out;
 	}
@@ -219,13 +221,4 @@ evald_series *evald_registry_at(const evald_registry *r, size_t i, const char **
 {
 	*name = r->entries[i].name;
 	return r->entries[i].series;
-}
-
-size_t evald_registry_footprint(const evald_registry *r)
-{
-	size_t bytes = sizeof(*r) + r->cap * sizeof(struct entry) + r->nslots * sizeof(uint32_t);
-
-	for (size_t i = 0; i < r->count; i++)
-		bytes += evald_series_footprint(r->entries[i].series);
-	return bytes;
 }

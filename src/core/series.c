@@ -13,14 +13,15 @@
  * time (all counted as class 0) and what became of them.
  */
 struct slot {
-	int64_t no;    /* which slot of time it holds; meaningful while s != NULL */
-	evald_hist *s; /* NULL: nothing arrived in it; a log of records while that is smaller */
+	int64_t no;    /* which slot of time it holds; meaningful while s != NULL or refused */
+	evald_hist *s; /* NULL: nothing arrived in it, or no memory; a log while that is smaller */
 	evald_hist *predicted;
 	struct evald_label_stats *labels;
 	bool refused; /* a record counted in the total could not be kept here */
 };
 
 struct evald_series {
+	struct evald_mem *mem;
 	evald_hist *total;
 	struct evald_window_config win;
 	uint32_t nslots; /* max / slot + 1: the longest window and the current slot */
@@ -81,7 +82,7 @@ int evald_duration_parse(const char *text, size_t len, uint32_t *seconds)
 }
 
 /* An empty series on windows w whose total is made from cfg, or like a when a is not NULL. */
-static int series_make(const struct evald_config *cfg, const evald_hist *like,
+static int series_make(struct evald_mem *m, const struct evald_config *cfg, const evald_hist *like,
                        const struct evald_window_config *w, double now, evald_series **out)
 {
 	evald_series *s;
@@ -89,17 +90,18 @@ static int series_make(const struct evald_config *cfg, const evald_hist *like,
 
 	if (err)
 		return err;
-	s = calloc(1, sizeof(*s));
+	s = evald_mem_calloc(m, 1, sizeof(*s));
 	if (!s)
 		return EVALD_ENOMEM;
+	s->mem = m;
 	s->win = *w;
 	s->since = now;
 	s->last_active = now;
 	s->join_cfg = (struct evald_join_config)EVALD_JOIN_DEFAULT;
 	s->nslots = w->max ? w->max / w->slot + 1 : 0;
-	err = like ? evald_hist_new_like(like, &s->total) : evald_hist_new(cfg, &s->total);
+	err = like ? evald_hist_new_like(m, like, &s->total) : evald_hist_new(m, cfg, &s->total);
 	if (!err && s->nslots) {
-		s->ring = calloc(s->nslots, sizeof(*s->ring));
+		s->ring = evald_mem_calloc(m, s->nslots, sizeof(*s->ring));
 		if (!s->ring)
 			err = EVALD_ENOMEM;
 	}
@@ -111,16 +113,16 @@ static int series_make(const struct evald_config *cfg, const evald_hist *like,
 	return 0;
 }
 
-int evald_series_new(const struct evald_config *cfg, const struct evald_window_config *w,
-                     double now, evald_series **out)
+int evald_series_new(struct evald_mem *m, const struct evald_config *cfg,
+                     const struct evald_window_config *w, double now, evald_series **out)
 {
-	return series_make(cfg, NULL, w, now, out);
+	return series_make(m, cfg, NULL, w, now, out);
 }
 
-int evald_series_new_like(const evald_series *like, const struct evald_window_config *w, double now,
-                          evald_series **out)
+int evald_series_new_like(struct evald_mem *m, const evald_series *like,
+                          const struct evald_window_config *w, double now, evald_series **out)
 {
-	return series_make(NULL, like->total, w, now, out);
+	return series_make(m, NULL, like->total, w, now, out);
 }
 
 static void drop_slot(evald_series *s, struct slot *sl)
@@ -132,8 +134,9 @@ static void drop_slot(evald_series *s, struct slot *sl)
 	}
 	evald_hist_free(sl->predicted);
 	sl->predicted = NULL;
-	free(sl->labels);
+	evald_mem_free(s->mem, sl->labels);
 	sl->labels = NULL;
+	sl->refused = false;
 }
 
 void evald_series_free(evald_series *s)
@@ -142,13 +145,13 @@ void evald_series_free(evald_series *s)
 		return;
 	for (uint32_t i = 0; s->ring && i < s->nslots; i++)
 		drop_slot(s, &s->ring[i]);
-	free(s->ring);
+	evald_mem_free(s->mem, s->ring);
 	evald_join_copy_free(s->join_copy);
 	evald_join_free(s->join);
 	evald_hist_free(s->predicted);
-	free(s->labels);
+	evald_mem_free(s->mem, s->labels);
 	evald_hist_free(s->total); /* last: the slots share its edges */
-	free(s);
+	evald_mem_free(s->mem, s);
 }
 
 static int64_t slot_of(const evald_series *s, double t)
@@ -162,57 +165,71 @@ static bool in_range(const struct slot *sl, int64_t first, int64_t end)
 	return sl->s && sl->no >= first && sl->no < end;
 }
 
-/* Gives a slot in use the parts a stream with a join needs, if it lacks them. */
-static int slot_parts(evald_series *s, struct slot *sl)
+/* A record in the total that its slot could not keep (no memory): the slot is incomplete. */
+static void refuse(evald_series *s, struct slot *sl)
 {
-	if (!s->join)
-		return 0;
-	if (!sl->predicted && evald_hist_new_log(s->total, &sl->predicted) != 0)
-		return EVALD_ENOMEM;
-	if (!sl->labels && !(sl->labels = calloc(1, sizeof(*sl->labels))))
-		return EVALD_ENOMEM;
-	return 0;
+	sl->refused = true;
+	s->slots_refused++;
+	if (s->mem)
+		s->mem->slots_refused++;
 }
 
-/* The slot holding now, made or recycled as needed. */
-static int current_slot(evald_series *s, double now, struct slot **out)
+/*
+ * Counts a record in total and in part, the slot sl's histogram of its
+ * kind; a slot without one, or whose log cannot grow, is refused it.
+ */
+static void count_record(evald_series *s, evald_hist *total, struct slot *sl, evald_hist *part,
+                         int label, double x, double w)
+{
+	if (!evald__hist_add2(total, part, label, x, w) || (sl && !part))
+		refuse(s, sl);
+}
+
+/*
+ * Gives a slot in use the parts a stream with a join needs, if it lacks
+ * them and memory allows; what it lacks then, its records are refused.
+ */
+static void slot_parts(evald_series *s, struct slot *sl)
+{
+	if (!s->join || !sl->s)
+		return;
+	if (!sl->predicted && evald_hist_new_log(s->mem, s->total, &sl->predicted) != 0)
+		return;
+	if (!sl->labels)
+		sl->labels = evald_mem_calloc(s->mem, 1, sizeof(*sl->labels));
+}
+
+/*
+ * The slot holding now, made or recycled as needed. Short of memory it
+ * lacks its histograms, and the records it cannot keep are refused.
+ */
+static struct slot *current_slot(evald_series *s, double now)
 {
 	int64_t no;
 	struct slot *sl;
-	int err;
 
 	if (s->hint && now == s->hint_now && s->hint->s && s->hint->no == s->hint_no &&
-	    (!s->join || s->hint->labels)) {
-		*out = s->hint;
-		return 0;
-	}
+	    (!s->join || s->hint->labels))
+		return s->hint;
 	no = slot_of(s, now);
 	sl = &s->ring[(uint64_t)no % s->nslots];
-	if (sl->s && sl->no != no) {
+	if ((sl->s || sl->refused) && sl->no != no) {
 		if (sl->no > no) {
 			/* The clock went back: count the record in the newest slot rather than lose
 			 * it. */
-			*out = sl;
-			return slot_parts(s, sl);
+			slot_parts(s, sl);
+			return sl;
 		}
 		drop_slot(s, sl); /* an expired slot: a later time starts afresh, as a log */
 	}
-	if (!sl->s) {
-		err = evald_hist_new_log(s->total, &sl->s);
-		if (err)
-			return err;
-		sl->refused = false;
-		s->live++;
-	}
 	sl->no = no;
-	err = slot_parts(s, sl);
-	if (err)
-		return err;
+	if (!sl->s && evald_hist_new_log(s->mem, s->total, &sl->s) == 0)
+		s->live++;
+	slot_parts(s, sl);
 	s->hint = sl;
 	s->hint_now = now;
 	s->hint_no = no;
-	*out = sl;
-	return 0;
+	return sl;
 }
 
 int evald_series_observe(evald_series *s, double now, int label, double score, double weight)
@@ -227,27 +244,22 @@ int evald_series_observe(evald_series *s, double now, int label, double score, d
  * in the ring, the current one for a t ahead of now, NULL for a t older
  * than the ring (late). Made if it is not there yet.
  */
-static int slot_at(evald_series *s, double now, double t, struct slot **out)
+static struct slot *slot_at(evald_series *s, double now, double t)
 {
 	int64_t cur = slot_of(s, now);
 
 	if (t >= now || slot_of(s, t) >= cur)
-		return current_slot(s, now, out);
-	if (slot_of(s, t) <= cur - (int64_t)s->nslots) {
-		*out = NULL;
-		return 0;
-	}
-	return current_slot(s, t, out);
+		return current_slot(s, now);
+	if (slot_of(s, t) <= cur - (int64_t)s->nslots)
+		return NULL;
+	return current_slot(s, t);
 }
 
-/* A record in the total that its slot could not keep (out of memory): the slot is incomplete. */
-static void refuse(evald_series *s, struct slot *sl)
-{
-	sl->refused = true;
-	s->slots_refused++;
-}
-
-/* The slot in use that holds time t, or NULL; never made, as pairs the join ends cannot fail. */
+/*
+ * The slot that holds time t and the counts of its labels, or one that
+ * was refused memory for them; NULL if neither. Never made, as what the
+ * join ends cannot fail.
+ */
 static struct slot *slot_find(const evald_series *s, double t)
 {
 	int64_t no;
@@ -257,7 +269,7 @@ static struct slot *slot_find(const evald_series *s, double t)
 		return NULL;
 	no = slot_of(s, t);
 	sl = &s->ring[(uint64_t)no % s->nslots];
-	return sl->s && sl->no == no && sl->labels ? sl : NULL;
+	return sl->no == no && ((sl->s && sl->labels) || sl->refused) ? sl : NULL;
 }
 
 int evald_series_observe_batch(evald_series *s, double now, size_t n, const int *labels,
@@ -267,22 +279,18 @@ int evald_series_observe_batch(evald_series *s, double now, size_t n, const int 
 	struct slot *slot = NULL;
 	int err = evald__records_check(n, labels, scores, weights, bad_index);
 
-	if (!err && s->nslots && !times)
-		err = current_slot(s, now, &slot);
-	/* Every slot is made before anything is counted, so a failure changes nothing. */
-	for (size_t i = 0; !err && s->nslots && times && i < n; i++)
-		err = slot_at(s, now, times[i], &slot);
 	if (err)
 		return err;
+	if (s->nslots && !times)
+		slot = current_slot(s, now);
 	s->last_active = now;
 	for (size_t i = 0; i < n; i++) {
 		if (times && s->nslots) {
-			slot_at(s, now, times[i], &slot); /* made above: cannot fail */
+			slot = slot_at(s, now, times[i]);
 			s->late += slot == NULL;
 		}
-		if (!evald__hist_add2(s->total, slot ? slot->s : NULL, labels[i], scores[i],
-		                      weights ? weights[i] : 1.0))
-			refuse(s, slot);
+		count_record(s, s->total, slot, slot ? slot->s : NULL, labels[i], scores[i],
+		             weights ? weights[i] : 1.0);
 	}
 	return 0;
 }
@@ -313,7 +321,7 @@ static void join_stop(evald_series *s)
 	s->join = NULL;
 	evald_hist_free(s->predicted);
 	s->predicted = NULL;
-	free(s->labels);
+	evald_mem_free(s->mem, s->labels);
 	s->labels = NULL;
 }
 
@@ -322,9 +330,9 @@ static int join_start(evald_series *s)
 {
 	if (s->join)
 		return 0;
-	if (evald_hist_new_like(s->total, &s->predicted) != 0 ||
-	    !(s->labels = calloc(1, sizeof(*s->labels))) ||
-	    evald_join_new(&s->join_cfg, &s->join) != 0) {
+	if (evald_hist_new_like(s->mem, s->total, &s->predicted) != 0 ||
+	    !(s->labels = evald_mem_calloc(s->mem, 1, sizeof(*s->labels))) ||
+	    evald_join_new(s->mem, &s->join_cfg, &s->join) != 0) {
 		join_stop(s);
 		return EVALD_ENOMEM;
 	}
@@ -337,9 +345,12 @@ static void joined(void *ctx, const struct evald_join_pair *p)
 	evald_series *s = ctx;
 	struct slot *sl = slot_find(s, p->time);
 	struct evald_label_stats *st[2] = {s->labels, sl ? sl->labels : NULL};
+	bool kept = !sl || (sl->s && sl->labels);
 
 	if (p->record &&
 	    !evald__hist_add2(s->total, sl ? sl->s : NULL, p->label, p->score, p->weight))
+		kept = false;
+	if (!kept)
 		refuse(s, sl);
 	for (int i = 0; i < 2 && st[i]; i++) {
 		switch (p->end) {
@@ -362,51 +373,45 @@ static void joined(void *ctx, const struct evald_join_pair *p)
 	}
 }
 
-/* Makes the join, room in it for n entries, and the slots of the given times (or now's). */
-static int join_prepare(evald_series *s, double now, size_t n, bool weighted, const double *times)
+/* Makes the join and room in it for n entries. */
+static int join_prepare(evald_series *s, size_t n, bool weighted)
 {
-	struct slot *sl;
 	int err = join_start(s);
 
-	if (!err)
-		err = evald_join_reserve(s->join, n, weighted);
-	if (!err && s->nslots)
-		err = current_slot(s, now, &sl);
-	for (size_t i = 0; !err && s->nslots && times && i < n; i++)
-		err = slot_at(s, now, times[i], &sl);
-	return err;
+	return err ? err : evald_join_reserve(s->join, n, weighted);
 }
 
-/* Counts one more of field in the stream's label counts and, if it has one, the slot's. */
+/*
+ * Counts one more of field in the stream's label counts and in the
+ * slot's, if it has one; a slot that was refused its counts is incomplete.
+ */
 #define COUNT_BOTH(s, sl, field)                                                                   \
 	do {                                                                                       \
 		(s)->labels->field++;                                                              \
-		if (sl)                                                                            \
+		if ((sl) && (sl)->labels)                                                          \
 			(sl)->labels->field++;                                                     \
+		else if (sl)                                                                       \
+			(sl)->refused = true;                                                      \
 	} while (0)
 
 /*
- * The slot the i-th of n ids, of time t (at most now), counts in, made by
- * join_prepare (NULL if its time is older than the ring); the index slot
- * of an id further on is prefetched.
+ * The slot the i-th of n ids, of time t (at most now), counts in (NULL if
+ * its time is older than the ring); the index slot of an id further on is
+ * prefetched.
  */
 static struct slot *join_slot(evald_series *s, double now, double t,
                               const struct evald_join_id *ids, size_t i, size_t n)
 {
-	struct slot *sl = NULL;
-
 	if (i + PREFETCH_AHEAD < n)
 		evald_join_prefetch(s->join, &ids[i + PREFETCH_AHEAD]);
-	if (s->nslots)
-		slot_at(s, now, t, &sl); /* made by join_prepare: cannot fail */
-	return sl;
+	return s->nslots ? slot_at(s, now, t) : NULL;
 }
 
 int evald_series_predict(evald_series *s, double now, size_t n, const struct evald_join_id *ids,
                          const double *scores, const double *weights, const double *times,
                          size_t outcomes[EVALD_JOIN_OUTCOMES])
 {
-	int err = join_prepare(s, now, n, weights != NULL, times);
+	int err = join_prepare(s, n, weights != NULL);
 
 	if (err)
 		return err;
@@ -423,8 +428,8 @@ int evald_series_predict(evald_series *s, double now, size_t n, const struct eva
 		}
 		COUNT_BOTH(s, sl, predictions);
 		s->labels->late += s->nslots && !sl;
-		if (!evald__hist_add2(s->predicted, sl ? sl->predicted : NULL, 0, scores[i], w))
-			refuse(s, sl);
+		count_record(s, s->predicted, sl, sl && sl->labels ? sl->predicted : NULL, 0,
+		             scores[i], w);
 	}
 	return 0;
 }
@@ -432,7 +437,7 @@ int evald_series_predict(evald_series *s, double now, size_t n, const struct eva
 int evald_series_label(evald_series *s, double now, size_t n, const struct evald_join_id *ids,
                        const int *labels, const double *times, size_t outcomes[EVALD_JOIN_OUTCOMES])
 {
-	int err = join_prepare(s, now, n, false, times);
+	int err = join_prepare(s, n, false);
 
 	if (err)
 		return err;
@@ -518,13 +523,38 @@ uint64_t evald_series_slots_refused(const evald_series *s)
 	return s->slots_refused;
 }
 
+void evald_series_set_slots_refused(evald_series *s, uint64_t n)
+{
+	s->slots_refused = n;
+}
+
+bool evald_series_slot_refused(const evald_series *s, uint32_t i, int64_t *no)
+{
+	*no = s->ring[i].no;
+	return s->ring[i].refused;
+}
+
+int evald_series_restore_refused(evald_series *s, int64_t no)
+{
+	struct slot *sl;
+
+	if (s->nslots == 0)
+		return EVALD_EINVAL;
+	sl = &s->ring[(uint64_t)no % s->nslots];
+	if ((sl->s || sl->refused) && sl->no != no)
+		return EVALD_EINVAL;
+	sl->no = no;
+	sl->refused = true;
+	return 0;
+}
+
 bool evald_series_complete(const evald_series *s, double from, double to)
 {
 	int64_t first = slot_of(s, from), end = slot_of(s, to);
 
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		const struct slot *sl = &s->ring[i];
-		if (sl->refused && in_range(sl, first, end))
+		if (sl->refused && sl->no >= first && sl->no < end)
 			return false;
 	}
 	return true;
@@ -558,7 +588,7 @@ double evald_series_since(const evald_series *s)
 int evald_series_merge(const evald_series *s, double from, double to, evald_hist **out)
 {
 	int64_t first = slot_of(s, from), end = slot_of(s, to);
-	int err = evald_hist_new_like(s->total, out);
+	int err = evald_hist_new_like(NULL, s->total, out); /* the caller's, not stream state */
 
 	if (err)
 		return err;
@@ -586,7 +616,7 @@ void evald_series_expire(evald_series *s, double now)
 	int64_t oldest = slot_of(s, now) - (int64_t)s->nslots + 1;
 
 	for (uint32_t i = 0; i < s->nslots; i++)
-		if (s->ring[i].s && s->ring[i].no < oldest)
+		if ((s->ring[i].s || s->ring[i].refused) && s->ring[i].no < oldest)
 			drop_slot(s, &s->ring[i]);
 }
 
@@ -599,26 +629,6 @@ void evald_series_reset(evald_series *s, double now)
 	s->since = now;
 	/* Pending predictions and waiting labels go too: a reset starts the stream afresh. */
 	join_stop(s);
-}
-
-size_t evald_series_footprint(const evald_series *s)
-{
-	size_t bytes =
-	        sizeof(*s) + s->nslots * sizeof(struct slot) + evald_hist_footprint(s->total);
-
-	for (uint32_t i = 0; i < s->nslots; i++) {
-		const struct slot *sl = &s->ring[i];
-		bytes += sl->s ? evald_hist_footprint(sl->s) : 0;
-		bytes += sl->predicted ? evald_hist_footprint(sl->predicted) : 0;
-		bytes += sl->labels ? sizeof(*sl->labels) : 0;
-	}
-	if (s->join)
-		bytes += evald_join_footprint(s->join);
-	if (s->join_copy)
-		bytes += evald_join_copy_footprint(s->join_copy);
-	if (s->predicted)
-		bytes += evald_hist_footprint(s->predicted) + sizeof(*s->labels);
-	return bytes;
 }
 
 size_t evald_series_live_slots(const evald_series *s)
@@ -647,7 +657,8 @@ int evald_series_restore_slot(evald_series *s, int64_t no, bool log, evald_hist 
 	sl = &s->ring[(uint64_t)no % s->nslots];
 	if (sl->s)
 		return EVALD_EINVAL;
-	err = log ? evald_hist_new_log(s->total, &sl->s) : evald_hist_new_like(s->total, &sl->s);
+	err = log ? evald_hist_new_log(s->mem, s->total, &sl->s)
+	          : evald_hist_new_like(s->mem, s->total, &sl->s);
 	if (err)
 		return err;
 	sl->no = no;
@@ -662,9 +673,9 @@ evald_hist *evald_series_restore_total(evald_series *s, double since)
 	return s->total;
 }
 
-int evald_series_clone_empty(const evald_series *src, evald_series **out)
+int evald_series_clone_empty(struct evald_mem *m, const evald_series *src, evald_series **out)
 {
-	return series_make(NULL, src->total, &src->win, src->since, out);
+	return series_make(m, NULL, src->total, &src->win, src->since, out);
 }
 
 int evald_series_copy_slot(evald_series *dst, const evald_series *src, uint32_t i)
@@ -672,18 +683,18 @@ int evald_series_copy_slot(evald_series *dst, const evald_series *src, uint32_t 
 	struct slot *d = &dst->ring[i];
 	const struct slot *from = &src->ring[i];
 
-	if (!from->s)
-		return 0;
 	drop_slot(dst, d);
-	if (evald_hist_clone(from->s, &d->s) != 0)
-		return EVALD_ENOMEM;
 	d->no = from->no;
 	d->refused = from->refused;
+	if (!from->s)
+		return 0;
+	if (evald_hist_clone(dst->mem, from->s, &d->s) != 0)
+		return EVALD_ENOMEM;
 	dst->live++;
-	if (from->predicted && evald_hist_clone(from->predicted, &d->predicted) != 0)
+	if (from->predicted && evald_hist_clone(dst->mem, from->predicted, &d->predicted) != 0)
 		return EVALD_ENOMEM;
 	if (from->labels) {
-		d->labels = malloc(sizeof(*d->labels));
+		d->labels = evald_mem_malloc(dst->mem, sizeof(*d->labels));
 		if (!d->labels)
 			return EVALD_ENOMEM;
 		*d->labels = *from->labels;
@@ -698,7 +709,7 @@ int evald_series_copy_join(evald_series *dst, evald_series *src, size_t max)
 	if (!src->join && !dst->join_copy)
 		return 1;
 	if (!dst->join_copy) {
-		r = evald_join_copy_new(src->join, &dst->join_copy);
+		r = evald_join_copy_new(dst->mem, src->join, &dst->join_copy);
 		if (r)
 			return r;
 	}
@@ -715,7 +726,7 @@ int evald_series_copy_join(evald_series *dst, evald_series *src, size_t max)
 int evald_series_copy_total(evald_series *dst, const evald_series *src)
 {
 	evald_hist *t;
-	int err = evald_hist_clone(src->total, &t);
+	int err = evald_hist_clone(dst->mem, src->total, &t);
 
 	if (err)
 		return err;
@@ -725,15 +736,16 @@ int evald_series_copy_total(evald_series *dst, const evald_series *src)
 	dst->late = src->late;
 	dst->last_active = src->last_active;
 	dst->ttl = src->ttl;
+	dst->slots_refused = src->slots_refused;
 	dst->join_cfg = src->join_cfg;
 	evald_hist_free(dst->predicted);
 	dst->predicted = NULL;
-	free(dst->labels);
+	evald_mem_free(dst->mem, dst->labels);
 	dst->labels = NULL;
 	if (!src->join)
 		return 0;
-	if (evald_hist_clone(src->predicted, &dst->predicted) != 0 ||
-	    !(dst->labels = malloc(sizeof(*dst->labels))))
+	if (evald_hist_clone(dst->mem, src->predicted, &dst->predicted) != 0 ||
+	    !(dst->labels = evald_mem_malloc(dst->mem, sizeof(*dst->labels))))
 		return EVALD_ENOMEM;
 	*dst->labels = *src->labels;
 	return 0;
@@ -818,9 +830,10 @@ int evald_series_restore_slot_labels(evald_series *s, int64_t no,
 	sl = &s->ring[(uint64_t)no % s->nslots];
 	if (!sl->s || sl->no != no || sl->labels)
 		return EVALD_EINVAL;
-	if (!log && !sl->predicted && evald_hist_new_like(s->total, &sl->predicted) != 0)
+	if (!log && !sl->predicted && evald_hist_new_like(s->mem, s->total, &sl->predicted) != 0)
 		return EVALD_ENOMEM;
-	if (slot_parts(s, sl) != 0)
+	slot_parts(s, sl);
+	if (!sl->predicted || !sl->labels)
 		return EVALD_ENOMEM;
 	*sl->labels = *labels;
 	*predicted = sl->predicted;

@@ -238,7 +238,7 @@ int main(int argc, char **argv)
 
 	if (parse_options(argc, argv, &o) != 0)
 		return 2;
-	err = evald_hist_new(&o.cfg, &s);
+	err = evald_hist_new(NULL, &o.cfg, &s);
 	if (err) {
 		fprintf(stderr, "evald-eval: bad bin configuration: %s\n", evald_strerror(err));
 		return 2;

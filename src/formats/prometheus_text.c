@@ -271,7 +271,7 @@ static void write_server(FILE *out, const struct evald_stats *st)
 {
 	header(out, "evald_rejected_records_total", "counter",
 	       "Records in refused requests, by error code.");
-	for (int e = EVALD_ETHRESHOLD; e > EVALD_ERROR_END; e--)
+	for (int e = -1; e > EVALD_ERROR_END; e--)
 		if (evald_error_is_wire(e))
 			fprintf(out, "evald_rejected_records_total{reason=\"%s\"} %llu\n",
 			        evald_error_name(e), (unsigned long long)st->records_rejected[-e]);
@@ -299,8 +299,24 @@ static void write_server(FILE *out, const struct evald_stats *st)
 	header(out, "evald_streams", "gauge", "Streams held.");
 	fprintf(out, "evald_streams %llu\n", (unsigned long long)st->streams);
 	header(out, "evald_state_bytes", "gauge",
-	       "Bytes held by the streams, window slots included.");
+	       "Bytes held by the streams, window slots, pending labels and checkpoint copies "
+	       "included, as the allocator counts them.");
 	fprintf(out, "evald_state_bytes %llu\n", (unsigned long long)st->state_bytes);
+	header(out, "evald_checkpoint_bytes", "gauge",
+	       "Of evald_state_bytes, the copy of a checkpoint under way.");
+	fprintf(out, "evald_checkpoint_bytes %llu\n", (unsigned long long)st->checkpoint_bytes);
+	header(out, "evald_max_memory_bytes", "gauge",
+	       "[server] max_memory, the budget of evald_state_bytes; 0 means no limit.");
+	fprintf(out, "evald_max_memory_bytes %llu\n", (unsigned long long)st->max_memory);
+	header(out, "evald_memory_refused_total", "counter",
+	       "What max_memory refused: new streams; records kept in their stream's total but "
+	       "not their window slot; pending predictions and labels evicted.");
+	fprintf(out, "evald_memory_refused_total{what=\"stream\"} %llu\n",
+	        (unsigned long long)st->streams_refused);
+	fprintf(out, "evald_memory_refused_total{what=\"slot_record\"} %llu\n",
+	        (unsigned long long)st->slots_refused);
+	fprintf(out, "evald_memory_refused_total{what=\"pending\"} %llu\n",
+	        (unsigned long long)st->pending_evicted_memory);
 }
 
 size_t evald_prometheus_write(FILE *out, const evald_registry *r, const struct evald_stats *st,

@@ -238,7 +238,11 @@ static void pack_series(msgpack_packer *pk, const char *name, const evald_series
 	size_t live = evald_series_live_slots(series);
 	int64_t no;
 
-	msgpack_pack_map(pk, 13 + joined);
+	size_t refused = 0;
+
+	for (uint32_t i = 0; i < cap; i++)
+		refused += evald_series_slot_refused(series, i, &no);
+	msgpack_pack_map(pk, 15 + joined);
 	evald_pack_str(pk, "name");
 	evald_pack_str(pk, name);
 	evald_pack_str(pk, "last_active");
@@ -247,6 +251,13 @@ static void pack_series(msgpack_packer *pk, const char *name, const evald_series
 	msgpack_pack_double(pk, evald_series_since(series));
 	evald_pack_str(pk, "late");
 	msgpack_pack_uint64(pk, evald_series_late(series));
+	evald_pack_str(pk, "slots_refused");
+	msgpack_pack_uint64(pk, evald_series_slots_refused(series));
+	evald_pack_str(pk, "refused_slots");
+	msgpack_pack_array(pk, refused);
+	for (uint32_t i = 0; i < cap; i++)
+		if (evald_series_slot_refused(series, i, &no))
+			msgpack_pack_int64(pk, no);
 	evald_pack_str(pk, "bins");
 	msgpack_pack_uint32(pk, cfg->bins);
 	evald_pack_str(pk, "range");
@@ -704,6 +715,21 @@ static int read_series(struct reader *rd, const msgpack_object *o, evald_registr
 				return err;
 		}
 	}
+	/* Files before the memory budget have no refusals. */
+	const msgpack_object *refused_o = evald_map_get(o, "refused_slots");
+	uint64_t slots_refused = 0;
+	if (refused_o && refused_o->type != MSGPACK_OBJECT_ARRAY)
+		return bad(rd, "%s: refused_slots is not a list", what);
+	for (uint32_t i = 0; refused_o && i < refused_o->via.array.size; i++) {
+		int64_t no;
+		if (!get_int(&refused_o->via.array.ptr[i], &no) ||
+		    evald_series_restore_refused(series, no) != 0)
+			return bad(rd, "%s: refused slot %u does not fit its ring", what, i);
+	}
+	if (evald_map_get(o, "slots_refused") &&
+	    !get_uint(evald_map_get(o, "slots_refused"), &slots_refused))
+		return bad(rd, "%s: slots_refused is not a count", what);
+	evald_series_set_slots_refused(series, slots_refused);
 	struct evald_hist_raw raw;
 	evald_hist_raw_get(evald_series_total(series), &raw);
 	*records += raw.records;
@@ -749,9 +775,9 @@ static size_t value_length(const char *p, size_t len, size_t limit)
 	return r > 0 && done && !f.too_deep ? (size_t)r : 0;
 }
 
-int evald_state_decode(const char *data, size_t len, size_t max_streams, evald_registry **out,
-                       struct evald_state_counters *c, struct evald_state_info *info, char *why,
-                       size_t whylen)
+int evald_state_decode(struct evald_mem *m, const char *data, size_t len, size_t max_streams,
+                       evald_registry **out, struct evald_state_counters *c,
+                       struct evald_state_info *info, char *why, size_t whylen)
 {
 	struct reader rd = {why, whylen, 0, 0.0};
 	msgpack_unpacked header, body;
@@ -811,7 +837,7 @@ int evald_state_decode(const char *data, size_t len, size_t max_streams, evald_r
 		err = bad(&rd, "malformed body");
 		goto done;
 	}
-	err = evald_registry_new(max_streams, &reg);
+	err = evald_registry_new(m, max_streams, &reg);
 	if (err == 0)
 		err = read_body(&rd, &body.data, reg, c, info);
 done:

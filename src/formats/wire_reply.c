@@ -13,6 +13,14 @@ void evald_pack_str(msgpack_packer *pk, const char *s)
 	msgpack_pack_str_body(pk, s, n);
 }
 
+static void pack_bool(msgpack_packer *pk, bool v)
+{
+	if (v)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+}
+
 /* A metric: a float, or nil when it is undefined. */
 static void pack_num(msgpack_packer *pk, double v)
 {
@@ -43,10 +51,7 @@ static void open_reply(msgpack_packer *pk, const msgpack_object *id, bool ok, si
 {
 	msgpack_pack_map(pk, n + 1 + (id != NULL));
 	evald_pack_str(pk, "ok");
-	if (ok)
-		msgpack_pack_true(pk);
-	else
-		msgpack_pack_false(pk);
+	pack_bool(pk, ok);
 	if (id) {
 		evald_pack_str(pk, "id");
 		msgpack_pack_object(pk, *id);
@@ -222,7 +227,7 @@ static void pack_by_code(msgpack_packer *pk, const uint64_t *counts)
 
 void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struct evald_stats *st)
 {
-	open_reply(pk, id, true, 29);
+	open_reply(pk, id, true, 34);
 	evald_pack_str(pk, "uptime");
 	msgpack_pack_double(pk, st->uptime);
 	evald_pack_str(pk, "connections");
@@ -251,6 +256,16 @@ void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struc
 	msgpack_pack_uint64(pk, st->streams_expired);
 	evald_pack_str(pk, "state_bytes");
 	msgpack_pack_uint64(pk, st->state_bytes);
+	evald_pack_str(pk, "checkpoint_bytes");
+	msgpack_pack_uint64(pk, st->checkpoint_bytes);
+	evald_pack_str(pk, "max_memory");
+	msgpack_pack_uint64(pk, st->max_memory);
+	evald_pack_str(pk, "streams_refused");
+	msgpack_pack_uint64(pk, st->streams_refused);
+	evald_pack_str(pk, "slots_refused");
+	msgpack_pack_uint64(pk, st->slots_refused);
+	evald_pack_str(pk, "pending_evicted_memory");
+	msgpack_pack_uint64(pk, st->pending_evicted_memory);
 	evald_pack_str(pk, "sink_lines");
 	msgpack_pack_uint64(pk, st->sink_lines);
 	evald_pack_str(pk, "sink_write_errors");
@@ -289,10 +304,7 @@ static void pack_confusion(msgpack_packer *pk, const struct evald_confusion *c)
 	evald_pack_str(pk, "threshold");
 	msgpack_pack_double(pk, c->threshold);
 	evald_pack_str(pk, "exact");
-	if (c->exact)
-		msgpack_pack_true(pk);
-	else
-		msgpack_pack_false(pk);
+	pack_bool(pk, c->exact);
 	evald_pack_str(pk, "tp");
 	pack_count(pk, c->tp);
 	evald_pack_str(pk, "fp");
@@ -410,7 +422,7 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
 	struct evald_summary sum;
 
 	evald_hist_summarize(snap->s, &sum);
-	open_reply(pk, id, true, FIGURE_FIELDS + 10 + logit + snap->curve + (snap->labels != NULL));
+	open_reply(pk, id, true, FIGURE_FIELDS + 12 + logit + snap->curve + (snap->labels != NULL));
 	evald_pack_str(pk, "stream");
 	evald_pack_str(pk, snap->stream);
 	evald_pack_str(pk, "window");
@@ -425,6 +437,10 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
 	msgpack_pack_uint64(pk, sum.out_of_range);
 	evald_pack_str(pk, "late");
 	msgpack_pack_uint64(pk, snap->late);
+	evald_pack_str(pk, "slots_refused");
+	msgpack_pack_uint64(pk, snap->slots_refused);
+	evald_pack_str(pk, "complete");
+	pack_bool(pk, snap->complete);
 	evald_pack_str(pk, "bins");
 	msgpack_pack_uint32(pk, cfg->bins);
 	evald_pack_str(pk, "range");

@@ -168,7 +168,7 @@ static int copy_step(struct evald_server *s, struct checkpoint *cp)
 	int err;
 
 	if (!cp->series)
-		return evald_series_clone_empty(live, &cp->series);
+		return evald_series_clone_empty(&s->copy_mem, live, &cp->series);
 	if (cp->slot < evald_series_capacity(live))
 		return evald_series_copy_slot(cp->series, live, cp->slot++);
 	err = evald_series_copy_join(cp->series, live, JOIN_STEP);
@@ -225,7 +225,8 @@ void evald__checkpoint(struct evald_server *s)
 	if (!s->cfg->state_path[0] || s->checkpoint || s->stopping)
 		return;
 	cp = calloc(1, sizeof(*cp));
-	if (!cp || evald_registry_new(evald_registry_count(s->streams), &cp->copy) != 0) {
+	if (!cp ||
+	    evald_registry_new(&s->copy_mem, evald_registry_count(s->streams), &cp->copy) != 0) {
 		free(cp);
 		s->stats.checkpoint_errors++;
 		evald_log(EVALD_LOG_ERROR, "checkpoint_failed", "error=ENOMEM");
@@ -371,7 +372,8 @@ int evald__restore(struct evald_server *s, bool discard_bad, char *err, size_t e
 	}
 	size_t len = fread(data, 1, (size_t)st.st_size, f);
 	fclose(f);
-	r = evald_state_decode(data, len, s->cfg->max_streams, &reg, &c, &info, why, sizeof(why));
+	r = evald_state_decode(&s->mem, data, len, s->cfg->max_streams, &reg, &c, &info, why,
+	                       sizeof(why));
 	free(data);
 	if (r == EVALD_ESTATE) {
 		if (!discard_bad) {

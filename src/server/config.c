@@ -23,6 +23,7 @@ enum key_type {
 	K_PAIR,      /* two finite doubles lo < hi, stored side by side */
 	K_LIST,      /* at most EVALD_THRESHOLDS_MAX doubles, and their count (uint32_t) */
 	K_ON_EXPIRY, /* enum evald_on_expiry */
+	K_SIZE,      /* bytes, as a uint64_t, with an optional KiB, MiB, GiB or TiB; "0" too */
 };
 
 /* Where a key's value lives: the server configuration, or a stream's. */
@@ -80,6 +81,9 @@ static const struct key keys[] = {
          "it, closes it."},
         {"server", "idle_timeout", K_DURATION, SERVER(idle_timeout), 0, 0, 0, EVALD_EINVAL, "0",
          "Close a connection that sends nothing for this long (e.g. 5m); 0 turns it off."},
+        {"server", "max_memory", K_SIZE, SERVER(max_memory), 0, 0, 0, EVALD_EINVAL, "1GiB",
+         "Most memory stream state may take (docs/limits.md); past it new streams are "
+         "refused and window slots go incomplete. 0: no limit."},
         {"server", "max_clock_skew", K_DURATION, SERVER(max_clock_skew), 0, 0, 0, EVALD_EINVAL,
          "60s", "How far ahead of evald's clock a record's time may be; a later one is bad_time."},
         {"defaults", "bins", K_UINT, BINS(bins), 0, 1, EVALD_BINS_MAX, EVALD_EBINS, "1000",
@@ -199,6 +203,30 @@ static bool parse_u64(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
 		return false;
 	*out = x;
 	return true;
+}
+
+static const char *const size_units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+
+/* Parses a size such as 512MiB (a whole number and a binary unit, or bytes alone). */
+static bool parse_size(const char *v, uint64_t *out)
+{
+	char *end;
+	unsigned long long x;
+
+	if (*v < '0' || *v > '9')
+		return false;
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (errno)
+		return false;
+	for (int u = 0; u < 5; u++)
+		if (strcmp(end, size_units[u]) == 0 || (u == 0 && *end == '\0')) {
+			if (x > UINT64_MAX >> (10 * u))
+				return false;
+			*out = (uint64_t)x << (10 * u);
+			return true;
+		}
+	return false;
 }
 
 static bool parse_double(const char *v, double *out)
@@ -334,6 +362,13 @@ static bool key_parse(const struct key *k, const char *v, char *at, char *count,
 			return false;
 		}
 		return true;
+	case K_SIZE:
+		if (!parse_size(v, (uint64_t *)(void *)at)) {
+			snprintf(what, len, "'%s' is not a size such as 0, 65536, 512MiB or 2GiB",
+			         v);
+			return false;
+		}
+		return true;
 	case K_LIST:
 		n = parse_list(v, (double *)(void *)at, EVALD_THRESHOLDS_MAX);
 		if (n < 0) {
@@ -389,6 +424,16 @@ static void key_write(const struct key *k, const char *at, const char *count, FI
 		else
 			fprintf(out, "%us", u32);
 		break;
+	case K_SIZE: {
+		uint64_t v = *(const uint64_t *)(const void *)at;
+		int u = 0;
+		while (v && u < 4 && v % 1024 == 0) {
+			v /= 1024;
+			u++;
+		}
+		fprintf(out, "%llu%s", (unsigned long long)v, u ? size_units[u] : "");
+		break;
+	}
 	case K_LOG_LEVEL:
 		fputs(evald_log_level_name(*(const enum evald_log_level *)(const void *)at), out);
 		break;

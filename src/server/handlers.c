@@ -40,6 +40,25 @@ static const char *target_name(const struct evald_conn *c, const struct evald_re
 	return buf;
 }
 
+/*
+ * Says that max_memory refused what a request needed, or that malloc
+ * failed, and what to do about it.
+ */
+static void memory_message(const struct evald_server *s, const char *what, char *out, size_t len)
+{
+	if (s->mem.limit)
+		snprintf(
+		        out, len,
+		        "%s refused: max_memory (%llu bytes, %llu of them for streams) is reached, "
+		        "state_bytes %llu. Raise [server] max_memory, lower bins or window_max, or "
+		        "set stream_ttl so that quiet streams leave",
+		        what, (unsigned long long)s->cfg->max_memory,
+		        (unsigned long long)s->mem.limit,
+		        (unsigned long long)evald_mem_used(&s->mem));
+	else
+		snprintf(out, len, "%s refused: out of memory", what);
+}
+
 /* The series a request refers to; made on first use if create. */
 static int find_series(struct evald_conn *c, const struct evald_request *req, bool create,
                        const char *name, evald_series **out)
@@ -61,6 +80,17 @@ static int find_series(struct evald_conn *c, const struct evald_request *req, bo
 		        evald_server_config_stream(s->cfg, name, len);
 		err = evald_registry_add(s->streams, name, len, &sc->hist, &sc->window, s->now,
 		                         out);
+		if (err == EVALD_ENOMEM) {
+			uint64_t suppressed;
+			s->stats.streams_refused++;
+			if (evald_ratelimit_allow(&s->memory_log, uv_now(s->loop), &suppressed))
+				evald_log(EVALD_LOG_WARN, "stream_refused",
+				          "stream=\"%s\" state_bytes=%llu max_memory=%llu "
+				          "suppressed=%llu",
+				          name, (unsigned long long)evald_mem_used(&s->mem),
+				          (unsigned long long)s->cfg->max_memory,
+				          (unsigned long long)suppressed);
+		}
 		if (err)
 			return err;
 		evald_series_set_join(*out, &sc->join); /* checked with the configuration */
@@ -109,8 +139,12 @@ static bool records_series(struct evald_conn *c, const struct evald_request *req
 	int err = find_series(c, req, true, target_name(c, req, buf), series);
 
 	if (err) {
+		char message[400];
+		if (err == EVALD_ENOMEM)
+			memory_message(c->peer.server, "a new stream", message, sizeof(message));
 		count_error(c, req, err, req->records.n,
 		            err == EVALD_ETOOMANY ? "too many streams: max_streams reached"
+		            : err == EVALD_ENOMEM ? message
 		                                  : evald_strerror(err));
 		return false;
 	}
@@ -130,8 +164,7 @@ static void observe(struct evald_conn *c, const struct evald_request *req)
 	err = evald_series_observe_batch(series, c->peer.server->now, r->n, r->value.labels,
 	                                 r->value.scores, r->value.weights, r->value.times, &bad);
 	if (err) {
-		count_error(c, req, err, r->n,
-		            "out of memory for the window slots of these records");
+		count_error(c, req, err, r->n, evald_strerror(err));
 		return;
 	}
 	c->peer.server->stats.records_accepted += r->n;
@@ -176,10 +209,10 @@ static evald_series *join_begin(struct evald_conn *c, const struct evald_request
 static bool join_end(struct evald_conn *c, const struct evald_request *req,
                      const evald_series *series, uint64_t evicted, int err, const char *what)
 {
-	char message[64];
+	char message[400];
 
 	if (err) {
-		snprintf(message, sizeof(message), "out of memory for these %s", what);
+		memory_message(c->peer.server, what, message, sizeof(message));
 		count_error(c, req, err, req->records.n, message);
 		return false;
 	}
@@ -198,7 +231,7 @@ static void predict(struct evald_conn *c, const struct evald_request *req)
 	                         evald_series_predict(series, c->peer.server->now, r->n,
 	                                              r->value.ids, r->value.scores,
 	                                              r->value.weights, r->value.times, outcomes),
-	                         "predictions"))
+	                         "memory for these predictions"))
 		return;
 	accepted = r->n - outcomes[EVALD_JOIN_DUPLICATE];
 	c->peer.server->stats.predictions_accepted += accepted;
@@ -216,7 +249,7 @@ static void label(struct evald_conn *c, const struct evald_request *req)
 	if (!series || !join_end(c, req, series, evicted,
 	                         evald_series_label(series, c->peer.server->now, r->n, r->value.ids,
 	                                            r->value.labels, r->value.times, outcomes),
-	                         "labels"))
+	                         "memory for these labels"))
 		return;
 	c->peer.server->stats.labels_accepted += r->n;
 	evald_reply_labelled(&c->pk, req->id, outcomes[EVALD_JOIN_MATCHED],
@@ -261,7 +294,7 @@ static int snapshot_labels(const evald_series *series, bool window, double from,
 		snap->pending = evald_join_pending(j);
 		return 0;
 	}
-	err = evald_hist_new_like(evald_series_predicted(series), predicted);
+	err = evald_hist_new_like(NULL, evald_series_predicted(series), predicted);
 	if (err)
 		return err;
 	evald_series_labels_merge(series, from, (floor(now / slot) + 1) * slot, labels, *predicted);
@@ -296,6 +329,8 @@ int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q
 	snap.window = window;
 	snap.to = s->now;
 	snap.late = evald_series_late(series);
+	snap.slots_refused = evald_series_slots_refused(series);
+	snap.complete = true;
 	if (strcmp(window, "total") == 0) {
 		snap.s = evald_series_total(series);
 		snap.from = evald_series_since(series);
@@ -309,6 +344,9 @@ int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q
 		return EVALD_EWINDOW;
 	} else {
 		snap.s = merged;
+		uint32_t slot = evald_series_window_config(series)->slot;
+		snap.complete =
+		        evald_series_complete(series, snap.from, (floor(s->now / slot) + 1) * slot);
 	}
 	snap.thresholds = q->thresholds;
 	snap.nthresholds = q->nthresholds;

@@ -20,7 +20,11 @@ void evald__refresh_stats(struct evald_server *s)
 {
 	s->stats.uptime = s->now - s->started;
 	s->stats.streams = evald_registry_count(s->streams);
-	s->stats.state_bytes = evald_registry_footprint(s->streams);
+	s->stats.checkpoint_bytes = evald_mem_used(&s->copy_mem);
+	s->stats.state_bytes = evald_mem_used(&s->mem) + s->stats.checkpoint_bytes;
+	s->stats.max_memory = s->cfg->max_memory;
+	s->stats.slots_refused = s->mem.slots_refused;
+	s->stats.pending_evicted_memory = s->mem.pending_evicted;
 	s->stats.http_connections = evald__http_open(s);
 	s->stats.records_late = 0;
 	memset(&s->stats.labels, 0, sizeof(s->stats.labels));
@@ -134,6 +138,28 @@ static void expire_streams(struct evald_server *s)
 	}
 }
 
+/* Logs, rate-limited, what max_memory refused since the last line: slot records, pending entries.
+ */
+static void log_memory(struct evald_server *s)
+{
+	uint64_t slots = s->mem.slots_refused - s->logged_slots_refused;
+	uint64_t evicted = s->mem.pending_evicted - s->logged_pending_evicted;
+	uint64_t suppressed;
+
+	if ((!slots && !evicted) ||
+	    !evald_ratelimit_allow(&s->memory_log, uv_now(s->loop), &suppressed))
+		return;
+	s->logged_slots_refused = s->mem.slots_refused;
+	s->logged_pending_evicted = s->mem.pending_evicted;
+	evald_log(EVALD_LOG_WARN, "memory_budget",
+	          "slots_refused=+%llu pending_evicted=+%llu state_bytes=%llu max_memory=%llu "
+	          "suppressed=%llu action=\"windows over these slots are incomplete; raise "
+	          "max_memory, lower bins or window_max, or set stream_ttl\"",
+	          (unsigned long long)slots, (unsigned long long)evicted,
+	          (unsigned long long)evald_mem_used(&s->mem),
+	          (unsigned long long)s->cfg->max_memory, (unsigned long long)suppressed);
+}
+
 void evald__tick(struct evald_server *s)
 {
 	uint32_t slot = s->cfg->defaults.window.slot;
@@ -162,6 +188,7 @@ void evald__tick(struct evald_server *s)
 		}
 	evald__http_expire(s);
 	evald__sink_due(s);
+	log_memory(s);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -342,6 +369,28 @@ static void fd_budget(struct evald_server *s)
 	          (unsigned long long)s->http_max_connections, FD_RESERVE);
 }
 
+/*
+ * Sets the streams' budget: max_memory, or half of it when checkpoints
+ * are on, since a checkpoint copies the streams while they keep changing
+ * and the copy must fit too. Restored state over it stays, and is logged.
+ */
+static void memory_budget(struct evald_server *s)
+{
+	uint64_t max = s->cfg->max_memory;
+
+	s->mem.limit = s->cfg->state_path[0] ? max / 2 : max;
+	if (max && s->cfg->state_path[0] && s->mem.limit == 0)
+		s->mem.limit = 1;
+	if (s->mem.limit && evald_mem_used(&s->mem) > s->mem.limit)
+		evald_log(
+		        EVALD_LOG_WARN, "memory_over_budget",
+		        "state_bytes=%llu stream_budget=%llu max_memory=%llu action=\"new streams "
+		        "are refused and slots go incomplete until streams leave; raise "
+		        "max_memory to keep them\"",
+		        (unsigned long long)evald_mem_used(&s->mem),
+		        (unsigned long long)s->mem.limit, (unsigned long long)max);
+}
+
 int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg,
                      const struct evald_server_options *opts, evald_server **out, char *err,
                      size_t errlen)
@@ -361,8 +410,11 @@ int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg,
 	s->bad_input_log.burst = 10;
 	s->eviction_log.burst = 5;
 	s->accept_log.burst = 5;
+	s->memory_log.burst = 5;
+	evald_mem_init(&s->mem, 0); /* no limit until the state file is restored */
+	evald_mem_init(&s->copy_mem, 0);
 	fd_budget(s);
-	r = evald_registry_new(cfg->max_streams, &s->streams);
+	r = evald_registry_new(&s->mem, cfg->max_streams, &s->streams);
 	if (r == 0)
 		r = handles_init(s, err, errlen);
 	else
@@ -375,6 +427,8 @@ int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg,
 	r = handles_start(s, opts->manual_clock, err, errlen);
 	if (r == 0)
 		r = evald__restore(s, opts->discard_bad_state, err, errlen);
+	if (r == 0)
+		memory_budget(s);
 	if (r == 0)
 		r = evald__sink_open(s, err, errlen);
 	if (r == 0)

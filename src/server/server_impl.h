@@ -9,6 +9,7 @@
 #include <evald/clock.h>
 #include <evald/config.h>
 #include <evald/log.h>
+#include <evald/mem.h>
 #include <evald/wire.h>
 #include <evald/registry.h>
 #include <evald/server.h>
@@ -57,7 +58,11 @@ struct evald_server {
 	struct evald_ratelimit bad_input_log;
 	struct evald_ratelimit eviction_log; /* labels_evicted lines */
 	struct evald_ratelimit accept_log;   /* accept_error lines */
-	uint64_t max_connections;            /* the caps, as the descriptor limit allows */
+	struct evald_ratelimit memory_log;   /* stream_refused and memory_budget lines */
+	struct evald_mem mem;                /* the streams' state, under max_memory */
+	struct evald_mem copy_mem; /* a checkpoint's copy: bounded as mem is half of max_memory */
+	uint64_t logged_slots_refused, logged_pending_evicted; /* as of the last memory line */
+	uint64_t max_connections; /* the caps, as the descriptor limit allows */
 	uint64_t http_max_connections;
 	uint64_t streams_removed; /* streams expired so far: cached pointers to them go stale */
 };

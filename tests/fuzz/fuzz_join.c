@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.label_wait = data[1] % 50;
 	cfg.on_expiry = (enum evald_on_expiry)(data[2] % 3);
 	cfg.max_pending = 1 + data[3] % 500;
-	if (evald_join_new(&cfg, &j) != 0)
+	if (evald_join_new(NULL, &cfg, &j) != 0)
 		abort();
 	/* At most 1024 operations: longer inputs add nothing but time. */
 	for (size_t i = 4, n = 0; i + 1 < size && n < 1024; i += 2, n++) {
@@ -85,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			nsaved = 0;
 			evald_join_each(j, save, NULL);
 			evald_join_counts(j, &c);
-			if (evald_join_new(&cfg, &back) != 0)
+			if (evald_join_new(NULL, &cfg, &back) != 0)
 				abort();
 			evald_join_set_counts(back, &c);
 			for (size_t k = 0; k < nsaved; k++)

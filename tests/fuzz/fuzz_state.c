@@ -16,8 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	evald_registry *r;
 	char why[256];
 
-	if (evald_state_decode((const char *)data, size, 1000, &r, &c, &info, why, sizeof(why)) ==
-	    0) {
+	if (evald_state_decode(NULL, (const char *)data, size, 1000, &r, &c, &info, why,
+	                       sizeof(why)) == 0) {
 		msgpack_sbuffer sb;
 		msgpack_sbuffer_init(&sb);
 		if (evald_state_encode(&sb, r, &c, info.created) != 0)

@@ -27,7 +27,7 @@ static void assert_every_edge_exact(const struct evald_config *cfg)
 {
 	evald_hist *s;
 
-	assert_int_equal(evald_hist_new(cfg, &s), 0);
+	assert_int_equal(evald_hist_new(NULL, cfg, &s), 0);
 	for (uint32_t k = 0; k < cfg->bins; k++) {
 		double e = evald_hist_edge(s, k), next = evald_hist_edge(s, k + 1);
 		assert_true(e < next);
@@ -76,7 +76,7 @@ static void test_uniform_edges_follow_the_documented_formula(void **state)
 	struct evald_config cfg = make(777, -3.0, 7.0, EVALD_SPACING_UNIFORM);
 	evald_hist *s;
 
-	assert_int_equal(evald_hist_new(&cfg, &s), 0);
+	assert_int_equal(evald_hist_new(NULL, &cfg, &s), 0);
 	for (uint32_t k = 0; k < cfg.bins; k++)
 		assert_true(evald_hist_edge(s, k) ==
 		            cfg.lo + (double)k * (cfg.hi - cfg.lo) / cfg.bins);
@@ -90,7 +90,7 @@ static void test_logit_edges_are_uniform_in_log_odds(void **state)
 	struct evald_config cfg = make(1000, 0.0, 1.0, EVALD_SPACING_LOGIT);
 	evald_hist *s;
 
-	assert_int_equal(evald_hist_new(&cfg, &s), 0);
+	assert_int_equal(evald_hist_new(NULL, &cfg, &s), 0);
 	assert_true(evald_hist_edge(s, 0) == 0.0);
 	assert_true(evald_hist_edge(s, 1000) == 1.0);
 	assert_true(evald_hist_edge(s, 500) == 0.5);
@@ -110,7 +110,7 @@ static void test_scores_outside_the_range_clamp_to_the_end_bins(void **state)
 	struct evald_config cfg = make(10, 0.0, 1.0, EVALD_SPACING_UNIFORM);
 	evald_hist *s;
 
-	assert_int_equal(evald_hist_new(&cfg, &s), 0);
+	assert_int_equal(evald_hist_new(NULL, &cfg, &s), 0);
 	assert_int_equal(evald_hist_bin(s, -0.5), 0);
 	assert_int_equal(evald_hist_bin(s, -1e300), 0);
 	assert_int_equal(evald_hist_bin(s, -0.0), 0);
@@ -120,7 +120,7 @@ static void test_scores_outside_the_range_clamp_to_the_end_bins(void **state)
 	evald_hist_free(s);
 
 	cfg.spacing = EVALD_SPACING_LOGIT;
-	assert_int_equal(evald_hist_new(&cfg, &s), 0);
+	assert_int_equal(evald_hist_new(NULL, &cfg, &s), 0);
 	assert_int_equal(evald_hist_bin(s, -2.0), 0);
 	assert_int_equal(evald_hist_bin(s, 5e-324), 0);
 	assert_int_equal(evald_hist_bin(s, nextafter(1.0, 0.0)), 9);
@@ -137,7 +137,7 @@ static void test_bad_configurations_are_refused_with_their_reason(void **state)
 	cfg = make(0, 0.0, 1.0, EVALD_SPACING_UNIFORM);
 	assert_int_equal(evald_config_check(&cfg), EVALD_EBINS);
 	cfg.bins = EVALD_BINS_MAX + 1;
-	assert_int_equal(evald_hist_new(&cfg, &s), EVALD_EBINS);
+	assert_int_equal(evald_hist_new(NULL, &cfg, &s), EVALD_EBINS);
 	assert_null(s);
 
 	cfg = make(10, 1.0, 1.0, EVALD_SPACING_UNIFORM);

@@ -100,7 +100,9 @@ static void test_every_client_error_has_a_wire_name(void **state)
 	        "message_too_large", "invalid_msgpack", "too_many_connections"};
 	for (int e = EVALD_ETHRESHOLD, i = 0; e >= EVALD_ECONNLIMIT; e--, i++)
 		assert_string_equal(evald_error_name(e), names[i]);
-	assert_string_equal(evald_error_name(EVALD_ENOMEM), "internal");
+	/* Out of memory, max_memory's refusals included, is the client's to know. */
+	assert_string_equal(evald_error_name(EVALD_ENOMEM), "out_of_memory");
+	assert_string_equal(evald_error_name(EVALD_ESYS), "internal");
 }
 
 static void test_snapshot_reply_holds_every_field(void **state)
@@ -112,7 +114,7 @@ static void test_snapshot_reply_holds_every_field(void **state)
 
 	cfg.bins = 10;
 	cfg.spacing = EVALD_SPACING_LOGIT;
-	assert_int_equal(evald_hist_new(&cfg, &s), 0);
+	assert_int_equal(evald_hist_new(NULL, &cfg, &s), 0);
 	assert_int_equal(evald_hist_observe(s, 1, 0.9, 1.0), 0);
 	assert_int_equal(evald_hist_observe(s, 1, 0.2, 0.5), 0);
 	struct evald_snapshot snap = {.stream = "m",
@@ -123,7 +125,9 @@ static void test_snapshot_reply_holds_every_field(void **state)
 	                              .curve = true,
 	                              .from = 10.0,
 	                              .to = 20.0,
-	                              .late = 4};
+	                              .late = 4,
+	                              .slots_refused = 3,
+	                              .complete = false};
 	evald_reply_snapshot(&pk, NULL, &snap);
 	const msgpack_object *r = packed();
 	static const char *const keys[] = {"ok",
@@ -137,6 +141,8 @@ static void test_snapshot_reply_holds_every_field(void **state)
 	                                   "records",
 	                                   "out_of_range",
 	                                   "late",
+	                                   "slots_refused",
+	                                   "complete",
 	                                   "bins",
 	                                   "range",
 	                                   "spacing",
@@ -154,6 +160,9 @@ static void test_snapshot_reply_holds_every_field(void **state)
 			fail_msg("no %s", keys[i]);
 	assert_str(get(r, "spacing"), "logit");
 	assert_int_equal(get(r, "late")->via.u64, 4);
+	assert_int_equal(get(r, "slots_refused")->via.u64, 3);
+	assert_int_equal(get(r, "complete")->type, MSGPACK_OBJECT_BOOLEAN);
+	assert_false(get(r, "complete")->via.boolean);
 	/* 1.5 is not whole: a float. Negatives 0: an integer. */
 	assert_int_equal(get(r, "n")->type, MSGPACK_OBJECT_FLOAT64);
 	assert_true(get(r, "n")->via.f64 == 1.5);
@@ -195,7 +204,7 @@ static void test_streams_stats_ping_and_accepted_replies(void **state)
 	assert_int_equal(get(get(r, "errors"), "bad_weight")->via.u64, 0);
 	assert_null(get(get(r, "errors"), "internal"));
 
-	assert_int_equal(evald_registry_new(4, &reg), 0);
+	assert_int_equal(evald_registry_new(NULL, 4, &reg), 0);
 	assert_int_equal(evald_registry_add(reg, "a", 1, &evald_config_default, &win, 0.0, &s), 0);
 	assert_int_equal(evald_series_observe(s, 0.0, 1, 0.5, 1.0), 0);
 	msgpack_sbuffer_clear(&sbuf);

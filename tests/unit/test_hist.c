@@ -21,7 +21,7 @@ static evald_hist *stream_with(uint32_t bins, uint32_t nthresholds, const double
 	cfg.nthresholds = nthresholds;
 	if (nthresholds)
 		memcpy(cfg.thresholds, thresholds, nthresholds * sizeof(double));
-	assert_int_equal(evald_hist_new(&cfg, &s), 0);
+	assert_int_equal(evald_hist_new(NULL, &cfg, &s), 0);
 	return s;
 }
 
@@ -162,7 +162,7 @@ static void test_merge_refuses_different_configurations(void **state)
 	evald_hist *dst, *src;
 
 	base.bins = 20;
-	assert_int_equal(evald_hist_new(&base, &dst), 0);
+	assert_int_equal(evald_hist_new(NULL, &base, &dst), 0);
 	assert_int_equal(evald_hist_observe(dst, 1, 0.7, 1.0), 0);
 	for (int variant = 0; variant < 6; variant++) {
 		other = base;
@@ -186,7 +186,7 @@ static void test_merge_refuses_different_configurations(void **state)
 			other.nthresholds = 0;
 			break;
 		}
-		assert_int_equal(evald_hist_new(&other, &src), 0);
+		assert_int_equal(evald_hist_new(NULL, &other, &src), 0);
 		assert_int_equal(evald_hist_observe(src, 0, 0.2, 1.0), 0);
 		assert_int_equal(evald_hist_merge(dst, src), EVALD_EMISMATCH);
 		evald_hist_free(src);
@@ -201,12 +201,12 @@ static void test_merge_refuses_different_configurations(void **state)
 	other = base;
 	other.logit_hi = 10.0;
 	evald_hist_free(dst);
-	assert_int_equal(evald_hist_new(&base, &dst), 0);
-	assert_int_equal(evald_hist_new(&other, &src), 0);
+	assert_int_equal(evald_hist_new(NULL, &base, &dst), 0);
+	assert_int_equal(evald_hist_new(NULL, &other, &src), 0);
 	assert_int_equal(evald_hist_merge(dst, src), EVALD_EMISMATCH);
 	evald_hist_free(src);
 	other = base;
-	assert_int_equal(evald_hist_new(&other, &src), 0);
+	assert_int_equal(evald_hist_new(NULL, &other, &src), 0);
 	assert_int_equal(evald_hist_merge(dst, src), 0);
 	evald_hist_free(src);
 	evald_hist_free(dst);
@@ -233,15 +233,25 @@ static void test_reset_forgets_every_record(void **state)
 static void test_footprint_counts_the_bins(void **state)
 {
 	(void)state;
-	evald_hist *small = stream_with(10, 1, (double[]){0.5});
-	evald_hist *big = stream_with(10000, 1, (double[]){0.5});
-	size_t a = evald_hist_footprint(small), b = evald_hist_footprint(big);
+	struct evald_config cfg = evald_config_default;
+	struct evald_mem m;
+	evald_hist *small, *big;
+	size_t a, b;
 
-	/* Two classes of three doubles, and one edge, per bin. */
-	assert_int_equal(b - a, (10000 - 10) * (6 * sizeof(double) + sizeof(double)));
+	evald_mem_init(&m, 0);
+	cfg.bins = 10;
+	assert_int_equal(evald_hist_new(&m, &cfg, &small), 0);
+	a = evald_mem_used(&m);
+	cfg.bins = 10000;
+	assert_int_equal(evald_hist_new(&m, &cfg, &big), 0);
+	b = evald_mem_used(&m) - a;
+	/* Two classes of three doubles, and one edge, per bin; blocks round to 16 bytes. */
+	assert_true(b - a >= (10000 - 10) * (6 * sizeof(double) + sizeof(double)));
+	assert_true(b - a <= (10000 - 10) * (6 * sizeof(double) + sizeof(double)) + 32);
 	assert_true(a > 10 * 7 * sizeof(double));
 	evald_hist_free(small);
 	evald_hist_free(big);
+	assert_int_equal(evald_mem_used(&m), 0);
 }
 
 int main(void)

@@ -304,7 +304,7 @@ static evald_join *carry_over(evald_join *j, const struct evald_join_config *cfg
 	evald_join_each(j, save, &saved);
 	assert_int_equal(saved.n, evald_join_pending(j) + evald_join_waiting(j));
 	evald_join_counts(j, &c);
-	assert_int_equal(evald_join_new(cfg, &back), 0);
+	assert_int_equal(evald_join_new(&test_mem, cfg, &back), 0);
 	evald_join_set_counts(back, &c);
 	for (size_t i = 0; i < saved.n; i++)
 		assert_int_equal(evald_join_restore(back, &saved.e[i]), 0);
@@ -334,7 +334,7 @@ static void run_against_model(const struct evald_join_config *cfg, size_t steps,
 	m.cfg = *cfg;
 	got.n = want.n = 0;
 	memset(ends, 0, sizeof(ends));
-	assert_int_equal(evald_join_new(cfg, &j), 0);
+	assert_int_equal(evald_join_new(&test_mem, cfg, &j), 0);
 	for (size_t step = 0; step < steps; step++) {
 		struct evald_join_id id;
 		unsigned k = (unsigned)(test_uniform01() * 400);
@@ -439,7 +439,7 @@ static void test_a_pending_prediction_costs_at_most_48_bytes(void **state)
 	evald_join *j;
 
 	(void)state;
-	assert_int_equal(evald_join_new(&cfg, &j), 0);
+	assert_int_equal(evald_join_new(&test_mem, &cfg, &j), 0);
 	assert_int_equal(evald_join_reserve(j, n, false), 0);
 	for (size_t i = 0; i < n; i++) {
 		struct evald_join_id id;
@@ -449,7 +449,7 @@ static void test_a_pending_prediction_costs_at_most_48_bytes(void **state)
 		                 EVALD_JOIN_PENDING);
 	}
 	assert_int_equal(evald_join_pending(j), n);
-	assert_true(evald_join_footprint(j) <= 48 * n);
+	assert_true(evald_mem_used(&test_mem) <= 48 * n);
 	evald_join_free(j);
 }
 
@@ -507,7 +507,7 @@ static void test_a_copy_made_in_steps_is_the_join_when_it_ends(void **state)
 	size_t copies = 0;
 
 	(void)state;
-	assert_int_equal(evald_join_new(&cfg, &j), 0);
+	assert_int_equal(evald_join_new(&test_mem, &cfg, &j), 0);
 	for (size_t step = 0; step < 20000; step++) {
 		struct evald_join_id id;
 		pool_id((unsigned)(test_uniform01() * 400), &id);
@@ -524,7 +524,7 @@ static void test_a_copy_made_in_steps_is_the_join_when_it_ends(void **state)
 			                 now - test_uniform01() * 10, now, joined, &got);
 		got.n = 0;
 		if (!c && step % 50 == 0)
-			assert_int_equal(evald_join_copy_new(j, &c), 0);
+			assert_int_equal(evald_join_copy_new(&test_mem, j, &c), 0);
 		if (c && step % 3 == 0) {
 			int done = evald_join_copy_step(c, 4);
 			assert_true(done == 0 || done == 1);
@@ -545,7 +545,7 @@ static void test_a_copy_made_in_steps_is_the_join_when_it_ends(void **state)
 	}
 	assert_true(copies > 10);
 	/* A copy whose join is freed cannot be finished, and says so. */
-	assert_int_equal(evald_join_copy_new(j, &c), 0);
+	assert_int_equal(evald_join_copy_new(&test_mem, j, &c), 0);
 	evald_join_free(j);
 	assert_int_equal(evald_join_copy_step(c, 1000), EVALD_EINVAL);
 	evald_join_copy_free(c);
@@ -554,12 +554,12 @@ static void test_a_copy_made_in_steps_is_the_join_when_it_ends(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_ids_are_distinct_by_type_and_bytes),
-	        cmocka_unit_test(test_the_join_agrees_with_a_brute_force_model),
-	        cmocka_unit_test(test_expiry_in_small_steps_ends_the_same_waits),
-	        cmocka_unit_test(test_a_restored_join_goes_on_exactly_as_the_original),
-	        cmocka_unit_test(test_a_pending_prediction_costs_at_most_48_bytes),
-	        cmocka_unit_test(test_a_copy_made_in_steps_is_the_join_when_it_ends),
+	        counted_test(test_ids_are_distinct_by_type_and_bytes),
+	        counted_test(test_the_join_agrees_with_a_brute_force_model),
+	        counted_test(test_expiry_in_small_steps_ends_the_same_waits),
+	        counted_test(test_a_restored_join_goes_on_exactly_as_the_original),
+	        counted_test(test_a_pending_prediction_costs_at_most_48_bytes),
+	        counted_test(test_a_copy_made_in_steps_is_the_join_when_it_ends),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

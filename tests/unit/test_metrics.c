@@ -66,7 +66,7 @@ static evald_hist *new_stream(uint32_t bins, enum evald_spacing spacing)
 
 	cfg.bins = bins;
 	cfg.spacing = spacing;
-	assert_int_equal(evald_hist_new(&cfg, &s), 0);
+	assert_int_equal(evald_hist_new(NULL, &cfg, &s), 0);
 	return s;
 }
 

@@ -51,7 +51,7 @@ static evald_registry *sample_registry(void)
 	evald_registry *r;
 	evald_series *s;
 
-	assert_int_equal(evald_registry_new(10, &r), 0);
+	assert_int_equal(evald_registry_new(NULL, 10, &r), 0);
 	assert_int_equal(evald_registry_add(r, "m", 1, &evald_config_default, &w, 0.0, &s), 0);
 	for (int i = 0; i < N; i++) {
 		labels[i] = test_uniform01() < 0.3;

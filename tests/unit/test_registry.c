@@ -10,6 +10,8 @@
 #include <evald/error.h>
 #include <evald/registry.h>
 
+#include "testutil.h"
+
 static void test_names_are_checked(void **state)
 {
 	(void)state;
@@ -35,7 +37,7 @@ static void test_streams_are_found_by_name_and_listed_in_creation_order(void **s
 	char name[32];
 	const char *got;
 
-	assert_int_equal(evald_registry_new(5000, &r), 0);
+	assert_int_equal(evald_registry_new(&test_mem, 5000, &r), 0);
 	for (int i = 0; i < 3000; i++) {
 		int n = snprintf(name, sizeof(name), "stream-%d", i);
 		assert_null(evald_registry_find(r, name, (size_t)n));
@@ -54,7 +56,7 @@ static void test_streams_are_found_by_name_and_listed_in_creation_order(void **s
 	assert_null(evald_registry_find(r, "stream-1", 7));
 	assert_int_equal(evald_registry_add(r, "stream-7", 8, &evald_config_default, &win, 0.0, &s),
 	                 EVALD_EINVAL);
-	assert_true(evald_registry_footprint(r) > 3000 * evald_series_footprint(made[0]));
+	assert_true(evald_mem_used(&test_mem) > 3000 * 48000);
 	evald_registry_free(r);
 }
 
@@ -66,7 +68,7 @@ static void test_the_cap_and_bad_configurations_are_refused(void **state)
 	evald_series *s;
 	struct evald_config bad = evald_config_default;
 
-	assert_int_equal(evald_registry_new(2, &r), 0);
+	assert_int_equal(evald_registry_new(&test_mem, 2, &r), 0);
 	bad.bins = 0;
 	assert_int_equal(evald_registry_add(r, "a", 1, &bad, &win, 0.0, &s), EVALD_EBINS);
 	assert_int_equal(evald_registry_add(r, "", 0, &evald_config_default, &win, 0.0, &s),
@@ -91,7 +93,7 @@ static void test_streams_of_one_configuration_share_their_edges(void **state)
 	char name[16];
 	size_t before, per_stream;
 
-	assert_int_equal(evald_registry_new(1000, &r), 0);
+	assert_int_equal(evald_registry_new(&test_mem, 1000, &r), 0);
 	for (int i = 0; i < 100; i++) {
 		snprintf(name, sizeof(name), "s%d", i);
 		assert_int_equal(evald_registry_add(r, name, strlen(name), &evald_config_default,
@@ -99,26 +101,26 @@ static void test_streams_of_one_configuration_share_their_edges(void **state)
 		                 0);
 	}
 	/* 1000 bins: 48,000 bytes of cells, the rest a share of the edges and bookkeeping. */
-	per_stream = evald_registry_footprint(r) / 100;
+	per_stream = evald_mem_used(&test_mem) / 100;
 	assert_true(per_stream <= 48 * 1024);
 	assert_true(per_stream >= 48000);
 
-	before = evald_registry_footprint(r);
+	before = evald_mem_used(&test_mem);
 	shuffled.nthresholds = 3;
 	shuffled.thresholds[0] = 0.9;
 	shuffled.thresholds[1] = 0.5;
 	shuffled.thresholds[2] = 0.9;
 	assert_int_equal(evald_registry_add(r, "x", 1, &shuffled, &off, 0.0, &s), 0);
 	assert_int_equal(evald_registry_add(r, "y", 1, &shuffled, &off, 0.0, &s), 0);
-	size_t two_new = evald_registry_footprint(r) - before;
+	size_t two_new = evald_mem_used(&test_mem) - before;
 
-	before = evald_registry_footprint(r);
+	before = evald_mem_used(&test_mem);
 	other = shuffled;
 	other.hi = 2.0;
 	assert_int_equal(evald_registry_add(r, "z", 1, &other, &off, 0.0, &s), 0);
 	assert_int_equal(evald_registry_add(r, "w", 1, &other, &off, 0.0, &s), 0);
 	/* The same footprint: "x" made edges that "y" shares, as "z" and "w" do. */
-	assert_int_equal(evald_registry_footprint(r) - before, two_new);
+	assert_int_equal(evald_mem_used(&test_mem) - before, two_new);
 	assert_true(two_new < 2 * 48000 + 1001 * sizeof(double) + 4096);
 	assert_true(evald_hist_made_from(evald_series_total(s), &other));
 	assert_false(evald_hist_made_from(evald_series_total(s), &shuffled));
@@ -139,7 +141,7 @@ static void test_removed_streams_leave_the_rest_whole(void **state)
 	char buf[16];
 
 	(void)state;
-	assert_int_equal(evald_registry_new(100, &r), 0);
+	assert_int_equal(evald_registry_new(&test_mem, 100, &r), 0);
 	for (int i = 0; i < 40; i++) {
 		snprintf(buf, sizeof(buf), "s%d", i);
 		assert_int_equal(evald_registry_add(r, buf, strlen(buf), &evald_config_default,
@@ -171,11 +173,11 @@ static void test_removed_streams_leave_the_rest_whole(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_names_are_checked),
-	        cmocka_unit_test(test_streams_are_found_by_name_and_listed_in_creation_order),
-	        cmocka_unit_test(test_the_cap_and_bad_configurations_are_refused),
-	        cmocka_unit_test(test_streams_of_one_configuration_share_their_edges),
-	        cmocka_unit_test(test_removed_streams_leave_the_rest_whole),
+	        counted_test(test_names_are_checked),
+	        counted_test(test_streams_are_found_by_name_and_listed_in_creation_order),
+	        counted_test(test_the_cap_and_bad_configurations_are_refused),
+	        counted_test(test_streams_of_one_configuration_share_their_edges),
+	        counted_test(test_removed_streams_leave_the_rest_whole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,7 +22,7 @@ static evald_series *make(uint32_t slot, uint32_t max)
 	evald_series *s;
 
 	cfg.bins = 50;
-	assert_int_equal(evald_series_new(&cfg, &w, T0, &s), 0);
+	assert_int_equal(evald_series_new(&test_mem, &cfg, &w, T0, &s), 0);
 	return s;
 }
 
@@ -35,7 +35,7 @@ static void test_a_window_holds_exactly_the_records_of_its_slots(void **state)
 	double from;
 
 	cfg.bins = 50;
-	assert_int_equal(evald_hist_new(&cfg, &want), 0);
+	assert_int_equal(evald_hist_new(&test_mem, &cfg, &want), 0);
 	for (int i = 0; i < 200; i++) {
 		double t = T0 + 0.5 * i;
 		int label = i % 3 == 0;
@@ -120,7 +120,8 @@ static void test_windows_must_be_multiples_of_the_slot_and_at_most_max(void **st
 
 	struct evald_window_config bad = {7, 60};
 	evald_series *x;
-	assert_int_equal(evald_series_new(&evald_config_default, &bad, T0, &x), EVALD_EWINDOW);
+	assert_int_equal(evald_series_new(&test_mem, &evald_config_default, &bad, T0, &x),
+	                 EVALD_EWINDOW);
 	bad.slot = 0;
 	assert_int_equal(evald_window_check(&bad), EVALD_EWINDOW);
 }
@@ -129,21 +130,21 @@ static void test_idle_slots_are_freed_as_they_expire(void **state)
 {
 	(void)state;
 	evald_series *s = make(10, 60);
-	size_t empty = evald_series_footprint(s);
+	size_t empty = evald_mem_used(&test_mem);
 
 	for (int i = 0; i < 7; i++)
 		assert_int_equal(evald_series_observe(s, T0 + 10 * i, 1, 0.5, 1.0), 0);
 	assert_int_equal(evald_series_live_slots(s), 7);
 	/* Seven slots of one record each: each a log of one, far less than 50 bins of cells. */
-	assert_true(evald_series_footprint(s) > empty + 7 * 16);
-	assert_true(evald_series_footprint(s) < empty + 7 * 50 * 48);
+	assert_true(evald_mem_used(&test_mem) > empty + 7 * 16);
+	assert_true(evald_mem_used(&test_mem) < empty + 7 * 50 * 48);
 	evald_series_expire(s, T0 + 60);
 	assert_int_equal(evald_series_live_slots(s), 7); /* all within the 60 s reach */
 	evald_series_expire(s, T0 + 95);
 	assert_int_equal(evald_series_live_slots(s), 4); /* slots 30..60 remain */
 	evald_series_expire(s, T0 + 1000);
 	assert_int_equal(evald_series_live_slots(s), 0);
-	assert_int_equal(evald_series_footprint(s), empty);
+	assert_int_equal(evald_mem_used(&test_mem), empty);
 	/* The total is kept. */
 	struct evald_summary sum;
 	evald_hist_summarize(evald_series_total(s), &sum);
@@ -225,7 +226,7 @@ static void test_a_copy_follows_a_reset_in_the_middle(void **state)
 	(void)state;
 	predict_ids(s, T0, 0, 256);
 	predict_ids(s, T0, 256, 256);
-	assert_int_equal(evald_series_clone_empty(s, &copy), 0);
+	assert_int_equal(evald_series_clone_empty(&test_mem, s, &copy), 0);
 	for (uint32_t i = 0; i < evald_series_capacity(s); i++)
 		assert_int_equal(evald_series_copy_slot(copy, s, i), 0);
 	assert_int_equal(evald_series_copy_join(copy, s, 100), 0); /* part of the old join */
@@ -246,7 +247,7 @@ static void test_a_copy_follows_a_reset_in_the_middle(void **state)
 	assert_int_equal(evald_series_labels(copy)->predictions, 40);
 	evald_series_free(copy);
 	/* Reset again, with nothing after it: the copy has no join at all. */
-	assert_int_equal(evald_series_clone_empty(s, &copy), 0);
+	assert_int_equal(evald_series_clone_empty(&test_mem, s, &copy), 0);
 	assert_int_equal(evald_series_copy_join(copy, s, 10), 0);
 	evald_series_reset(s, T0 + 2);
 	assert_int_equal(evald_series_copy_join(copy, s, 10), 1);
@@ -320,7 +321,7 @@ static void test_slots_keep_records_until_cells_are_smaller(void **state)
 			double from;
 
 			cfg.bins = 50;
-			assert_int_equal(evald_hist_new(&cfg, &want), 0);
+			assert_int_equal(evald_hist_new(&test_mem, &cfg, &want), 0);
 			for (size_t i = 0; i < sizes[k]; i++) {
 				int label = test_uniform01() < 0.4;
 				double score = test_uniform01() * 1.1 - 0.05;
@@ -331,7 +332,7 @@ static void test_slots_keep_records_until_cells_are_smaller(void **state)
 			}
 			assert_int_equal(evald_series_window(s, T0 + 5, 10, &got, &from), 0);
 			assert_same_stream(got, want);
-			assert_int_equal(evald_series_clone_empty(s, &copy), 0);
+			assert_int_equal(evald_series_clone_empty(&test_mem, s, &copy), 0);
 			for (uint32_t i = 0; i < evald_series_capacity(s); i++)
 				assert_int_equal(evald_series_copy_slot(copy, s, i), 0);
 			assert_int_equal(evald_series_copy_total(copy, s), 0);
@@ -366,7 +367,7 @@ static void test_a_stream_of_few_records_a_slot_costs_a_tenth(void **state)
 	size_t dense;
 
 	(void)state;
-	assert_int_equal(evald_series_new(&evald_config_default, &w, T0, &s), 0);
+	assert_int_equal(evald_series_new(&test_mem, &evald_config_default, &w, T0, &s), 0);
 	for (int slot = 0; slot < 361; slot++)
 		for (int i = 0; i < 200; i++)
 			assert_int_equal(evald_series_observe(s, T0 + 10.0 * slot, i % 2,
@@ -374,7 +375,7 @@ static void test_a_stream_of_few_records_a_slot_costs_a_tenth(void **state)
 			                 0);
 	assert_int_equal(evald_series_live_slots(s), 361);
 	dense = 361 * (size_t)48000 + 48000;
-	assert_true(evald_series_footprint(s) <= dense / 10);
+	assert_true(evald_mem_used(&test_mem) <= dense / 10);
 	evald_series_free(s);
 }
 
@@ -428,7 +429,7 @@ static void test_event_times_place_records_in_their_own_slots(void **state)
 	for (uint32_t seconds = 10; seconds <= 600; seconds += 70) {
 		evald_hist *want, *got;
 		double from;
-		assert_int_equal(evald_hist_new(&cfg, &want), 0);
+		assert_int_equal(evald_hist_new(&test_mem, &cfg, &want), 0);
 		assert_int_equal(evald_series_window(s, now, seconds, &got, &from), 0);
 		for (int i = 0; i < N; i++) {
 			double t = times[i] > now ? now : times[i]; /* ahead: the current slot */
@@ -458,18 +459,18 @@ static void test_event_times_place_records_in_their_own_slots(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_event_times_place_records_in_their_own_slots),
-	        cmocka_unit_test(test_a_window_holds_exactly_the_records_of_its_slots),
-	        cmocka_unit_test(test_a_batch_counts_like_its_records_or_not_at_all),
-	        cmocka_unit_test(test_windows_must_be_multiples_of_the_slot_and_at_most_max),
-	        cmocka_unit_test(test_idle_slots_are_freed_as_they_expire),
-	        cmocka_unit_test(test_a_slot_reused_by_a_later_time_starts_empty),
-	        cmocka_unit_test(test_reset_forgets_total_and_slots),
-	        cmocka_unit_test(test_durations_parse),
-	        cmocka_unit_test(test_slots_keep_records_until_cells_are_smaller),
-	        cmocka_unit_test(test_a_stream_of_few_records_a_slot_costs_a_tenth),
-	        cmocka_unit_test(test_a_copy_follows_a_reset_in_the_middle),
-	        cmocka_unit_test(test_new_join_settings_apply_to_what_waits),
+	        counted_test(test_event_times_place_records_in_their_own_slots),
+	        counted_test(test_a_window_holds_exactly_the_records_of_its_slots),
+	        counted_test(test_a_batch_counts_like_its_records_or_not_at_all),
+	        counted_test(test_windows_must_be_multiples_of_the_slot_and_at_most_max),
+	        counted_test(test_idle_slots_are_freed_as_they_expire),
+	        counted_test(test_a_slot_reused_by_a_later_time_starts_empty),
+	        counted_test(test_reset_forgets_total_and_slots),
+	        counted_test(test_durations_parse),
+	        counted_test(test_slots_keep_records_until_cells_are_smaller),
+	        counted_test(test_a_stream_of_few_records_a_slot_costs_a_tenth),
+	        counted_test(test_a_copy_follows_a_reset_in_the_middle),
+	        counted_test(test_new_join_settings_apply_to_what_waits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

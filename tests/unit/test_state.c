@@ -29,7 +29,7 @@ static evald_registry *sample(void)
 	logit.nthresholds = 3;
 	logit.thresholds[1] = 0.1;
 	logit.thresholds[2] = 0.9;
-	assert_int_equal(evald_registry_new(10, &r), 0);
+	assert_int_equal(evald_registry_new(&test_mem, 10, &r), 0);
 	assert_int_equal(evald_registry_add(r, "a", 1, &evald_config_default, &w, T0, &a), 0);
 	assert_int_equal(evald_registry_add(r, "logit model", 11, &logit, &w, T0, &b), 0);
 	assert_int_equal(
@@ -108,7 +108,7 @@ static int decode(const char *data, size_t len, evald_registry **out, char *why)
 	struct evald_state_counters c;
 	struct evald_state_info info;
 
-	return evald_state_decode(data, len, 100, out, &c, &info, why, 256);
+	return evald_state_decode(&test_mem, data, len, 100, out, &c, &info, why, 256);
 }
 
 static void test_a_checkpoint_restores_every_stream_exactly(void **state)
@@ -121,8 +121,9 @@ static void test_a_checkpoint_restores_every_stream_exactly(void **state)
 	char why[256];
 
 	encode(r, &sb);
-	assert_int_equal(
-	        evald_state_decode(sb.data, sb.size, 100, &back, &c, &info, why, sizeof(why)), 0);
+	assert_int_equal(evald_state_decode(&test_mem, sb.data, sb.size, 100, &back, &c, &info, why,
+	                                    sizeof(why)),
+	                 0);
 	assert_int_equal(info.format, EVALD_STATE_FORMAT);
 	assert_string_equal(info.version, EVALD_VERSION);
 	assert_true(info.created == T0 + 60);
@@ -190,7 +191,7 @@ static void test_format_2_files_are_still_read(void **state)
 	evald_series *s;
 
 	(void)state;
-	assert_int_equal(evald_registry_new(10, &r), 0);
+	assert_int_equal(evald_registry_new(&test_mem, 10, &r), 0);
 	struct evald_window_config w = {10, 60};
 	assert_int_equal(evald_registry_add(r, "plain", 5, &evald_config_default, &w, T0, &s), 0);
 	assert_int_equal(evald_series_observe(s, T0 + 1, 1, 0.7, 1.0), 0);
@@ -392,7 +393,7 @@ static void test_format_1_files_are_still_read(void **state)
 	assert_int_equal(decode(file.data, file.size, &back, why), 0);
 	assert_int_equal(evald_registry_count(back), 1);
 	cfg.bins = 4;
-	assert_int_equal(evald_hist_new(&cfg, &expect), 0);
+	assert_int_equal(evald_hist_new(&test_mem, &cfg, &expect), 0);
 	assert_int_equal(evald_hist_observe(expect, 0, 0.1, 1.0), 0);
 	assert_int_equal(evald_hist_observe(expect, 1, 0.8, 1.0), 0);
 	assert_int_equal(evald_hist_observe(expect, 1, 0.9, 1.0), 0);
@@ -436,12 +437,12 @@ static void test_an_unknown_spacing_is_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_a_checkpoint_restores_every_stream_exactly),
-	        cmocka_unit_test(test_damaged_files_are_refused_with_their_reason),
-	        cmocka_unit_test(test_another_format_version_is_refused),
-	        cmocka_unit_test(test_format_1_files_are_still_read),
-	        cmocka_unit_test(test_format_2_files_are_still_read),
-	        cmocka_unit_test(test_an_unknown_spacing_is_refused),
+	        counted_test(test_a_checkpoint_restores_every_stream_exactly),
+	        counted_test(test_damaged_files_are_refused_with_their_reason),
+	        counted_test(test_another_format_version_is_refused),
+	        counted_test(test_format_1_files_are_still_read),
+	        counted_test(test_format_2_files_are_still_read),
+	        counted_test(test_an_unknown_spacing_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

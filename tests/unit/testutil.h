@@ -2,9 +2,29 @@
 #define EVALD_TESTUTIL_H
 
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 
+#include <evald/mem.h>
 #include <evald/metrics.h>
+
+/*
+ * The stream state tests make, counted in one place: run as
+ * counted_test, a test fails unless it gives back every byte it took, so
+ * that every path that allocates also frees exactly what it counted.
+ */
+__attribute__((unused)) static struct evald_mem test_mem;
+
+__attribute__((unused)) static int test_mem_returned(void **state)
+{
+	(void)state;
+	if (evald_mem_used(&test_mem) == 0)
+		return 0;
+	fprintf(stderr, "%zu bytes counted and not given back\n", evald_mem_used(&test_mem));
+	return -1;
+}
+
+#define counted_test(f) cmocka_unit_test_teardown(f, test_mem_returned)
 
 /* cmocka 1.1 compares only floats; this compares doubles and prints both. */
 #define assert_double_equal(a, b, tol)                                                             \
