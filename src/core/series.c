@@ -345,13 +345,12 @@ static void joined(void *ctx, const struct evald_join_pair *p)
 	evald_series *s = ctx;
 	struct slot *sl = slot_find(s, p->time);
 	struct evald_label_stats *st[2] = {s->labels, sl ? sl->labels : NULL};
-	bool kept = !sl || (sl->s && sl->labels);
 
-	if (p->record &&
-	    !evald__hist_add2(s->total, sl ? sl->s : NULL, p->label, p->score, p->weight))
-		kept = false;
-	if (!kept)
-		refuse(s, sl);
+	/* A record its slot cannot keep is refused; a slot without its label counts is incomplete. */
+	if (p->record)
+		count_record(s, s->total, sl, sl ? sl->s : NULL, p->label, p->score, p->weight);
+	if (sl && !sl->labels)
+		sl->refused = true;
 	for (int i = 0; i < 2 && st[i]; i++) {
 		switch (p->end) {
 		case EVALD_JOIN_END_MATCHED:

@@ -551,6 +551,65 @@ static void test_a_copy_made_in_steps_is_the_join_when_it_ends(void **state)
 	evald_join_copy_free(c);
 }
 
+/*
+ * Under a budget it cannot grow past, a join holds what it has room for
+ * and evicts the oldest entries to take new ones, as at max_pending;
+ * with the budget lifted it grows again and evicts nothing.
+ */
+static void test_a_join_short_of_memory_evicts_the_oldest(void **state)
+{
+	struct evald_join_config cfg = EVALD_JOIN_DEFAULT;
+	struct evald_mem mem;
+	double t0 = 1800000000.0;
+	size_t room;
+	evald_join *j;
+
+	(void)state;
+	evald_mem_init(&mem, 0);
+	memset(ends, 0, sizeof(ends));
+	assert_int_equal(evald_join_new(&mem, &cfg, &j), 0);
+	assert_int_equal(evald_join_reserve(j, 64, false), 0); /* the first chunk: 64 entries */
+	mem.limit = evald_mem_used(&mem);
+	for (uint64_t i = 0; i < 200; i++) {
+		struct evald_join_id id;
+		evald_join_id_int(i, &id);
+		assert_int_equal(evald_join_reserve(j, 1, false), 0);
+		assert_int_equal(evald_join_predict(j, &id, 0.5, 1.0, t0 + (double)i, t0 + (double)i,
+		                                    joined, &got),
+		                 EVALD_JOIN_PENDING);
+		assert_true(evald_mem_used(&mem) <= mem.limit);
+	}
+	room = evald_join_pending(j);
+	assert_int_equal(room, 64);
+	assert_int_equal(ends[EVALD_JOIN_END_EVICTED], 200 - room);
+	assert_int_equal(mem.pending_evicted, 200 - room);
+	/* The newest wait; the oldest went first. */
+	for (uint64_t i = 0; i < 200; i++) {
+		struct evald_join_id id;
+		evald_join_id_int(i, &id);
+		assert_int_equal(evald_join_reserve(j, 1, false), 0);
+		enum evald_join_outcome o =
+		        evald_join_label(j, &id, 1, t0 + 200, t0 + 200, joined, &got);
+		assert_int_equal(o, i >= 200 - room ? EVALD_JOIN_MATCHED : EVALD_JOIN_WAITING);
+		if (o == EVALD_JOIN_WAITING)
+			break; /* a waiting label takes a place too: one is enough */
+	}
+	/* The budget lifted: the join grows again, and nothing more is evicted for memory. */
+	mem.limit = 0;
+	uint64_t evicted = mem.pending_evicted;
+	for (uint64_t i = 1000; i < 1500; i++) {
+		struct evald_join_id id;
+		evald_join_id_int(i, &id);
+		assert_int_equal(evald_join_reserve(j, 1, false), 0);
+		assert_int_equal(evald_join_predict(j, &id, 0.5, 1.0, t0 + 300, t0 + 300, joined, &got),
+		                 EVALD_JOIN_PENDING);
+	}
+	assert_int_equal(mem.pending_evicted, evicted);
+	assert_int_equal(evald__join_check(j), 0);
+	evald_join_free(j);
+	assert_int_equal(evald_mem_used(&mem), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -560,6 +619,7 @@ int main(void)
 	        counted_test(test_a_restored_join_goes_on_exactly_as_the_original),
 	        counted_test(test_a_pending_prediction_costs_at_most_48_bytes),
 	        counted_test(test_a_copy_made_in_steps_is_the_join_when_it_ends),
+	        counted_test(test_a_join_short_of_memory_evicts_the_oldest),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -456,6 +456,111 @@ static void test_event_times_place_records_in_their_own_slots(void **state)
 	evald_series_free(s);
 }
 
+/* Records in the histogram s, or 0 for none. */
+static uint64_t records_of(const evald_hist *s)
+{
+	struct evald_hist_raw raw;
+
+	if (!s)
+		return 0;
+	evald_hist_raw_get(s, &raw);
+	return raw.records;
+}
+
+/*
+ * Short of memory, every record still counts in the total; a slot that
+ * could not keep its records is refused them, counted, and exactly the
+ * windows over it are incomplete. Never more is held than the budget.
+ */
+static void test_a_budget_keeps_totals_whole_and_marks_the_slots_it_refused(void **state)
+{
+	struct evald_window_config w = {10, 100};
+	struct evald_mem m;
+	evald_series *s;
+	uint64_t in_slots = 0;
+	int refused = 0, kept = 0;
+
+	(void)state;
+	evald_mem_init(&m, 0);
+	assert_int_equal(evald_series_new(&m, &evald_config_default, &w, T0, &s), 0);
+	m.limit = evald_mem_used(&m) + 6000; /* room for a few slots' logs, not all */
+	for (int k = 0; k < 11; k++) {
+		for (int i = 0; i < 50; i++) {
+			assert_int_equal(evald_series_observe(s, T0 + 10.0 * k, i % 2,
+			                                      test_uniform01(), 1.0),
+			                 0);
+			assert_true(evald_mem_used(&m) <= m.limit);
+		}
+	}
+	assert_int_equal(records_of(evald_series_total(s)), 550);
+	for (int k = 0; k < 11; k++) {
+		evald_hist *one;
+		double from = T0 + 10.0 * k;
+		assert_int_equal(evald_series_merge(s, from, from + 10, &one), 0);
+		uint64_t n = records_of(one);
+		in_slots += n;
+		/* A slot is complete exactly when it kept its 50 records. */
+		assert_int_equal(evald_series_complete(s, from, from + 10), n == 50);
+		refused += n < 50;
+		kept += n == 50;
+		evald_hist_free(one);
+	}
+	assert_true(refused > 0 && kept > 0);
+	assert_int_equal(in_slots + evald_series_slots_refused(s), 550);
+	assert_int_equal(m.slots_refused, evald_series_slots_refused(s));
+	assert_false(evald_series_complete(s, T0, T0 + 110));
+	/* Once the refused slots expire, what is left is complete again. */
+	m.limit = 0;
+	evald_series_expire(s, T0 + 1000);
+	assert_true(evald_series_complete(s, T0 + 900, T0 + 1010));
+	evald_series_free(s);
+	assert_int_equal(evald_mem_used(&m), 0);
+}
+
+/* Predictions too: all in the stream's histogram of predictions, the slots' refused counted. */
+static void test_a_budget_keeps_every_prediction_in_the_stream(void **state)
+{
+	struct evald_window_config w = {10, 100};
+	struct evald_mem m;
+	evald_series *s;
+	size_t outcomes[EVALD_JOIN_OUTCOMES] = {0};
+	struct evald_join_id ids[100];
+	double scores[100];
+	uint64_t in_slots = 0;
+
+	(void)state;
+	evald_mem_init(&m, 0);
+	assert_int_equal(evald_series_new(&m, &evald_config_default, &w, T0, &s), 0);
+	/* The join and its first chunk are made, then the budget closes. */
+	for (uint64_t i = 0; i < 100; i++) {
+		evald_join_id_int(i, &ids[i]);
+		scores[i] = test_uniform01();
+	}
+	assert_int_equal(evald_series_predict(s, T0, 1, ids, scores, NULL, NULL, outcomes), 0);
+	m.limit = evald_mem_used(&m) + 3000;
+	for (int k = 0; k < 11; k++) {
+		struct evald_join_id batch[100];
+		for (uint64_t i = 0; i < 100; i++)
+			evald_join_id_int(1000 * (uint64_t)(k + 1) + i, &batch[i]);
+		assert_int_equal(evald_series_predict(s, T0 + 10.0 * k, 100, batch, scores, NULL,
+		                                      NULL, outcomes),
+		                 0);
+		assert_true(evald_mem_used(&m) <= m.limit);
+	}
+	assert_int_equal(records_of(evald_series_predicted(s)), 1101);
+	for (uint32_t i = 0; i < evald_series_capacity(s); i++) {
+		const evald_hist *predicted;
+		const struct evald_label_stats *labels;
+		evald_series_slot_labels_at(s, i, &predicted, &labels);
+		in_slots += labels ? records_of(predicted) : 0;
+	}
+	assert_true(evald_series_slots_refused(s) > 0);
+	assert_int_equal(in_slots + evald_series_slots_refused(s), 1101);
+	m.limit = 0;
+	evald_series_free(s);
+	assert_int_equal(evald_mem_used(&m), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -471,6 +576,8 @@ int main(void)
 	        counted_test(test_a_stream_of_few_records_a_slot_costs_a_tenth),
 	        counted_test(test_a_copy_follows_a_reset_in_the_middle),
 	        counted_test(test_new_join_settings_apply_to_what_waits),
+	        counted_test(test_a_budget_keeps_totals_whole_and_marks_the_slots_it_refused),
+	        counted_test(test_a_budget_keeps_every_prediction_in_the_stream),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -434,6 +434,44 @@ static void test_an_unknown_spacing_is_refused(void **state)
 	evald_registry_free(r);
 }
 
+/* Slots that lost records for memory stay incomplete across a restart, with their count. */
+static void test_refused_slots_are_restored_incomplete(void **state)
+{
+	struct evald_window_config w = {10, 100};
+	struct evald_mem mem;
+	evald_registry *r, *back;
+	evald_series *s;
+	msgpack_sbuffer sb;
+	char why[256];
+
+	(void)state;
+	evald_mem_init(&mem, 0);
+	assert_int_equal(evald_registry_new(&mem, 10, &r), 0);
+	assert_int_equal(evald_registry_add(r, "m", 1, &evald_config_default, &w, T0, &s), 0);
+	mem.limit = evald_mem_used(&mem) + 4000;
+	for (int k = 0; k < 11; k++)
+		for (int i = 0; i < 50; i++)
+			assert_int_equal(
+			        evald_series_observe(s, T0 + 10.0 * k, i % 2, test_uniform01(), 1.0),
+			        0);
+	assert_true(evald_series_slots_refused(s) > 0);
+	encode(r, &sb);
+	assert_int_equal(decode(sb.data, sb.size, &back, why), 0);
+	const char *name;
+	const evald_series *b = evald_registry_at(back, 0, &name);
+	assert_int_equal(evald_series_slots_refused(b), evald_series_slots_refused(s));
+	for (int k = 0; k < 11; k++) {
+		double from = T0 + 10.0 * k;
+		assert_int_equal(evald_series_complete(b, from, from + 10),
+		                 evald_series_complete(s, from, from + 10));
+	}
+	msgpack_sbuffer_destroy(&sb);
+	mem.limit = 0;
+	evald_registry_free(r);
+	evald_registry_free(back);
+	assert_int_equal(evald_mem_used(&mem), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -443,6 +481,7 @@ int main(void)
 	        counted_test(test_format_1_files_are_still_read),
 	        counted_test(test_format_2_files_are_still_read),
 	        counted_test(test_an_unknown_spacing_is_refused),
+	        counted_test(test_refused_slots_are_restored_incomplete),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
