@@ -346,7 +346,8 @@ static void joined(void *ctx, const struct evald_join_pair *p)
 	struct slot *sl = slot_find(s, p->time);
 	struct evald_label_stats *st[2] = {s->labels, sl ? sl->labels : NULL};
 
-	/* A record its slot cannot keep is refused; a slot without its label counts is incomplete. */
+	/* A record its slot cannot keep is refused; a slot without its label counts is incomplete.
+	 */
 	if (p->record)
 		count_record(s, s->total, sl, sl ? sl->s : NULL, p->label, p->score, p->weight);
 	if (sl && !sl->labels)

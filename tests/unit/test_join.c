@@ -574,8 +574,8 @@ static void test_a_join_short_of_memory_evicts_the_oldest(void **state)
 		struct evald_join_id id;
 		evald_join_id_int(i, &id);
 		assert_int_equal(evald_join_reserve(j, 1, false), 0);
-		assert_int_equal(evald_join_predict(j, &id, 0.5, 1.0, t0 + (double)i, t0 + (double)i,
-		                                    joined, &got),
+		assert_int_equal(evald_join_predict(j, &id, 0.5, 1.0, t0 + (double)i,
+		                                    t0 + (double)i, joined, &got),
 		                 EVALD_JOIN_PENDING);
 		assert_true(evald_mem_used(&mem) <= mem.limit);
 	}
@@ -601,8 +601,9 @@ static void test_a_join_short_of_memory_evicts_the_oldest(void **state)
 		struct evald_join_id id;
 		evald_join_id_int(i, &id);
 		assert_int_equal(evald_join_reserve(j, 1, false), 0);
-		assert_int_equal(evald_join_predict(j, &id, 0.5, 1.0, t0 + 300, t0 + 300, joined, &got),
-		                 EVALD_JOIN_PENDING);
+		assert_int_equal(
+		        evald_join_predict(j, &id, 0.5, 1.0, t0 + 300, t0 + 300, joined, &got),
+		        EVALD_JOIN_PENDING);
 	}
 	assert_int_equal(mem.pending_evicted, evicted);
 	assert_int_equal(evald__join_check(j), 0);

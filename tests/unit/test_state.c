@@ -451,9 +451,9 @@ static void test_refused_slots_are_restored_incomplete(void **state)
 	mem.limit = evald_mem_used(&mem) + 4000;
 	for (int k = 0; k < 11; k++)
 		for (int i = 0; i < 50; i++)
-			assert_int_equal(
-			        evald_series_observe(s, T0 + 10.0 * k, i % 2, test_uniform01(), 1.0),
-			        0);
+			assert_int_equal(evald_series_observe(s, T0 + 10.0 * k, i % 2,
+			                                      test_uniform01(), 1.0),
+			                 0);
 	assert_true(evald_series_slots_refused(s) > 0);
 	encode(r, &sb);
 	assert_int_equal(decode(sb.data, sb.size, &back, why), 0);
