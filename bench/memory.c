@@ -2,7 +2,7 @@
  * Memory per stream, as the daemon holds it: streams made through a
  * registry (so streams of one configuration share their bin edges), every
  * bin holding records. Each case runs in a child process and reports the
- * growth of its resident set and evald's own footprint accounting, per
+ * growth of its resident set and state_bytes as evald counts it (mem.h), per
  * stream. Prints figures; asserts nothing.
  *
  *   evald-bench-memory [streams [bins]]
@@ -82,7 +82,7 @@ int main(int argc, char **argv)
 	size_t few = streams < 20 ? streams : 20;
 
 	printf("%u bins; KiB per stream\n", bins);
-	printf("%-44s %8s %12s %12s\n", "case", "streams", "RSS", "footprint");
+	printf("%-44s %8s %12s %12s\n", "case", "streams", "RSS", "state_bytes");
 	fflush(stdout);
 	in_child("windows off", streams, bins, &off, 1, 0);
 	in_child("windows 1h/10s, records in one slot", streams, bins, &hour, 1, 0);

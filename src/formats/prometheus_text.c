@@ -267,6 +267,51 @@ static void write_labels(FILE *out, const struct exported *e, size_t n)
 			       evald_label_stats_coverage(e[i].labels));
 }
 
+/*
+ * evald's own counters and gauges, one row each: a row without help
+ * shares the series (and header) of the row before it, with another label.
+ */
+#define STAT(field) offsetof(struct evald_stats, field)
+static const struct {
+	const char *name, *type, *help, *label;
+	size_t offset; /* of a uint64_t in struct evald_stats */
+} server_metrics[] = {
+        {"evald_bytes_received_total", "counter", "Bytes received from producers.", NULL,
+         STAT(bytes_received)},
+        {"evald_connections_total", "counter", "Connections accepted.", NULL,
+         STAT(connections_total)},
+        {"evald_connections", "gauge", "Connections open.", NULL, STAT(connections)},
+        {"evald_accept_errors_total", "counter",
+         "Connections that could not be accepted (EMFILE, ENFILE, ...).", NULL,
+         STAT(accept_errors)},
+        {"evald_http_connections", "gauge", "HTTP connections open.", NULL, STAT(http_connections)},
+        {"evald_http_closed_total", "counter",
+         "HTTP connections closed by evald: timeout (header_timeout or idle_timeout) or room "
+         "(at [http] max_connections).",
+         "reason=\"timeout\"", STAT(http_timeouts)},
+        {"evald_http_closed_total", NULL, NULL, "reason=\"room\"", STAT(http_closed_for_room)},
+        {"evald_streams_expired_total", "counter",
+         "Streams removed after stream_ttl without records.", NULL, STAT(streams_expired)},
+        {"evald_streams", "gauge", "Streams held.", NULL, STAT(streams)},
+        {"evald_state_bytes", "gauge",
+         "Bytes held by the streams, window slots, pending labels and checkpoint copies "
+         "included, as the allocator counts them.",
+         NULL, STAT(state_bytes)},
+        {"evald_checkpoint_bytes", "gauge",
+         "Of evald_state_bytes, the copy of a checkpoint under way.", NULL, STAT(checkpoint_bytes)},
+        {"evald_max_memory_bytes", "gauge",
+         "[server] max_memory, the budget of evald_state_bytes; 0 means no limit.", NULL,
+         STAT(max_memory)},
+        {"evald_memory_refused_total", "counter",
+         "What max_memory refused: new streams; records kept in their stream's total but not "
+         "their window slot; pending predictions and labels evicted.",
+         "what=\"stream\"", STAT(streams_refused)},
+        {"evald_memory_refused_total", NULL, NULL, "what=\"slot_record\"", STAT(slots_refused)},
+        {"evald_memory_refused_total", NULL, NULL, "what=\"pending\"",
+         STAT(pending_evicted_memory)},
+};
+#undef STAT
+
 static void write_server(FILE *out, const struct evald_stats *st)
 {
 	header(out, "evald_rejected_records_total", "counter",
@@ -275,48 +320,15 @@ static void write_server(FILE *out, const struct evald_stats *st)
 		if (evald_error_is_wire(e))
 			fprintf(out, "evald_rejected_records_total{reason=\"%s\"} %llu\n",
 			        evald_error_name(e), (unsigned long long)st->records_rejected[-e]);
-	header(out, "evald_bytes_received_total", "counter", "Bytes received from producers.");
-	fprintf(out, "evald_bytes_received_total %llu\n", (unsigned long long)st->bytes_received);
-	header(out, "evald_connections_total", "counter", "Connections accepted.");
-	fprintf(out, "evald_connections_total %llu\n", (unsigned long long)st->connections_total);
-	header(out, "evald_connections", "gauge", "Connections open.");
-	fprintf(out, "evald_connections %llu\n", (unsigned long long)st->connections);
-	header(out, "evald_accept_errors_total", "counter",
-	       "Connections that could not be accepted (EMFILE, ENFILE, ...).");
-	fprintf(out, "evald_accept_errors_total %llu\n", (unsigned long long)st->accept_errors);
-	header(out, "evald_http_connections", "gauge", "HTTP connections open.");
-	fprintf(out, "evald_http_connections %llu\n", (unsigned long long)st->http_connections);
-	header(out, "evald_http_closed_total", "counter",
-	       "HTTP connections closed by evald: timeout (header_timeout or idle_timeout) or room "
-	       "(at [http] max_connections).");
-	fprintf(out, "evald_http_closed_total{reason=\"timeout\"} %llu\n",
-	        (unsigned long long)st->http_timeouts);
-	fprintf(out, "evald_http_closed_total{reason=\"room\"} %llu\n",
-	        (unsigned long long)st->http_closed_for_room);
-	header(out, "evald_streams_expired_total", "counter",
-	       "Streams removed after stream_ttl without records.");
-	fprintf(out, "evald_streams_expired_total %llu\n", (unsigned long long)st->streams_expired);
-	header(out, "evald_streams", "gauge", "Streams held.");
-	fprintf(out, "evald_streams %llu\n", (unsigned long long)st->streams);
-	header(out, "evald_state_bytes", "gauge",
-	       "Bytes held by the streams, window slots, pending labels and checkpoint copies "
-	       "included, as the allocator counts them.");
-	fprintf(out, "evald_state_bytes %llu\n", (unsigned long long)st->state_bytes);
-	header(out, "evald_checkpoint_bytes", "gauge",
-	       "Of evald_state_bytes, the copy of a checkpoint under way.");
-	fprintf(out, "evald_checkpoint_bytes %llu\n", (unsigned long long)st->checkpoint_bytes);
-	header(out, "evald_max_memory_bytes", "gauge",
-	       "[server] max_memory, the budget of evald_state_bytes; 0 means no limit.");
-	fprintf(out, "evald_max_memory_bytes %llu\n", (unsigned long long)st->max_memory);
-	header(out, "evald_memory_refused_total", "counter",
-	       "What max_memory refused: new streams; records kept in their stream's total but "
-	       "not their window slot; pending predictions and labels evicted.");
-	fprintf(out, "evald_memory_refused_total{what=\"stream\"} %llu\n",
-	        (unsigned long long)st->streams_refused);
-	fprintf(out, "evald_memory_refused_total{what=\"slot_record\"} %llu\n",
-	        (unsigned long long)st->slots_refused);
-	fprintf(out, "evald_memory_refused_total{what=\"pending\"} %llu\n",
-	        (unsigned long long)st->pending_evicted_memory);
+	for (size_t i = 0; i < sizeof(server_metrics) / sizeof(server_metrics[0]); i++) {
+		const char *name = server_metrics[i].name, *label = server_metrics[i].label;
+		uint64_t v;
+		memcpy(&v, (const char *)st + server_metrics[i].offset, sizeof(v));
+		if (server_metrics[i].help)
+			header(out, name, server_metrics[i].type, server_metrics[i].help);
+		fprintf(out, "%s%s%s%s %llu\n", name, label ? "{" : "", label ? label : "",
+		        label ? "}" : "", (unsigned long long)v);
+	}
 }
 
 size_t evald_prometheus_write(FILE *out, const evald_registry *r, const struct evald_stats *st,

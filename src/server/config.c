@@ -190,16 +190,22 @@ static int fail(struct parse *p, int status, const char *section, const char *ke
 	return 0;
 }
 
+/* The decimal number v starts with (no sign, no space), and where it ends; false if none. */
+static bool parse_digits(const char *v, unsigned long long *x, char **end)
+{
+	if (*v < '0' || *v > '9')
+		return false;
+	errno = 0;
+	*x = strtoull(v, end, 10);
+	return errno == 0;
+}
+
 static bool parse_u64(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
 {
 	char *end;
 	unsigned long long x;
 
-	if (*v < '0' || *v > '9')
-		return false;
-	errno = 0;
-	x = strtoull(v, &end, 10);
-	if (errno || *end || x < lo || x > hi)
+	if (!parse_digits(v, &x, &end) || *end || x < lo || x > hi)
 		return false;
 	*out = x;
 	return true;
@@ -213,11 +219,7 @@ static bool parse_size(const char *v, uint64_t *out)
 	char *end;
 	unsigned long long x;
 
-	if (*v < '0' || *v > '9')
-		return false;
-	errno = 0;
-	x = strtoull(v, &end, 10);
-	if (errno)
+	if (!parse_digits(v, &x, &end))
 		return false;
 	for (int u = 0; u < 5; u++)
 		if (strcmp(end, size_units[u]) == 0 || (u == 0 && *end == '\0')) {

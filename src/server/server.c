@@ -147,7 +147,7 @@ static void log_memory(struct evald_server *s)
 	uint64_t suppressed;
 
 	if ((!slots && !evicted) ||
-	    !evald_ratelimit_allow(&s->memory_log, uv_now(s->loop), &suppressed))
+	    !evald_ratelimit_allow(&s->budget_log, uv_now(s->loop), &suppressed))
 		return;
 	s->logged_slots_refused = s->mem.slots_refused;
 	s->logged_pending_evicted = s->mem.pending_evicted;
@@ -411,6 +411,7 @@ int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg,
 	s->eviction_log.burst = 5;
 	s->accept_log.burst = 5;
 	s->memory_log.burst = 5;
+	s->budget_log.burst = 5;
 	evald_mem_init(&s->mem, 0); /* no limit until the state file is restored */
 	evald_mem_init(&s->copy_mem, 0);
 	fd_budget(s);

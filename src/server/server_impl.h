@@ -58,7 +58,8 @@ struct evald_server {
 	struct evald_ratelimit bad_input_log;
 	struct evald_ratelimit eviction_log; /* labels_evicted lines */
 	struct evald_ratelimit accept_log;   /* accept_error lines */
-	struct evald_ratelimit memory_log;   /* stream_refused and memory_budget lines */
+	struct evald_ratelimit memory_log;   /* stream_refused lines */
+	struct evald_ratelimit budget_log;   /* memory_budget lines */
 	struct evald_mem mem;                /* the streams' state, under max_memory */
 	struct evald_mem copy_mem; /* a checkpoint's copy: bounded as mem is half of max_memory */
 	uint64_t logged_slots_refused, logged_pending_evicted; /* as of the last memory line */

@@ -156,7 +156,9 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 6 + partial + joins);
+	/* An interval over a slot that lost records to max_memory says so. */
+	bool incomplete = interval && !evald_series_complete(series, from, slots_end);
+	msgpack_pack_map(&pk, 6 + partial + incomplete + joins);
 	evald_pack_str(&pk, "from");
 	msgpack_pack_double(&pk, from);
 	evald_pack_str(&pk, "to");
@@ -168,6 +170,10 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	if (partial) {
 		evald_pack_str(&pk, "partial");
 		msgpack_pack_true(&pk);
+	}
+	if (incomplete) {
+		evald_pack_str(&pk, "complete");
+		msgpack_pack_false(&pk);
 	}
 	evald_pack_str(&pk, "interval");
 	if (interval)

@@ -6,6 +6,7 @@ made so far gets a batch in every slot, until the budget is spent. With
 EVALD_RSS_CHECK set (a build without sanitizers) the daemon's resident set
 is held to max_memory plus the fixed overhead docs/limits.md states.
 """
+import json
 import os
 import random
 import time
@@ -13,7 +14,7 @@ import urllib.request
 
 import msgpack
 
-from conftest import MANUAL, Daemon, advance
+from conftest import MANUAL, T0, Daemon, advance
 
 MAX_MEMORY = 256 << 20
 SLOTS = 200
@@ -186,5 +187,42 @@ def test_with_checkpoints_streams_take_half_the_budget_and_every_checkpoint_fits
         d = Daemon(tmp_path, server={"max_memory": "8MiB"}, extra=extra)
         with d.client("unix") as c:
             assert len(c.request({"op": "streams"})["streams"]) == made
+    finally:
+        assert d.stop() == 0, d.log_text()[-3000:]
+
+
+def test_a_sink_line_over_a_slot_that_lost_records_says_it_is_incomplete(tmp_path):
+    sink = tmp_path / "sink.jsonl"
+    d = Daemon(tmp_path, server={"max_memory": "1MiB"}, args=MANUAL,
+               extra=f"[sink]\npath = {sink}\ninterval = 10s\n")
+    try:
+        with d.client("unix") as c:
+            made = 0
+            for i in range(100):  # bounded: about 15 streams fit in 1 MiB
+                reply = c.request({"op": "observe", "id": i, "stream": f"s{i}",
+                                   "label": 1, "score": 0.5})
+                if not reply["ok"]:
+                    break
+                made += 1
+            assert 0 < made < 100
+            advance(c, 10)
+            # A new slot of s0 fills with records until its log can grow no more.
+            n = 0
+            for _ in range(20):
+                reply = c.request({"op": "observe", "id": 1, "stream": "s0",
+                                   "labels": [0, 1] * 500, "scores": [0.25, 0.75] * 500})
+                assert reply["ok"], reply
+                n += 1000
+                if c.request({"op": "stats"})["slots_refused"]:
+                    break
+            refused = c.request({"op": "stats"})["slots_refused"]
+            assert refused > 0
+            advance(c, 10)
+        lines = [json.loads(l) for l in sink.read_text().splitlines()]
+        line = [l for l in lines if l["stream"] == "s0" and l["from"] == T0 + 10][0]
+        assert line["complete"] is False
+        assert line["interval"]["n"] == n - refused
+        assert line["total"]["n"] == n + 1
+        assert all("complete" not in l for l in lines if l is not line)
     finally:
         assert d.stop() == 0, d.log_text()[-3000:]
