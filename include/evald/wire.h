@@ -83,18 +83,17 @@ struct evald_scratch {
 void evald_scratch_destroy(struct evald_scratch *s);
 
 /*
- * n records, as msgpack objects already checked by the decoder: an
- * observe's labels and scores, a prediction's ids and scores, or a
- * label's ids and labels; the columns an op does not take are NULL.
+ * n records, converted and checked by the decoder from msgpack arrays,
+ * typed columns (msgpack-numpy) or a single record: an observe's labels
+ * and scores, a prediction's ids and scores, or a label's ids and labels;
+ * the columns an op does not take are NULL.
  */
 struct evald_records {
 	size_t n;
-	const msgpack_object *ids, *labels, *scores, *weights; /* weights may be NULL */
-	const msgpack_object *times;                           /* event times; NULL: arrival time */
-	size_t stride; /* 1 for batch columns, 0 for one record */
+	bool batch; /* columns, rather than one record */
 	/*
-	 * The same records converted, in the decoder's scratch; weights NULL
-	 * when all are 1, times NULL when none was given (finite and >= 0 if
+	 * In the decoder's scratch; weights NULL when none were given (every
+	 * weight is 1), times NULL when none was given (finite and >= 0 if
 	 * given; how far ahead of the clock they may be is the server's check).
 	 */
 	struct {
@@ -125,10 +124,6 @@ struct evald_request {
 	const char *message;
 	size_t index; /* SIZE_MAX unless the error is about one record of a batch */
 };
-
-/* The record at i of a request that decoded without error. */
-void evald_records_get(const struct evald_records *r, size_t i, int *label, double *score,
-                       double *weight);
 
 /*
  * A connection's decoder: bytes are read straight into the msgpack-c

@@ -151,20 +151,6 @@ static int as_label(const msgpack_object *o)
 	return -1;
 }
 
-void evald_records_get(const struct evald_records *r, size_t i, int *label, double *score,
-                       double *weight)
-{
-	size_t k = i * r->stride;
-
-	*label = r->labels ? as_label(&r->labels[k]) : 0;
-	*score = 0.0;
-	if (r->scores && !as_double(&r->scores[k], score))
-		*score = NAN;
-	*weight = 1.0;
-	if (r->weights && !as_double(&r->weights[k], weight))
-		*weight = NAN;
-}
-
 /* An id: a string of 1 to EVALD_ID_MAX bytes or an integer >= 0; false for anything else. */
 static bool as_id(const msgpack_object *o, struct evald_join_id *out)
 {
@@ -255,47 +241,179 @@ static int scratch_reserve(struct evald_scratch *s, size_t n)
 	return 0;
 }
 
+/* The element types a typed column may have, and the columns that take each. */
+enum dtype { D_F4, D_F8, D_B1, D_U1, D_I1, D_I8, D_U8 };
+
+#define REAL_COLUMNS (C(C_SCORES) | C(C_WEIGHTS) | C(C_TIMES))
+
+static const struct dtype_info {
+	const char *name; /* numpy's dtype.str */
+	enum dtype type;
+	size_t size;
+	unsigned columns;
+} dtypes[] = {
+        {"<f4", D_F4, 4, REAL_COLUMNS}, {"<f8", D_F8, 8, REAL_COLUMNS},
+        {"|b1", D_B1, 1, C(C_LABELS)},  {"|u1", D_U1, 1, C(C_LABELS)},
+        {"|i1", D_I1, 1, C(C_LABELS)},  {"<i8", D_I8, 8, C(C_LABELS) | C(C_IDS)},
+        {"<u8", D_U8, 8, C(C_IDS)},
+};
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "typed columns are read as little-endian in place");
+
+/*
+ * Where a column's values are: msgpack objects, stride apart (0 for one
+ * record), or a typed column's n values of type, read in place.
+ */
+struct source {
+	bool present;
+	const msgpack_object *o;
+	size_t stride;
+	const unsigned char *data;
+	const struct dtype_info *type;
+	size_t n;
+};
+
+/* The i-th value of a typed column that holds integers, as an int64_t (a u8 above 2^63 as -1). */
+static int64_t typed_int(const struct source *s, size_t i)
+{
+	const unsigned char *p = s->data + i * s->type->size;
+	int64_t v;
+	uint64_t u;
+
+	switch (s->type->type) {
+	case D_B1:
+	case D_U1:
+		return p[0];
+	case D_I1:
+		return (int8_t)p[0];
+	case D_U8:
+		memcpy(&u, p, 8);
+		return u > INT64_MAX ? -1 : (int64_t)u;
+	default:
+		memcpy(&v, p, 8);
+		return v;
+	}
+}
+
+/* Converts a column of numbers into out; what is not a number becomes NaN. */
+static void convert_reals(const struct source *s, size_t n, double *out)
+{
+	if (s->o) {
+		for (size_t i = 0; i < n; i++)
+			if (!as_double(&s->o[i * s->stride], &out[i]))
+				out[i] = NAN;
+	} else if (s->type->type == D_F4) {
+		for (size_t i = 0; i < n; i++) {
+			float f;
+			memcpy(&f, s->data + 4 * i, 4);
+			out[i] = f;
+		}
+	} else {
+		memcpy(out, s->data, n * sizeof(double));
+	}
+}
+
+/* Converts a column of labels into out: 0 or 1, or -1 for anything else. */
+static void convert_labels(const struct source *s, size_t n, int *out)
+{
+	if (s->o) {
+		for (size_t i = 0; i < n; i++)
+			out[i] = as_label(&s->o[i * s->stride]);
+	} else if (s->type->size == 1) {
+		for (size_t i = 0; i < n; i++)
+			out[i] = s->data[i] <= 1 ? s->data[i] : -1; /* an i1's -1 is 0xff */
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			int64_t v = typed_int(s, i);
+			out[i] = v == 0 || v == 1 ? (int)v : -1;
+		}
+	}
+}
+
+/* Converts a column of ids into out; returns the index of the first bad one, or n. */
+static size_t convert_ids(const struct source *s, size_t n, struct evald_join_id *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s->o) {
+			if (!as_id(&s->o[i * s->stride], &out[i]))
+				return i;
+		} else {
+			int64_t v = typed_int(s, i);
+			if (v < 0)
+				return i;
+			evald_join_id_int((uint64_t)v, &out[i]);
+		}
+	}
+	return n;
+}
+
+/* A few words on the i-th value of a column, for an error message. */
+static void describe_at(const struct source *s, size_t i, char *buf, size_t len)
+{
+	double x;
+
+	if (s->o) {
+		describe(&s->o[i * s->stride], buf, len);
+	} else if (s->type->type == D_F4 || s->type->type == D_F8) {
+		convert_reals(
+		        &(struct source){true, NULL, 0, s->data + i * s->type->size, s->type, 1}, 1,
+		        &x);
+		snprintf(buf, len, "%.17g", x);
+	} else if (s->type->type == D_U8) {
+		uint64_t u;
+		memcpy(&u, s->data + 8 * i, 8);
+		snprintf(buf, len, "%llu", (unsigned long long)u);
+	} else {
+		snprintf(buf, len, "%lld", (long long)typed_int(s, i));
+	}
+}
+
 /*
  * Converts every record into the scratch arrays and checks it; the first
  * bad one fails the request, with its index in a batch.
  */
-static void check_records(struct ctx *c, struct evald_records *r, bool batch)
+static void check_records(struct ctx *c, struct evald_records *r, const struct source *col)
 {
 	struct evald_scratch *s = c->scratch;
+	size_t bad_id = r->n;
 
 	if (scratch_reserve(s, r->n) != 0) {
 		fail(c, EVALD_ENOMEM, SIZE_MAX, "out of memory for a batch of %zu records", r->n);
 		return;
 	}
-	r->value.ids = r->ids ? s->ids : NULL;
-	r->value.labels = r->labels ? s->labels : NULL;
-	r->value.scores = r->scores ? s->scores : NULL;
-	r->value.weights = r->weights ? s->weights : NULL;
-	r->value.times = r->times ? s->times : NULL;
+	r->value.ids = col[C_IDS].present ? s->ids : NULL;
+	r->value.labels = col[C_LABELS].present ? s->labels : NULL;
+	r->value.scores = col[C_SCORES].present ? s->scores : NULL;
+	r->value.weights = col[C_WEIGHTS].present ? s->weights : NULL;
+	r->value.times = col[C_TIMES].present ? s->times : NULL;
+	if (r->value.ids)
+		bad_id = convert_ids(&col[C_IDS], r->n, s->ids);
+	if (r->value.labels)
+		convert_labels(&col[C_LABELS], r->n, s->labels);
+	if (r->value.scores)
+		convert_reals(&col[C_SCORES], r->n, s->scores);
+	if (r->value.weights)
+		convert_reals(&col[C_WEIGHTS], r->n, s->weights);
+	if (r->value.times)
+		convert_reals(&col[C_TIMES], r->n, s->times);
 	for (size_t i = 0; i < r->n; i++) {
-		const msgpack_object *bad;
-		size_t k = i * r->stride;
+		int err = i == bad_id ? EVALD_EID
+		                      : evald_record_check(r->value.labels ? s->labels[i] : 0,
+		                                           r->value.scores ? s->scores[i] : 0.0,
+		                                           r->value.weights ? s->weights[i] : 1.0);
 		char got[64];
-		int err = 0;
-
-		if (r->ids && !as_id(&r->ids[k], &s->ids[i]))
-			err = EVALD_EID;
-		evald_records_get(r, i, &s->labels[i], &s->scores[i], &s->weights[i]);
-		if (err == 0)
-			err = evald_record_check(s->labels[i], s->scores[i], s->weights[i]);
-		if (err == 0 && r->times &&
-		    (!as_double(&r->times[k], &s->times[i]) || !isfinite(s->times[i]) ||
-		     s->times[i] < 0))
+		if (err == 0 && r->value.times && !(isfinite(s->times[i]) && s->times[i] >= 0))
 			err = EVALD_ETIME;
 		if (err == 0)
 			continue;
-		bad = err == EVALD_EID      ? &r->ids[k]
-		      : err == EVALD_ELABEL ? &r->labels[k]
-		      : err == EVALD_ESCORE ? &r->scores[k]
-		      : err == EVALD_ETIME  ? &r->times[k]
-		                            : &r->weights[k];
-		describe(bad, got, sizeof(got));
-		if (batch)
+		describe_at(&col[err == EVALD_EID      ? C_IDS
+		                 : err == EVALD_ELABEL ? C_LABELS
+		                 : err == EVALD_ESCORE ? C_SCORES
+		                 : err == EVALD_ETIME  ? C_TIMES
+		                                       : C_WEIGHTS],
+		            i, got, sizeof(got));
+		if (r->batch)
 			fail(c, err, i, "record %zu: %s, got %s", i, evald_strerror(err), got);
 		else
 			fail(c, err, SIZE_MAX, "%s, got %s", evald_strerror(err), got);
@@ -322,6 +440,7 @@ static void decode_compact(struct ctx *c, const msgpack_object *o)
 {
 	const msgpack_object_array *a = &o->via.array;
 	struct evald_records *r = &c->req->records;
+	struct source col[NCOLUMNS] = {0};
 
 	c->req->op = EVALD_OP_RECORD;
 	if (a->size != 2 && a->size != 3) {
@@ -332,11 +451,90 @@ static void decode_compact(struct ctx *c, const msgpack_object *o)
 		return;
 	}
 	r->n = 1;
-	r->stride = 0;
-	r->labels = &a->ptr[0];
-	r->scores = &a->ptr[1];
-	r->weights = a->size == 3 ? &a->ptr[2] : NULL;
-	check_records(c, r, false);
+	col[C_LABELS] = (struct source){.present = true, .o = &a->ptr[0]};
+	col[C_SCORES] = (struct source){.present = true, .o = &a->ptr[1]};
+	if (a->size == 3)
+		col[C_WEIGHTS] = (struct source){.present = true, .o = &a->ptr[2]};
+	check_records(c, r, col);
+}
+
+/* True if o, a string or binary (msgpack-numpy writes keys as either), holds exactly s. */
+static bool bytes_are(const msgpack_object *o, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (o->type == MSGPACK_OBJECT_STR)
+		return o->via.str.size == n && memcmp(o->via.str.ptr, s, n) == 0;
+	return o->type == MSGPACK_OBJECT_BIN && o->via.bin.size == n &&
+	       memcmp(o->via.bin.ptr, s, n) == 0;
+}
+
+/*
+ * Reads a typed column, msgpack-numpy's {"nd": true, "type": T, "kind": "",
+ * "shape": [n], "data": <bin>}, for column k into *out; false, with the
+ * request failed, if it is not one that column takes.
+ */
+static bool typed_column(struct ctx *c, int k, const msgpack_object *o, struct source *out)
+{
+	static const char *const keys[] = {"nd", "type", "kind", "shape", "data"};
+	const msgpack_object *v[5] = {0};
+	const char *name = field_names[columns[k].batch];
+	char type[16] = "";
+
+	for (uint32_t i = 0; i < o->via.map.size; i++) {
+		size_t j = 0;
+		while (j < 5 && !bytes_are(&o->via.map.ptr[i].key, keys[j]))
+			j++;
+		if (j == 5 || v[j]) {
+			fail(c, EVALD_EBADREQ, SIZE_MAX,
+			     "%s: a typed column is a map of nd, type, kind, shape and data, each "
+			     "once",
+			     name);
+			return false;
+		}
+		v[j] = &o->via.map.ptr[i].val;
+	}
+	if (!v[0] || v[0]->type != MSGPACK_OBJECT_BOOLEAN || !v[0]->via.boolean || !v[1] || !v[3] ||
+	    !v[4] || v[4]->type != MSGPACK_OBJECT_BIN) {
+		fail(c, EVALD_EBADREQ, SIZE_MAX,
+		     "%s: a typed column needs nd: true, type, shape and data (binary), as "
+		     "msgpack-numpy writes them",
+		     name);
+		return false;
+	}
+	if (v[1]->type == MSGPACK_OBJECT_STR || v[1]->type == MSGPACK_OBJECT_BIN)
+		evald_printable(v[1]->via.str.ptr, v[1]->via.str.size, type, sizeof(type));
+	for (size_t i = 0; i < sizeof(dtypes) / sizeof(dtypes[0]); i++)
+		if (bytes_are(v[1], dtypes[i].name) && (dtypes[i].columns & C(k)))
+			out->type = &dtypes[i];
+	if (!out->type || (v[2] && !bytes_are(v[2], ""))) {
+		fail(c, EVALD_EBADREQ, SIZE_MAX, "%s: type '%s' is not taken; %s takes %s", name,
+		     v[1]->type == MSGPACK_OBJECT_STR || v[1]->type == MSGPACK_OBJECT_BIN
+		             ? type
+		             : "(not a string)",
+		     name,
+		     k == C_LABELS ? "|b1, |u1, |i1 or <i8"
+		     : k == C_IDS  ? "<u8 or <i8 (>= 0)"
+		                   : "<f4 or <f8");
+		return false;
+	}
+	if (v[3]->type != MSGPACK_OBJECT_ARRAY || v[3]->via.array.size != 1 ||
+	    v[3]->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		fail(c, EVALD_EBADREQ, SIZE_MAX, "%s: shape must be [n], one dimension", name);
+		return false;
+	}
+	out->n = v[3]->via.array.ptr[0].via.u64 <= UINT32_MAX
+	                 ? (size_t)v[3]->via.array.ptr[0].via.u64
+	                 : SIZE_MAX / 16;
+	if (out->n * out->type->size != v[4]->via.bin.size) {
+		fail(c, EVALD_EBADREQ, SIZE_MAX,
+		     "%s: data holds %u bytes, but shape [%zu] of %s needs %zu", name,
+		     v[4]->via.bin.size, out->n, out->type->name, out->n * out->type->size);
+		return false;
+	}
+	out->present = true;
+	out->data = (const unsigned char *)v[4]->via.bin.ptr;
+	return true;
 }
 
 /* "labels/scores/weights/times", or "label/score/weight/time", of the columns in mask. */
@@ -360,7 +558,7 @@ static void decode_records(struct ctx *c, const struct op_spec *spec, const msgp
 {
 	struct evald_records *r = &c->req->records;
 	unsigned takes = spec->needs | spec->optional;
-	const msgpack_object *col[NCOLUMNS] = {0};
+	struct source col[NCOLUMNS] = {0};
 	bool single = false, batch = false;
 	char one[80], many[80];
 	int first = -1;
@@ -381,10 +579,10 @@ static void decode_records(struct ctx *c, const struct op_spec *spec, const msgp
 	for (int k = 0; k < NCOLUMNS; k++) {
 		if (!(takes & C(k)))
 			continue;
-		col[k] = batch                          ? f[columns[k].batch]
-		         : columns[k].single == NFIELDS ? c->req->id
-		                                        : f[columns[k].single];
-		if (!col[k] && (spec->needs & C(k))) {
+		const msgpack_object *o = batch                          ? f[columns[k].batch]
+		                          : columns[k].single == NFIELDS ? c->req->id
+		                                                         : f[columns[k].single];
+		if (!o && (spec->needs & C(k))) {
 			fail(c, EVALD_EBADREQ, SIZE_MAX, "%s needs %s%s", spec->name,
 			     batch                          ? ""
 			     : columns[k].single == NFIELDS ? "an "
@@ -394,36 +592,40 @@ static void decode_records(struct ctx *c, const struct op_spec *spec, const msgp
 			                                    : field_names[columns[k].single]);
 			return;
 		}
-		if (col[k] && batch && col[k]->type != MSGPACK_OBJECT_ARRAY) {
-			fail(c, EVALD_EBADREQ, SIZE_MAX, "%s must be an array",
+		if (!o)
+			continue;
+		if (!batch) {
+			col[k] = (struct source){.present = true, .o = o, .n = 1};
+		} else if (o->type == MSGPACK_OBJECT_ARRAY) {
+			col[k] = (struct source){.present = true,
+			                         .o = o->via.array.ptr,
+			                         .stride = 1,
+			                         .n = o->via.array.size};
+		} else if (o->type != MSGPACK_OBJECT_MAP) {
+			fail(c, EVALD_EBADREQ, SIZE_MAX,
+			     "%s must be an array or a typed column (msgpack-numpy)",
 			     field_names[columns[k].batch]);
 			return;
+		} else if (!typed_column(c, k, o, &col[k])) {
+			return;
 		}
-		if (col[k] && batch && first < 0)
+		if (first < 0)
 			first = k;
-		if (col[k] && batch && col[k]->via.array.size != col[first]->via.array.size) {
-			fail(c, EVALD_ELENGTH, SIZE_MAX, "%s has %u elements but %s has %u",
-			     field_names[columns[first].batch], col[first]->via.array.size,
-			     field_names[columns[k].batch], col[k]->via.array.size);
+		if (batch && col[k].n != col[first].n) {
+			fail(c, EVALD_ELENGTH, SIZE_MAX, "%s has %zu elements but %s has %zu",
+			     field_names[columns[first].batch], col[first].n,
+			     field_names[columns[k].batch], col[k].n);
 			return;
 		}
 	}
-	r->n = batch ? col[first]->via.array.size : 1;
+	r->n = batch ? col[first].n : 1;
+	r->batch = batch;
 	if (r->n > c->max_batch) {
 		fail(c, EVALD_EBADREQ, SIZE_MAX, "a batch of %zu records exceeds max_batch (%zu)",
 		     r->n, c->max_batch);
 		return;
 	}
-	r->stride = batch ? 1 : 0;
-	for (int k = 0; k < NCOLUMNS; k++)
-		if (col[k] && batch)
-			col[k] = col[k]->via.array.ptr;
-	r->ids = col[C_IDS];
-	r->labels = col[C_LABELS];
-	r->scores = col[C_SCORES];
-	r->weights = col[C_WEIGHTS];
-	r->times = col[C_TIMES];
-	check_records(c, r, batch);
+	check_records(c, r, col);
 }
 
 static void decode_snapshot(struct ctx *c, const msgpack_object **f)

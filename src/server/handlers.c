@@ -122,8 +122,8 @@ static bool times_in_reach(struct evald_conn *c, const struct evald_request *req
 		i++;
 	if (i == r->n)
 		return true;
-	bad.index = r->stride ? i : SIZE_MAX;
-	n = r->stride ? snprintf(message, sizeof(message), "record %zu: ", i) : 0;
+	bad.index = r->batch ? i : SIZE_MAX;
+	n = r->batch ? snprintf(message, sizeof(message), "record %zu: ", i) : 0;
 	snprintf(message + n, sizeof(message) - (size_t)n,
 	         "time %.3f is %.0f s ahead of evald's clock; max_clock_skew is %us",
 	         r->value.times[i], r->value.times[i] - s->now, s->cfg->max_clock_skew);

@@ -5,6 +5,7 @@
  * records the engine accepts. The framer must also agree with msgpack-c
  * on where the first message ends.
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,11 +67,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		while ((r = evald_decoder_next(&d, &req)) == 1) {
 			if (req.error)
 				continue;
-			for (size_t i = 0; i < req.records.n; i++) {
-				int label;
-				double score, weight;
-				evald_records_get(&req.records, i, &label, &score, &weight);
-				if (evald_record_check(label, score, weight) != 0)
+			const struct evald_records *rec = &req.records;
+			for (size_t i = 0; i < rec->n; i++) {
+				int label = rec->value.labels ? rec->value.labels[i] : 0;
+				double score = rec->value.scores ? rec->value.scores[i] : 0.0;
+				double weight = rec->value.weights ? rec->value.weights[i] : 1.0;
+				if (evald_record_check(label, score, weight) != 0 ||
+				    (rec->value.times &&
+				     !(rec->value.times[i] >= 0 && isfinite(rec->value.times[i]))))
 					abort(); /* the decoder let a bad record through */
 			}
 			if (req.stream && evald_stream_name_check(req.stream, req.stream_len) != 0)

@@ -98,12 +98,12 @@ static size_t decode_all(size_t chunk, struct seen *out, size_t max)
 			if (!req.error) {
 				s->n = req.records.n;
 				for (size_t i = 0; i < req.records.n && i < 8; i++) {
-					const double *w = req.records.value.weights;
-					evald_records_get(&req.records, i, &s->label[i],
-					                  &s->score[i], &s->weight[i]);
-					assert_int_equal(req.records.value.labels[i], s->label[i]);
-					assert_true(req.records.value.scores[i] == s->score[i]);
-					assert_true((w ? w[i] : 1.0) == s->weight[i]);
+					const struct evald_records *rec = &req.records;
+					s->label[i] = rec->value.labels ? rec->value.labels[i] : 0;
+					s->score[i] =
+					        rec->value.scores ? rec->value.scores[i] : 0.0;
+					s->weight[i] =
+					        rec->value.weights ? rec->value.weights[i] : 1.0;
 					if (req.records.value.times)
 						s->time[i] = req.records.value.times[i];
 				}
@@ -856,6 +856,101 @@ static void test_event_times_are_converted_or_refused_with_their_index(void **st
 	assert_true(s.error == 0 && !s.has_times);
 }
 
+/* A key as msgpack-numpy writes it (binary), or as another producer might (a string). */
+static void key(const char *k, bool bin)
+{
+	if (bin) {
+		msgpack_pack_bin(&pk, strlen(k));
+		msgpack_pack_bin_body(&pk, k, strlen(k));
+	} else {
+		str(k);
+	}
+}
+
+/* A typed column of n values of type, its data the bytes at data. */
+static void pack_typed(const char *type, uint32_t n, const void *data, size_t bytes, bool bin)
+{
+	msgpack_pack_map(&pk, 5);
+	key("nd", bin);
+	msgpack_pack_true(&pk);
+	key("type", bin);
+	str(type);
+	key("kind", bin);
+	msgpack_pack_bin(&pk, 0);
+	key("shape", bin);
+	msgpack_pack_array(&pk, 1);
+	msgpack_pack_uint32(&pk, n);
+	key("data", bin);
+	msgpack_pack_bin(&pk, bytes);
+	msgpack_pack_bin_body(&pk, data, bytes);
+}
+
+/* Typed columns are read in place, whatever their alignment, each type as its values. */
+static void test_typed_columns_decode_in_place(void **state)
+{
+	const float f4[3] = {0.25f, 0.5f, 0.125f};
+	const double f8[3] = {0.1, 0.7, 1e-300};
+	const uint8_t u1[3] = {1, 0, 1};
+	const int64_t i8[3] = {1, 0, 1};
+	const char *const label_types[] = {"|b1", "|u1", "|i1", "<i8"};
+	struct seen s;
+
+	(void)state;
+	for (int pad = 0; pad < 3; pad++) {
+		for (int lt = 0; lt < 4; lt++) {
+			bool wide = lt == 3;
+			reset_bytes();
+			msgpack_pack_map(&pk, 3 + (pad > 0));
+			str("op");
+			str("observe");
+			if (pad) { /* shifts the data that follows off its natural alignment */
+				str("stream");
+				str(pad == 1 ? "a" : "ab");
+			}
+			str("labels");
+			pack_typed(label_types[lt], 3, wide ? (const void *)i8 : (const void *)u1,
+			           wide ? sizeof(i8) : sizeof(u1), lt % 2 == 0);
+			str("scores");
+			if (lt % 2)
+				pack_typed("<f4", 3, f4, sizeof(f4), true);
+			else
+				pack_typed("<f8", 3, f8, sizeof(f8), false);
+			s = one();
+			assert_int_equal(s.error, 0);
+			assert_int_equal(s.n, 3);
+			for (int i = 0; i < 3; i++) {
+				assert_int_equal(s.label[i], u1[i]);
+				assert_true(s.score[i] == (lt % 2 ? (double)f4[i] : f8[i]));
+			}
+		}
+	}
+	/* A label type's bad value, and a score type's, are named with their index. */
+	const uint8_t two[3] = {0, 2, 1};
+	reset_bytes();
+	msgpack_pack_map(&pk, 3);
+	str("op");
+	str("observe");
+	str("labels");
+	pack_typed("|u1", 3, two, 3, true);
+	str("scores");
+	pack_typed("<f8", 3, f8, sizeof(f8), true);
+	s = one();
+	assert_true(s.error == EVALD_ELABEL && s.index == 1);
+	assert_non_null(strstr(s.message, "got 2"));
+	/* Data one byte short of its shape. */
+	reset_bytes();
+	msgpack_pack_map(&pk, 3);
+	str("op");
+	str("observe");
+	str("labels");
+	pack_typed("|u1", 3, u1, 3, true);
+	str("scores");
+	pack_typed("<f8", 3, f8, sizeof(f8) - 1, true);
+	s = one();
+	assert_int_equal(s.error, EVALD_EBADREQ);
+	assert_non_null(strstr(s.message, "scores: data holds 23 bytes, but shape [3] of <f8"));
+}
+
 static void test_a_times_column_of_another_length_is_refused(void **state)
 {
 	struct seen s;
@@ -890,6 +985,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_a_times_column_of_another_length_is_refused,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_compact_records_decode, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_typed_columns_decode_in_place, setup,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_records_are_converted_into_a_shared_scratch,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_every_op_decodes_with_its_fields, setup,
