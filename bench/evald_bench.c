@@ -1,22 +1,31 @@
 /*
  * Ingest throughput of a running evald, and the ceilings it is measured
  * against, on the same bytes:
- *   decode-only  the payload framed, decoded and counted in this process,
- *                with evald's own decoder and engine, no socket;
+ *   msgpack-c    msgpack-c alone: msgpack_unpack_next on each message, then
+ *                a plain loop that bins the scores (or counts the labels)
+ *                into an array; no evald code at all;
+ *   in process   evald without the socket: its framer, decoder and engine
+ *                on the bytes in this process, in 16 KiB reads;
+ *   engine       the engine alone: the same records, already converted,
+ *                counted in batches of 1000 into a series with windows
+ *                (total and slot), as the daemon counts them;
  *   raw socket   the payload sent the same way to a sink in this process
  *                that only reads it;
  *   evald        the payload sent by C clients to the daemon; the rate
  *                counts only records evald's stats say it accepted.
- * Payload shapes: columnar batches of 1000 (float64 or float32 scores),
- * compact [label, score] records, single-record observe maps. Then the
- * snapshot round-trip latency (p50, p99, p99.9) on stream "bench", with
- * and without the curve, idle and while a client streams batches.
+ * Payload shapes: columnar batches of 1000 (float64 or float32 scores) as
+ * msgpack arrays or as typed columns (msgpack-numpy: float64 or float32
+ * scores, uint8 labels), compact [label, score] records, single-record
+ * observe maps, predictions and labels. Then the snapshot round-trip
+ * latency (p50, p99, p99.9) on stream "bench", with and without the
+ * curve, idle and while a client streams batches.
  *
  *   evald-bench [options] ADDRESS
  *     ADDRESS            a Unix socket path, or HOST:PORT for TCP
  *     --records N        records per payload shape and client count (4000000)
  *     --clients LIST     client counts, comma-separated (1,4,32)
- *     --shapes LIST      batch64,batch32,compact,maps (all)
+ *     --shapes LIST      of batch64,batch32,typed64,typed32,compact,maps,predict,label,
+ *                        repredict,tpredict,tlabel (default: the first six)
  *     --rounds N         snapshot round trips per latency row (3000; 0 skips)
  *     --flood N          clients streaming batches during the "under ingest" rows (1)
  */
@@ -49,17 +58,37 @@
  * REPREDICT sends the predictions of PREDICT again once LABEL has matched
  * them: the same ids, into a join whose index has grown already.
  */
-enum shape { BATCH64, BATCH32, COMPACT, MAPS, PREDICT, LABEL, REPREDICT, SHAPES };
-static const char *const shape_keys[] = {"batch64", "batch32", "compact",  "maps",
-                                         "predict", "label",   "repredict"};
-static const char *const shape_names[] = {"batch of 1000, float64", "batch of 1000, float32",
-                                          "compact [label, score]", "single-record maps",
-                                          "predict, 1000 int ids",  "label, 1000 int ids",
-                                          "predict, grown index"};
-/* The stats counter of what each shape sends. */
-static const char *const shape_counters[] = {
-        "records_accepted",     "records_accepted", "records_accepted",    "records_accepted",
-        "predictions_accepted", "labels_accepted",  "predictions_accepted"};
+enum shape {
+	BATCH64,
+	BATCH32,
+	TYPED64,
+	TYPED32,
+	COMPACT,
+	MAPS,
+	PREDICT,
+	LABEL,
+	REPREDICT,
+	TPREDICT,
+	TLABEL,
+	SHAPES
+};
+static const struct {
+	const char *key, *name;
+	const char *counter; /* the stats counter of what it sends */
+	bool typed, join;
+} shapes_info[SHAPES] = {
+        [BATCH64] = {"batch64", "batch of 1000, float64", "records_accepted", false, false},
+        [BATCH32] = {"batch32", "batch of 1000, float32", "records_accepted", false, false},
+        [TYPED64] = {"typed64", "typed 1000, f8 + u1", "records_accepted", true, false},
+        [TYPED32] = {"typed32", "typed 1000, f4 + u1", "records_accepted", true, false},
+        [COMPACT] = {"compact", "compact [label, score]", "records_accepted", false, false},
+        [MAPS] = {"maps", "single-record maps", "records_accepted", false, false},
+        [PREDICT] = {"predict", "predict, 1000 int ids", "predictions_accepted", false, true},
+        [LABEL] = {"label", "label, 1000 int ids", "labels_accepted", false, true},
+        [REPREDICT] = {"repredict", "predict, grown index", "predictions_accepted", false, true},
+        [TPREDICT] = {"tpredict", "predict typed, u8 + f8", "predictions_accepted", true, true},
+        [TLABEL] = {"tlabel", "label typed, u8 + u1", "labels_accepted", true, true},
+};
 
 /* Predictions and their labels stay under the default max_pending: none is evicted. */
 #define JOIN_RECORDS_MAX 1000000
@@ -68,6 +97,72 @@ static double next_score(uint64_t *x)
 {
 	*x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
 	return (double)(*x >> 11) / 9007199254740992.0;
+}
+
+/* A typed column, as msgpack-numpy packs a numpy array: n values of type, size bytes each. */
+static void pack_typed(msgpack_packer *pk, const char *type, size_t n, const void *data,
+                       size_t size)
+{
+	static const char *const keys[] = {"nd", "type", "kind", "shape", "data"};
+
+	msgpack_pack_map(pk, 5);
+	for (int k = 0; k < 5; k++) {
+		msgpack_pack_bin(pk, strlen(keys[k]));
+		msgpack_pack_bin_body(pk, keys[k], strlen(keys[k]));
+		switch (k) {
+		case 0:
+			msgpack_pack_true(pk);
+			break;
+		case 1:
+			evald_pack_str(pk, type);
+			break;
+		case 2:
+			msgpack_pack_bin(pk, 0);
+			break;
+		case 3:
+			msgpack_pack_array(pk, 1);
+			msgpack_pack_uint64(pk, n);
+			break;
+		default:
+			msgpack_pack_bin(pk, n * size);
+			msgpack_pack_bin_body(pk, data, n * size);
+		}
+	}
+}
+
+/* A batch column of m values, as a msgpack array or a typed column. */
+enum column_kind { COL_IDS, COL_LABELS, COL_F8, COL_F4 };
+
+static void pack_column(msgpack_packer *pk, enum column_kind kind, bool typed, size_t m,
+                        const uint64_t *ids, const uint8_t *labels, const double *scores)
+{
+	float f4[1000];
+
+	if (typed) {
+		if (kind == COL_F4)
+			for (size_t j = 0; j < m; j++)
+				f4[j] = (float)scores[j];
+		if (kind == COL_IDS)
+			pack_typed(pk, "<u8", m, ids, 8);
+		else if (kind == COL_LABELS)
+			pack_typed(pk, "|u1", m, labels, 1);
+		else
+			pack_typed(pk, kind == COL_F8 ? "<f8" : "<f4", m,
+			           kind == COL_F8 ? (const void *)scores : (const void *)f4,
+			           kind == COL_F8 ? 8 : 4);
+		return;
+	}
+	msgpack_pack_array(pk, m);
+	for (size_t j = 0; j < m; j++) {
+		if (kind == COL_IDS)
+			msgpack_pack_uint64(pk, ids[j]);
+		else if (kind == COL_LABELS)
+			msgpack_pack_uint8(pk, labels[j]);
+		else if (kind == COL_F8)
+			msgpack_pack_double(pk, scores[j]);
+		else
+			msgpack_pack_float(pk, (float)scores[j]);
+	}
 }
 
 /*
@@ -80,10 +175,10 @@ static void payload(enum shape sh, size_t n, msgpack_sbuffer *sb, int group, uin
 	msgpack_packer pk;
 	uint64_t x = 88172645463325252ull ^ first;
 	char stream[32];
+	bool typed = shapes_info[sh].typed, join = shapes_info[sh].join;
+	bool predict = sh == PREDICT || sh == REPREDICT || sh == TPREDICT;
 
-	if (sh == REPREDICT)
-		sh = PREDICT; /* the same payload, sent again */
-	if (sh == PREDICT || sh == LABEL)
+	if (join)
 		snprintf(stream, sizeof(stream), "bench-join-%d", group);
 	else
 		snprintf(stream, sizeof(stream), "bench");
@@ -96,69 +191,155 @@ static void payload(enum shape sh, size_t n, msgpack_sbuffer *sb, int group, uin
 	evald_pack_str(&pk, stream);
 	for (size_t i = 0; i < n;) {
 		size_t m = sh == COMPACT || sh == MAPS ? 1 : 1000;
-		if (sh == PREDICT || sh == LABEL) {
-			msgpack_pack_map(&pk, 3);
-			evald_pack_str(&pk, "op");
-			evald_pack_str(&pk, sh == PREDICT ? "predict" : "label");
-			evald_pack_str(&pk, "ids");
-			msgpack_pack_array(&pk, m);
-			for (size_t j = 0; j < m; j++)
-				msgpack_pack_uint64(&pk, first + i + j);
-			evald_pack_str(&pk, sh == PREDICT ? "scores" : "labels");
-			msgpack_pack_array(&pk, m);
-			for (size_t j = 0; j < m; j++) {
-				if (sh == PREDICT)
-					msgpack_pack_double(&pk, next_score(&x));
-				else
-					msgpack_pack_uint8(&pk, (uint8_t)((i + j) & 1));
-			}
-		} else if (sh == COMPACT) {
-			double score = next_score(&x);
+		uint64_t ids[1000];
+		uint8_t labels[1000];
+		double scores[1000];
+		for (size_t j = 0; j < m; j++) {
+			ids[j] = first + i + j;
+			scores[j] = next_score(&x);
+			labels[j] = sh == COMPACT || sh == MAPS ? (uint8_t)(x & 1)
+			                                        : (uint8_t)((i + j) & 1);
+		}
+		if (sh == COMPACT) {
 			msgpack_pack_array(&pk, 2);
-			msgpack_pack_uint8(&pk, (uint8_t)(x & 1));
-			msgpack_pack_double(&pk, score);
+			msgpack_pack_uint8(&pk, labels[0]);
+			msgpack_pack_double(&pk, scores[0]);
 		} else if (sh == MAPS) {
-			double score = next_score(&x);
 			msgpack_pack_map(&pk, 3);
 			evald_pack_str(&pk, "op");
 			evald_pack_str(&pk, "observe");
 			evald_pack_str(&pk, "label");
-			msgpack_pack_uint8(&pk, (uint8_t)(x & 1));
+			msgpack_pack_uint8(&pk, labels[0]);
 			evald_pack_str(&pk, "score");
-			msgpack_pack_double(&pk, score);
+			msgpack_pack_double(&pk, scores[0]);
 		} else {
+			enum column_kind real = sh == BATCH32 || sh == TYPED32 ? COL_F4 : COL_F8;
 			msgpack_pack_map(&pk, 3);
 			evald_pack_str(&pk, "op");
-			evald_pack_str(&pk, "observe");
-			evald_pack_str(&pk, "labels");
-			msgpack_pack_array(&pk, m);
-			for (size_t j = 0; j < m; j++)
-				msgpack_pack_uint8(&pk, (uint8_t)((i + j) & 1));
-			evald_pack_str(&pk, "scores");
-			msgpack_pack_array(&pk, m);
-			for (size_t j = 0; j < m; j++) {
-				double score = next_score(&x);
-				if (sh == BATCH32)
-					msgpack_pack_float(&pk, (float)score);
-				else
-					msgpack_pack_double(&pk, score);
-			}
+			evald_pack_str(&pk, !join ? "observe" : predict ? "predict" : "label");
+			evald_pack_str(&pk, join ? "ids" : "labels");
+			pack_column(&pk, join ? COL_IDS : COL_LABELS, typed, m, ids, labels,
+			            scores);
+			evald_pack_str(&pk, predict || !join ? "scores" : "labels");
+			pack_column(&pk, predict || !join ? real : COL_LABELS, typed, m, ids,
+			            labels, scores);
 		}
 		i += m;
 	}
 }
 
-/* The ceiling: evald's decoder and engine on the bytes, in 16 KiB reads as the daemon does. */
-static double decode_only(const msgpack_sbuffer *sb, size_t records)
+/* The value of key in a msgpack-c map object, or NULL: a plain loop. */
+static const msgpack_object *lookup(const msgpack_object *map, const char *key)
 {
+	size_t n = strlen(key);
+
+	for (uint32_t i = 0; map->type == MSGPACK_OBJECT_MAP && i < map->via.map.size; i++) {
+		const msgpack_object *k = &map->via.map.ptr[i].key;
+		if ((k->type == MSGPACK_OBJECT_STR || k->type == MSGPACK_OBJECT_BIN) &&
+		    k->via.str.size == n && memcmp(k->via.str.ptr, key, n) == 0)
+			return &map->via.map.ptr[i].val;
+	}
+	return NULL;
+}
+
+/* Bins n scores of a column (array or typed) with their labels (NULL: class 0) into counts. */
+static void plain_bin(const msgpack_object *scores, const msgpack_object *labels, uint64_t *counts)
+{
+	const msgpack_object *sd = lookup(scores, "data"),
+	                     *ld = labels ? lookup(labels, "data") : NULL;
+	const msgpack_object *st = lookup(scores, "type");
+	size_t n = sd ? sd->via.bin.size / (st->via.str.ptr[2] == '4' ? 4 : 8)
+	              : scores->via.array.size;
+
+	for (size_t j = 0; j < n; j++) {
+		double v;
+		int label = 0;
+		if (sd && st->via.str.ptr[2] == '4') {
+			float f;
+			memcpy(&f, sd->via.bin.ptr + 4 * j, 4);
+			v = f;
+		} else if (sd) {
+			memcpy(&v, sd->via.bin.ptr + 8 * j, 8);
+		} else {
+			v = scores->via.array.ptr[j].via.f64;
+		}
+		if (labels)
+			label = ld ? (uint8_t)ld->via.bin.ptr[j]
+			           : (int)labels->via.array.ptr[j].via.u64;
+		size_t k = v <= 0.0 ? 0 : v >= 1.0 ? 999 : (size_t)(v * 1000.0);
+		counts[2 * k + (size_t)label]++;
+	}
+}
+
+/*
+ * The ceiling of decoding: msgpack-c alone, msgpack_unpack_next on each
+ * message of the bytes, then a plain loop that bins each score into an
+ * array (or counts each label). No evald code.
+ */
+static double msgpack_only(const msgpack_sbuffer *sb, size_t records)
+{
+	static uint64_t counts[2000];
+	msgpack_unpacked u;
+	size_t off = 0, counted = 0;
+	double t = ((double)evald_clock_mono_ns() / 1e9);
+
+	msgpack_unpacked_init(&u);
+	while (msgpack_unpack_next(&u, sb->data, sb->size, &off) == MSGPACK_UNPACK_SUCCESS) {
+		const msgpack_object *o = &u.data, *scores, *labels;
+		if (o->type == MSGPACK_OBJECT_ARRAY) { /* compact [label, score] */
+			double v = o->via.array.ptr[1].via.f64;
+			size_t k = v <= 0.0 ? 0 : v >= 1.0 ? 999 : (size_t)(v * 1000.0);
+			counts[2 * k + o->via.array.ptr[0].via.u64]++;
+			counted++;
+		} else if ((scores = lookup(o, "score"))) {
+			double v = scores->via.f64;
+			size_t k = v <= 0.0 ? 0 : v >= 1.0 ? 999 : (size_t)(v * 1000.0);
+			counts[2 * k + lookup(o, "label")->via.u64]++;
+			counted++;
+		} else if ((scores = lookup(o, "scores"))) {
+			labels = lookup(o, "labels");
+			plain_bin(scores, labels, counts);
+			counted += scores->type == MSGPACK_OBJECT_ARRAY
+			                   ? scores->via.array.size
+			                   : lookup(scores, "shape")->via.array.ptr[0].via.u64;
+		} else if ((labels = lookup(o, "labels"))) {
+			const msgpack_object *d = lookup(labels, "data");
+			size_t n = d ? d->via.bin.size : labels->via.array.size;
+			for (size_t j = 0; j < n; j++)
+				counts[d ? (uint64_t)(uint8_t)d->via.bin.ptr[j]
+				         : labels->via.array.ptr[j].via.u64]++;
+			counted += n;
+		}
+	}
+	t = ((double)evald_clock_mono_ns() / 1e9) - t;
+	msgpack_unpacked_destroy(&u);
+	return counted == records ? records / t : NAN;
+}
+
+/*
+ * Runs evald's framer and decoder over the bytes in 16 KiB reads, as the
+ * daemon reads them, and counts each batch into a series with the
+ * default windows (total and slot), as the daemon does; with keep, also
+ * copies the converted records into keep's arrays for engine_only.
+ * Returns the records per second, or NaN if not all were counted.
+ */
+struct kept {
+	int *labels;
+	double *scores;
+	size_t n;
+};
+
+static double in_process(const msgpack_sbuffer *sb, size_t records, struct kept *keep)
+{
+	const struct evald_window_config w = EVALD_WINDOW_DEFAULT;
 	struct evald_decoder d;
 	struct evald_request req;
-	evald_hist *s;
-	double t = ((double)evald_clock_mono_ns() / 1e9);
+	evald_series *s;
+	double now = 1800000000.0, t = ((double)evald_clock_mono_ns() / 1e9);
 	size_t fed = 0, counted = 0;
 
 	evald_decoder_init(&d, 1 << 20, 100000);
-	evald_hist_new(NULL, &evald_config_default, &s);
+	evald_series_new(NULL, &evald_config_default, &w, now, &s);
 	while (fed < sb->size) {
 		char *buf;
 		size_t len, take;
@@ -170,18 +351,44 @@ static double decode_only(const msgpack_sbuffer *sb, size_t records)
 		evald_decoder_consumed(&d, take);
 		fed += take;
 		while (evald_decoder_next(&d, &req) == 1) {
+			const struct evald_records *r = &req.records;
 			size_t bad;
-			if (!req.error)
-				evald_hist_observe_batch(s, req.records.n, req.records.value.labels,
-				                         req.records.value.scores,
-				                         req.records.value.weights, &bad);
-			counted += req.error ? 0 : req.records.n;
+			if (req.error || !r->value.labels || !r->value.scores)
+				continue;
+			evald_series_observe_batch(s, now, r->n, r->value.labels, r->value.scores,
+			                           r->value.weights, NULL, &bad);
+			if (keep && keep->n + r->n <= records) {
+				memcpy(keep->labels + keep->n, r->value.labels, r->n * sizeof(int));
+				memcpy(keep->scores + keep->n, r->value.scores,
+				       r->n * sizeof(double));
+				keep->n += r->n;
+			}
+			counted += r->n;
 		}
 	}
 	t = ((double)evald_clock_mono_ns() / 1e9) - t;
-	evald_hist_free(s);
+	evald_series_free(s);
 	evald_decoder_destroy(&d);
-	return counted == records ? records / t : 0.0;
+	return counted == records ? records / t : NAN;
+}
+
+/* The engine alone: the converted records counted into a series, total and slot, 1000 at a time. */
+static double engine_only(const struct kept *k)
+{
+	const struct evald_window_config w = EVALD_WINDOW_DEFAULT;
+	evald_series *s;
+	double now = 1800000000.0, t = ((double)evald_clock_mono_ns() / 1e9);
+	size_t bad;
+
+	evald_series_new(NULL, &evald_config_default, &w, now, &s);
+	for (size_t i = 0; i < k->n; i += 1000) {
+		size_t m = k->n - i < 1000 ? k->n - i : 1000;
+		evald_series_observe_batch(s, now, m, k->labels + i, k->scores + i, NULL, NULL,
+		                           &bad);
+	}
+	t = ((double)evald_clock_mono_ns() / 1e9) - t;
+	evald_series_free(s);
+	return k->n / t;
 }
 
 /* Where to connect, as every evald tool writes it (tcp://HOST:PORT, unix:PATH, HOST:PORT, a path).
@@ -511,7 +718,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 	        "usage: evald-bench [--records N] [--clients 1,4,32] "
-	        "[--shapes batch64,batch32,compact,maps,predict,label,repredict] [--rounds N] "
+	        "[--shapes batch64,batch32,typed64,typed32,compact,maps,predict,label,repredict,"
+	        "tpredict,tlabel] [--rounds N] "
 	        "[--flood N] "
 	        "ADDRESS\n");
 	exit(2);
@@ -527,7 +735,7 @@ int main(int argc, char **argv)
 	                                     {NULL, 0, NULL, 0}};
 	size_t records = 4000000;
 	int clients[8] = {1, 4, 32}, nclients = 3, rounds = 3000, flooders = 1, opt;
-	bool shapes[SHAPES] = {true, true, true, true};
+	bool shapes[SHAPES] = {true, true, true, true, true, true};
 	struct target t;
 	struct raw_sink sink;
 
@@ -549,7 +757,7 @@ int main(int argc, char **argv)
 			memset(shapes, 0, sizeof(shapes));
 			for (; (tok = strtok(list, ",")); list = NULL) {
 				int k = 0;
-				while (k < SHAPES && strcmp(tok, shape_keys[k]) != 0)
+				while (k < SHAPES && strcmp(tok, shapes_info[k].key) != 0)
 					k++;
 				if (k == SHAPES)
 					usage();
@@ -573,12 +781,13 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN); /* a closed connection is reported by write() */
 	target_parse(argv[optind], &t);
 	raw_sink_open(&sink, t.tcp);
-	printf("%-24s %7s %8s %13s %13s %13s %8s %8s\n", "payload", "clients", "MB",
-	       "decode-only/s", "raw socket/s", "evald/s", "/decode", "/raw");
+	printf("%-24s %3s %6s %11s %11s %11s %11s %11s %7s %7s %7s\n", "payload", "cl", "MB",
+	       "msgpack-c/s", "in-proc/s", "engine/s", "raw sock/s", "evald/s", "/mpack", "/engine",
+	       "/raw");
 	for (int sh = 0; sh < SHAPES; sh++) {
 		for (int i = 0; shapes[sh] && i < nclients; i++) {
 			msgpack_sbuffer sb[CLIENTS_MAX];
-			bool join = sh == PREDICT || sh == LABEL || sh == REPREDICT;
+			bool join = shapes_info[sh].join;
 			size_t cap =
 			        join && records > JOIN_RECORDS_MAX ? JOIN_RECORDS_MAX : records;
 			size_t per = cap / (size_t)clients[i] / 1000 * 1000;
@@ -591,12 +800,23 @@ int main(int argc, char **argv)
 					msgpack_sbuffer_destroy(&sb[c]);
 					sb[c] = sb[0];
 				}
-			double ceiling = join ? NAN : decode_only(&sb[0], per);
+			struct kept keep = {malloc(per * sizeof(int)), malloc(per * sizeof(double)),
+			                    0};
+			double mpack = msgpack_only(&sb[0], per);
+			double proc = join ? NAN : in_process(&sb[0], per, &keep);
+			double engine = join ? NAN : engine_only(&keep);
 			double raw = raw_socket(&sink, clients[i], sb, total);
-			double rate = through_evald(&t, clients[i], sb, total, shape_counters[sh]);
-			printf("%-24s %7d %8.1f %12.1fM %12.1fM %12.1fM %8.2f %8.2f\n",
-			       shape_names[sh], clients[i], sb[0].size * (double)clients[i] / 1e6,
-			       ceiling / 1e6, raw / 1e6, rate / 1e6, rate / ceiling, rate / raw);
+			double rate =
+			        through_evald(&t, clients[i], sb, total, shapes_info[sh].counter);
+			free(keep.labels);
+			free(keep.scores);
+			printf("%-24s %3d %6.1f %10.1fM %10.1fM %10.1fM %10.1fM %10.1fM %7.2f "
+			       "%7.2f "
+			       "%7.2f\n",
+			       shapes_info[sh].name, clients[i],
+			       sb[0].size * (double)clients[i] / 1e6, mpack / 1e6, proc / 1e6,
+			       engine / 1e6, raw / 1e6, rate / 1e6, rate / mpack, rate / engine,
+			       rate / raw);
 			fflush(stdout);
 			for (int c = 0; c < (join ? clients[i] : 1); c++)
 				msgpack_sbuffer_destroy(&sb[c]);
