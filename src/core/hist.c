@@ -140,6 +140,107 @@ static int stream_make(struct evald_mem *m, const struct evald_config *cfg,
 	return 0;
 }
 
+/* The bits of a double >= 0, which order as its values do. */
+static inline uint64_t bits_of(double v)
+{
+	uint64_t b;
+
+	memcpy(&b, &v, sizeof(b));
+	return b;
+}
+
+static inline double from_bits(uint64_t b)
+{
+	double v;
+
+	memcpy(&v, &b, sizeof(v));
+	return v;
+}
+
+/* The last bin k in a..b whose lower edge is <= x, or a: a binary search among few bins. */
+static inline uint32_t search(const double *e, uint32_t a, uint32_t b, double x)
+{
+	while (a < b) {
+		uint32_t mid = a + (b - a + 1) / 2;
+		if (x >= e[mid])
+			a = mid;
+		else
+			b = mid - 1;
+	}
+	return a;
+}
+
+#define LOGIT_KEY_BITS_MAX 12      /* mantissa bits of a key: at most 4096 cells a binary order */
+#define LOGIT_FLOOR        0x1p-64 /* u or 1 - u below this: a search over the end bins */
+
+/*
+ * The table of a logit configuration: keys fine enough that a cell lies
+ * within two bins (but at most 2^12 cells a binary order, for very many
+ * bins, where the walk takes over),
+ * from half the first bin's u (or 1 - u of the last) up to one half.
+ */
+static int logit_index_make(struct evald_mem *m, const struct evald_config *cfg, const double *e,
+                            struct evald_logit_index **out)
+{
+	struct evald_logit_index *ix = evald_mem_calloc(m, 1, sizeof(*ix));
+	uint32_t last = cfg->bins - 1;
+	double dz = (cfg->logit_hi - cfg->logit_lo) / cfg->bins, floor_u;
+	int mbits = (int)ceil(log2(1.0 / dz)) + 3;
+
+	if (!ix)
+		return EVALD_ENOMEM;
+	ix->lo = cfg->lo;
+	ix->inv = 1.0 / (cfg->hi - cfg->lo);
+	ix->unit = cfg->lo == 0.0 && cfg->hi == 1.0;
+	mbits = mbits < 1 ? 1 : mbits > LOGIT_KEY_BITS_MAX ? LOGIT_KEY_BITS_MAX : mbits;
+	ix->shift = 52 - mbits;
+	floor_u = fmin((e[1] - cfg->lo) * ix->inv, 1.0 - (e[last] - cfg->lo) * ix->inv) / 2;
+	floor_u = fmax(fmin(floor_u, 0.25), LOGIT_FLOOR);
+	ix->first = bits_of(floor_u) >> ix->shift;
+	ix->n = (bits_of(0.5) >> ix->shift) - ix->first + 1;
+	ix->cell = evald_mem_malloc(m, 2 * (ix->n + 1) * sizeof(uint32_t));
+	if (!ix->cell) {
+		evald_mem_free(m, ix);
+		return EVALD_ENOMEM;
+	}
+	for (size_t k = 0; k <= ix->n; k++) {
+		double v = from_bits((ix->first + k) << ix->shift);
+		ix->cell[k] = search(e, 0, last, cfg->lo + v * (cfg->hi - cfg->lo));
+		ix->cell[ix->n + 1 + k] = search(e, 0, last, cfg->hi - v * (cfg->hi - cfg->lo));
+	}
+	*out = ix;
+	return 0;
+}
+
+static void logit_index_free(struct evald_mem *m, struct evald_logit_index *ix)
+{
+	if (!ix)
+		return;
+	evald_mem_free(m, ix->cell);
+	evald_mem_free(m, ix);
+}
+
+/*
+ * A guess at the logit bin of x, lo < x < hi: the bin at its cell's lower
+ * bound, or the next one. Exact but for the rounding of u, which the walk
+ * in evald_hist_bin mends; no branch the data decides but the side.
+ */
+static inline uint32_t logit_bin(const struct evald_logit_index *ix, const double *e, uint32_t last,
+                                 double x)
+{
+	double u = ix->unit ? x : (x - ix->lo) * ix->inv, w = 1.0 - u;
+	size_t upper = u >= 0.5; /* half the scores each way: selects, not branches */
+	double v = u < w ? u : w;
+	uint64_t key = bits_of(v > 0.0 ? v : 0.0) >> ix->shift;
+	size_t k = key - ix->first;
+	uint32_t a;
+
+	if (key < ix->first) /* beyond the end bins' cells: rare */
+		return search(e, upper ? ix->cell[ix->n + 1] : 0, upper ? last : ix->cell[0], x);
+	a = ix->cell[upper * (ix->n + 2) + k];
+	return a;
+}
+
 int evald_hist_new(struct evald_mem *m, const struct evald_config *cfg, evald_hist **out)
 {
 	struct evald_config c;
@@ -155,7 +256,10 @@ int evald_hist_new(struct evald_mem *m, const struct evald_config *cfg, evald_hi
 		return EVALD_ENOMEM;
 	atomic_init(&edges->refs, 0);
 	edges->mem = m;
+	edges->logit = NULL;
 	err = edges_fill(&c, edges->at);
+	if (!err && c.spacing == EVALD_SPACING_LOGIT)
+		err = logit_index_make(m, &c, edges->at, &edges->logit);
 	if (err) {
 		evald_mem_free(m, edges);
 		return err;
@@ -331,8 +435,10 @@ void evald_hist_free(evald_hist *s)
 {
 	if (!s)
 		return;
-	if (s->edges && atomic_fetch_sub(&s->edges->refs, 1) == 1)
+	if (s->edges && atomic_fetch_sub(&s->edges->refs, 1) == 1) {
+		logit_index_free(s->edges->mem, s->edges->logit);
 		evald_mem_free(s->edges->mem, s->edges);
+	}
 	evald_mem_free(s->mem, s->cells);
 	log_free(s->mem, s->log);
 	evald_mem_free(s->mem, s->band);
@@ -363,8 +469,9 @@ double evald_hist_edge(const evald_hist *s, uint32_t k)
 }
 
 /*
- * A computed guess, then a walk against the stored edges: the guess is
- * fast, the walk makes the answer exact whatever the guess's rounding.
+ * A guess, computed (uniform) or looked up (logit), then a walk against
+ * the stored edges: the guess is fast, the walk makes the answer exact
+ * whatever the guess's rounding.
  */
 uint32_t evald_hist_bin(const evald_hist *s, double x)
 {
@@ -378,17 +485,11 @@ uint32_t evald_hist_bin(const evald_hist *s, double x)
 	if (x >= cfg->hi)
 		return last;
 	if (cfg->spacing == EVALD_SPACING_LOGIT) {
-		double u = (x - cfg->lo) / (cfg->hi - cfg->lo);
-		g = (log(u / (1.0 - u)) - s->origin) * s->scale;
+		k = logit_bin(s->edges->logit, e, last, x);
 	} else {
 		g = (x - s->origin) * s->scale;
+		k = !(g > 0.0) ? 0 : g >= last ? last : (uint32_t)g;
 	}
-	if (!(g > 0.0))
-		k = 0;
-	else if (g >= last)
-		k = last;
-	else
-		k = (uint32_t)g;
 	while (k > 0 && x < e[k])
 		k--;
 	while (k < last && x >= e[k + 1])

@@ -22,7 +22,29 @@ struct evald_cell {
 struct evald_edges {
 	atomic_size_t refs;
 	struct evald_mem *mem; /* that of the histogram that made them */
+	struct evald_logit_index
+	        *logit; /* logit spacing: where a score's bin lies, without log() */
 	double at[];
+};
+
+/*
+ * For logit bins: a score's fraction u of the range, or 1 - u above one
+ * half, read as the bits of a double (monotone in its value), names a key
+ * whose bins are known from a table; a binary search among those few
+ * bins, then the walk against the edges, gives the exact bin.
+ */
+struct evald_logit_index {
+	double lo, inv; /* u = (x - lo) * inv */
+	bool unit;      /* the range is [0, 1]: u is x */
+	int shift;      /* keys are a double's bits >> shift: its exponent, then mantissa bits */
+	uint64_t first; /* the key of the table's first cell */
+	size_t n;       /* cells per side */
+	/*
+	 * 2 (n + 1): cell[k], the bin at the lower bound of cell k of u < 1/2;
+	 * cell[n + 1 + k], the bin at the upper bound in u of cell k of 1 - u.
+	 * Cell k of 1 - u spans the bins cell[n + 2 + k] to cell[n + 1 + k].
+	 */
+	uint32_t *cell;
 };
 
 /*

@@ -70,6 +70,77 @@ static void test_logit_edges_are_exact_for_every_k(void **state)
 		assert_every_edge_exact(&cfgs[i]);
 }
 
+/* The bin a plain binary search of the edges gives: the one evald_hist_bin must give. */
+static uint32_t searched(const evald_hist *s, uint32_t bins, double x)
+{
+	uint32_t a = 0, b = bins - 1;
+
+	while (a < b) {
+		uint32_t mid = a + (b - a + 1) / 2;
+		if (x >= evald_hist_edge(s, mid))
+			a = mid;
+		else
+			b = mid - 1;
+	}
+	return a;
+}
+
+/*
+ * Logit bins are found from a table of the scores' bits, not a logarithm:
+ * at, just above and just below every edge, at random scores spread over
+ * the log-odds and over the range, and outside it, every score lands in
+ * the bin a search of the edges gives.
+ */
+static void test_logit_bins_equal_a_search_of_the_edges(void **state)
+{
+	(void)state;
+	struct evald_config cfgs[] = {
+	        make(1000, 0.0, 1.0, EVALD_SPACING_LOGIT),
+	        make(10, 0.0, 1.0, EVALD_SPACING_LOGIT),
+	        make(100000, 0.0, 1.0, EVALD_SPACING_LOGIT),
+	        make(333, -1.0, 2.0, EVALD_SPACING_LOGIT),
+	        make(1000, 0.0, 1.0, EVALD_SPACING_LOGIT),
+	        make(1000, 0.0, 1.0, EVALD_SPACING_LOGIT),
+	        make(64, 5.0, 5.5, EVALD_SPACING_LOGIT),
+	};
+	cfgs[3].logit_lo = -4.0;
+	cfgs[3].logit_hi = 9.0;
+	cfgs[4].logit_lo = -40.0; /* ends far in the tails: u down to 4e-18 */
+	cfgs[4].logit_hi = 30.0;
+	cfgs[5].logit_lo = -0.5; /* all bins near one half */
+	cfgs[5].logit_hi = 0.5;
+	for (size_t c = 0; c < sizeof(cfgs) / sizeof(cfgs[0]); c++) {
+		const struct evald_config *cfg = &cfgs[c];
+		evald_hist *s;
+		assert_int_equal(evald_hist_new(NULL, cfg, &s), 0);
+		for (uint32_t k = 0; k <= cfg->bins; k++) {
+			double e = evald_hist_edge(s, k);
+			const double near[] = {e, nextafter(e, -INFINITY), nextafter(e, INFINITY),
+			                       nextafter(nextafter(e, INFINITY), INFINITY)};
+			for (int i = 0; i < 4; i++)
+				assert_int_equal(evald_hist_bin(s, near[i]),
+				                 near[i] <= cfg->lo ? 0
+				                 : near[i] >= cfg->hi
+				                         ? cfg->bins - 1
+				                         : searched(s, cfg->bins, near[i]));
+		}
+		for (int i = 0; i < 200000; i++) {
+			double z = cfg->logit_lo - 2 +
+			           test_uniform01() * (cfg->logit_hi - cfg->logit_lo + 4);
+			double x = i % 2 ? cfg->lo + (cfg->hi - cfg->lo) / (1.0 + exp(-z))
+			                 : cfg->lo + (cfg->hi - cfg->lo) * test_uniform01();
+			if (x <= cfg->lo || x >= cfg->hi)
+				continue;
+			assert_int_equal(evald_hist_bin(s, x), searched(s, cfg->bins, x));
+		}
+		const double outside[] = {-INFINITY, cfg->lo - 1, cfg->lo,
+		                          cfg->hi,   cfg->hi + 1, INFINITY};
+		for (int i = 0; i < 6; i++)
+			assert_int_equal(evald_hist_bin(s, outside[i]), i < 3 ? 0 : cfg->bins - 1);
+		evald_hist_free(s);
+	}
+}
+
 static void test_uniform_edges_follow_the_documented_formula(void **state)
 {
 	(void)state;
@@ -206,6 +277,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_uniform_edges_are_exact_for_every_k),
 	        cmocka_unit_test(test_logit_edges_are_exact_for_every_k),
+	        cmocka_unit_test(test_logit_bins_equal_a_search_of_the_edges),
 	        cmocka_unit_test(test_uniform_edges_follow_the_documented_formula),
 	        cmocka_unit_test(test_logit_edges_are_uniform_in_log_odds),
 	        cmocka_unit_test(test_scores_outside_the_range_clamp_to_the_end_bins),
