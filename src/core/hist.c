@@ -473,28 +473,40 @@ double evald_hist_edge(const evald_hist *s, uint32_t k)
  * the stored edges: the guess is fast, the walk makes the answer exact
  * whatever the guess's rounding.
  */
-uint32_t evald_hist_bin(const evald_hist *s, double x)
+/* The bin of x, lo < x < hi: the guess, checked against its edges, and walked in the rare miss. */
+static inline uint32_t bin_inside(const evald_hist *s, double x)
 {
-	const struct evald_config *cfg = &s->cfg;
 	const double *e = s->edges->at;
-	uint32_t last = cfg->bins - 1, k;
-	double g;
+	uint32_t last = s->cfg.bins - 1, k;
 
-	if (!(x > cfg->lo))
-		return 0;
-	if (x >= cfg->hi)
-		return last;
-	if (cfg->spacing == EVALD_SPACING_LOGIT) {
+	if (s->cfg.spacing == EVALD_SPACING_LOGIT) {
 		k = logit_bin(s->edges->logit, e, last, x);
 	} else {
-		g = (x - s->origin) * s->scale;
-		k = !(g > 0.0) ? 0 : g >= last ? last : (uint32_t)g;
+		double g = (x - s->origin) * s->scale; /* >= 0, as x > lo */
+		k = g >= last ? last : (uint32_t)g;
 	}
-	while (k > 0 && x < e[k])
-		k--;
-	while (k < last && x >= e[k + 1])
-		k++;
+	if (__builtin_expect(x < e[k] || x >= e[k + 1], 0)) { /* e[bins] is hi, above x */
+		while (k > 0 && x < e[k])
+			k--;
+		while (k < last && x >= e[k + 1])
+			k++;
+	}
 	return k;
+}
+
+/* The bin of any finite x: edge(k) <= x < edge(k + 1), the end bins taking what lies beyond. */
+static inline uint32_t bin_of(const evald_hist *s, double x)
+{
+	if (!(x > s->cfg.lo))
+		return 0;
+	if (x >= s->cfg.hi)
+		return s->cfg.bins - 1;
+	return bin_inside(s, x);
+}
+
+uint32_t evald_hist_bin(const evald_hist *s, double x)
+{
+	return bin_of(s, x);
 }
 
 int evald_record_check(int label, double score, double weight)
@@ -534,6 +546,138 @@ bool evald__hist_add2(evald_hist *s, evald_hist *also, int label, double x, doub
 	return !also || add_at(also, cell, 2 * j + (size_t)label, label, x, w);
 }
 
+/* Adds what a batch added to s's per-class and per-band sums, kept in locals meanwhile. */
+struct batch_sums {
+	uint64_t records, out_of_range;
+	double weight[2], score_sum[2];
+	double band[2 * (EVALD_THRESHOLDS_MAX + 1)];
+	uint64_t count[2], band_count[2 * (EVALD_THRESHOLDS_MAX + 1)]; /* unweighted batches */
+};
+
+static void sums_begin(const evald_hist *s, struct batch_sums *b)
+{
+	size_t nb = 2 * ((size_t)s->cfg.nthresholds + 1);
+
+	b->records = b->out_of_range = 0;
+	memcpy(b->weight, s->weight, sizeof(b->weight));
+	memcpy(b->score_sum, s->score_sum, sizeof(b->score_sum));
+	memcpy(b->band, s->band, nb * sizeof(double));
+	memset(b->count, 0, sizeof(b->count));
+	memset(b->band_count, 0, nb * sizeof(uint64_t));
+}
+
+/*
+ * True if s's weight and band sums are whole numbers below 2^52: then
+ * adding a batch's count of records at once gives exactly what adding 1.0
+ * for each did, and unweighted batches may be counted in integers.
+ */
+static bool sums_whole(const evald_hist *s)
+{
+	size_t nb = 2 * ((size_t)s->cfg.nthresholds + 1);
+	bool whole = true;
+
+	for (int c = 0; c < 2; c++)
+		whole &= s->weight[c] == floor(s->weight[c]) && s->weight[c] < 0x1p52;
+	for (size_t j = 0; j < nb; j++)
+		whole &= s->band[j] == floor(s->band[j]) && s->band[j] < 0x1p52;
+	return whole;
+}
+
+static void sums_end(evald_hist *s, const struct batch_sums *b)
+{
+	size_t nb = 2 * ((size_t)s->cfg.nthresholds + 1);
+
+	for (int c = 0; c < 2; c++) {
+		s->weight[c] = b->weight[c] + (double)b->count[c];
+		s->score_sum[c] = b->score_sum[c];
+	}
+	for (size_t j = 0; j < nb; j++)
+		s->band[j] = b->band[j] + (double)b->band_count[j];
+	s->records += b->records;
+	s->out_of_range += b->out_of_range;
+}
+
+/* Counts a record's sums into b: weighted, or (w NULL) as a count of 1. */
+static inline void sums_add(struct batch_sums *b, size_t band, int label, double x, const double *w)
+{
+	if (w) {
+		b->band[band] += *w;
+		b->weight[label] += *w;
+		b->score_sum[label] += *w * x;
+	} else {
+		b->band_count[band]++;
+		b->count[label]++;
+		b->score_sum[label] += x;
+	}
+}
+
+/*
+ * The loop of evald__hist_add2_batch, made once for each combination of
+ * the flags, which are constants at every call: no branch in the loop
+ * asks what the batch, not the record, decides.
+ */
+static inline __attribute__((always_inline)) uint64_t
+batch_loop(evald_hist *s, evald_hist *also, struct batch_sums *b, struct batch_sums *a, size_t n,
+           const int *labels, const double *scores, const double *weights, bool counted,
+           bool has_also)
+{
+	const double *t = s->cfg.thresholds;
+	uint32_t nt = s->cfg.nthresholds;
+	double lo = s->cfg.lo, hi = s->cfg.hi;
+	uint64_t out = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int label = labels[i];
+		double x = scores[i], w = counted || !weights ? 1.0 : weights[i];
+		uint32_t bin;
+		size_t cell, j = 0;
+		if (__builtin_expect(x > lo && x < hi, 1)) {
+			bin = bin_inside(s, x);
+		} else {
+			bin = bin_of(s, x);
+			out += (x < lo) | (x > hi);
+		}
+		cell = 2 * (size_t)bin + (size_t)label;
+		for (uint32_t k = 0; k < nt; k++)
+			j += x >= t[k];
+		cell_add(&s->cells[cell], x, w);
+		sums_add(b, 2 * j + (size_t)label, label, x, counted ? NULL : &w);
+		if (has_also) {
+			cell_add(&also->cells[cell], x, w);
+			sums_add(a, 2 * j + (size_t)label, label, x, counted ? NULL : &w);
+		}
+	}
+	return out;
+}
+
+void evald__hist_add2_batch(evald_hist *s, evald_hist *also, size_t n, const int *labels,
+                            const double *scores, const double *weights)
+{
+	struct batch_sums b, a;
+	uint64_t out;
+	/* Counted in integers if unweighted and every sum is whole; else added as doubles. */
+	bool counted = !weights && sums_whole(s) && (!also || sums_whole(also)) && n < 0x1p52;
+
+	sums_begin(s, &b);
+	if (also)
+		sums_begin(also, &a);
+	if (counted)
+		out = also ? batch_loop(s, also, &b, &a, n, labels, scores, NULL, true, true)
+		           : batch_loop(s, NULL, &b, NULL, n, labels, scores, NULL, true, false);
+	else
+		out = also ? batch_loop(s, also, &b, &a, n, labels, scores, weights, false, true)
+		           : batch_loop(s, NULL, &b, NULL, n, labels, scores, weights, false,
+		                        false);
+	b.records = n;
+	b.out_of_range = out;
+	sums_end(s, &b);
+	if (also) {
+		a.records = n;
+		a.out_of_range = out;
+		sums_end(also, &a);
+	}
+}
+
 int evald_hist_observe(evald_hist *s, int label, double score, double weight)
 {
 	int err = evald_record_check(label, score, weight);
@@ -564,8 +708,11 @@ int evald_hist_observe_batch(evald_hist *s, size_t n, const int *labels, const d
 
 	if (err)
 		return err;
-	for (size_t i = 0; i < n; i++)
-		evald__hist_add2(s, NULL, labels[i], scores[i], weights ? weights[i] : 1.0);
+	if (s->cells)
+		evald__hist_add2_batch(s, NULL, n, labels, scores, weights);
+	else
+		for (size_t i = 0; i < n; i++)
+			evald__hist_add2(s, NULL, labels[i], scores[i], weights ? weights[i] : 1.0);
 	return 0;
 }
 

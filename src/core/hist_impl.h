@@ -97,6 +97,15 @@ int evald__records_check(size_t n, const int *labels, const double *scores, cons
  */
 bool evald__hist_add2(evald_hist *s, evald_hist *also, int label, double x, double w);
 
+/*
+ * Counts n records that evald_record_check() accepted (weights NULL: all
+ * 1) in s and, unless it is NULL, in also, which shares s's configuration;
+ * both have cells. Every sum comes out as counting the records one by one
+ * would make it, in the same order.
+ */
+void evald__hist_add2_batch(evald_hist *s, evald_hist *also, size_t n, const int *labels,
+                            const double *scores, const double *weights);
+
 struct evald_point;
 
 /* The curve point with the highest F1; all NaN when the histogram has no positives. */

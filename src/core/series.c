@@ -284,6 +284,13 @@ int evald_series_observe_batch(evald_series *s, double now, size_t n, const int 
 	if (s->nslots && !times)
 		slot = current_slot(s, now);
 	s->last_active = now;
+	if (!times && (!slot || !slot->s || slot->s->cells)) {
+		/* One slot, with cells or none: the whole batch at once. */
+		evald__hist_add2_batch(s->total, slot ? slot->s : NULL, n, labels, scores, weights);
+		for (size_t i = 0; slot && !slot->s && i < n; i++)
+			refuse(s, slot);
+		return 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (times && s->nslots) {
 			slot = slot_at(s, now, times[i]);

@@ -369,6 +369,34 @@ static void describe_at(const struct source *s, size_t i, char *buf, size_t len)
 	}
 }
 
+/* The index of the first label before end that is not 0 or 1 (converted as -1), or end. */
+static size_t first_bad_label(const int *labels, size_t end)
+{
+	for (size_t i = 0; i < end; i++)
+		if (labels[i] < 0)
+			return i;
+	return end;
+}
+
+/*
+ * The index of the first value before end that is bad as a score (kind
+ * 0: not finite), a weight (1: not in (0, EVALD_WEIGHT_MAX]) or a time
+ * (2: not finite and >= 0), or end. A plain loop over one column, which
+ * the compiler can keep branch-free until it finds one.
+ */
+static size_t first_bad_real(const double *v, size_t end, int kind)
+{
+	for (size_t i = 0; i < end; i++) {
+		double x = v[i];
+		bool ok = kind == 0   ? isfinite(x)
+		          : kind == 1 ? x > 0.0 && x <= EVALD_WEIGHT_MAX
+		                      : isfinite(x) && x >= 0.0;
+		if (!ok)
+			return i;
+	}
+	return end;
+}
+
 /*
  * Converts every record into the scratch arrays and checks it; the first
  * bad one fails the request, with its index in a batch.
@@ -397,28 +425,37 @@ static void check_records(struct ctx *c, struct evald_records *r, const struct s
 		convert_reals(&col[C_WEIGHTS], r->n, s->weights);
 	if (r->value.times)
 		convert_reals(&col[C_TIMES], r->n, s->times);
-	for (size_t i = 0; i < r->n; i++) {
-		int err = i == bad_id ? EVALD_EID
-		                      : evald_record_check(r->value.labels ? s->labels[i] : 0,
-		                                           r->value.scores ? s->scores[i] : 0.0,
-		                                           r->value.weights ? s->weights[i] : 1.0);
-		char got[64];
-		if (err == 0 && r->value.times && !(isfinite(s->times[i]) && s->times[i] >= 0))
-			err = EVALD_ETIME;
-		if (err == 0)
-			continue;
-		describe_at(&col[err == EVALD_EID      ? C_IDS
-		                 : err == EVALD_ELABEL ? C_LABELS
-		                 : err == EVALD_ESCORE ? C_SCORES
-		                 : err == EVALD_ETIME  ? C_TIMES
-		                                       : C_WEIGHTS],
-		            i, got, sizeof(got));
-		if (r->batch)
-			fail(c, err, i, "record %zu: %s, got %s", i, evald_strerror(err), got);
-		else
-			fail(c, err, SIZE_MAX, "%s, got %s", evald_strerror(err), got);
+	/* Each column scanned on its own for its first bad value; the earliest record fails. */
+	size_t first = bad_id;
+	if (r->value.labels)
+		first = first_bad_label(s->labels, first);
+	if (r->value.scores)
+		first = first_bad_real(s->scores, first, 0);
+	if (r->value.weights)
+		first = first_bad_real(s->weights, first, 1);
+	if (r->value.times)
+		first = first_bad_real(s->times, first, 2);
+	if (first == r->n)
 		return;
-	}
+	/* That record's first fault, in the order evald_record_check and the time check take. */
+	size_t i = first;
+	int err = i == bad_id ? EVALD_EID
+	                      : evald_record_check(r->value.labels ? s->labels[i] : 0,
+	                                           r->value.scores ? s->scores[i] : 0.0,
+	                                           r->value.weights ? s->weights[i] : 1.0);
+	char got[64];
+	if (err == 0)
+		err = EVALD_ETIME;
+	describe_at(&col[err == EVALD_EID      ? C_IDS
+	                 : err == EVALD_ELABEL ? C_LABELS
+	                 : err == EVALD_ESCORE ? C_SCORES
+	                 : err == EVALD_ETIME  ? C_TIMES
+	                                       : C_WEIGHTS],
+	            i, got, sizeof(got));
+	if (r->batch)
+		fail(c, err, i, "record %zu: %s, got %s", i, evald_strerror(err), got);
+	else
+		fail(c, err, SIZE_MAX, "%s, got %s", evald_strerror(err), got);
 }
 
 static bool stream_field(struct ctx *c, const msgpack_object *o)
