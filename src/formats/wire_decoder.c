@@ -78,13 +78,19 @@ int evald_decoder_next(struct evald_decoder *d, struct evald_request *req)
 		req->message = d->message;
 		return 1;
 	}
+	/* Batches' labels and scores are read in place; msgpack-c parses the rest. */
+	struct evald_columns columns;
+	size_t kept = evald__columns_collect((unsigned char *)u->buffer + u->off, len, d->max_batch,
+	                                     evald__scratch_reserve, d->scratch,
+	                                     &d->scratch->labels, &d->scratch->scores, &columns);
 	if (msgpack_unpacker_execute(u) <= 0)
 		return EVALD_EMSGPACK;
+	u->off += len - kept; /* past what the cut left behind */
 	msgpack_object o = msgpack_unpacker_data(u);
 	msgpack_unpacker_reset(u);
 	d->decoded = true;
 	d->root = o;
-	evald__request_decode(&d->root, d->max_batch, d->scratch, req, d->message,
+	evald__request_decode(&d->root, d->max_batch, d->scratch, &columns, req, d->message,
 	                      sizeof(d->message));
 	return 1;
 }

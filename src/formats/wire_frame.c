@@ -3,6 +3,8 @@
 #include <evald/error.h>
 #include <evald/wire.h>
 
+#include "wire_request.h"
+
 void evald_frame_init(struct evald_frame *f, size_t limit)
 {
 	memset(f, 0, sizeof(*f));
@@ -222,4 +224,226 @@ long evald_frame_scan(struct evald_frame *f, const char *p, size_t n, bool *done
 		}
 	}
 	return (long)i;
+}
+
+/* ---- the record columns of a framed message, read in place ---- */
+
+/* The bytes an element takes, header and payload, at p (in a framed message); 0 for a container. */
+static size_t scalar_len(const unsigned char *p)
+{
+	uint8_t extra;
+	enum kind k = classify(p[0], &extra);
+
+	if (k == SCALAR)
+		return 1 + (size_t)extra;
+	if (k == PAYLOAD)
+		return 1 + (size_t)extra + (size_t)announced(p, (uint8_t)(1 + extra));
+	return 0;
+}
+
+/* Passes one whole value at u[*i] of a framed message; false if it runs past n. */
+static bool skip_value(const unsigned char *u, size_t n, size_t *i)
+{
+	uint64_t pending = 1;
+
+	while (pending > 0) {
+		uint8_t extra;
+		enum kind k;
+		if (*i >= n)
+			return false;
+		k = classify(u[*i], &extra);
+		if (k == INVALID || n - *i <= extra)
+			return false;
+		if (k == ARRAY || k == MAP) {
+			pending += announced(u + *i, (uint8_t)(1 + extra)) * (k == MAP ? 2 : 1);
+			*i += 1 + (size_t)extra;
+		} else {
+			size_t len = scalar_len(u + *i);
+			if (len > n - *i)
+				return false;
+			*i += len;
+		}
+		pending--;
+	}
+	return true;
+}
+
+static double read_f64(const unsigned char *p)
+{
+	uint64_t b;
+	double v;
+
+	memcpy(&b, p, sizeof(b));
+	b = __builtin_bswap64(b); /* MessagePack is big-endian; evald's hosts are little */
+	memcpy(&v, &b, sizeof(v));
+	return v;
+}
+
+static double read_f32(const unsigned char *p)
+{
+	uint32_t b;
+	float v;
+
+	memcpy(&b, p, sizeof(b));
+	b = __builtin_bswap32(b);
+	memcpy(&v, &b, sizeof(v));
+	return v;
+}
+
+/* A number element as msgpack-c reads it into a double; false for any other element. */
+static bool number_at(const unsigned char *p, double *out)
+{
+	unsigned char b = p[0];
+
+	if (b <= 0x7f || b >= 0xe0)
+		*out = (double)(int8_t)b;
+	else if (b == 0xcb)
+		*out = read_f64(p + 1);
+	else if (b == 0xca)
+		*out = read_f32(p + 1);
+	else if (b >= 0xcc && b <= 0xcf)
+		*out = (double)big_endian(p + 1, 1 << (b - 0xcc));
+	else if (b >= 0xd0 && b <= 0xd3) {
+		int len = 1 << (b - 0xd0);
+		uint64_t v = big_endian(p + 1, len);
+		if (len < 8 && (v >> (8 * len - 1)))
+			v |= ~0ull << (8 * len); /* sign-extend */
+		*out = (double)(int64_t)v;
+	} else
+		return false;
+	return true;
+}
+
+/* A label element (false, true, or an unsigned integer 0 or 1) as 0 or 1; -1 for any other. */
+static int label_at(const unsigned char *p)
+{
+	unsigned char b = p[0];
+
+	if (b <= 0x01)
+		return b;
+	if (b == 0xc2 || b == 0xc3)
+		return b == 0xc3;
+	if (b >= 0xcc && b <= 0xcf) {
+		uint64_t v = big_endian(p + 1, 1 << (b - 0xcc));
+		return v <= 1 ? (int)v : -1;
+	}
+	return -1;
+}
+
+/*
+ * Converts the n elements of an array body at u[*i] into labels (if
+ * labels) or scores, passing them; false if one is not a plain label or
+ * number, or runs past end.
+ */
+static bool convert_body(const unsigned char *u, size_t end, size_t *i, size_t n, int *labels,
+                         double *scores)
+{
+	size_t at = *i;
+
+	for (size_t j = 0; j < n; j++) {
+		size_t len;
+		/* The common elements first: a float64 score, a label 0 or 1. */
+		if (scores && end - at >= 9 && u[at] == 0xcb) {
+			scores[j] = read_f64(u + at + 1);
+			at += 9;
+			continue;
+		}
+		if (labels && at < end && u[at] <= 0x01) {
+			labels[j] = u[at++];
+			continue;
+		}
+		if (at >= end || (len = scalar_len(u + at)) == 0 || len > end - at)
+			return false;
+		if (labels) {
+			if ((labels[j] = label_at(u + at)) < 0)
+				return false;
+		} else if (!number_at(u + at, &scores[j])) {
+			return false;
+		}
+		at += len;
+	}
+	*i = at;
+	return true;
+}
+
+/* Nothing collected after all: the message stays whole, for msgpack-c's objects. */
+static size_t declined(struct evald_columns *out, size_t len)
+{
+	memset(out, 0, sizeof(*out));
+	return len;
+}
+
+size_t evald__columns_collect(unsigned char *msg, size_t len, size_t max,
+                              int (*reserve)(void *ctx, size_t n), void *ctx, int **labels,
+                              double **scores, struct evald_columns *out)
+{
+	static const char *const names[2] = {"labels", "scores"};
+	size_t i = 0, cut[2][2] = {{0}}; /* the bodies to cut: [start, end) */
+	uint64_t pairs;
+	uint8_t extra;
+
+	memset(out, 0, sizeof(*out));
+	if (len == 0 || classify(msg[0], &extra) != MAP || len <= extra)
+		return declined(out, len);
+	pairs = announced(msg, (uint8_t)(1 + extra));
+	i = 1 + (size_t)extra;
+	bool named[2] = {false, false};
+
+	for (uint64_t p = 0; p < pairs; p++) {
+		int which = -1;
+		size_t klen;
+		if (i >= len || (klen = scalar_len(msg + i)) == 0 || klen > len - i)
+			return declined(out, len);
+		/* A key "labels" or "scores", in any string encoding; a name twice declines. */
+		size_t head = msg[i] >= 0xa0 && msg[i] <= 0xbf ? 1
+		              : msg[i] >= 0xd9 && msg[i] <= 0xdb
+		                      ? 1 + ((size_t)1 << (msg[i] - 0xd9))
+		                      : 0;
+		for (int c = 0; c < 2; c++)
+			if (head && klen == head + 6 && memcmp(msg + i + head, names[c], 6) == 0)
+				which = c;
+		if (which >= 0 && named[which])
+			return declined(out, len);
+		if (which >= 0)
+			named[which] = true;
+		i += klen;
+		if (i >= len)
+			return declined(out, len);
+		if (which < 0 || classify(msg[i], &extra) != ARRAY || len - i <= extra) {
+			if (!skip_value(msg, len, &i))
+				return declined(out, len);
+			continue;
+		}
+		size_t n = (size_t)announced(msg + i, (uint8_t)(1 + extra)), start = i;
+		bool *seen = which ? &out->scores : &out->labels;
+		if (n > max || reserve(ctx, n) != 0)
+			return declined(out, len); /* too long, or no room: objects say why */
+		i += 1 + (size_t)extra;
+		if (!convert_body(msg, len, &i, n, which ? NULL : *labels, which ? *scores : NULL))
+			return declined(out, len);
+		*seen = true;
+		out->n[which] = n;
+		cut[which][0] = start;
+		cut[which][1] = i;
+	}
+	if (!out->labels && !out->scores)
+		return declined(out, len);
+	/* Cut the bodies out, front to back, each array's header becoming an empty array's. */
+	int order[2] = {0, 1};
+	size_t w = 0, r = 0;
+	if (cut[1][1] && (!cut[0][1] || cut[1][0] < cut[0][0])) {
+		order[0] = 1;
+		order[1] = 0;
+	}
+	for (int k = 0; k < 2; k++) {
+		int c = order[k];
+		if (!cut[c][1])
+			continue;
+		memmove(msg + w, msg + r, cut[c][0] - r);
+		w += cut[c][0] - r;
+		msg[w++] = 0x90;
+		r = cut[c][1];
+	}
+	memmove(msg + w, msg + r, len - r);
+	return w + (len - r);
 }

@@ -96,6 +96,7 @@ struct ctx {
 	struct evald_request *req;
 	size_t max_batch;
 	struct evald_scratch *scratch;
+	const struct evald_columns *columns; /* read in place by the framer, or NULL */
 	char *msg;
 	size_t msglen;
 };
@@ -209,8 +210,9 @@ void evald_scratch_destroy(struct evald_scratch *s)
 }
 
 /* Room for n records; n is at most max_batch, which bounds what a peer can make it hold. */
-static int scratch_reserve(struct evald_scratch *s, size_t n)
+int evald__scratch_reserve(void *scratch, size_t n)
 {
+	struct evald_scratch *s = scratch;
 	size_t cap = s->cap ? s->cap : 64;
 	int *labels;
 	double *scores, *weights, *times;
@@ -267,6 +269,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
  */
 struct source {
 	bool present;
+	bool converted; /* already in the scratch arrays (evald__columns_collect) */
 	const msgpack_object *o;
 	size_t stride;
 	const unsigned char *data;
@@ -356,9 +359,11 @@ static void describe_at(const struct source *s, size_t i, char *buf, size_t len)
 	if (s->o) {
 		describe(&s->o[i * s->stride], buf, len);
 	} else if (s->type->type == D_F4 || s->type->type == D_F8) {
-		convert_reals(
-		        &(struct source){true, NULL, 0, s->data + i * s->type->size, s->type, 1}, 1,
-		        &x);
+		convert_reals(&(struct source){.present = true,
+		                               .data = s->data + i * s->type->size,
+		                               .type = s->type,
+		                               .n = 1},
+		              1, &x);
 		snprintf(buf, len, "%.17g", x);
 	} else if (s->type->type == D_U8) {
 		uint64_t u;
@@ -406,7 +411,7 @@ static void check_records(struct ctx *c, struct evald_records *r, const struct s
 	struct evald_scratch *s = c->scratch;
 	size_t bad_id = r->n;
 
-	if (scratch_reserve(s, r->n) != 0) {
+	if (evald__scratch_reserve(s, r->n) != 0) {
 		fail(c, EVALD_ENOMEM, SIZE_MAX, "out of memory for a batch of %zu records", r->n);
 		return;
 	}
@@ -417,9 +422,9 @@ static void check_records(struct ctx *c, struct evald_records *r, const struct s
 	r->value.times = col[C_TIMES].present ? s->times : NULL;
 	if (r->value.ids)
 		bad_id = convert_ids(&col[C_IDS], r->n, s->ids);
-	if (r->value.labels)
+	if (r->value.labels && !col[C_LABELS].converted)
 		convert_labels(&col[C_LABELS], r->n, s->labels);
-	if (r->value.scores)
+	if (r->value.scores && !col[C_SCORES].converted)
 		convert_reals(&col[C_SCORES], r->n, s->scores);
 	if (r->value.weights)
 		convert_reals(&col[C_WEIGHTS], r->n, s->weights);
@@ -446,12 +451,15 @@ static void check_records(struct ctx *c, struct evald_records *r, const struct s
 	char got[64];
 	if (err == 0)
 		err = EVALD_ETIME;
-	describe_at(&col[err == EVALD_EID      ? C_IDS
-	                 : err == EVALD_ELABEL ? C_LABELS
-	                 : err == EVALD_ESCORE ? C_SCORES
-	                 : err == EVALD_ETIME  ? C_TIMES
-	                                       : C_WEIGHTS],
-	            i, got, sizeof(got));
+	if (err == EVALD_ESCORE && col[C_SCORES].converted)
+		snprintf(got, sizeof(got), "%.17g", s->scores[i]);
+	else
+		describe_at(&col[err == EVALD_EID      ? C_IDS
+		                 : err == EVALD_ELABEL ? C_LABELS
+		                 : err == EVALD_ESCORE ? C_SCORES
+		                 : err == EVALD_ETIME  ? C_TIMES
+		                                       : C_WEIGHTS],
+		            i, got, sizeof(got));
 	if (r->batch)
 		fail(c, err, i, "record %zu: %s, got %s", i, evald_strerror(err), got);
 	else
@@ -633,6 +641,13 @@ static void decode_records(struct ctx *c, const struct op_spec *spec, const msgp
 			continue;
 		if (!batch) {
 			col[k] = (struct source){.present = true, .o = o, .n = 1};
+		} else if (o->type == MSGPACK_OBJECT_ARRAY && c->columns &&
+		           ((k == C_LABELS && c->columns->labels) ||
+		            (k == C_SCORES && c->columns->scores))) {
+			/* Read in place by the framer: msgpack-c saw it empty. */
+			col[k] = (struct source){.present = true,
+			                         .converted = true,
+			                         .n = c->columns->n[k == C_SCORES]};
 		} else if (o->type == MSGPACK_OBJECT_ARRAY) {
 			col[k] = (struct source){.present = true,
 			                         .o = o->via.array.ptr,
@@ -827,9 +842,10 @@ static void decode_map(struct ctx *c, const msgpack_object *o)
 }
 
 void evald__request_decode(const msgpack_object *o, size_t max_batch, struct evald_scratch *scratch,
-                           struct evald_request *req, char *msg, size_t msglen)
+                           const struct evald_columns *read, struct evald_request *req, char *msg,
+                           size_t msglen)
 {
-	struct ctx c = {req, max_batch, scratch, msg, msglen};
+	struct ctx c = {req, max_batch, scratch, read, msg, msglen};
 
 	memset(req, 0, sizeof(*req));
 	req->index = SIZE_MAX;
