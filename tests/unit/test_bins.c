@@ -91,24 +91,25 @@ static uint32_t searched(const evald_hist *s, uint32_t bins, double x)
  * the log-odds and over the range, and outside it, every score lands in
  * the bin a search of the edges gives.
  */
+static struct evald_config logit(uint32_t bins, double lo, double hi, double zlo, double zhi)
+{
+	struct evald_config cfg = make(bins, lo, hi, EVALD_SPACING_LOGIT);
+
+	cfg.logit_lo = zlo;
+	cfg.logit_hi = zhi;
+	return cfg;
+}
+
 static void test_logit_bins_equal_a_search_of_the_edges(void **state)
 {
 	(void)state;
-	struct evald_config cfgs[] = {
-	        make(1000, 0.0, 1.0, EVALD_SPACING_LOGIT),
-	        make(10, 0.0, 1.0, EVALD_SPACING_LOGIT),
-	        make(100000, 0.0, 1.0, EVALD_SPACING_LOGIT),
-	        make(333, -1.0, 2.0, EVALD_SPACING_LOGIT),
-	        make(1000, 0.0, 1.0, EVALD_SPACING_LOGIT),
-	        make(1000, 0.0, 1.0, EVALD_SPACING_LOGIT),
-	        make(64, 5.0, 5.5, EVALD_SPACING_LOGIT),
+	const struct evald_config cfgs[] = {
+	        logit(1000, 0.0, 1.0, -12, 12),   logit(10, 0.0, 1.0, -12, 12),
+	        logit(100000, 0.0, 1.0, -12, 12), logit(333, -1.0, 2.0, -4, 9),
+	        logit(1000, 0.0, 1.0, -40, 30),   /* far in the tails: u down to 4e-18 */
+	        logit(1000, 0.0, 1.0, -0.5, 0.5), /* every bin near one half */
+	        logit(64, 5.0, 5.5, -12, 12),
 	};
-	cfgs[3].logit_lo = -4.0;
-	cfgs[3].logit_hi = 9.0;
-	cfgs[4].logit_lo = -40.0; /* ends far in the tails: u down to 4e-18 */
-	cfgs[4].logit_hi = 30.0;
-	cfgs[5].logit_lo = -0.5; /* all bins near one half */
-	cfgs[5].logit_hi = 0.5;
 	for (size_t c = 0; c < sizeof(cfgs) / sizeof(cfgs[0]); c++) {
 		const struct evald_config *cfg = &cfgs[c];
 		evald_hist *s;
