@@ -708,7 +708,7 @@ int evald_hist_observe_batch(evald_hist *s, size_t n, const int *labels, const d
 
 	if (err)
 		return err;
-	if (s->cells)
+	if (s->cells && n >= EVALD__BATCH_MIN)
 		evald__hist_add2_batch(s, NULL, n, labels, scores, weights);
 	else
 		for (size_t i = 0; i < n; i++)

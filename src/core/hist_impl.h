@@ -106,6 +106,9 @@ bool evald__hist_add2(evald_hist *s, evald_hist *also, int label, double x, doub
 void evald__hist_add2_batch(evald_hist *s, evald_hist *also, size_t n, const int *labels,
                             const double *scores, const double *weights);
 
+/* Below this many records, counting them one by one costs less than a batch's set-up. */
+#define EVALD__BATCH_MIN 16
+
 struct evald_point;
 
 /* The curve point with the highest F1; all NaN when the histogram has no positives. */

@@ -284,8 +284,9 @@ int evald_series_observe_batch(evald_series *s, double now, size_t n, const int 
 	if (s->nslots && !times)
 		slot = current_slot(s, now);
 	s->last_active = now;
-	if (!times && (!slot || !slot->s || slot->s->cells)) {
-		/* One slot, with cells or none: the whole batch at once. */
+	if (!times && n >= EVALD__BATCH_MIN && (!slot || !slot->s || slot->s->cells)) {
+		/* One slot, with cells or none: the whole batch at once (for a few, one by one is
+		 * cheaper). */
 		evald__hist_add2_batch(s->total, slot ? slot->s : NULL, n, labels, scores, weights);
 		for (size_t i = 0; slot && !slot->s && i < n; i++)
 			refuse(s, slot);

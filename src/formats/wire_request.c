@@ -496,6 +496,15 @@ static void decode_compact(struct ctx *c, const msgpack_object *o)
 		return;
 	}
 	r->n = 1;
+	/* The common case, a valid [label, score], converted straight into the scratch. */
+	struct evald_scratch *s = c->scratch;
+	if (a->size == 2 && (s->cap || evald__scratch_reserve(s, 1) == 0) &&
+	    (s->labels[0] = as_label(&a->ptr[0])) >= 0 && as_double(&a->ptr[1], &s->scores[0]) &&
+	    isfinite(s->scores[0])) {
+		r->value.labels = s->labels;
+		r->value.scores = s->scores;
+		return;
+	}
 	col[C_LABELS] = (struct source){.present = true, .o = &a->ptr[0]};
 	col[C_SCORES] = (struct source){.present = true, .o = &a->ptr[1]};
 	if (a->size == 3)
