@@ -178,8 +178,8 @@ static void payload(enum shape sh, size_t n, msgpack_sbuffer *sb, int group, uin
 	bool typed = shapes_info[sh].typed, join = shapes_info[sh].join;
 	bool predict = sh == PREDICT || sh == REPREDICT || sh == TPREDICT;
 
-	if (join)
-		snprintf(stream, sizeof(stream), "bench-join-%d", group);
+	if (join) /* typed predictions and labels meet in streams of their own */
+		snprintf(stream, sizeof(stream), "bench-%sjoin-%d", typed ? "typed-" : "", group);
 	else
 		snprintf(stream, sizeof(stream), "bench");
 	msgpack_sbuffer_init(sb);

@@ -16,29 +16,32 @@ def test_ingest_bench_reports_every_shape(start_daemon):
     out = subprocess.run([BENCH, "--records", "3000", "--clients", "1,2", "--rounds", "20", d.sock],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    for shape in ("float64", "float32", "compact", "single-record"):
+    for shape in ("float64", "float32", "typed 1000, f8", "typed 1000, f4", "compact",
+                  "single-record"):
         assert sum(shape in line for line in out.stdout.splitlines()) == 2, out.stdout
-    assert "no curve, under ingest" in out.stdout
+    assert "no curve, under typed ingest" in out.stdout
     with d.client() as c:
         # Per shape: 3000 records from one client, then 1000 from each of two (whole
         # batches); the bench itself fails unless evald counted each run exactly.
-        assert c.request({"op": "stats"})["records_accepted"] >= 4 * (3000 + 2000)
+        assert c.request({"op": "stats"})["records_accepted"] >= 6 * (3000 + 2000)
 
 
 def test_ingest_bench_sends_predictions_and_labels(start_daemon):
     d = start_daemon()
     out = subprocess.run([BENCH, "--records", "4000", "--clients", "1,2", "--rounds", "0",
-                          "--shapes", "predict,label,repredict", d.sock],
+                          "--shapes", "predict,label,repredict,tpredict,tlabel", d.sock],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    for shape in ("predict, 1000 int ids", "label, 1000 int ids", "predict, grown index"):
+    for shape in ("predict, 1000 int ids", "label, 1000 int ids", "predict, grown index",
+                  "predict typed", "label typed"):
         assert sum(shape in line for line in out.stdout.splitlines()) == 2, out.stdout
     with d.client() as c:
         stats = c.request({"op": "stats"})
-        # Each run sends 4000 ids: predictions twice, labels once; all of them matched.
-        assert stats["predictions_accepted"] == 2 * 2 * 4000
-        assert stats["labels_accepted"] == 2 * 4000
-        assert stats["labels"]["matched"] == 2 * 4000
+        # Each run sends 4000 ids: predictions three times (twice plain, once typed), labels
+        # twice (plain, typed), the typed ones to streams of their own; all of them matched.
+        assert stats["predictions_accepted"] == 3 * 2 * 4000
+        assert stats["labels_accepted"] == 2 * 2 * 4000
+        assert stats["labels"]["matched"] == 2 * 2 * 4000
 
 
 def test_sklearn_comparison_agrees_with_sklearn(start_daemon):
