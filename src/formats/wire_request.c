@@ -623,9 +623,9 @@ static void decode_records(struct ctx *c, const struct op_spec *spec, const msgp
 		batch |= f[columns[k].batch] != NULL;
 		single |= columns[k].single != NFIELDS && f[columns[k].single] != NULL;
 	}
-	column_names(takes, false, one, sizeof(one));
-	column_names(takes, true, many, sizeof(many));
 	if (single && batch) {
+		column_names(takes, false, one, sizeof(one));
+		column_names(takes, true, many, sizeof(many));
 		fail(c, EVALD_EBADREQ, SIZE_MAX, "%s takes %s or %s, not both", spec->name, one,
 		     many);
 		return;
