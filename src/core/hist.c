@@ -644,7 +644,10 @@ batch_loop(evald_hist *s, evald_hist *also, struct batch_sums *b, struct batch_s
 		sums_add(b, 2 * j + (size_t)label, label, x, counted ? NULL : &w);
 		if (has_also) {
 			cell_add(&also->cells[cell], x, w);
-			sums_add(a, 2 * j + (size_t)label, label, x, counted ? NULL : &w);
+			if (counted) /* the counts are b's; only the score sum starts elsewhere */
+				a->score_sum[label] += x;
+			else
+				sums_add(a, 2 * j + (size_t)label, label, x, &w);
 		}
 	}
 	return out;
@@ -672,6 +675,10 @@ void evald__hist_add2_batch(evald_hist *s, evald_hist *also, size_t n, const int
 	b.out_of_range = out;
 	sums_end(s, &b);
 	if (also) {
+		if (counted) {
+			memcpy(a.count, b.count, sizeof(a.count));
+			memcpy(a.band_count, b.band_count, sizeof(a.band_count));
+		}
 		a.records = n;
 		a.out_of_range = out;
 		sums_end(also, &a);
@@ -691,14 +698,19 @@ int evald_hist_observe(evald_hist *s, int label, double score, double weight)
 int evald__records_check(size_t n, const int *labels, const double *scores, const double *weights,
                          size_t *bad_index)
 {
-	for (size_t i = 0; i < n; i++) {
-		int err = evald_record_check(labels[i], scores[i], weights ? weights[i] : 1.0);
-		if (err) {
-			*bad_index = i;
-			return err;
-		}
-	}
-	return 0;
+	size_t bad = n;
+
+	/* Column by column, in loops without a branch per record until one is bad. */
+	for (size_t i = 0; i < bad; i++)
+		if ((unsigned)labels[i] > 1u || !isfinite(scores[i]))
+			bad = i;
+	for (size_t i = 0; weights && i < bad; i++)
+		if (!(weights[i] > 0.0) || !(weights[i] <= EVALD_WEIGHT_MAX))
+			bad = i;
+	if (bad == n)
+		return 0;
+	*bad_index = bad;
+	return evald_record_check(labels[bad], scores[bad], weights ? weights[bad] : 1.0);
 }
 
 int evald_hist_observe_batch(evald_hist *s, size_t n, const int *labels, const double *scores,

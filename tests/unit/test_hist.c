@@ -56,6 +56,38 @@ static void test_each_invalid_record_is_refused_and_changes_nothing(void **state
 	evald_hist_free(s);
 }
 
+/* A batch names its first bad record, whichever column is bad, with that record's first fault. */
+static void test_a_batch_names_its_first_bad_record(void **state)
+{
+	(void)state;
+	evald_hist *s = stream_with(100, 1, (double[]){0.5});
+	int labels[6] = {0, 1, 0, 1, 7, 1};
+	double scores[6] = {0.1, 0.2, 0.3, NAN, 0.5, 0.6}, weights[6] = {1, 1, 1, 1, 1, -2};
+	size_t bad = 99;
+
+	assert_int_equal(evald_hist_observe_batch(s, 6, labels, scores, weights, &bad),
+	                 EVALD_ESCORE);
+	assert_int_equal(bad, 3);
+	scores[3] = 0.4;
+	assert_int_equal(evald_hist_observe_batch(s, 6, labels, scores, weights, &bad),
+	                 EVALD_ELABEL);
+	assert_int_equal(bad, 4);
+	labels[4] = 1;
+	weights[2] = NAN;
+	assert_int_equal(evald_hist_observe_batch(s, 6, labels, scores, weights, &bad),
+	                 EVALD_EWEIGHT);
+	assert_int_equal(bad, 2);
+	/* One record bad three ways: its label is what is reported. */
+	labels[1] = -1;
+	scores[1] = INFINITY;
+	weights[1] = 0.0;
+	assert_int_equal(evald_hist_observe_batch(s, 6, labels, scores, weights, &bad),
+	                 EVALD_ELABEL);
+	assert_int_equal(bad, 1);
+	assert_empty(s);
+	evald_hist_free(s);
+}
+
 static void test_counts_are_exact_and_a_score_on_the_threshold_is_positive(void **state)
 {
 	(void)state;
@@ -258,6 +290,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_each_invalid_record_is_refused_and_changes_nothing),
+	        cmocka_unit_test(test_a_batch_names_its_first_bad_record),
 	        cmocka_unit_test(test_counts_are_exact_and_a_score_on_the_threshold_is_positive),
 	        cmocka_unit_test(test_thresholds_are_kept_sorted_and_unique),
 	        cmocka_unit_test(test_out_of_range_scores_are_counted),
