@@ -6,6 +6,8 @@
 
 #include "wire_request.h"
 
+#define COLLECT_MIN_BYTES 128 /* below, a request holds a dozen records at most */
+
 int evald_decoder_init(struct evald_decoder *d, size_t max_message_bytes, size_t max_batch)
 {
 	memset(d, 0, sizeof(*d));
@@ -78,11 +80,17 @@ int evald_decoder_next(struct evald_decoder *d, struct evald_request *req)
 		req->message = d->message;
 		return 1;
 	}
-	/* Batches' labels and scores are read in place; msgpack-c parses the rest. */
-	struct evald_columns columns;
-	size_t kept = evald__columns_collect((unsigned char *)u->buffer + u->off, len, d->max_batch,
-	                                     evald__scratch_reserve, d->scratch,
-	                                     &d->scratch->labels, &d->scratch->scores, &columns);
+	/*
+	 * Batches' labels and scores are read in place; msgpack-c parses the
+	 * rest. A message too short to hold a batch worth it is not looked at.
+	 */
+	struct evald_columns columns = {0};
+	size_t kept = len < COLLECT_MIN_BYTES
+	                      ? len
+	                      : evald__columns_collect((unsigned char *)u->buffer + u->off, len,
+	                                               d->max_batch, evald__scratch_reserve,
+	                                               d->scratch, &d->scratch->labels,
+	                                               &d->scratch->scores, &columns);
 	if (msgpack_unpacker_execute(u) <= 0)
 		return EVALD_EMSGPACK;
 	u->off += len - kept; /* past what the cut left behind */

@@ -116,11 +116,13 @@ static void fail(struct ctx *c, int err, size_t index, const char *fmt, ...)
 	c->req->index = index;
 }
 
-static bool str_is(const msgpack_object *o, const char *s)
+/* True if o is the string s; the first byte is compared first, as most names differ there. */
+static inline bool str_is(const msgpack_object *o, const char *s)
 {
+	if (o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0 || o->via.str.ptr[0] != s[0])
+		return false;
 	size_t n = strlen(s);
-	return o->type == MSGPACK_OBJECT_STR && o->via.str.size == n &&
-	       memcmp(o->via.str.ptr, s, n) == 0;
+	return o->via.str.size == n && memcmp(o->via.str.ptr, s, n) == 0;
 }
 
 /* A number as a double; false for any other type. */

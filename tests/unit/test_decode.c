@@ -951,6 +951,83 @@ static void test_typed_columns_decode_in_place(void **state)
 	assert_non_null(strstr(s.message, "scores: data holds 23 bytes, but shape [3] of <f8"));
 }
 
+/* A batch of 100 plain records, its labels and scores in every form msgpack-c reads as such. */
+static void pack_plain_batch(int bad_at, bool bad_is_string)
+{
+	msgpack_pack_map(&pk, 3);
+	str("op");
+	str("observe");
+	str("labels");
+	msgpack_pack_array(&pk, 100);
+	for (int i = 0; i < 100; i++) {
+		if (i % 4 == 0)
+			msgpack_pack_true(&pk);
+		else if (i % 4 == 1)
+			msgpack_pack_false(&pk);
+		else if (i % 4 == 2)
+			msgpack_pack_uint8(&pk, 1);
+		else
+			msgpack_pack_uint64(&pk, 0); /* the widest form of a small integer */
+	}
+	str("scores");
+	msgpack_pack_array(&pk, 100);
+	for (int i = 0; i < 100; i++) {
+		if (i == bad_at && bad_is_string)
+			str("0.5");
+		else if (i == bad_at)
+			msgpack_pack_double(&pk, NAN);
+		else if (i % 5 == 0)
+			msgpack_pack_float(&pk, 0.25f);
+		else if (i % 5 == 1)
+			msgpack_pack_int8(&pk, -3);
+		else if (i % 5 == 2)
+			msgpack_pack_uint16(&pk, 300);
+		else
+			msgpack_pack_double(&pk, 1.0 / (i + 1));
+	}
+}
+
+/*
+ * A long batch's labels and scores are read in place, not through
+ * msgpack-c's objects: the same values, the same errors, and the
+ * requests after it intact, however the bytes arrive.
+ */
+static void test_long_batches_are_read_in_place_alike(void **state)
+{
+	const double want[8] = {0.25, -3, 300, 1.0 / 4, 1.0 / 5, 0.25, -3, 300};
+	struct seen s[4];
+
+	(void)state;
+	pack_plain_batch(-1, false);
+	s[0] = one();
+	assert_int_equal(s[0].error, 0);
+	assert_int_equal(s[0].n, 100);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(s[0].label[i], i % 4 == 0 || i % 4 == 2);
+		assert_true(s[0].score[i] == want[i]);
+	}
+	reset_bytes();
+	pack_plain_batch(57, false);
+	s[0] = one();
+	assert_true(s[0].error == EVALD_ESCORE && s[0].index == 57);
+	assert_non_null(strstr(s[0].message, "record 57: score must be a finite number, got nan"));
+	reset_bytes();
+	pack_plain_batch(40, true); /* not a number: msgpack-c's objects tell */
+	s[0] = one();
+	assert_true(s[0].error == EVALD_ESCORE && s[0].index == 40);
+	assert_non_null(strstr(s[0].message, "got a string of 3 bytes"));
+	/* Two batches and a compact record in one stream of bytes, 7 bytes a read. */
+	reset_bytes();
+	pack_plain_batch(-1, false);
+	pack_plain_batch(-1, false);
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_double(&pk, 0.75);
+	assert_int_equal(decode_all(7, s, 4), 3);
+	assert_true(s[0].error == 0 && s[0].n == 100 && s[1].error == 0 && s[1].n == 100);
+	assert_true(s[1].score[3] == 0.25 && s[2].op == EVALD_OP_RECORD && s[2].score[0] == 0.75);
+}
+
 static void test_a_times_column_of_another_length_is_refused(void **state)
 {
 	struct seen s;
@@ -986,6 +1063,8 @@ int main(void)
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_compact_records_decode, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_typed_columns_decode_in_place, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_long_batches_are_read_in_place_alike, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_records_are_converted_into_a_shared_scratch,
 	                                        setup, teardown),
