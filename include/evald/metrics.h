@@ -83,4 +83,31 @@ int evald_hist_precision_at_recall(const evald_hist *s, double recall, struct ev
 /* The curve point with the highest recall among those whose precision is >= precision. */
 int evald_hist_recall_at_precision(const evald_hist *s, double precision, struct evald_point *out);
 
+/* What an operating point's target constrains. */
+enum evald_target_kind { EVALD_TARGET_RECALL, EVALD_TARGET_PRECISION, EVALD_TARGET_FPR };
+#define EVALD_TARGET_KINDS 3
+#define EVALD_TARGETS_MAX  16 /* targets of each kind in one snapshot */
+
+/* The names of the kinds, as the protocol writes them: "recall", "precision", "fpr". */
+extern const char *const evald_target_names[EVALD_TARGET_KINDS];
+
+/* Operating points asked for: n[kind] targets of each kind, each in [0, 1]. */
+struct evald_targets {
+	double v[EVALD_TARGET_KINDS][EVALD_TARGETS_MAX];
+	size_t n[EVALD_TARGET_KINDS];
+};
+
+/*
+ * The operating point that meets a target, among the thresholds whose
+ * counts are exact (each non-empty bin's lowest score, and the
+ * configured thresholds): for recall, the highest threshold whose recall
+ * reaches the target; for precision, the lowest threshold whose
+ * precision reaches it; for FPR, the lowest threshold whose FPR stays at
+ * or under it. *out is that threshold's confusion; if none meets the
+ * target, every field of *out is NaN and exact is false. EVALD_EINVAL
+ * unless 0 <= target <= 1.
+ */
+int evald_hist_operating_point(const evald_hist *s, enum evald_target_kind kind, double target,
+                               struct evald_confusion *out);
+
 #endif

@@ -78,6 +78,7 @@ struct evald_scratch {
 	size_t cap;
 	double *thresholds; /* a snapshot's, converted; EVALD_QUERY_THRESHOLDS_MAX, made on first
 	                       use */
+	struct evald_targets *targets; /* a snapshot's operating points; made on first use */
 };
 
 void evald_scratch_destroy(struct evald_scratch *s);
@@ -118,7 +119,8 @@ struct evald_request {
 	const double *thresholds; /* snapshot: finite numbers, in the scratch */
 	size_t nthresholds;
 	bool curve;
-	double seconds; /* advance_clock */
+	const struct evald_targets *targets; /* snapshot: operating points asked for, or NULL */
+	double seconds;                      /* advance_clock */
 	/* A request that failed to decode: error != 0, and nothing is to be done. */
 	int error;
 	const char *message;
@@ -212,7 +214,8 @@ struct evald_snapshot {
 	/* Delayed labels, for a stream that took predictions or labels; else labels is NULL. */
 	const struct evald_label_stats *labels;
 	uint64_t pending, waiting;
-	const evald_hist *predicted; /* the predictions' histogram, sent with the curve */
+	const evald_hist *predicted;         /* the predictions' histogram, sent with the curve */
+	const struct evald_targets *targets; /* operating points asked for, or NULL */
 };
 
 void evald_reply_error(msgpack_packer *pk, const msgpack_object *id, int err, const char *message,

@@ -76,3 +76,53 @@ int evald_hist_confusion(const evald_hist *s, double t, struct evald_confusion *
 	confusion_rates(out);
 	return 0;
 }
+
+const char *const evald_target_names[EVALD_TARGET_KINDS] = {"recall", "precision", "fpr"};
+
+/* True if c meets a target of kind, and is a better choice than best (found or not). */
+static bool better(enum evald_target_kind kind, double target, const struct evald_confusion *c,
+                   const struct evald_confusion *best)
+{
+	bool found = !isnan(best->threshold);
+
+	switch (kind) {
+	case EVALD_TARGET_RECALL: /* the highest threshold that reaches it */
+		return c->recall >= target && (!found || c->threshold > best->threshold);
+	case EVALD_TARGET_PRECISION: /* the lowest threshold that reaches it */
+		return c->precision >= target && (!found || c->threshold < best->threshold);
+	default: /* FPR: the lowest threshold that stays at or under it */
+		return c->fpr <= target && (!found || c->threshold < best->threshold);
+	}
+}
+
+int evald_hist_operating_point(const evald_hist *s, enum evald_target_kind kind, double target,
+                               struct evald_confusion *out)
+{
+	struct evald_curve_iter it;
+	struct evald_curve_point p;
+	struct evald_confusion c;
+
+	if (!(target >= 0.0 && target <= 1.0))
+		return EVALD_EINVAL;
+	*out = (struct evald_confusion){NAN, false, NAN, NAN, NAN, NAN,
+	                                NAN, NAN,   NAN, NAN, NAN, NAN};
+	/* Every curve point: all at or above its bin's lowest score are predicted positive. */
+	evald_curve_begin(&it, s);
+	while (evald_curve_next(&it, &p)) {
+		c = (struct evald_confusion){.threshold = p.threshold,
+		                             .exact = true,
+		                             .tp = p.tp,
+		                             .fp = p.fp,
+		                             .fn = s->weight[1] - p.tp,
+		                             .tn = s->weight[0] - p.fp};
+		confusion_rates(&c);
+		if (better(kind, target, &c, out))
+			*out = c;
+	}
+	for (uint32_t i = 0; i < s->cfg.nthresholds; i++) {
+		evald_hist_confusion(s, s->cfg.thresholds[i], &c);
+		if (better(kind, target, &c, out))
+			*out = c;
+	}
+	return 0;
+}

@@ -298,11 +298,17 @@ void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struc
 	msgpack_pack_uint64(pk, st->http_closed_for_room);
 }
 
-static void pack_confusion(msgpack_packer *pk, const struct evald_confusion *c)
+/* A threshold's row; an operating point's also names its target (NULL: none). */
+static void pack_confusion(msgpack_packer *pk, const struct evald_confusion *c,
+                           const double *target)
 {
-	msgpack_pack_map(pk, 12);
+	msgpack_pack_map(pk, 12 + (target != NULL));
+	if (target) {
+		evald_pack_str(pk, "target");
+		msgpack_pack_double(pk, *target);
+	}
 	evald_pack_str(pk, "threshold");
-	msgpack_pack_double(pk, c->threshold);
+	pack_num(pk, c->threshold); /* nil for an operating point none meets */
 	evald_pack_str(pk, "exact");
 	pack_bool(pk, c->exact);
 	evald_pack_str(pk, "tp");
@@ -382,7 +388,7 @@ static void pack_figure_fields(msgpack_packer *pk, const evald_hist *s,
 	msgpack_pack_array(pk, nconf + nextra);
 	for (size_t i = 0; i < nconf + nextra; i++) {
 		evald_hist_confusion(s, i < nconf ? cfg->thresholds[i] : extra[i - nconf], &c);
-		pack_confusion(pk, &c);
+		pack_confusion(pk, &c, NULL);
 	}
 	evald_pack_str(pk, "average_precision");
 	pack_num(pk, sum->average_precision.value);
@@ -414,6 +420,29 @@ void evald_pack_figures(msgpack_packer *pk, const evald_hist *s, const double *t
 	pack_figure_fields(pk, s, &sum, thresholds, nthresholds, with_configured);
 }
 
+/* "operating_points": for each kind asked, its rows in request order. */
+static void pack_operating_points(msgpack_packer *pk, const evald_hist *s,
+                                  const struct evald_targets *t)
+{
+	size_t kinds = 0;
+
+	for (int k = 0; k < EVALD_TARGET_KINDS; k++)
+		kinds += t->n[k] > 0;
+	evald_pack_str(pk, "operating_points");
+	msgpack_pack_map(pk, kinds);
+	for (int k = 0; k < EVALD_TARGET_KINDS; k++) {
+		if (!t->n[k])
+			continue;
+		evald_pack_str(pk, evald_target_names[k]);
+		msgpack_pack_array(pk, t->n[k]);
+		for (size_t i = 0; i < t->n[k]; i++) {
+			struct evald_confusion c;
+			evald_hist_operating_point(s, (enum evald_target_kind)k, t->v[k][i], &c);
+			pack_confusion(pk, &c, &t->v[k][i]);
+		}
+	}
+}
+
 void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
                           const struct evald_snapshot *snap)
 {
@@ -422,7 +451,9 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
 	struct evald_summary sum;
 
 	evald_hist_summarize(snap->s, &sum);
-	open_reply(pk, id, true, FIGURE_FIELDS + 12 + logit + snap->curve + (snap->labels != NULL));
+	open_reply(pk, id, true,
+	           FIGURE_FIELDS + 12 + logit + snap->curve + (snap->labels != NULL) +
+	                   (snap->targets != NULL));
 	evald_pack_str(pk, "stream");
 	evald_pack_str(pk, snap->stream);
 	evald_pack_str(pk, "window");
@@ -456,6 +487,8 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
 		evald_pack_str(pk, "curve");
 		pack_curve(pk, snap->s);
 	}
+	if (snap->targets)
+		pack_operating_points(pk, snap->s, snap->targets);
 	if (snap->labels) {
 		evald_pack_str(pk, "labels");
 		bool histogram = snap->curve && snap->predicted;

@@ -25,15 +25,26 @@ enum field {
 	FIELD_TIME,
 	FIELD_TIMES,
 	FIELD_IDS,
+	FIELD_OPERATING_POINTS,
 	NFIELDS
 };
 
 static const char *const field_names[NFIELDS] = {
-        [FIELD_STREAM] = "stream",   [FIELD_LABEL] = "label",     [FIELD_SCORE] = "score",
-        [FIELD_WEIGHT] = "weight",   [FIELD_LABELS] = "labels",   [FIELD_SCORES] = "scores",
-        [FIELD_WEIGHTS] = "weights", [FIELD_WINDOW] = "window",   [FIELD_THRESHOLDS] = "thresholds",
-        [FIELD_CURVE] = "curve",     [FIELD_SECONDS] = "seconds", [FIELD_TIME] = "time",
-        [FIELD_TIMES] = "times",     [FIELD_IDS] = "ids",
+        [FIELD_STREAM] = "stream",
+        [FIELD_LABEL] = "label",
+        [FIELD_SCORE] = "score",
+        [FIELD_WEIGHT] = "weight",
+        [FIELD_LABELS] = "labels",
+        [FIELD_SCORES] = "scores",
+        [FIELD_WEIGHTS] = "weights",
+        [FIELD_WINDOW] = "window",
+        [FIELD_THRESHOLDS] = "thresholds",
+        [FIELD_CURVE] = "curve",
+        [FIELD_SECONDS] = "seconds",
+        [FIELD_TIME] = "time",
+        [FIELD_TIMES] = "times",
+        [FIELD_IDS] = "ids",
+        [FIELD_OPERATING_POINTS] = "operating_points",
 };
 
 /*
@@ -83,7 +94,9 @@ static const struct op_spec {
         {"label", EVALD_OP_LABEL, F(FIELD_STREAM) | COLUMN_FIELDS(LABEL_COLUMNS | C(C_TIMES)),
          LABEL_COLUMNS, C(C_TIMES)},
         {"snapshot", EVALD_OP_SNAPSHOT,
-         F(FIELD_STREAM) | F(FIELD_WINDOW) | F(FIELD_THRESHOLDS) | F(FIELD_CURVE), 0, 0},
+         F(FIELD_STREAM) | F(FIELD_WINDOW) | F(FIELD_THRESHOLDS) | F(FIELD_CURVE) |
+                 F(FIELD_OPERATING_POINTS),
+         0, 0},
         {"streams", EVALD_OP_STREAMS, 0, 0, 0},
         {"reset", EVALD_OP_RESET, F(FIELD_STREAM), 0, 0},
         {"stats", EVALD_OP_STATS, 0, 0, 0},
@@ -208,6 +221,7 @@ void evald_scratch_destroy(struct evald_scratch *s)
 	free(s->times);
 	free(s->ids);
 	free(s->thresholds);
+	free(s->targets);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -691,6 +705,57 @@ static void decode_records(struct ctx *c, const struct op_spec *spec, const msgp
 	check_records(c, r, col);
 }
 
+/*
+ * A snapshot's "operating_points": a map of "recall", "precision" and
+ * "fpr" to arrays of at most EVALD_TARGETS_MAX numbers from 0 to 1.
+ */
+static bool decode_targets(struct ctx *c, const msgpack_object *o)
+{
+	struct evald_targets *t = c->scratch->targets;
+
+	if (o->type != MSGPACK_OBJECT_MAP) {
+		fail(c, EVALD_EBADREQ, SIZE_MAX,
+		     "operating_points must be a map of recall, precision or fpr to lists of "
+		     "targets");
+		return false;
+	}
+	if (!t && !(t = c->scratch->targets = malloc(sizeof(*t)))) {
+		fail(c, EVALD_ENOMEM, SIZE_MAX, "out of memory for operating points");
+		return false;
+	}
+	memset(t->n, 0, sizeof(t->n));
+	for (uint32_t i = 0; i < o->via.map.size; i++) {
+		const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
+		int kind = 0;
+		while (kind < EVALD_TARGET_KINDS && !str_is(k, evald_target_names[kind]))
+			kind++;
+		if (kind == EVALD_TARGET_KINDS || t->n[kind]) {
+			fail(c, EVALD_EBADREQ, SIZE_MAX,
+			     "operating_points takes recall, precision and fpr, each once");
+			return false;
+		}
+		if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size == 0 ||
+		    v->via.array.size > EVALD_TARGETS_MAX) {
+			fail(c, EVALD_EBADREQ, SIZE_MAX,
+			     "operating_points.%s must be a list of 1 to %d targets",
+			     evald_target_names[kind], EVALD_TARGETS_MAX);
+			return false;
+		}
+		for (uint32_t j = 0; j < v->via.array.size; j++) {
+			double *x = &t->v[kind][j];
+			if (!as_double(&v->via.array.ptr[j], x) || !(*x >= 0.0 && *x <= 1.0)) {
+				fail(c, EVALD_EBADREQ, SIZE_MAX,
+				     "operating_points.%s[%u] must be a number from 0 to 1",
+				     evald_target_names[kind], j);
+				return false;
+			}
+		}
+		t->n[kind] = v->via.array.size;
+	}
+	c->req->targets = t;
+	return true;
+}
+
 static void decode_snapshot(struct ctx *c, const msgpack_object **f)
 {
 	const msgpack_object *window = f[FIELD_WINDOW], *thresholds = f[FIELD_THRESHOLDS];
@@ -734,6 +799,8 @@ static void decode_snapshot(struct ctx *c, const msgpack_object **f)
 		req->thresholds = c->scratch->thresholds;
 		req->nthresholds = thresholds->via.array.size;
 	}
+	if (f[FIELD_OPERATING_POINTS] && !decode_targets(c, f[FIELD_OPERATING_POINTS]))
+		return;
 	if (f[FIELD_CURVE]) {
 		if (f[FIELD_CURVE]->type != MSGPACK_OBJECT_BOOLEAN) {
 			fail(c, EVALD_EBADREQ, SIZE_MAX, "curve must be true or false");

@@ -351,6 +351,7 @@ int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q
 	snap.thresholds = q->thresholds;
 	snap.nthresholds = q->nthresholds;
 	snap.curve = q->curve;
+	snap.targets = q->targets;
 	if (evald_series_join(series)) {
 		err = snapshot_labels(series, merged != NULL, snap.from, s->now, &labels,
 		                      &predicted, &snap);
@@ -376,6 +377,7 @@ static void snapshot(struct evald_conn *c, const struct evald_request *req)
 	        .thresholds = req->thresholds,
 	        .nthresholds = req->nthresholds,
 	        .curve = req->curve,
+	        .targets = req->targets,
 	};
 	int err = find_series(c, req, false, q.stream, &q.series);
 

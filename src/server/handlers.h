@@ -24,6 +24,7 @@ struct evald_snapshot_query {
 	const double *thresholds;
 	size_t nthresholds;
 	bool curve;
+	const struct evald_targets *targets; /* operating points, or NULL */
 };
 
 /* Packs the snapshot reply; otherwise returns the error and message[] says why. */
