@@ -11,12 +11,18 @@
  * A record is predicted positive iff score >= threshold (sklearn's rule).
  */
 
+/* Records an interval must rest on (Kish's effective number) before it means much. */
+#define EVALD_CI_MIN_N 10
+
 /* The confusion counts at one threshold and the rates derived from them. */
 struct evald_confusion {
 	double threshold;
 	bool exact; /* the counts are provably those of the raw records */
 	double tp, fp, tn, fn;
 	double precision, recall, f1, accuracy, fpr, specificity;
+	/* Wilson 95% intervals, on Kish's effective numbers of records (docs/metrics.md). */
+	double precision_ci[2], recall_ci[2], specificity_ci[2];
+	bool insufficient; /* one of them rests on fewer than EVALD_CI_MIN_N effective records */
 };
 
 /* A metric with certified bounds: lo <= the exact value <= hi. */
@@ -36,6 +42,8 @@ struct evald_summary {
 	uint64_t out_of_range;          /* records whose score lay outside [lo, hi] */
 	struct evald_estimate average_precision;
 	struct evald_estimate roc_auc;
+	double roc_auc_ci[2];       /* DeLong's 95% interval on the bins, widened by the bounds */
+	double effective_n[2];      /* Kish's effective numbers of negatives and positives */
 	struct evald_point best_f1; /* the curve point with the highest F1 */
 };
 
@@ -53,6 +61,9 @@ struct evald_curve_iter {
 	uint32_t bin; /* bins not yet visited lie below this one */
 	double tp, fp;
 };
+
+/* Wilson's 95% interval for a proportion p observed on n records, into out; NaN if n is 0. */
+void evald_wilson(double p, double n, double out[2]);
 
 /* Fills the totals, average precision, ROC-AUC with their bounds, and the best-F1 point. */
 void evald_hist_summarize(const evald_hist *s, struct evald_summary *out);

@@ -114,6 +114,57 @@ static void scale(struct evald_estimate *e, double total)
 	e->hi /= total;
 }
 
+#define Z95 1.959963984540054
+
+/* Kish's effective number of records of a class: (sum w)^2 / sum w^2. */
+static double kish(const evald_hist *s, int label)
+{
+	return s->weight_sq[label] > 0.0 ? s->weight[label] * s->weight[label] / s->weight_sq[label]
+	                                 : 0.0;
+}
+
+/*
+ * DeLong's 95% interval for the ROC-AUC, with each bin's records taken as
+ * tied: a positive's placement is the share of negatives below its bin
+ * plus half those in it, a negative's the share of positives above plus
+ * half; var = S10 / m + S01 / n with S the placements' sample variances
+ * (m, n Kish's effective numbers). The interval is the bounds widened by
+ * 1.96 of its deviation, within [0, 1]. O(bins).
+ */
+static void delong(const evald_hist *s, const struct evald_estimate *auc, double ci[2])
+{
+	double P = s->weight[1], N = s->weight[0], m = kish(s, 1), n = kish(s, 0);
+	double below = 0.0, above = P, a = 0.0, s10 = 0.0, s01 = 0.0, sd;
+
+	ci[0] = ci[1] = NAN;
+	if (!(P > 0.0 && N > 0.0) || !(m > 1.0 && n > 1.0))
+		return;
+	/* The tied AUC the placements center on, then their spreads about it. */
+	for (int pass = 0; pass < 2; pass++) {
+		below = 0.0;
+		above = P;
+		for (uint32_t k = 0; k < s->cfg.bins; k++) {
+			double nk = evald__cell(s, k, 0)->weight, pk = evald__cell(s, k, 1)->weight;
+			above -= pk;
+			if (nk > 0.0 || pk > 0.0) {
+				double v10 = (below + 0.5 * nk) / N, v01 = (above + 0.5 * pk) / P;
+				if (pass == 0) {
+					a += pk * v10 / P;
+				} else {
+					s10 += pk * (v10 - a) * (v10 - a);
+					s01 += nk * (v01 - a) * (v01 - a);
+				}
+			}
+			below += nk;
+		}
+	}
+	s10 = s10 / P * m / (m - 1.0);
+	s01 = s01 / N * n / (n - 1.0);
+	sd = sqrt(s10 / m + s01 / n);
+	ci[0] = fmax(0.0, auc->lo - Z95 * sd);
+	ci[1] = fmin(1.0, auc->hi + Z95 * sd);
+}
+
 void evald_hist_summarize(const evald_hist *s, struct evald_summary *out)
 {
 	struct rank_sums r = {{0.0, 0.0, 0.0}, {0.0, 0.0, 0.0}};
@@ -136,5 +187,8 @@ void evald_hist_summarize(const evald_hist *s, struct evald_summary *out)
 	out->out_of_range = s->out_of_range;
 	out->average_precision = r.ap;
 	out->roc_auc = r.auc;
+	delong(s, &r.auc, out->roc_auc_ci);
+	out->effective_n[0] = kish(s, 0);
+	out->effective_n[1] = kish(s, 1);
 	evald__best_f1(s, &out->best_f1);
 }

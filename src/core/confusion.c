@@ -10,10 +10,45 @@ static double ratio(double num, double den)
 	return den > 0.0 ? num / den : NAN;
 }
 
-/* Derives the rates of *c from its tp, fp, tn and fn. */
-static void confusion_rates(struct evald_confusion *c)
+#define Z95 1.959963984540054 /* the standard normal's 97.5% quantile */
+
+/* Wilson's 95% interval for a proportion p observed on n (effective) records; NaN if none. */
+void evald_wilson(double p, double n, double out[2])
+{
+	double z2 = Z95 * Z95, den, mid, half;
+
+	if (!(n > 0.0) || isnan(p)) {
+		out[0] = out[1] = NAN;
+		return;
+	}
+	den = 1.0 + z2 / n;
+	mid = (p + z2 / (2.0 * n)) / den;
+	half = Z95 * sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / den;
+	out[0] = fmax(0.0, mid - half);
+	out[1] = fmin(1.0, mid + half);
+}
+
+/*
+ * Kish's effective number of records, (sum w)^2 / sum w^2, of pos weight
+ * of positives and neg of negatives. Each class's squared weights are
+ * apportioned by its weight: the weights are taken as independent of the
+ * score within a class. Equal to the count when every weight is 1.
+ */
+static double effective(const evald_hist *s, double pos, double neg)
+{
+	double r1 = s->weight[1] > 0.0 ? s->weight_sq[1] / s->weight[1] : 1.0;
+	double r0 = s->weight[0] > 0.0 ? s->weight_sq[0] / s->weight[0] : 1.0;
+	double sq = pos * r1 + neg * r0;
+
+	return sq > 0.0 ? (pos + neg) * (pos + neg) / sq : 0.0;
+}
+
+/* Derives the rates of *c from its tp, fp, tn and fn, and their intervals from s's weights. */
+static void confusion_rates(const evald_hist *s, struct evald_confusion *c)
 {
 	double pos = c->tp + c->fn, neg = c->fp + c->tn;
+	double n_prec = effective(s, c->tp, c->fp), n_pos = effective(s, pos, 0.0),
+	       n_neg = effective(s, 0.0, neg);
 
 	c->precision = ratio(c->tp, c->tp + c->fp);
 	c->recall = ratio(c->tp, pos);
@@ -21,6 +56,11 @@ static void confusion_rates(struct evald_confusion *c)
 	c->accuracy = ratio(c->tp + c->tn, pos + neg);
 	c->fpr = ratio(c->fp, neg);
 	c->specificity = ratio(c->tn, neg);
+	evald_wilson(c->precision, n_prec, c->precision_ci);
+	evald_wilson(c->recall, n_pos, c->recall_ci);
+	evald_wilson(c->specificity, n_neg, c->specificity_ci);
+	c->insufficient =
+	        n_prec < EVALD_CI_MIN_N || n_pos < EVALD_CI_MIN_N || n_neg < EVALD_CI_MIN_N;
 }
 
 /* The weight of class label at or above t, from the configured thresholds' bands. */
@@ -73,7 +113,7 @@ int evald_hist_confusion(const evald_hist *s, double t, struct evald_confusion *
 	}
 	out->fn = s->weight[1] - out->tp;
 	out->tn = s->weight[0] - out->fp;
-	confusion_rates(out);
+	confusion_rates(s, out);
 	return 0;
 }
 
@@ -104,8 +144,21 @@ int evald_hist_operating_point(const evald_hist *s, enum evald_target_kind kind,
 
 	if (!(target >= 0.0 && target <= 1.0))
 		return EVALD_EINVAL;
-	*out = (struct evald_confusion){NAN, false, NAN, NAN, NAN, NAN,
-	                                NAN, NAN,   NAN, NAN, NAN, NAN};
+	*out = (struct evald_confusion){.threshold = NAN,
+	                                .tp = NAN,
+	                                .fp = NAN,
+	                                .tn = NAN,
+	                                .fn = NAN,
+	                                .precision = NAN,
+	                                .recall = NAN,
+	                                .f1 = NAN,
+	                                .accuracy = NAN,
+	                                .fpr = NAN,
+	                                .specificity = NAN,
+	                                .precision_ci = {NAN, NAN},
+	                                .recall_ci = {NAN, NAN},
+	                                .specificity_ci = {NAN, NAN},
+	                                .insufficient = true};
 	/* Every curve point: all at or above its bin's lowest score are predicted positive. */
 	evald_curve_begin(&it, s);
 	while (evald_curve_next(&it, &p)) {
@@ -115,7 +168,7 @@ int evald_hist_operating_point(const evald_hist *s, enum evald_target_kind kind,
 		                             .fp = p.fp,
 		                             .fn = s->weight[1] - p.tp,
 		                             .tn = s->weight[0] - p.fp};
-		confusion_rates(&c);
+		confusion_rates(s, &c);
 		if (better(kind, target, &c, out))
 			*out = c;
 	}

@@ -425,6 +425,8 @@ int evald_hist_clone(struct evald_mem *m, const evald_hist *src, evald_hist **ou
 	s->weight[1] = src->weight[1];
 	s->score_sum[0] = src->score_sum[0];
 	s->score_sum[1] = src->score_sum[1];
+	s->weight_sq[0] = src->weight_sq[0];
+	s->weight_sq[1] = src->weight_sq[1];
 	s->records = src->records;
 	s->out_of_range = src->out_of_range;
 	*out = s;
@@ -459,6 +461,7 @@ void evald_hist_reset(evald_hist *s)
 	memset(s->band, 0, ((size_t)s->cfg.nthresholds + 1) * 2 * sizeof(double));
 	s->weight[0] = s->weight[1] = 0.0;
 	s->score_sum[0] = s->score_sum[1] = 0.0;
+	s->weight_sq[0] = s->weight_sq[1] = 0.0;
 	s->records = 0;
 	s->out_of_range = 0;
 }
@@ -530,6 +533,7 @@ static inline bool add_at(evald_hist *s, size_t cell, size_t band, int label, do
 	s->band[band] += w;
 	s->weight[label] += w;
 	s->score_sum[label] += w * x;
+	s->weight_sq[label] += w * w;
 	s->records++;
 	s->out_of_range += (x < s->cfg.lo) | (x > s->cfg.hi);
 	return true;
@@ -549,7 +553,7 @@ bool evald__hist_add2(evald_hist *s, evald_hist *also, int label, double x, doub
 /* Adds what a batch added to s's per-class and per-band sums, kept in locals meanwhile. */
 struct batch_sums {
 	uint64_t records, out_of_range;
-	double weight[2], score_sum[2];
+	double weight[2], score_sum[2], weight_sq[2];
 	double band[2 * (EVALD_THRESHOLDS_MAX + 1)];
 	uint64_t count[2], band_count[2 * (EVALD_THRESHOLDS_MAX + 1)]; /* unweighted batches */
 };
@@ -561,13 +565,14 @@ static void sums_begin(const evald_hist *s, struct batch_sums *b)
 	b->records = b->out_of_range = 0;
 	memcpy(b->weight, s->weight, sizeof(b->weight));
 	memcpy(b->score_sum, s->score_sum, sizeof(b->score_sum));
+	memcpy(b->weight_sq, s->weight_sq, sizeof(b->weight_sq));
 	memcpy(b->band, s->band, nb * sizeof(double));
 	memset(b->count, 0, sizeof(b->count));
 	memset(b->band_count, 0, nb * sizeof(uint64_t));
 }
 
 /*
- * True if s's weight and band sums are whole numbers below 2^52: then
+ * True if s's weight, squared weight and band sums are whole numbers below 2^52: then
  * adding a batch's count of records at once gives exactly what adding 1.0
  * for each did, and unweighted batches may be counted in integers.
  */
@@ -577,7 +582,8 @@ static bool sums_whole(const evald_hist *s)
 	bool whole = true;
 
 	for (int c = 0; c < 2; c++)
-		whole &= s->weight[c] == floor(s->weight[c]) && s->weight[c] < 0x1p52;
+		whole &= s->weight[c] == floor(s->weight[c]) && s->weight[c] < 0x1p52 &&
+		         s->weight_sq[c] == floor(s->weight_sq[c]) && s->weight_sq[c] < 0x1p52;
 	for (size_t j = 0; j < nb; j++)
 		whole &= s->band[j] == floor(s->band[j]) && s->band[j] < 0x1p52;
 	return whole;
@@ -590,6 +596,7 @@ static void sums_end(evald_hist *s, const struct batch_sums *b)
 	for (int c = 0; c < 2; c++) {
 		s->weight[c] = b->weight[c] + (double)b->count[c];
 		s->score_sum[c] = b->score_sum[c];
+		s->weight_sq[c] = b->weight_sq[c] + (double)b->count[c];
 	}
 	for (size_t j = 0; j < nb; j++)
 		s->band[j] = b->band[j] + (double)b->band_count[j];
@@ -604,6 +611,7 @@ static inline void sums_add(struct batch_sums *b, size_t band, int label, double
 		b->band[band] += *w;
 		b->weight[label] += *w;
 		b->score_sum[label] += *w * x;
+		b->weight_sq[label] += *w * *w;
 	} else {
 		b->band_count[band]++;
 		b->count[label]++;
@@ -771,6 +779,8 @@ int evald_hist_merge(evald_hist *dst, const evald_hist *src)
 	dst->weight[1] += src->weight[1];
 	dst->score_sum[0] += src->score_sum[0];
 	dst->score_sum[1] += src->score_sum[1];
+	dst->weight_sq[0] += src->weight_sq[0];
+	dst->weight_sq[1] += src->weight_sq[1];
 	dst->records += src->records;
 	dst->out_of_range += src->out_of_range;
 	return 0;
@@ -785,6 +795,8 @@ void evald_hist_raw_get(const evald_hist *s, struct evald_hist_raw *raw)
 	raw->weight[1] = s->weight[1];
 	raw->score_sum[0] = s->score_sum[0];
 	raw->score_sum[1] = s->score_sum[1];
+	raw->weight_sq[0] = s->weight_sq[0];
+	raw->weight_sq[1] = s->weight_sq[1];
 	for (uint32_t j = 0; j <= s->cfg.nthresholds; j++) {
 		raw->band[j][0] = s->band[2 * j];
 		raw->band[j][1] = s->band[2 * j + 1];
@@ -833,7 +845,8 @@ int evald_hist_raw_set(evald_hist *s, const struct evald_hist_raw *raw)
 {
 	if (!weight_ok(raw->weight[0]) || !weight_ok(raw->weight[1]) ||
 	    raw->out_of_range > raw->records || !isfinite(raw->score_sum[0]) ||
-	    !isfinite(raw->score_sum[1]))
+	    !isfinite(raw->score_sum[1]) || !weight_ok(raw->weight_sq[0]) ||
+	    !weight_ok(raw->weight_sq[1]))
 		return EVALD_EINVAL;
 	for (uint32_t j = 0; j <= s->cfg.nthresholds; j++)
 		if (!weight_ok(raw->band[j][0]) || !weight_ok(raw->band[j][1]))
@@ -844,6 +857,8 @@ int evald_hist_raw_set(evald_hist *s, const struct evald_hist_raw *raw)
 	s->weight[1] = raw->weight[1];
 	s->score_sum[0] = raw->score_sum[0];
 	s->score_sum[1] = raw->score_sum[1];
+	s->weight_sq[0] = raw->weight_sq[0];
+	s->weight_sq[1] = raw->weight_sq[1];
 	for (uint32_t j = 0; j <= s->cfg.nthresholds; j++) {
 		s->band[2 * j] = raw->band[j][0];
 		s->band[2 * j + 1] = raw->band[j][1];

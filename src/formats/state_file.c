@@ -93,7 +93,7 @@ static void pack_stream(msgpack_packer *pk, const evald_hist *s)
 	if (log)
 		evald_hist_log_get(s, &x, &w, &label);
 	evald_hist_raw_get(s, &raw);
-	msgpack_pack_map(pk, 6 + (w != NULL));
+	msgpack_pack_map(pk, 7 + (w != NULL));
 	evald_pack_str(pk, "records");
 	msgpack_pack_uint64(pk, raw.records);
 	evald_pack_str(pk, "out_of_range");
@@ -106,6 +106,10 @@ static void pack_stream(msgpack_packer *pk, const evald_hist *s)
 	msgpack_pack_array(pk, 2);
 	msgpack_pack_double(pk, raw.score_sum[0]);
 	msgpack_pack_double(pk, raw.score_sum[1]);
+	evald_pack_str(pk, "weight_sq");
+	msgpack_pack_array(pk, 2);
+	msgpack_pack_double(pk, raw.weight_sq[0]);
+	msgpack_pack_double(pk, raw.weight_sq[1]);
 	evald_pack_str(pk, "band");
 	msgpack_pack_array(pk, 2 * ((size_t)cfg->nthresholds + 1));
 	for (uint32_t j = 0; j <= cfg->nthresholds; j++) {
@@ -480,6 +484,13 @@ static int read_stream(struct reader *rd, const msgpack_object *o, evald_hist *s
 	    !get_nums(evald_map_get(o, "weight"), raw.weight, 2) ||
 	    !get_nums(evald_map_get(o, "band"), &raw.band[0][0], 2 * (cfg->nthresholds + 1)))
 		return bad(rd, "%s: counts missing or of the wrong shape", what);
+	/* Files before confidence intervals: as if every weight was 1. */
+	if (!evald_map_get(o, "weight_sq")) {
+		raw.weight_sq[0] = raw.weight[0];
+		raw.weight_sq[1] = raw.weight[1];
+	} else if (!get_nums(evald_map_get(o, "weight_sq"), raw.weight_sq, 2)) {
+		return bad(rd, "%s: weight_sq is not two numbers", what);
+	}
 	if (evald_hist_raw_set(s, &raw) != 0)
 		return bad(rd, "%s: impossible counts", what);
 	if (evald_hist_is_log(s))

@@ -302,7 +302,7 @@ void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struc
 static void pack_confusion(msgpack_packer *pk, const struct evald_confusion *c,
                            const double *target)
 {
-	msgpack_pack_map(pk, 12 + (target != NULL));
+	msgpack_pack_map(pk, 16 + (target != NULL));
 	if (target) {
 		evald_pack_str(pk, "target");
 		msgpack_pack_double(pk, *target);
@@ -331,6 +331,14 @@ static void pack_confusion(msgpack_packer *pk, const struct evald_confusion *c,
 	pack_num(pk, c->fpr);
 	evald_pack_str(pk, "specificity");
 	pack_num(pk, c->specificity);
+	evald_pack_str(pk, "precision_ci");
+	pack_pair(pk, c->precision_ci[0], c->precision_ci[1]);
+	evald_pack_str(pk, "recall_ci");
+	pack_pair(pk, c->recall_ci[0], c->recall_ci[1]);
+	evald_pack_str(pk, "specificity_ci");
+	pack_pair(pk, c->specificity_ci[0], c->specificity_ci[1]);
+	evald_pack_str(pk, "insufficient");
+	pack_bool(pk, c->insufficient);
 }
 
 static const struct {
@@ -368,7 +376,7 @@ static void pack_curve(msgpack_packer *pk, const evald_hist *s)
 	}
 }
 
-#define FIGURE_FIELDS 9
+#define FIGURE_FIELDS 11
 
 /*
  * The fields every view of a stream shares: totals, confusion at the
@@ -398,6 +406,10 @@ static void pack_figure_fields(msgpack_packer *pk, const evald_hist *s,
 	pack_num(pk, sum->roc_auc.value);
 	evald_pack_str(pk, "roc_auc_bounds");
 	pack_pair(pk, sum->roc_auc.lo, sum->roc_auc.hi);
+	evald_pack_str(pk, "roc_auc_ci");
+	pack_pair(pk, sum->roc_auc_ci[0], sum->roc_auc_ci[1]);
+	evald_pack_str(pk, "effective_n");
+	pack_pair(pk, sum->effective_n[0], sum->effective_n[1]);
 	evald_pack_str(pk, "best_f1");
 	msgpack_pack_map(pk, 4);
 	evald_pack_str(pk, "threshold");

@@ -152,6 +152,8 @@ static void test_snapshot_reply_holds_every_field(void **state)
 	                                   "average_precision_bounds",
 	                                   "roc_auc",
 	                                   "roc_auc_bounds",
+	                                   "roc_auc_ci",
+	                                   "effective_n",
 	                                   "best_f1",
 	                                   "curve"};
 	assert_int_equal(r->via.map.size, sizeof(keys) / sizeof(keys[0]));
