@@ -31,6 +31,7 @@ static const char usage[] =
         "  send --predictions [...] [FILE]        send id,score[,weight][,time] lines\n"
         "  send --labels [...] [FILE]             send id,label[,time] lines\n"
         "  snapshot [--stream S] [--window W] [--threshold T]... [--curve] [--json]\n"
+        "           [--operating-point recall=R | precision=P | fpr=F]...\n"
         "  streams [--json]                       list the streams\n"
         "  reset --stream S                       forget a stream's records\n"
         "  stats [--json]                         server counters\n"
@@ -42,6 +43,8 @@ struct options {
 	const char *connect, *stream, *window, *file;
 	double thresholds[THRESHOLDS_MAX];
 	size_t nthresholds;
+	struct evald_targets targets; /* --operating-point, by kind */
+	size_t ntargets;
 	size_t batch;
 	bool curve, json;
 	enum records_kind kind; /* send: observations, predictions or labels */
@@ -149,6 +152,41 @@ static void print_labels(const msgpack_object *l)
 	       fmt_num(num(evald_map_get(delay, "max")), d, 32));
 }
 
+/* The operating points a snapshot answered, one line each, kinds in the reply's order. */
+static void print_operating_points(const msgpack_object *ops)
+{
+	static const char *const cols[] = {"threshold", "precision", "recall", "f1",
+	                                   "fpr",       "tp",        "fp"};
+	char a[32], kind[16];
+
+	if (!ops || ops->type != MSGPACK_OBJECT_MAP)
+		return;
+	printf("\n%-18s", "operating point");
+	for (int i = 0; i < 7; i++)
+		printf(" %11s", cols[i]);
+	printf(" exact\n");
+	for (uint32_t k = 0; k < ops->via.map.size; k++) {
+		const msgpack_object *rows = &ops->via.map.ptr[k].val;
+		str_of(&ops->via.map.ptr[k].key, kind, sizeof(kind));
+		for (uint32_t i = 0; rows->type == MSGPACK_OBJECT_ARRAY && i < rows->via.array.size;
+		     i++) {
+			const msgpack_object *row = &rows->via.array.ptr[i];
+			const msgpack_object *exact = evald_map_get(row, "exact");
+			char label[40];
+			snprintf(label, sizeof(label), "%s %s %s", kind,
+			         strcmp(kind, "fpr") == 0 ? "<=" : ">=",
+			         fmt_num(num(evald_map_get(row, "target")), a, 32));
+			printf("%-18s", label);
+			for (int j = 0; j < 7; j++)
+				printf(" %11s", fmt_num(num(evald_map_get(row, cols[j])), a, 32));
+			printf(" %s\n",
+			       exact && exact->type == MSGPACK_OBJECT_BOOLEAN && exact->via.boolean
+			               ? "yes"
+			               : "no");
+		}
+	}
+}
+
 static void print_snapshot(const msgpack_object *r, bool curve)
 {
 	const msgpack_object *range = evald_map_get(r, "range"),
@@ -174,10 +212,13 @@ static void print_snapshot(const msgpack_object *r, bool curve)
 	       fmt_num(num(evald_map_get(r, "average_precision")), a, 32),
 	       fmt_num(apb ? num(&apb->via.array.ptr[0]) : NAN, b, 32),
 	       fmt_num(apb ? num(&apb->via.array.ptr[1]) : NAN, c, 32));
-	printf("ROC-AUC            %-10s bounds [%s, %s]\n",
+	const msgpack_object *aucci = evald_map_get(r, "roc_auc_ci");
+	printf("ROC-AUC            %-10s bounds [%s, %s]  95%% CI [%s, ",
 	       fmt_num(num(evald_map_get(r, "roc_auc")), a, 32),
 	       fmt_num(aucb ? num(&aucb->via.array.ptr[0]) : NAN, b, 32),
-	       fmt_num(aucb ? num(&aucb->via.array.ptr[1]) : NAN, c, 32));
+	       fmt_num(aucb ? num(&aucb->via.array.ptr[1]) : NAN, c, 32),
+	       fmt_num(aucci ? num(&aucci->via.array.ptr[0]) : NAN, d, 32));
+	printf("%s]\n", fmt_num(aucci ? num(&aucci->via.array.ptr[1]) : NAN, a, 32));
 	printf("best F1            %-10s at threshold %s (precision %s, recall %s)\n\n",
 	       fmt_num(num(evald_map_get(best, "f1")), a, 32),
 	       fmt_num(num(evald_map_get(best, "threshold")), b, 32),
@@ -200,6 +241,25 @@ static void print_snapshot(const msgpack_object *r, bool curve)
 			printf(" %11s", fmt_num(num(evald_map_get(row, cols[i])), b, 32));
 		putchar('\n');
 	}
+	printf("\n%-12s %-19s %-19s %-19s %s\n", "threshold", "precision 95% CI", "recall 95% CI",
+	       "specificity 95% CI", "enough records");
+	for (uint32_t k = 0; list && k < list->via.array.size; k++) {
+		const msgpack_object *row = &list->via.array.ptr[k];
+		const msgpack_object *few = evald_map_get(row, "insufficient");
+		printf("%-12s", fmt_num(num(evald_map_get(row, "threshold")), a, 32));
+		static const char *const cis[] = {"precision_ci", "recall_ci", "specificity_ci"};
+		for (int i = 0; i < 3; i++) {
+			const msgpack_object *ci = evald_map_get(row, cis[i]);
+			snprintf(s1, sizeof(s1), "[%s, %s]",
+			         fmt_num(ci ? num(&ci->via.array.ptr[0]) : NAN, b, 32),
+			         fmt_num(ci ? num(&ci->via.array.ptr[1]) : NAN, c, 32));
+			printf(" %-19s", s1);
+		}
+		printf(" %s\n", few && few->type == MSGPACK_OBJECT_BOOLEAN && few->via.boolean
+		                        ? "no (under 10 effective records)"
+		                        : "yes");
+	}
+	print_operating_points(evald_map_get(r, "operating_points"));
 	print_labels(evald_map_get(r, "labels"));
 	if (!curve)
 		return;
@@ -274,6 +334,25 @@ static int rpc(struct evald_client *c, msgpack_sbuffer *req, const msgpack_objec
 	return 0;
 }
 
+/* A snapshot's "operating_points": each kind given, its targets in the order given. */
+static void pack_targets(msgpack_packer *pk, const struct evald_targets *t)
+{
+	size_t kinds = 0;
+
+	for (int k = 0; k < EVALD_TARGET_KINDS; k++)
+		kinds += t->n[k] > 0;
+	evald_pack_str(pk, "operating_points");
+	msgpack_pack_map(pk, kinds);
+	for (int k = 0; k < EVALD_TARGET_KINDS; k++) {
+		if (!t->n[k])
+			continue;
+		evald_pack_str(pk, evald_target_names[k]);
+		msgpack_pack_array(pk, t->n[k]);
+		for (size_t i = 0; i < t->n[k]; i++)
+			msgpack_pack_double(pk, t->v[k][i]);
+	}
+}
+
 static int simple_command(struct evald_client *c, const char *cmd, const struct options *o)
 {
 	msgpack_sbuffer sb;
@@ -284,9 +363,10 @@ static int simple_command(struct evald_client *c, const char *cmd, const struct 
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk,
-	                 1 + (o->stream != NULL) +
-	                         (snapshot ? 1 + (o->window != NULL) + (o->nthresholds > 0) : 0));
+	msgpack_pack_map(&pk, 1 + (o->stream != NULL) +
+	                              (snapshot ? 1 + (o->window != NULL) + (o->nthresholds > 0) +
+	                                                  (o->ntargets > 0)
+	                                        : 0));
 	evald_pack_str(&pk, "op");
 	evald_pack_str(&pk, cmd);
 	if (o->stream) {
@@ -309,6 +389,8 @@ static int simple_command(struct evald_client *c, const char *cmd, const struct 
 			for (size_t i = 0; i < o->nthresholds; i++)
 				msgpack_pack_double(&pk, o->thresholds[i]);
 		}
+		if (o->ntargets)
+			pack_targets(&pk, &o->targets);
 	}
 	rc = rpc(c, &sb, &reply);
 	msgpack_sbuffer_destroy(&sb);
@@ -588,6 +670,7 @@ int main(int argc, char **argv)
 	        {"stream", required_argument, NULL, 's'},
 	        {"window", required_argument, NULL, 'w'},
 	        {"threshold", required_argument, NULL, 't'},
+	        {"operating-point", required_argument, NULL, 'o'},
 	        {"curve", no_argument, NULL, 'c'},
 	        {"json", no_argument, NULL, 'j'},
 	        {"batch", required_argument, NULL, 'b'},
@@ -626,6 +709,24 @@ int main(int argc, char **argv)
 				                   optarg);
 			o.thresholds[o.nthresholds++] = v;
 			break;
+		case 'o': {
+			const char *eq = strchr(optarg, '=');
+			int k = 0;
+			while (eq && k < EVALD_TARGET_KINDS &&
+			       (strlen(evald_target_names[k]) != (size_t)(eq - optarg) ||
+			        strncmp(optarg, evald_target_names[k], (size_t)(eq - optarg)) != 0))
+				k++;
+			if (!eq || k == EVALD_TARGET_KINDS || !parse_double(eq + 1, &v) || v < 0 ||
+			    v > 1 || o.targets.n[k] == EVALD_TARGETS_MAX)
+				return usage_error(
+				        "--operating-point: '%s' is not recall=R, "
+				        "precision=P or fpr=F with a number from 0 to 1 (at "
+				        "most %d of each)",
+				        optarg, EVALD_TARGETS_MAX);
+			o.targets.v[k][o.targets.n[k]++] = v;
+			o.ntargets++;
+			break;
+		}
 		case 'c':
 			o.curve = true;
 			break;

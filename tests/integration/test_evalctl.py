@@ -121,3 +121,23 @@ def test_send_predictions_then_labels_joins_them(daemon, tmp_path):
     assert bad.returncode == 1 and "line 1: an id is 1 to 128 bytes" in bad.stderr
     usage = evalctl(daemon, "snapshot", "--labels")
     assert usage.returncode == 2 and "--labels goes with send" in usage.stderr
+
+
+def test_snapshot_prints_operating_points_and_intervals(daemon, tmp_path):
+    csv = tmp_path / "ex.csv"
+    csv.write_text("label,score\n1,0.9\n0,0.8\n1,0.7\n0,0.3\n1,0.3\n0,0.1\n")
+    assert evalctl(daemon, "send", "--stream", "demo", str(csv)).returncode == 0
+    out = evalctl(daemon, "snapshot", "--stream", "demo", "--operating-point", "recall=0.9",
+                  "--operating-point", "fpr=0.4")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    # recall >= 0.9 first reached at 0.3 (tp 3, fp 2); FPR <= 0.4 lowest at the configured 0.5.
+    assert any(l.split()[:5] == ["recall", ">=", "0.9", "0.3", "0.6"] for l in lines), out.stdout
+    assert any(l.split()[:4] == ["fpr", "<=", "0.4", "0.5"] for l in lines), out.stdout
+    assert "95% CI [0.235265, 1]" in out.stdout  # DeLong, 3 and 3 records
+    assert "no (under 10 effective records)" in out.stdout
+    j = json.loads(evalctl(daemon, "snapshot", "--stream", "demo", "--json",
+                           "--operating-point", "precision=0.6").stdout)
+    assert j["operating_points"]["precision"][0]["threshold"] == 0.3
+    bad = evalctl(daemon, "snapshot", "--operating-point", "f1=0.5")
+    assert bad.returncode == 2 and "is not recall=R, precision=P or fpr=F" in bad.stderr
