@@ -249,6 +249,16 @@ void evald_pack_figures(msgpack_packer *pk, const evald_hist *s, const double *t
 void evald_pack_labels(msgpack_packer *pk, const struct evald_label_stats *st, uint64_t pending,
                        uint64_t waiting);
 
+typedef void evald_target_item_cb(msgpack_packer *pk, enum evald_target_kind kind, double target,
+                                  const void *ctx);
+
+/*
+ * Packs "operating_points" and its map of each kind t asks for to an
+ * array of one item per target, in order, each packed by item.
+ */
+void evald_pack_targets(msgpack_packer *pk, const struct evald_targets *t,
+                        evald_target_item_cb *item, const void *ctx);
+
 /* Packs a NUL-terminated string. */
 void evald_pack_str(msgpack_packer *pk, const char *s);
 

@@ -334,23 +334,13 @@ static int rpc(struct evald_client *c, msgpack_sbuffer *req, const msgpack_objec
 	return 0;
 }
 
-/* A snapshot's "operating_points": each kind given, its targets in the order given. */
-static void pack_targets(msgpack_packer *pk, const struct evald_targets *t)
+/* A target as a request asks for it: the number alone. */
+static void pack_target(msgpack_packer *pk, enum evald_target_kind kind, double target,
+                        const void *ctx)
 {
-	size_t kinds = 0;
-
-	for (int k = 0; k < EVALD_TARGET_KINDS; k++)
-		kinds += t->n[k] > 0;
-	evald_pack_str(pk, "operating_points");
-	msgpack_pack_map(pk, kinds);
-	for (int k = 0; k < EVALD_TARGET_KINDS; k++) {
-		if (!t->n[k])
-			continue;
-		evald_pack_str(pk, evald_target_names[k]);
-		msgpack_pack_array(pk, t->n[k]);
-		for (size_t i = 0; i < t->n[k]; i++)
-			msgpack_pack_double(pk, t->v[k][i]);
-	}
+	(void)kind;
+	(void)ctx;
+	msgpack_pack_double(pk, target);
 }
 
 static int simple_command(struct evald_client *c, const char *cmd, const struct options *o)
@@ -390,7 +380,7 @@ static int simple_command(struct evald_client *c, const char *cmd, const struct 
 				msgpack_pack_double(&pk, o->thresholds[i]);
 		}
 		if (o->ntargets)
-			pack_targets(&pk, &o->targets);
+			evald_pack_targets(&pk, &o->targets, pack_target, NULL);
 	}
 	rc = rpc(c, &sb, &reply);
 	msgpack_sbuffer_destroy(&sb);

@@ -432,9 +432,8 @@ void evald_pack_figures(msgpack_packer *pk, const evald_hist *s, const double *t
 	pack_figure_fields(pk, s, &sum, thresholds, nthresholds, with_configured);
 }
 
-/* "operating_points": for each kind asked, its rows in request order. */
-static void pack_operating_points(msgpack_packer *pk, const evald_hist *s,
-                                  const struct evald_targets *t)
+void evald_pack_targets(msgpack_packer *pk, const struct evald_targets *t,
+                        evald_target_item_cb *item, const void *ctx)
 {
 	size_t kinds = 0;
 
@@ -447,12 +446,19 @@ static void pack_operating_points(msgpack_packer *pk, const evald_hist *s,
 			continue;
 		evald_pack_str(pk, evald_target_names[k]);
 		msgpack_pack_array(pk, t->n[k]);
-		for (size_t i = 0; i < t->n[k]; i++) {
-			struct evald_confusion c;
-			evald_hist_operating_point(s, (enum evald_target_kind)k, t->v[k][i], &c);
-			pack_confusion(pk, &c, &t->v[k][i]);
-		}
+		for (size_t i = 0; i < t->n[k]; i++)
+			item(pk, (enum evald_target_kind)k, t->v[k][i], ctx);
 	}
+}
+
+/* An operating point's row: its target and the row of the threshold that meets it. */
+static void pack_operating_point(msgpack_packer *pk, enum evald_target_kind kind, double target,
+                                 const void *ctx)
+{
+	struct evald_confusion c;
+
+	evald_hist_operating_point(ctx, kind, target, &c);
+	pack_confusion(pk, &c, &target);
 }
 
 void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
@@ -500,7 +506,7 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
 		pack_curve(pk, snap->s);
 	}
 	if (snap->targets)
-		pack_operating_points(pk, snap->s, snap->targets);
+		evald_pack_targets(pk, snap->targets, pack_operating_point, snap->s);
 	if (snap->labels) {
 		evald_pack_str(pk, "labels");
 		bool histogram = snap->curve && snap->predicted;
