@@ -105,6 +105,7 @@ static void serve_snapshot(struct evald_http_conn *c, const struct evald_http_ro
 		q.thresholds = a.thresholds;
 		q.nthresholds = a.nthresholds;
 		q.curve = a.curve;
+		q.targets = a.has_targets ? &a.targets : NULL;
 		err = evald__snapshot(c->peer.server, &q, &pk, NULL, message, sizeof(message));
 	}
 	if (err)

@@ -250,5 +250,22 @@ int evald__http_snapshot_args(const char *query, size_t len, struct evald_http_s
 	}
 	a->curve = evald__http_query_get(query, len, "curve", 0, value, sizeof(value)) &&
 	           (strcmp(value, "1") == 0 || strcmp(value, "true") == 0);
+	for (int k = 0; k < EVALD_TARGET_KINDS; k++) {
+		const char *name = evald_target_names[k];
+		size_t *n = &a->targets.n[k];
+		while (evald__http_query_get(query, len, name, *n, value, sizeof(value))) {
+			char *endp;
+			double t = strtod(value, &endp);
+			if (*n == EVALD_TARGETS_MAX || *endp || endp == value ||
+			    !(t >= 0.0 && t <= 1.0)) {
+				snprintf(message, msglen,
+				         "%s=%s is not a target from 0 to 1 (at most %d of each)",
+				         name, value, EVALD_TARGETS_MAX);
+				return EVALD_EBADREQ;
+			}
+			a->targets.v[k][(*n)++] = t;
+			a->has_targets = true;
+		}
+	}
 	return 0;
 }

@@ -82,6 +82,8 @@ struct evald_http_snapshot_args {
 	bool has_window, curve;
 	double thresholds[EVALD_QUERY_THRESHOLDS_MAX];
 	size_t nthresholds;
+	struct evald_targets targets; /* recall=, precision=, fpr=: operating points */
+	bool has_targets;
 };
 
 /* Reads /snapshot's query: 0, or the error and message[] saying what is wrong. */

@@ -136,6 +136,16 @@ def test_json_endpoints(tmp_path):
         assert json.loads(get(d, "/snapshot?stream=a%20b&window=7s")[1])["error"]["code"] == "bad_window"
         assert get(d, "/snapshot?stream=a%20b&threshold=x")[0] == 400
         assert get(d, "/snapshot")[0] == 400
+        # Operating points: the same rows as the protocol's, in the order asked.
+        status, body = get(d, "/snapshot?stream=a+b&recall=0.9&fpr=0.1&recall=0.5")
+        with d.client() as c:
+            want = c.request({"op": "snapshot", "stream": "a b",
+                              "operating_points": {"recall": [0.9, 0.5], "fpr": [0.1]}})
+        assert status == 200 and json.loads(body) == want
+        assert [r["target"] for r in want["operating_points"]["recall"]] == [0.9, 0.5]
+        status, body = get(d, "/snapshot?stream=a+b&precision=1.5")
+        assert status == 400 and "precision=1.5 is not a target from 0 to 1" in json.loads(body)[
+            "error"]["message"]
     finally:
         assert d.stop() == 0
 
