@@ -146,9 +146,10 @@ uint32_t evald_hist_bin(const evald_hist *s, double score);
  */
 struct evald_hist_raw {
 	uint64_t records, out_of_range;
-	double weight[2];                         /* negatives, positives */
-	double score_sum[2];                      /* weight times score, per class */
-	double weight_sq[2];                      /* squared weights, per class (Kish's n) */
+	double weight[2];    /* negatives, positives */
+	double score_sum[2]; /* weight times score, per class */
+	double weight_sq[2]; /* squared weights, per class (Kish's n) */
+	double score_sq[2];  /* weight times squared score, per class; NaN if unknown (old files) */
 	double band[EVALD_THRESHOLDS_MAX + 1][2]; /* exact counts between configured thresholds */
 };
 

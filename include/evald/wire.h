@@ -64,6 +64,7 @@ enum evald_op {
 	EVALD_OP_PING,
 	EVALD_OP_ADVANCE_CLOCK, /* tests: moves a manual clock */
 	EVALD_OP_CHECKPOINT,    /* tests: starts a checkpoint now */
+	EVALD_OP_DRIFT,         /* compares a window's scores with a reference's */
 	EVALD_OP_COUNT
 };
 
@@ -120,7 +121,10 @@ struct evald_request {
 	size_t nthresholds;
 	bool curve;
 	const struct evald_targets *targets; /* snapshot: operating points asked for, or NULL */
-	double seconds;                      /* advance_clock */
+	/* drift: the reference, a stream (NULL: the same) and a window (NULL: "total") */
+	const char *ref_stream, *ref_window;
+	size_t ref_stream_len, ref_window_len;
+	double seconds; /* advance_clock */
 	/* A request that failed to decode: error != 0, and nothing is to be done. */
 	int error;
 	const char *message;
@@ -217,6 +221,13 @@ struct evald_snapshot {
 	const evald_hist *predicted;         /* the predictions' histogram, sent with the curve */
 	const struct evald_targets *targets; /* operating points asked for, or NULL */
 };
+
+struct evald_drift;
+
+/* A drift reply: the window of stream against ref's window (NULL: "total"), and the figures. */
+void evald_reply_drift(msgpack_packer *pk, const msgpack_object *id, const char *stream,
+                       const char *window, size_t window_len, const char *ref,
+                       const char *ref_window, size_t ref_window_len, const struct evald_drift *d);
 
 void evald_reply_error(msgpack_packer *pk, const msgpack_object *id, int err, const char *message,
                        size_t index);

@@ -41,6 +41,7 @@ static const struct {
                                       "max_clock_skew ahead of evald's clock"},
         [-EVALD_EID] = {"bad_id", "an id must be a string of 1 to 128 bytes or an integer from "
                                   "0 to 2^64-1"},
+        [-EVALD_EREFERENCE] = {"bad_reference", "a drift reference must have the stream's bins"},
 };
 
 const char *evald_strerror(int err)

@@ -427,6 +427,8 @@ int evald_hist_clone(struct evald_mem *m, const evald_hist *src, evald_hist **ou
 	s->score_sum[1] = src->score_sum[1];
 	s->weight_sq[0] = src->weight_sq[0];
 	s->weight_sq[1] = src->weight_sq[1];
+	s->score_sq[0] = src->score_sq[0];
+	s->score_sq[1] = src->score_sq[1];
 	s->records = src->records;
 	s->out_of_range = src->out_of_range;
 	*out = s;
@@ -462,6 +464,7 @@ void evald_hist_reset(evald_hist *s)
 	s->weight[0] = s->weight[1] = 0.0;
 	s->score_sum[0] = s->score_sum[1] = 0.0;
 	s->weight_sq[0] = s->weight_sq[1] = 0.0;
+	s->score_sq[0] = s->score_sq[1] = 0.0;
 	s->records = 0;
 	s->out_of_range = 0;
 }
@@ -534,6 +537,7 @@ static inline bool add_at(evald_hist *s, size_t cell, size_t band, int label, do
 	s->weight[label] += w;
 	s->score_sum[label] += w * x;
 	s->weight_sq[label] += w * w;
+	s->score_sq[label] += w * x * x;
 	s->records++;
 	s->out_of_range += (x < s->cfg.lo) | (x > s->cfg.hi);
 	return true;
@@ -553,7 +557,7 @@ bool evald__hist_add2(evald_hist *s, evald_hist *also, int label, double x, doub
 /* Adds what a batch added to s's per-class and per-band sums, kept in locals meanwhile. */
 struct batch_sums {
 	uint64_t records, out_of_range;
-	double weight[2], score_sum[2], weight_sq[2];
+	double weight[2], score_sum[2], weight_sq[2], score_sq[2];
 	double band[2 * (EVALD_THRESHOLDS_MAX + 1)];
 	uint64_t count[2], band_count[2 * (EVALD_THRESHOLDS_MAX + 1)]; /* unweighted batches */
 };
@@ -566,6 +570,7 @@ static void sums_begin(const evald_hist *s, struct batch_sums *b)
 	memcpy(b->weight, s->weight, sizeof(b->weight));
 	memcpy(b->score_sum, s->score_sum, sizeof(b->score_sum));
 	memcpy(b->weight_sq, s->weight_sq, sizeof(b->weight_sq));
+	memcpy(b->score_sq, s->score_sq, sizeof(b->score_sq));
 	memcpy(b->band, s->band, nb * sizeof(double));
 	memset(b->count, 0, sizeof(b->count));
 	memset(b->band_count, 0, nb * sizeof(uint64_t));
@@ -597,6 +602,7 @@ static void sums_end(evald_hist *s, const struct batch_sums *b)
 		s->weight[c] = b->weight[c] + (double)b->count[c];
 		s->score_sum[c] = b->score_sum[c];
 		s->weight_sq[c] = b->weight_sq[c] + (double)b->count[c];
+		s->score_sq[c] = b->score_sq[c];
 	}
 	for (size_t j = 0; j < nb; j++)
 		s->band[j] = b->band[j] + (double)b->band_count[j];
@@ -612,10 +618,12 @@ static inline void sums_add(struct batch_sums *b, size_t band, int label, double
 		b->weight[label] += *w;
 		b->score_sum[label] += *w * x;
 		b->weight_sq[label] += *w * *w;
+		b->score_sq[label] += *w * x * x;
 	} else {
 		b->band_count[band]++;
 		b->count[label]++;
 		b->score_sum[label] += x;
+		b->score_sq[label] += x * x;
 	}
 }
 
@@ -652,9 +660,10 @@ batch_loop(evald_hist *s, evald_hist *also, struct batch_sums *b, struct batch_s
 		sums_add(b, 2 * j + (size_t)label, label, x, counted ? NULL : &w);
 		if (has_also) {
 			cell_add(&also->cells[cell], x, w);
-			if (counted) /* the counts are b's; only the score sum starts elsewhere */
+			if (counted) { /* the counts are b's; only the score sums start elsewhere */
 				a->score_sum[label] += x;
-			else
+				a->score_sq[label] += x * x;
+			} else
 				sums_add(a, 2 * j + (size_t)label, label, x, &w);
 		}
 	}
@@ -781,6 +790,8 @@ int evald_hist_merge(evald_hist *dst, const evald_hist *src)
 	dst->score_sum[1] += src->score_sum[1];
 	dst->weight_sq[0] += src->weight_sq[0];
 	dst->weight_sq[1] += src->weight_sq[1];
+	dst->score_sq[0] += src->score_sq[0];
+	dst->score_sq[1] += src->score_sq[1];
 	dst->records += src->records;
 	dst->out_of_range += src->out_of_range;
 	return 0;
@@ -797,6 +808,8 @@ void evald_hist_raw_get(const evald_hist *s, struct evald_hist_raw *raw)
 	raw->score_sum[1] = s->score_sum[1];
 	raw->weight_sq[0] = s->weight_sq[0];
 	raw->weight_sq[1] = s->weight_sq[1];
+	raw->score_sq[0] = s->score_sq[0];
+	raw->score_sq[1] = s->score_sq[1];
 	for (uint32_t j = 0; j <= s->cfg.nthresholds; j++) {
 		raw->band[j][0] = s->band[2 * j];
 		raw->band[j][1] = s->band[2 * j + 1];
@@ -846,7 +859,9 @@ int evald_hist_raw_set(evald_hist *s, const struct evald_hist_raw *raw)
 	if (!weight_ok(raw->weight[0]) || !weight_ok(raw->weight[1]) ||
 	    raw->out_of_range > raw->records || !isfinite(raw->score_sum[0]) ||
 	    !isfinite(raw->score_sum[1]) || !weight_ok(raw->weight_sq[0]) ||
-	    !weight_ok(raw->weight_sq[1]))
+	    !weight_ok(raw->weight_sq[1]) ||
+	    !(isnan(raw->score_sq[0]) || weight_ok(raw->score_sq[0])) ||
+	    !(isnan(raw->score_sq[1]) || weight_ok(raw->score_sq[1])))
 		return EVALD_EINVAL;
 	for (uint32_t j = 0; j <= s->cfg.nthresholds; j++)
 		if (!weight_ok(raw->band[j][0]) || !weight_ok(raw->band[j][1]))
@@ -859,6 +874,8 @@ int evald_hist_raw_set(evald_hist *s, const struct evald_hist_raw *raw)
 	s->score_sum[1] = raw->score_sum[1];
 	s->weight_sq[0] = raw->weight_sq[0];
 	s->weight_sq[1] = raw->weight_sq[1];
+	s->score_sq[0] = raw->score_sq[0];
+	s->score_sq[1] = raw->score_sq[1];
 	for (uint32_t j = 0; j <= s->cfg.nthresholds; j++) {
 		s->band[2 * j] = raw->band[j][0];
 		s->band[2 * j + 1] = raw->band[j][1];

@@ -77,6 +77,7 @@ struct evald_hist {
 	double weight[2];
 	double score_sum[2]; /* weight times score, per class, for Prometheus' _sum */
 	double weight_sq[2]; /* squared weights, per class: Kish's effective sample size */
+	double score_sq[2];  /* weight times squared score, per class: the spread of scores */
 	uint64_t records;
 	uint64_t out_of_range;
 };

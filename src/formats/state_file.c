@@ -79,6 +79,15 @@ static void pack_log(msgpack_packer *pk, const evald_hist *s)
 }
 
 /* A stream's counts, and its non-empty bins (or its log of records) as little-endian binary. */
+/* A field of two doubles, negatives' then positives'. */
+static void pack_per_class(msgpack_packer *pk, const char *name, const double v[2])
+{
+	evald_pack_str(pk, name);
+	msgpack_pack_array(pk, 2);
+	msgpack_pack_double(pk, v[0]);
+	msgpack_pack_double(pk, v[1]);
+}
+
 static void pack_stream(msgpack_packer *pk, const evald_hist *s)
 {
 	const struct evald_config *cfg = evald_hist_config(s);
@@ -93,23 +102,15 @@ static void pack_stream(msgpack_packer *pk, const evald_hist *s)
 	if (log)
 		evald_hist_log_get(s, &x, &w, &label);
 	evald_hist_raw_get(s, &raw);
-	msgpack_pack_map(pk, 7 + (w != NULL));
+	msgpack_pack_map(pk, 8 + (w != NULL));
 	evald_pack_str(pk, "records");
 	msgpack_pack_uint64(pk, raw.records);
 	evald_pack_str(pk, "out_of_range");
 	msgpack_pack_uint64(pk, raw.out_of_range);
-	evald_pack_str(pk, "weight");
-	msgpack_pack_array(pk, 2);
-	msgpack_pack_double(pk, raw.weight[0]);
-	msgpack_pack_double(pk, raw.weight[1]);
-	evald_pack_str(pk, "score_sum");
-	msgpack_pack_array(pk, 2);
-	msgpack_pack_double(pk, raw.score_sum[0]);
-	msgpack_pack_double(pk, raw.score_sum[1]);
-	evald_pack_str(pk, "weight_sq");
-	msgpack_pack_array(pk, 2);
-	msgpack_pack_double(pk, raw.weight_sq[0]);
-	msgpack_pack_double(pk, raw.weight_sq[1]);
+	pack_per_class(pk, "weight", raw.weight);
+	pack_per_class(pk, "score_sum", raw.score_sum);
+	pack_per_class(pk, "weight_sq", raw.weight_sq);
+	pack_per_class(pk, "score_sq", raw.score_sq);
 	evald_pack_str(pk, "band");
 	msgpack_pack_array(pk, 2 * ((size_t)cfg->nthresholds + 1));
 	for (uint32_t j = 0; j <= cfg->nthresholds; j++) {
@@ -490,6 +491,12 @@ static int read_stream(struct reader *rd, const msgpack_object *o, evald_hist *s
 		raw.weight_sq[1] = raw.weight[1];
 	} else if (!get_nums(evald_map_get(o, "weight_sq"), raw.weight_sq, 2)) {
 		return bad(rd, "%s: weight_sq is not two numbers", what);
+	}
+	/* Files before drift: the spread of the scores is unknown (NaN), not made up. */
+	if (!evald_map_get(o, "score_sq")) {
+		raw.score_sq[0] = raw.score_sq[1] = NAN;
+	} else if (!get_nums(evald_map_get(o, "score_sq"), raw.score_sq, 2)) {
+		return bad(rd, "%s: score_sq is not two numbers", what);
 	}
 	if (evald_hist_raw_set(s, &raw) != 0)
 		return bad(rd, "%s: impossible counts", what);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <evald/error.h>
+#include <evald/drift.h>
 #include <evald/wire.h>
 
 void evald_pack_str(msgpack_packer *pk, const char *s)
@@ -459,6 +460,66 @@ static void pack_operating_point(msgpack_packer *pk, enum evald_target_kind kind
 
 	evald_hist_operating_point(ctx, kind, target, &c);
 	pack_confusion(pk, &c, &target);
+}
+
+/* A window's name as a reply writes it: "total" for none. */
+static void pack_window(msgpack_packer *pk, const char *window, size_t len)
+{
+	if (!window) {
+		evald_pack_str(pk, "total");
+		return;
+	}
+	msgpack_pack_str(pk, len);
+	msgpack_pack_str_body(pk, window, len);
+}
+
+/* A drift reply's figures, one row each: a number, or a pair of bounds. */
+static const struct {
+	const char *name;
+	size_t offset;
+	bool pair;
+} drift_fields[] = {
+        {"psi", offsetof(struct evald_drift, psi), false},
+        {"psi_expected", offsetof(struct evald_drift, psi_expected), false},
+        {"js", offsetof(struct evald_drift, js), false},
+        {"hellinger", offsetof(struct evald_drift, hellinger), false},
+        {"ks", offsetof(struct evald_drift, ks), false},
+        {"ks_bounds", offsetof(struct evald_drift, ks_bounds), true},
+        {"ks_p_value", offsetof(struct evald_drift, ks_p_value), false},
+        {"w1_std", offsetof(struct evald_drift, w1_std), false},
+        {"w1_std_bounds", offsetof(struct evald_drift, w1_std_bounds), true},
+};
+
+void evald_reply_drift(msgpack_packer *pk, const msgpack_object *id, const char *stream,
+                       const char *window, size_t window_len, const char *ref,
+                       const char *ref_window, size_t ref_window_len, const struct evald_drift *d)
+{
+	open_reply(pk, id, true, 6 + sizeof(drift_fields) / sizeof(drift_fields[0]));
+	evald_pack_str(pk, "stream");
+	evald_pack_str(pk, stream);
+	evald_pack_str(pk, "window");
+	pack_window(pk, window, window_len);
+	evald_pack_str(pk, "reference");
+	msgpack_pack_map(pk, 2);
+	evald_pack_str(pk, "stream");
+	evald_pack_str(pk, ref);
+	evald_pack_str(pk, "window");
+	pack_window(pk, ref_window, ref_window_len);
+	evald_pack_str(pk, "n");
+	pack_count(pk, d->n);
+	evald_pack_str(pk, "reference_n");
+	pack_count(pk, d->reference_n);
+	evald_pack_str(pk, "groups");
+	msgpack_pack_uint64(pk, d->groups);
+	for (size_t i = 0; i < sizeof(drift_fields) / sizeof(drift_fields[0]); i++) {
+		const double *v =
+		        (const double *)(const void *)((const char *)d + drift_fields[i].offset);
+		evald_pack_str(pk, drift_fields[i].name);
+		if (drift_fields[i].pair)
+			pack_pair(pk, v[0], v[1]);
+		else
+			pack_num(pk, v[0]);
+	}
 }
 
 void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,

@@ -26,6 +26,7 @@ enum field {
 	FIELD_TIMES,
 	FIELD_IDS,
 	FIELD_OPERATING_POINTS,
+	FIELD_REFERENCE,
 	NFIELDS
 };
 
@@ -45,6 +46,7 @@ static const char *const field_names[NFIELDS] = {
         [FIELD_TIMES] = "times",
         [FIELD_IDS] = "ids",
         [FIELD_OPERATING_POINTS] = "operating_points",
+        [FIELD_REFERENCE] = "reference",
 };
 
 /*
@@ -103,6 +105,7 @@ static const struct op_spec {
         {"ping", EVALD_OP_PING, 0, 0, 0},
         {"advance_clock", EVALD_OP_ADVANCE_CLOCK, F(FIELD_SECONDS), 0, 0},
         {"checkpoint", EVALD_OP_CHECKPOINT, 0, 0, 0},
+        {"drift", EVALD_OP_DRIFT, F(FIELD_STREAM) | F(FIELD_WINDOW) | F(FIELD_REFERENCE), 0, 0},
 };
 
 struct ctx {
@@ -756,6 +759,48 @@ static bool decode_targets(struct ctx *c, const msgpack_object *o)
 	return true;
 }
 
+/* A drift's window and reference: {"stream": R?, "window": W?}, at least one of them. */
+static void decode_drift(struct ctx *c, const msgpack_object **f)
+{
+	const msgpack_object *ref = f[FIELD_REFERENCE], *rs, *rw;
+
+	if (f[FIELD_WINDOW] && f[FIELD_WINDOW]->type != MSGPACK_OBJECT_STR) {
+		fail(c, EVALD_EWINDOW, SIZE_MAX, "window must be a string such as \"total\"");
+		return;
+	}
+	if (f[FIELD_WINDOW]) {
+		c->req->window = f[FIELD_WINDOW]->via.str.ptr;
+		c->req->window_len = f[FIELD_WINDOW]->via.str.size;
+	}
+	if (!ref || ref->type != MSGPACK_OBJECT_MAP) {
+		fail(c, EVALD_EBADREQ, SIZE_MAX,
+		     "drift needs a reference: {\"stream\": R, \"window\": W}, either or both");
+		return;
+	}
+	rs = evald_map_get(ref, "stream");
+	rw = evald_map_get(ref, "window");
+	if ((!rs && !rw) || ref->via.map.size != (uint32_t)((rs != NULL) + (rw != NULL)) ||
+	    (rw && rw->type != MSGPACK_OBJECT_STR)) {
+		fail(c, EVALD_EBADREQ, SIZE_MAX,
+		     "reference is {\"stream\": R, \"window\": W}, either or both, as strings");
+		return;
+	}
+	if (rs && (rs->type != MSGPACK_OBJECT_STR ||
+	           evald_stream_name_check(rs->via.str.ptr, rs->via.str.size) != 0)) {
+		fail(c, EVALD_ESTREAM, SIZE_MAX, "reference stream: %s",
+		     evald_strerror(EVALD_ESTREAM));
+		return;
+	}
+	if (rs) {
+		c->req->ref_stream = rs->via.str.ptr;
+		c->req->ref_stream_len = rs->via.str.size;
+	}
+	if (rw) {
+		c->req->ref_window = rw->via.str.ptr;
+		c->req->ref_window_len = rw->via.str.size;
+	}
+}
+
 static void decode_snapshot(struct ctx *c, const msgpack_object **f)
 {
 	const msgpack_object *window = f[FIELD_WINDOW], *thresholds = f[FIELD_THRESHOLDS];
@@ -859,8 +904,8 @@ static void decode_map(struct ctx *c, const msgpack_object *o)
 			spec = &ops[i];
 	if (!spec) {
 		fail(c, EVALD_EUNKNOWNOP, SIZE_MAX,
-		     "unknown op '%s'; expected use, observe, predict, label, snapshot, streams, "
-		     "reset, stats or ping",
+		     "unknown op '%s'; expected use, observe, predict, label, snapshot, drift, "
+		     "streams, reset, stats or ping",
 		     evald_printable(op->via.str.ptr, op->via.str.size, echo, sizeof(echo)));
 		return;
 	}
@@ -907,6 +952,9 @@ static void decode_map(struct ctx *c, const msgpack_object *o)
 		break;
 	case EVALD_OP_SNAPSHOT:
 		decode_snapshot(c, f);
+		break;
+	case EVALD_OP_DRIFT:
+		decode_drift(c, f);
 		break;
 	case EVALD_OP_ADVANCE_CLOCK:
 		if (!f[FIELD_SECONDS] || !as_double(f[FIELD_SECONDS], &req->seconds) ||

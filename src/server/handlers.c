@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <evald/drift.h>
 #include <evald/error.h>
 
 #include "checkpoint.h"
@@ -391,6 +392,97 @@ static void snapshot(struct evald_conn *c, const struct evald_request *req)
 		count_error(c, req, err, 0, message);
 }
 
+/*
+ * The class-free scores of a series over a window (NULL: "total"): its
+ * predictions' if it takes predictions, else its records'. *tmp is what
+ * the caller frees (NULL when the series' own is used).
+ */
+static int scores_of(struct evald_server *s, const evald_series *series, const char *window,
+                     size_t len, evald_hist **tmp, const evald_hist **out, char *message,
+                     size_t msglen)
+{
+	bool joins = evald_series_join(series) != NULL;
+	char name[40];
+	uint32_t seconds;
+	double from;
+	int err;
+
+	*tmp = NULL;
+	if (!window || (len == 5 && memcmp(window, "total", 5) == 0)) {
+		*out = joins ? evald_series_predicted(series) : evald_series_total(series);
+		return 0;
+	}
+	evald_printable(window, len, name, sizeof(name));
+	if (evald_duration_parse(window, len, &seconds) != 0 ||
+	    (err = evald_series_window(series, s->now, seconds, tmp, &from)) == EVALD_EWINDOW) {
+		window_help(series, name, message, msglen);
+		return EVALD_EWINDOW;
+	}
+	if (!err && joins) {
+		uint32_t slot = evald_series_window_config(series)->slot;
+		struct evald_label_stats labels;
+		evald_hist_free(*tmp);
+		err = evald_hist_new_like(NULL, evald_series_predicted(series), tmp);
+		if (!err)
+			evald_series_labels_merge(series, from, (floor(s->now / slot) + 1) * slot,
+			                          &labels, *tmp);
+	}
+	if (err) {
+		evald_hist_free(*tmp);
+		*tmp = NULL;
+		snprintf(message, msglen, "out of memory");
+		return err;
+	}
+	*out = *tmp;
+	return 0;
+}
+
+/* Compares a window's scores with a reference's: another stream, or another window. */
+static void drift(struct evald_conn *c, const struct evald_request *req)
+{
+	struct evald_server *s = c->peer.server;
+	char message[300], buf[EVALD_STREAM_NAME_MAX + 1], ref[EVALD_STREAM_NAME_MAX + 1];
+	const char *name = target_name(c, req, buf);
+	evald_series *series, *reference;
+	evald_hist *tmp_a = NULL, *tmp_b = NULL;
+	const evald_hist *a, *b;
+	struct evald_drift d;
+	int err;
+
+	if (req->ref_stream) {
+		memcpy(ref, req->ref_stream, req->ref_stream_len);
+		ref[req->ref_stream_len] = '\0';
+	} else {
+		strcpy(ref, name);
+	}
+	err = find_series(c, req, false, name, &series);
+	reference = err ? NULL : evald_registry_find(s->streams, ref, strlen(ref));
+	if (err || !reference) {
+		snprintf(message, sizeof(message), "no stream called '%s'", err ? name : ref);
+		count_error(c, req, EVALD_ENOSTREAM, 0, message);
+		return;
+	}
+	err = scores_of(s, series, req->window, req->window_len, &tmp_a, &a, message,
+	                sizeof(message));
+	if (!err)
+		err = scores_of(s, reference, req->ref_window, req->ref_window_len, &tmp_b, &b,
+		                message, sizeof(message));
+	if (!err && evald_drift(a, b, &d) != 0) {
+		err = EVALD_EREFERENCE;
+		snprintf(message, sizeof(message),
+		         "reference '%s' has other bins than '%s' (bins, range, spacing and logit "
+		         "limits must be the same)",
+		         ref, name);
+	}
+	if (err)
+		count_error(c, req, err, 0, message);
+	else
+		evald_reply_drift(&c->pk, req->id, name, req->window, req->window_len, ref,
+		                  req->ref_window, req->ref_window_len, &d);
+	evald_hist_free(tmp_a);
+	evald_hist_free(tmp_b);
+}
+
 static void reset(struct evald_conn *c, const struct evald_request *req)
 {
 	char buf[EVALD_STREAM_NAME_MAX + 1], message[200];
@@ -489,6 +581,7 @@ static void (*const handlers[EVALD_OP_COUNT])(struct evald_conn *c,
         [EVALD_OP_PING] = ping,
         [EVALD_OP_ADVANCE_CLOCK] = advance_clock,
         [EVALD_OP_CHECKPOINT] = checkpoint_now,
+        [EVALD_OP_DRIFT] = drift,
 };
 
 void evald__handle(struct evald_conn *c, const struct evald_request *req)
