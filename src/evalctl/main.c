@@ -32,6 +32,8 @@ static const char usage[] =
         "  send --labels [...] [FILE]             send id,label[,time] lines\n"
         "  snapshot [--stream S] [--window W] [--threshold T]... [--curve] [--json]\n"
         "           [--operating-point recall=R | precision=P | fpr=F]...\n"
+        "  drift [--stream S] [--window W] --reference-stream R | --reference-window W2 [--json]\n"
+        "                                         how far the scores moved from a reference\n"
         "  streams [--json]                       list the streams\n"
         "  reset --stream S                       forget a stream's records\n"
         "  stats [--json]                         server counters\n"
@@ -41,6 +43,7 @@ static const char usage[] =
 
 struct options {
 	const char *connect, *stream, *window, *file;
+	const char *ref_stream, *ref_window; /* drift's reference */
 	double thresholds[THRESHOLDS_MAX];
 	size_t nthresholds;
 	struct evald_targets targets; /* --operating-point, by kind */
@@ -343,12 +346,46 @@ static void pack_target(msgpack_packer *pk, enum evald_target_kind kind, double 
 	msgpack_pack_double(pk, target);
 }
 
+/* A drift reply: what was compared, then each figure with its bounds where it has them. */
+static void print_drift(const msgpack_object *r)
+{
+	static const char *const rows[][3] = {
+	        {"PSI", "psi", NULL},
+	        {"PSI expected with no drift", "psi_expected", NULL},
+	        {"Jensen-Shannon distance", "js", NULL},
+	        {"Hellinger distance", "hellinger", NULL},
+	        {"KS statistic", "ks", "ks_bounds"},
+	        {"KS p-value", "ks_p_value", NULL},
+	        {"W1 / reference's std", "w1_std", "w1_std_bounds"},
+	};
+	const msgpack_object *ref = evald_map_get(r, "reference");
+	char a[32], b[32], c[32], s1[160], s2[40], s3[160], s4[40];
+
+	printf("stream %s  window %s  n %s\n", str_of(evald_map_get(r, "stream"), s1, sizeof(s1)),
+	       str_of(evald_map_get(r, "window"), s2, sizeof(s2)),
+	       fmt_num(num(evald_map_get(r, "n")), a, 32));
+	printf("against %s  window %s  n %s  (%s groups)\n\n",
+	       str_of(evald_map_get(ref, "stream"), s3, sizeof(s3)),
+	       str_of(evald_map_get(ref, "window"), s4, sizeof(s4)),
+	       fmt_num(num(evald_map_get(r, "reference_n")), b, 32),
+	       fmt_num(num(evald_map_get(r, "groups")), c, 32));
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const msgpack_object *bounds = rows[i][2] ? evald_map_get(r, rows[i][2]) : NULL;
+		printf("%-28s %-12s", rows[i][0],
+		       fmt_num(num(evald_map_get(r, rows[i][1])), a, 32));
+		if (bounds)
+			printf(" bounds [%s, %s]", fmt_num(num(&bounds->via.array.ptr[0]), b, 32),
+			       fmt_num(num(&bounds->via.array.ptr[1]), c, 32));
+		putchar('\n');
+	}
+}
+
 static int simple_command(struct evald_client *c, const char *cmd, const struct options *o)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	const msgpack_object *reply;
-	bool snapshot = strcmp(cmd, "snapshot") == 0;
+	bool snapshot = strcmp(cmd, "snapshot") == 0, drift = strcmp(cmd, "drift") == 0;
 	int rc;
 
 	msgpack_sbuffer_init(&sb);
@@ -356,7 +393,8 @@ static int simple_command(struct evald_client *c, const char *cmd, const struct 
 	msgpack_pack_map(&pk, 1 + (o->stream != NULL) +
 	                              (snapshot ? 1 + (o->window != NULL) + (o->nthresholds > 0) +
 	                                                  (o->ntargets > 0)
-	                                        : 0));
+	                               : drift ? 1 + (o->window != NULL)
+	                                       : 0));
 	evald_pack_str(&pk, "op");
 	evald_pack_str(&pk, cmd);
 	if (o->stream) {
@@ -382,6 +420,22 @@ static int simple_command(struct evald_client *c, const char *cmd, const struct 
 		if (o->ntargets)
 			evald_pack_targets(&pk, &o->targets, pack_target, NULL);
 	}
+	if (drift) {
+		if (o->window) {
+			evald_pack_str(&pk, "window");
+			evald_pack_str(&pk, o->window);
+		}
+		evald_pack_str(&pk, "reference");
+		msgpack_pack_map(&pk, (o->ref_stream != NULL) + (o->ref_window != NULL));
+		if (o->ref_stream) {
+			evald_pack_str(&pk, "stream");
+			evald_pack_str(&pk, o->ref_stream);
+		}
+		if (o->ref_window) {
+			evald_pack_str(&pk, "window");
+			evald_pack_str(&pk, o->ref_window);
+		}
+	}
 	rc = rpc(c, &sb, &reply);
 	msgpack_sbuffer_destroy(&sb);
 	if (rc)
@@ -392,6 +446,8 @@ static int simple_command(struct evald_client *c, const char *cmd, const struct 
 		print_json(reply);
 	else if (snapshot)
 		print_snapshot(reply, o->curve);
+	else if (drift)
+		print_drift(reply);
 	else if (strcmp(cmd, "streams") == 0)
 		print_streams(reply);
 	else if (strcmp(cmd, "stats") == 0)
@@ -661,6 +717,8 @@ int main(int argc, char **argv)
 	        {"window", required_argument, NULL, 'w'},
 	        {"threshold", required_argument, NULL, 't'},
 	        {"operating-point", required_argument, NULL, 'o'},
+	        {"reference-stream", required_argument, NULL, 'R'},
+	        {"reference-window", required_argument, NULL, 'W'},
 	        {"curve", no_argument, NULL, 'c'},
 	        {"json", no_argument, NULL, 'j'},
 	        {"batch", required_argument, NULL, 'b'},
@@ -717,6 +775,15 @@ int main(int argc, char **argv)
 			o.ntargets++;
 			break;
 		}
+		case 'R':
+			if (evald_stream_name_check(optarg, strlen(optarg)) != 0)
+				return usage_error("--reference-stream: '%s' is not a stream name",
+				                   optarg);
+			o.ref_stream = optarg;
+			break;
+		case 'W':
+			o.ref_window = optarg;
+			break;
 		case 'c':
 			o.curve = true;
 			break;
@@ -753,13 +820,16 @@ int main(int argc, char **argv)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (strcmp(cmd, "send") != 0 && strcmp(cmd, "snapshot") != 0 &&
 	    strcmp(cmd, "streams") != 0 && strcmp(cmd, "reset") != 0 && strcmp(cmd, "stats") != 0 &&
-	    strcmp(cmd, "ping") != 0)
+	    strcmp(cmd, "ping") != 0 && strcmp(cmd, "drift") != 0)
 		return usage_error("unknown command '%s'", cmd);
 	if (o.kind != RECORDS_OBSERVE && strcmp(cmd, "send") != 0)
 		return usage_error("--%s goes with send",
 		                   o.kind == RECORDS_LABELS ? "labels" : "predictions");
 	if (strcmp(cmd, "reset") == 0 && !o.stream)
 		return usage_error("%s", "reset needs --stream");
+	if (strcmp(cmd, "drift") == 0 && !o.ref_stream && !o.ref_window)
+		return usage_error("%s",
+		                   "drift needs --reference-stream, --reference-window or both");
 	if (evald_client_connect(&c, o.connect, err, sizeof(err)) != 0) {
 		fprintf(stderr, "evalctl: %s\n", err);
 		return EXIT_USAGE;

@@ -141,3 +141,21 @@ def test_snapshot_prints_operating_points_and_intervals(daemon, tmp_path):
     assert j["operating_points"]["precision"][0]["threshold"] == 0.3
     bad = evalctl(daemon, "snapshot", "--operating-point", "f1=0.5")
     assert bad.returncode == 2 and "is not recall=R, precision=P or fpr=F" in bad.stderr
+
+
+def test_drift_prints_its_figures(daemon, tmp_path):
+    rng = np.random.default_rng(5)
+    for name, a in (("now", 2.0), ("then", 2.5)):
+        csv = tmp_path / f"{name}.csv"
+        csv.write_text("".join(f"0,{x!r}\n" for x in rng.beta(a, 5, 3000)))
+        assert evalctl(daemon, "send", "--stream", name, str(csv)).returncode == 0
+    out = evalctl(daemon, "drift", "--stream", "now", "--reference-stream", "then")
+    assert out.returncode == 0, out.stderr
+    assert "against then  window total  n 3000  (10 groups)" in out.stdout
+    assert "KS statistic" in out.stdout and "bounds [" in out.stdout
+    j = json.loads(evalctl(daemon, "drift", "--stream", "now", "--reference-stream", "then",
+                           "--json").stdout)
+    ks = [l for l in out.stdout.splitlines() if l.startswith("KS statistic")][0].split()[2]
+    assert float(ks) == pytest.approx(j["ks"], rel=1e-5)
+    bad = evalctl(daemon, "drift", "--stream", "now")
+    assert bad.returncode == 2 and "drift needs --reference-stream" in bad.stderr
