@@ -20,6 +20,7 @@ struct evald_stream_config {
 	struct evald_window_config window;
 	struct evald_join_config join;
 	uint32_t ttl; /* stream_ttl: seconds quiet before the stream expires; 0 = never */
+	char drift_reference[EVALD_STREAM_NAME_MAX + 1]; /* the stream /metrics compares with */
 };
 
 /* A [stream "NAME"] section: the keys it sets override [defaults]. */

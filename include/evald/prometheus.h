@@ -7,9 +7,18 @@
 #include <evald/registry.h>
 
 /* What /metrics exposes of each stream (docs/prometheus.md). */
+struct evald_drift;
+
 struct evald_export_options {
 	uint32_t buckets;   /* histogram edges per stream, besides the configured thresholds */
 	size_t max_streams; /* streams exported; the rest are left out */
+	/*
+	 * A stream's drift against its configured reference, and that
+	 * reference's name; false if it has none (NULL: no drift exported).
+	 */
+	bool (*drift)(const void *ctx, const char *name, const evald_series *series,
+	              struct evald_drift *out, const char **reference);
+	const void *ctx;
 };
 
 /*

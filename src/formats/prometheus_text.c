@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <evald/drift.h>
 #include <evald/error.h>
 #include <evald/prometheus.h>
 
@@ -93,6 +94,8 @@ struct exported {
 	uint64_t late;
 	const struct evald_label_stats *labels; /* NULL: the stream never joined */
 	uint64_t pending, waiting;
+	struct evald_drift drift;
+	const char *reference; /* NULL: no drift reference */
 };
 
 static void write_histograms(FILE *out, const struct exported *e, size_t n, uint32_t buckets)
@@ -173,6 +176,31 @@ static void write_rates(FILE *out, const struct exported *e, size_t n)
 				         shortest(cfg->thresholds[t], num, sizeof(num)));
 				sample(out, names[r], e[i].name, extra, v);
 			}
+		}
+	}
+}
+
+/* PSI and KS against each stream's configured reference, left out where undefined. */
+static void write_drift(FILE *out, const struct exported *e, size_t n)
+{
+	static const char *const names[] = {"evald_drift_psi", "evald_drift_ks"};
+	static const char *const helps[] = {
+	        "PSI of the stream's longest window's scores against its drift_reference's.",
+	        "Kolmogorov-Smirnov statistic of the same (lower bound; see evald's bounds)."};
+
+	for (int m = 0; m < 2; m++) {
+		header(out, names[m], "gauge", helps[m]);
+		for (size_t i = 0; i < n; i++) {
+			double v = m == 0 ? e[i].drift.psi : e[i].drift.ks;
+			if (!e[i].reference || isnan(v))
+				continue;
+			fprintf(out, "%s{stream=\"", names[m]);
+			put_label(out, e[i].name);
+			fputs("\",reference=\"", out);
+			put_label(out, e[i].reference);
+			fputs("\"} ", out);
+			put_num(out, v);
+			fputc('\n', out);
 		}
 	}
 }
@@ -351,11 +379,14 @@ size_t evald_prometheus_write(FILE *out, const evald_registry *r, const struct e
 			e[i].pending = evald_join_pending(evald_series_join(series));
 			e[i].waiting = evald_join_waiting(evald_series_join(series));
 		}
+		if (!o->drift || !o->drift(o->ctx, e[i].name, series, &e[i].drift, &e[i].reference))
+			e[i].reference = NULL;
 	}
 	write_streams(out, e, n);
 	write_confusion(out, e, n);
 	write_rates(out, e, n);
 	write_labels(out, e, n);
+	write_drift(out, e, n);
 	write_histograms(out, e, n, o->buckets);
 	free(e);
 	return count - n;

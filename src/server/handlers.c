@@ -437,6 +437,33 @@ static int scores_of(struct evald_server *s, const evald_series *series, const c
 	return 0;
 }
 
+bool evald__drift_reference(const void *ctx, const char *name, const evald_series *series,
+                            struct evald_drift *out, const char **reference)
+{
+	struct evald_server *s = (struct evald_server *)(uintptr_t)ctx; /* only s->now is read */
+	const struct evald_stream_config *sc =
+	        evald_server_config_stream(s->cfg, name, strlen(name));
+	const struct evald_window_config *w = evald_series_window_config(series);
+	const evald_series *ref;
+	evald_hist *tmp_a = NULL, *tmp_b = NULL;
+	const evald_hist *a, *b;
+	char window[16], message[300];
+	bool ok;
+
+	if (!sc->drift_reference[0] || !(ref = evald_registry_find(s->streams, sc->drift_reference,
+	                                                           strlen(sc->drift_reference))))
+		return false;
+	snprintf(window, sizeof(window), "%us", w->max);
+	ok = scores_of(s, series, w->max ? window : NULL, strlen(window), &tmp_a, &a, message,
+	               sizeof(message)) == 0 &&
+	     scores_of(s, ref, NULL, 0, &tmp_b, &b, message, sizeof(message)) == 0 &&
+	     evald_drift(a, b, out) == 0;
+	evald_hist_free(tmp_a);
+	evald_hist_free(tmp_b);
+	*reference = sc->drift_reference;
+	return ok;
+}
+
 /* Compares a window's scores with a reference's: another stream, or another window. */
 static void drift(struct evald_conn *c, const struct evald_request *req)
 {

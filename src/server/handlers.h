@@ -27,6 +27,16 @@ struct evald_snapshot_query {
 	const struct evald_targets *targets; /* operating points, or NULL */
 };
 
+struct evald_drift;
+
+/*
+ * For /metrics: the drift of a stream's longest window (its total without
+ * windows) against the total of its configured drift_reference; false if
+ * it has none, or it cannot be compared. ctx is the server.
+ */
+bool evald__drift_reference(const void *ctx, const char *name, const evald_series *series,
+                            struct evald_drift *out, const char **reference);
+
 /* Packs the snapshot reply; otherwise returns the error and message[] says why. */
 int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q,
                     msgpack_packer *pk, const msgpack_object *id, char *message, size_t msglen);

@@ -121,7 +121,8 @@ static void serve_snapshot(struct evald_http_conn *c, const struct evald_http_ro
 static void serve_metrics(struct evald_http_conn *c, bool keep, bool head)
 {
 	struct evald_server *s = c->peer.server;
-	struct evald_export_options o = {s->cfg->export_buckets, s->cfg->max_exported_streams};
+	struct evald_export_options o = {s->cfg->export_buckets, s->cfg->max_exported_streams,
+	                                 evald__drift_reference, s};
 	char *text = NULL;
 	size_t len = 0, left_out;
 	FILE *out = open_memstream(&text, &len);

@@ -1,7 +1,7 @@
 /*
  * Fuzz target for the HTTP request path: any bytes, split anywhere, are
  * parsed within their bounds, each complete request routed, and a
- * snapshot's query read; never a crash, and every answer is one evald
+ * snapshot's query read (its operating points too); never a crash, and every answer is one evald
  * documents.
  */
 #include <stdint.h>
@@ -31,11 +31,19 @@ static void complete(struct evald_http_request *r, void *ctx)
 		if (route.endpoint == EVALD_HTTP_SNAPSHOT) {
 			int err = evald__http_snapshot_args(route.query, route.query_len, &a,
 			                                    message, sizeof(message));
-			if (err != 0 && err != EVALD_ESTREAM && err != EVALD_ETHRESHOLD)
+			if (err != 0 && err != EVALD_ESTREAM && err != EVALD_ETHRESHOLD &&
+			    err != EVALD_EBADREQ)
 				abort();
 			if (err == 0 && (evald_stream_name_check(a.stream, strlen(a.stream)) != 0 ||
 			                 a.nthresholds > EVALD_QUERY_THRESHOLDS_MAX))
 				abort();
+			for (int k = 0; err == 0 && k < EVALD_TARGET_KINDS; k++) {
+				if (a.targets.n[k] > EVALD_TARGETS_MAX)
+					abort();
+				for (size_t i = 0; i < a.targets.n[k]; i++)
+					if (!(a.targets.v[k][i] >= 0.0 && a.targets.v[k][i] <= 1.0))
+						abort(); /* an operating point's target in [0, 1] */
+			}
 		}
 		break;
 	case 400:

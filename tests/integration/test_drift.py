@@ -133,3 +133,26 @@ def test_references_that_cannot_be_compared_are_refused(daemon):
         r = c.request({"op": "drift", "stream": "a", "window": "7s",
                        "reference": {"stream": "a"}, "id": 1})
         assert r["error"]["code"] == "bad_window"
+
+
+def test_metrics_export_drift_against_the_configured_reference(tmp_path):
+    import urllib.request
+    d = Daemon(tmp_path, extra='[stream "live"]\ndrift_reference = ref\n')
+    try:
+        rng = np.random.default_rng(11)
+        with d.client("unix") as c:
+            send(c, "ref", rng.beta(2, 5, 4000))
+            send(c, "live", rng.beta(2.5, 5, 3000))
+            send(c, "other", rng.beta(2.5, 5, 300))
+            want = c.request({"op": "drift", "stream": "live", "window": "1h",
+                              "reference": {"stream": "ref"}, "id": 1})
+        text = urllib.request.urlopen(f"http://127.0.0.1:{d.http_port}/metrics",
+                                      timeout=30).read().decode()
+        got = {l.split("{")[0]: float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+               if l.startswith("evald_drift_") and 'stream="live",reference="ref"' in l}
+        assert got["evald_drift_psi"] == pytest.approx(want["psi"], rel=1e-12)
+        assert got["evald_drift_ks"] == pytest.approx(want["ks"], rel=1e-12)
+        assert 'stream="other"' not in "".join(l for l in text.splitlines()
+                                               if l.startswith("evald_drift_"))
+    finally:
+        assert d.stop() == 0, d.log_text()

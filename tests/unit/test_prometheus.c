@@ -23,7 +23,7 @@ static double scores[N];
 static char *exposition(const evald_registry *r, size_t max_streams, size_t *left_out)
 {
 	struct evald_stats st = {.records_accepted = N, .streams = 2};
-	struct evald_export_options o = {20, max_streams};
+	struct evald_export_options o = {.buckets = 20, .max_streams = max_streams};
 	char *text = NULL;
 	size_t len = 0;
 	FILE *out = open_memstream(&text, &len);
