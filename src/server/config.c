@@ -318,6 +318,12 @@ static bool key_parse(const struct key *k, const char *v, char *at, char *count,
 			snprintf(what, len, "longer than %zu bytes", k->size - 1);
 			return false;
 		}
+		/* What --check-config writes, "key = value", must fit on a line inih reads. */
+		if (strlen(k->name) + 3 + strlen(v) >= INI_MAX_LINE) {
+			snprintf(what, len, "too long: a line of evald.ini holds at most %d bytes",
+			         INI_MAX_LINE - 1);
+			return false;
+		}
 		strcpy(at, v);
 		return true;
 	case K_UINT:

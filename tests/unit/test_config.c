@@ -134,6 +134,12 @@ static void test_join_keys(void **state)
 }
 
 /* Each bad file is refused, and the message names the line and the key. */
+/* 193 bytes: "path =" and these make a line of 199, the most inih reads. */
+#define X193                                                                                       \
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+	"xxxxxxxxxxxxxxxxx"
+
 static void test_errors_name_file_line_and_key(void **state)
 {
 	(void)state;
@@ -157,6 +163,13 @@ static void test_errors_name_file_line_and_key(void **state)
 	        {"[defaults]\nrange = 0\n", "test.ini:2: [defaults] range"},
 	        {"[defaults]\nrange = 0,inf\n", "test.ini:2: [defaults] range"},
 	        {"[defaults]\nspacing = log\n", "test.ini:2: [defaults] spacing: 'log'"},
+	        {"[server]\nmax_memory = lots\n",
+	         "test.ini:2: [server] max_memory: 'lots' is not a size"},
+	        {"[server]\nmax_memory = 5GB\n", "test.ini:2: [server] max_memory: '5GB'"},
+	        {"[server]\nmax_memory = 99999999999TiB\n", "test.ini:2: [server] max_memory"},
+	        /* "path =" and 193 bytes: written back as "path = ...", one byte past a line. */
+	        {"[sink]\npath =" X193 "\n",
+	         "test.ini:2: [sink] path: too long: a line of evald.ini holds at most 199 bytes"},
 	        {"[defaults]\nlogit_limits = 3,-3\n", "test.ini:2: [defaults] logit_limits"},
 	        {"[defaults]\nthresholds = 0.5,nan\n", "test.ini:2: [defaults] thresholds"},
 	        {"[defaults]\nthresholds = 0.5,,0.6\n", "test.ini:2: [defaults] thresholds"},
