@@ -108,8 +108,8 @@ static const struct key keys[] = {
         {"defaults", "stream_ttl", K_DURATION, STREAM(ttl), 0, 0, 0, EVALD_EINVAL, "0",
          "Remove a stream that has received nothing for this long (e.g. 7d); 0 keeps it."},
         {"defaults", "drift_reference", K_TEXT, STREAM(drift_reference), 0, 0, 0, EVALD_EINVAL, "",
-         "A stream whose scores /metrics compares this one's with (evald_drift_psi, "
-         "evald_drift_ks); empty: none."},
+         "A stream whose scores /metrics and the sink compare this one's with (PSI, KS); "
+         "empty: none."},
         {"defaults", "label_ttl", K_DURATION, JOIN(label_ttl), 0, 1, 0, EVALD_EINVAL, "7d",
          "How long a prediction waits for its label (delayed labels, docs/labels.md)."},
         {"defaults", "label_wait", K_DURATION, JOIN(label_wait), 0, 0, 0, EVALD_EINVAL, "5m",

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <evald/drift.h>
 #include <evald/error.h>
 #include <evald/json.h>
 
@@ -127,6 +128,42 @@ static void pack_labels(msgpack_packer *pk, const evald_series *series,
  * slots, and the total's. Nothing if the interval saw no records, and no
  * predictions or labels.
  */
+/*
+ * The interval's scores (its predictions' for a stream that takes them)
+ * against the total of the stream's drift_reference: false if it has none,
+ * or the two cannot be compared.
+ */
+static bool interval_drift(struct evald_server *s, const char *name, const evald_series *series,
+                           double from, double to, const evald_hist *interval,
+                           struct evald_drift *out, const char **reference)
+{
+	const struct evald_stream_config *sc =
+	        evald_server_config_stream(s->cfg, name, strlen(name));
+	const evald_series *ref;
+	evald_hist *predicted = NULL;
+	const evald_hist *a = interval;
+	bool ok;
+
+	if (!interval || !sc->drift_reference[0] ||
+	    !(ref = evald_registry_find(s->streams, sc->drift_reference,
+	                                strlen(sc->drift_reference))))
+		return false;
+	if (evald_series_join(series)) {
+		struct evald_label_stats labels;
+		if (evald_hist_new_like(NULL, evald_series_predicted(series), &predicted) != 0)
+			return false;
+		evald_series_labels_merge(series, from, to, &labels, predicted);
+		a = predicted;
+	}
+	ok = evald_drift(a,
+	                 evald_series_join(ref) ? evald_series_predicted(ref)
+	                                        : evald_series_total(ref),
+	                 out) == 0;
+	evald_hist_free(predicted);
+	*reference = sc->drift_reference;
+	return ok;
+}
+
 static void emit(struct evald_server *s, const char *name, const evald_series *series, double from,
                  double to, double slots_end, bool partial)
 {
@@ -158,7 +195,11 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	/* An interval over a slot that lost records to max_memory says so. */
 	bool incomplete = interval && !evald_series_complete(series, from, slots_end);
-	msgpack_pack_map(&pk, 6 + partial + incomplete + joins);
+	struct evald_drift drift;
+	const char *reference;
+	bool drifted =
+	        interval_drift(s, name, series, from, slots_end, interval, &drift, &reference);
+	msgpack_pack_map(&pk, 6 + partial + incomplete + joins + drifted);
 	evald_pack_str(&pk, "from");
 	msgpack_pack_double(&pk, from);
 	evald_pack_str(&pk, "to");
@@ -184,6 +225,21 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	evald_pack_figures(&pk, evald_series_total(series), thr, nthr, cfg->nthresholds == 0);
 	if (joins)
 		pack_labels(&pk, series, in);
+	if (drifted) {
+		evald_pack_str(&pk, "drift");
+		msgpack_pack_map(&pk, 4);
+		evald_pack_str(&pk, "reference");
+		evald_pack_str(&pk, reference);
+		const char *names[3] = {"psi", "psi_expected", "ks"};
+		const double values[3] = {drift.psi, drift.psi_expected, drift.ks};
+		for (int i = 0; i < 3; i++) {
+			evald_pack_str(&pk, names[i]);
+			if (isnan(values[i]))
+				msgpack_pack_nil(&pk); /* no scores in the interval */
+			else
+				msgpack_pack_double(&pk, values[i]);
+		}
+	}
 	j = evald_packed_to_json(sb.data, sb.size);
 	line = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
 	if (line) {

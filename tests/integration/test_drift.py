@@ -156,3 +156,31 @@ def test_metrics_export_drift_against_the_configured_reference(tmp_path):
                                                if l.startswith("evald_drift_"))
     finally:
         assert d.stop() == 0, d.log_text()
+
+
+def test_sink_lines_carry_the_intervals_drift(tmp_path):
+    import json
+    sink = tmp_path / "sink.jsonl"
+    d = Daemon(tmp_path, args=MANUAL,
+               extra=f'[sink]\npath = {sink}\ninterval = 60s\n[stream "live"]\n'
+                     'drift_reference = ref\n')
+    try:
+        rng = np.random.default_rng(12)
+        ref, live = rng.beta(2, 5, 6000), rng.beta(3, 5, 2000)
+        with d.client("unix") as c:
+            send(c, "ref", ref)
+            send(c, "live", live)
+            advance(c, 60)
+        lines = [json.loads(l) for l in sink.read_text().splitlines()]
+        line = [l for l in lines if l["stream"] == "live"][0]
+        ga, gb = groups(live, ref)
+        n, m, g = len(live), len(ref), len(ga)
+        p, q = (ga + 0.5) / (n + 0.5 * g), (gb + 0.5) / (m + 0.5 * g)
+        assert line["drift"]["reference"] == "ref"
+        assert line["drift"]["psi"] == pytest.approx(np.sum((p - q) * np.log(p / q)), rel=1e-12)
+        assert line["drift"]["psi_expected"] == pytest.approx((g - 1) * (1 / n + 1 / m))
+        lo = ks_2samp(live, ref).statistic
+        assert line["drift"]["ks"] <= lo + 1e-12  # the lower bound, as in the drift reply
+        assert "drift" not in [l for l in lines if l["stream"] == "ref"][0]
+    finally:
+        assert d.stop() == 0, d.log_text()
