@@ -42,8 +42,9 @@ struct evald_summary {
 	uint64_t out_of_range;          /* records whose score lay outside [lo, hi] */
 	struct evald_estimate average_precision;
 	struct evald_estimate roc_auc;
-	double roc_auc_ci[2];       /* DeLong's 95% interval on the bins, widened by the bounds */
-	double effective_n[2];      /* Kish's effective numbers of negatives and positives */
+	double roc_auc_ci[2];  /* DeLong's 95% interval on the bins, widened by the bounds */
+	double effective_n[2]; /* Kish's effective numbers of negatives and positives */
+	double brier; /* mean squared error of the scores as probabilities; NaN unless on [0, 1] */
 	struct evald_point best_f1; /* the curve point with the highest F1 */
 };
 

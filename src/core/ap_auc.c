@@ -190,5 +190,14 @@ void evald_hist_summarize(const evald_hist *s, struct evald_summary *out)
 	delong(s, &r.auc, out->roc_auc_ci);
 	out->effective_n[0] = kish(s, 0);
 	out->effective_n[1] = kish(s, 1);
+	/*
+	 * Brier, exact from running sums: sum w (s - y)^2 = sum w s^2 - 2 sum_pos w s + P.
+	 * Only for scores that are probabilities: range [0, 1], none outside it.
+	 */
+	out->brier = s->cfg.lo == 0.0 && s->cfg.hi == 1.0 && s->out_of_range == 0 && out->n > 0.0
+	                     ? fmax(0.0, (s->score_sq[0] + s->score_sq[1] - 2.0 * s->score_sum[1] +
+	                                  s->weight[1]) /
+	                                         out->n)
+	                     : NAN;
 	evald__best_f1(s, &out->best_f1);
 }

@@ -377,7 +377,7 @@ static void pack_curve(msgpack_packer *pk, const evald_hist *s)
 	}
 }
 
-#define FIGURE_FIELDS 11
+#define FIGURE_FIELDS 12
 
 /*
  * The fields every view of a stream shares: totals, confusion at the
@@ -411,6 +411,8 @@ static void pack_figure_fields(msgpack_packer *pk, const evald_hist *s,
 	pack_pair(pk, sum->roc_auc_ci[0], sum->roc_auc_ci[1]);
 	evald_pack_str(pk, "effective_n");
 	pack_pair(pk, sum->effective_n[0], sum->effective_n[1]);
+	evald_pack_str(pk, "brier");
+	pack_num(pk, sum->brier);
 	evald_pack_str(pk, "best_f1");
 	msgpack_pack_map(pk, 4);
 	evald_pack_str(pk, "threshold");

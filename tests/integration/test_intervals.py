@@ -98,3 +98,27 @@ def test_binned_scores_widen_the_interval_by_the_bounds(tmp_path):
         assert ci_lo <= lo <= auc <= hi <= ci_hi
     finally:
         assert d.stop() == 0
+
+
+def test_brier_is_sklearns_and_nil_where_scores_are_not_probabilities(tmp_path):
+    from sklearn.metrics import brier_score_loss
+    d = Daemon(tmp_path, extra='[stream "margins"]\nrange = -5,5\n')
+    try:
+        rng = np.random.default_rng(21)
+        s = rng.random(5000)
+        y = (rng.random(5000) < s).astype(int)
+        w = rng.uniform(0.2, 3.0, 5000)
+        with d.client("unix") as c:
+            c.send({"op": "observe", "stream": "p", "labels": y.tolist(), "scores": s.tolist()})
+            c.send({"op": "observe", "stream": "pw", "labels": y.tolist(), "scores": s.tolist(),
+                    "weights": w.tolist()})
+            c.send({"op": "observe", "stream": "margins", "labels": [1, 0], "scores": [2.0, -1.0]})
+            c.send({"op": "observe", "stream": "outside", "labels": [1, 0], "scores": [1.5, 0.2]})
+            snaps = {n: c.request({"op": "snapshot", "stream": n})
+                     for n in ("p", "pw", "margins", "outside")}
+        assert snaps["p"]["brier"] == pytest.approx(brier_score_loss(y, s), rel=1e-12)
+        assert snaps["pw"]["brier"] == pytest.approx(brier_score_loss(y, s, sample_weight=w),
+                                                     rel=1e-12)
+        assert snaps["margins"]["brier"] is None and snaps["outside"]["brier"] is None
+    finally:
+        assert d.stop() == 0
