@@ -76,6 +76,9 @@ int evald_hist_clone(struct evald_mem *m, const evald_hist *src, evald_hist **ou
 /* True if a histogram made from cfg would bin and count exactly as s does. */
 bool evald_hist_made_from(const evald_hist *s, const struct evald_config *cfg);
 
+/* True if a and b have the same bin edges (bins, range, spacing, logit limits). */
+bool evald_hist_same_bins(const evald_hist *a, const evald_hist *b);
+
 /* The histogram's configuration, with its thresholds sorted and unique. */
 const struct evald_config *evald_hist_config(const evald_hist *s);
 

@@ -63,9 +63,6 @@ struct evald_curve_iter {
 	double tp, fp;
 };
 
-/* Wilson's 95% interval for a proportion p observed on n records, into out; NaN if n is 0. */
-void evald_wilson(double p, double n, double out[2]);
-
 /* Fills the totals, average precision, ROC-AUC with their bounds, and the best-F1 point. */
 void evald_hist_summarize(const evald_hist *s, struct evald_summary *out);
 

@@ -114,13 +114,10 @@ static void scale(struct evald_estimate *e, double total)
 	e->hi /= total;
 }
 
-#define Z95 1.959963984540054
-
-/* Kish's effective number of records of a class: (sum w)^2 / sum w^2. */
+/* Kish's effective number of records of a class. */
 static double kish(const evald_hist *s, int label)
 {
-	return s->weight_sq[label] > 0.0 ? s->weight[label] * s->weight[label] / s->weight_sq[label]
-	                                 : 0.0;
+	return evald__kish(s->weight[label], s->weight_sq[label]);
 }
 
 /*
@@ -161,8 +158,8 @@ static void delong(const evald_hist *s, const struct evald_estimate *auc, double
 	s10 = s10 / P * m / (m - 1.0);
 	s01 = s01 / N * n / (n - 1.0);
 	sd = sqrt(s10 / m + s01 / n);
-	ci[0] = fmax(0.0, auc->lo - Z95 * sd);
-	ci[1] = fmin(1.0, auc->hi + Z95 * sd);
+	ci[0] = fmax(0.0, auc->lo - EVALD__Z95 * sd);
+	ci[1] = fmin(1.0, auc->hi + EVALD__Z95 * sd);
 }
 
 void evald_hist_summarize(const evald_hist *s, struct evald_summary *out)

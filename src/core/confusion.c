@@ -10,12 +10,10 @@ static double ratio(double num, double den)
 	return den > 0.0 ? num / den : NAN;
 }
 
-#define Z95 1.959963984540054 /* the standard normal's 97.5% quantile */
-
 /* Wilson's 95% interval for a proportion p observed on n (effective) records; NaN if none. */
-void evald_wilson(double p, double n, double out[2])
+static void wilson(double p, double n, double out[2])
 {
-	double z2 = Z95 * Z95, den, mid, half;
+	double z2 = EVALD__Z95 * EVALD__Z95, den, mid, half;
 
 	if (!(n > 0.0) || isnan(p)) {
 		out[0] = out[1] = NAN;
@@ -23,7 +21,7 @@ void evald_wilson(double p, double n, double out[2])
 	}
 	den = 1.0 + z2 / n;
 	mid = (p + z2 / (2.0 * n)) / den;
-	half = Z95 * sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / den;
+	half = EVALD__Z95 * sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / den;
 	out[0] = fmax(0.0, mid - half);
 	out[1] = fmin(1.0, mid + half);
 }
@@ -38,9 +36,8 @@ static double effective(const evald_hist *s, double pos, double neg)
 {
 	double r1 = s->weight[1] > 0.0 ? s->weight_sq[1] / s->weight[1] : 1.0;
 	double r0 = s->weight[0] > 0.0 ? s->weight_sq[0] / s->weight[0] : 1.0;
-	double sq = pos * r1 + neg * r0;
 
-	return sq > 0.0 ? (pos + neg) * (pos + neg) / sq : 0.0;
+	return evald__kish(pos + neg, pos * r1 + neg * r0);
 }
 
 /* Derives the rates of *c from its tp, fp, tn and fn, and their intervals from s's weights. */
@@ -56,9 +53,9 @@ static void confusion_rates(const evald_hist *s, struct evald_confusion *c)
 	c->accuracy = ratio(c->tp + c->tn, pos + neg);
 	c->fpr = ratio(c->fp, neg);
 	c->specificity = ratio(c->tn, neg);
-	evald_wilson(c->precision, n_prec, c->precision_ci);
-	evald_wilson(c->recall, n_pos, c->recall_ci);
-	evald_wilson(c->specificity, n_neg, c->specificity_ci);
+	wilson(c->precision, n_prec, c->precision_ci);
+	wilson(c->recall, n_pos, c->recall_ci);
+	wilson(c->specificity, n_neg, c->specificity_ci);
 	c->insufficient =
 	        n_prec < EVALD_CI_MIN_N || n_pos < EVALD_CI_MIN_N || n_neg < EVALD_CI_MIN_N;
 }

@@ -21,19 +21,10 @@ static struct mass mass_at(const evald_hist *s, uint32_t k)
 	                     fmax(c0->max, c1->max)};
 }
 
-static bool same_bins(const struct evald_config *a, const struct evald_config *b)
-{
-	return a->bins == b->bins && a->lo == b->lo && a->hi == b->hi && a->spacing == b->spacing &&
-	       (a->spacing != EVALD_SPACING_LOGIT ||
-	        (a->logit_lo == b->logit_lo && a->logit_hi == b->logit_hi));
-}
-
 /* Kish's effective number of records of both classes. */
 static double kish(const evald_hist *s)
 {
-	double w = s->weight[0] + s->weight[1], sq = s->weight_sq[0] + s->weight_sq[1];
-
-	return sq > 0.0 ? w * w / sq : 0.0;
+	return evald__kish(s->weight[0] + s->weight[1], s->weight_sq[0] + s->weight_sq[1]);
 }
 
 double evald_kolmogorov_sf(double x)
@@ -62,9 +53,10 @@ static void grouped(const evald_hist *a, const evald_hist *b, double n, double m
 	uint32_t next = 1; /* the decile the reference's cumulative weight reaches next */
 
 	for (uint32_t k = 0; k < a->cfg.bins; k++) {
+		double wb = mass_at(b, k).w;
 		ga[g] += mass_at(a, k).w;
-		gb[g] += mass_at(b, k).w;
-		cum += mass_at(b, k).w;
+		gb[g] += wb;
+		cum += wb;
 		bool cut = false;
 		while (next < EVALD_DRIFT_GROUPS && cum >= m * next / EVALD_DRIFT_GROUPS) {
 			next++;
@@ -143,7 +135,7 @@ int evald_drift(const evald_hist *a, const evald_hist *ref, struct evald_drift *
 	double n = a->weight[0] + a->weight[1], m = ref->weight[0] + ref->weight[1];
 	double n_eff = kish(a), m_eff = kish(ref), w1[2], ks[2], mean, sd;
 
-	if (!same_bins(&a->cfg, &ref->cfg))
+	if (!evald_hist_same_bins(a, ref))
 		return EVALD_EMISMATCH;
 	memset(out, 0, sizeof(*out));
 	out->n = n;

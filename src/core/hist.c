@@ -745,13 +745,22 @@ int evald_hist_observe_batch(evald_hist *s, size_t n, const int *labels, const d
 	return 0;
 }
 
+/* True if two configurations make the same bin edges, whatever their thresholds. */
+static bool bins_equal(const struct evald_config *a, const struct evald_config *b)
+{
+	return a->bins == b->bins && a->lo == b->lo && a->hi == b->hi && a->spacing == b->spacing &&
+	       (a->spacing != EVALD_SPACING_LOGIT ||
+	        (a->logit_lo == b->logit_lo && a->logit_hi == b->logit_hi));
+}
+
+bool evald_hist_same_bins(const evald_hist *a, const evald_hist *b)
+{
+	return bins_equal(&a->cfg, &b->cfg);
+}
+
 static bool config_equal(const struct evald_config *a, const struct evald_config *b)
 {
-	if (a->bins != b->bins || a->lo != b->lo || a->hi != b->hi || a->spacing != b->spacing ||
-	    a->nthresholds != b->nthresholds)
-		return false;
-	if (a->spacing == EVALD_SPACING_LOGIT &&
-	    (a->logit_lo != b->logit_lo || a->logit_hi != b->logit_hi))
+	if (!bins_equal(a, b) || a->nthresholds != b->nthresholds)
 		return false;
 	for (uint32_t i = 0; i < a->nthresholds; i++)
 		if (a->thresholds[i] != b->thresholds[i])

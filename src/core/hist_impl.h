@@ -111,6 +111,15 @@ void evald__hist_add2_batch(evald_hist *s, evald_hist *also, size_t n, const int
 /* Below this many records, counting them one by one costs less than a batch's set-up. */
 #define EVALD__BATCH_MIN 16
 
+/* The standard normal's 97.5% quantile: a 95% interval's half-width, in deviations. */
+#define EVALD__Z95 1.959963984540054
+
+/* Kish's effective number of records of weight w and squared weight sq: w^2 / sq; 0 for none. */
+static inline double evald__kish(double w, double sq)
+{
+	return sq > 0.0 ? w * w / sq : 0.0;
+}
+
 struct evald_point;
 
 /* The curve point with the highest F1; all NaN when the histogram has no positives. */
