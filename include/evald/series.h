@@ -139,6 +139,17 @@ void evald_series_labels_merge(const evald_series *s, double from, double to,
                                struct evald_label_stats *out, evald_hist *predicted);
 
 /*
+ * The label counts of the slots whose start lies in [from, to) into out,
+ * and their predictions into a new histogram *predicted the caller frees.
+ */
+int evald_series_labels_window(const evald_series *s, double from, double to,
+                               struct evald_label_stats *out, evald_hist **predicted);
+
+/* The series' class-free scores since creation or reset: its predictions' if it takes them, else
+ * its records'. */
+const evald_hist *evald_series_scores(const evald_series *s);
+
+/*
  * Streams that go quiet expire: ttl is the seconds a series may go
  * without a record, prediction or label (0: forever). A refused request
  * does not count as activity.

@@ -501,6 +501,21 @@ void evald_series_labels_merge(const evald_series *s, double from, double to,
 	}
 }
 
+int evald_series_labels_window(const evald_series *s, double from, double to,
+                               struct evald_label_stats *out, evald_hist **predicted)
+{
+	int err = evald_hist_new_like(NULL, evald_series_predicted(s), predicted);
+
+	if (!err)
+		evald_series_labels_merge(s, from, to, out, *predicted);
+	return err;
+}
+
+const evald_hist *evald_series_scores(const evald_series *s)
+{
+	return s->join ? evald_series_predicted(s) : evald_series_total(s);
+}
+
 void evald_series_set_ttl(evald_series *s, uint32_t ttl)
 {
 	s->ttl = ttl;

@@ -295,10 +295,10 @@ static int snapshot_labels(const evald_series *series, bool window, double from,
 		snap->pending = evald_join_pending(j);
 		return 0;
 	}
-	err = evald_hist_new_like(NULL, evald_series_predicted(series), predicted);
+	err = evald_series_labels_window(series, from, (floor(now / slot) + 1) * slot, labels,
+	                                 predicted);
 	if (err)
 		return err;
-	evald_series_labels_merge(series, from, (floor(now / slot) + 1) * slot, labels, *predicted);
 	snap->labels = labels;
 	snap->predicted = *predicted;
 	snap->pending = evald_label_stats_pending(labels);
@@ -393,73 +393,79 @@ static void snapshot(struct evald_conn *c, const struct evald_request *req)
 }
 
 /*
- * The class-free scores of a series over a window (NULL: "total"): its
- * predictions' if it takes predictions, else its records'. *tmp is what
- * the caller frees (NULL when the series' own is used).
+ * The class-free scores of a series over its last seconds (0: its total):
+ * its predictions' if it takes predictions, else its records'. *tmp is what
+ * the caller frees (NULL when the series' own is used). EVALD_EWINDOW if
+ * the series has no such window.
  */
-static int scores_of(struct evald_server *s, const evald_series *series, const char *window,
-                     size_t len, evald_hist **tmp, const evald_hist **out, char *message,
-                     size_t msglen)
+static int scores_over(double now, const evald_series *series, uint32_t seconds, evald_hist **tmp,
+                       const evald_hist **out)
 {
-	bool joins = evald_series_join(series) != NULL;
-	char name[40];
-	uint32_t seconds;
 	double from;
 	int err;
 
 	*tmp = NULL;
-	if (!window || (len == 5 && memcmp(window, "total", 5) == 0)) {
-		*out = joins ? evald_series_predicted(series) : evald_series_total(series);
+	*out = evald_series_scores(series);
+	if (!seconds)
 		return 0;
-	}
-	evald_printable(window, len, name, sizeof(name));
-	if (evald_duration_parse(window, len, &seconds) != 0 ||
-	    (err = evald_series_window(series, s->now, seconds, tmp, &from)) == EVALD_EWINDOW) {
-		window_help(series, name, message, msglen);
-		return EVALD_EWINDOW;
-	}
-	if (!err && joins) {
+	err = evald_series_window(series, now, seconds, tmp, &from);
+	if (!err && evald_series_join(series)) {
 		uint32_t slot = evald_series_window_config(series)->slot;
 		struct evald_label_stats labels;
 		evald_hist_free(*tmp);
-		err = evald_hist_new_like(NULL, evald_series_predicted(series), tmp);
-		if (!err)
-			evald_series_labels_merge(series, from, (floor(s->now / slot) + 1) * slot,
-			                          &labels, *tmp);
+		err = evald_series_labels_window(series, from, (floor(now / slot) + 1) * slot,
+		                                 &labels, tmp);
 	}
 	if (err) {
 		evald_hist_free(*tmp);
 		*tmp = NULL;
-		snprintf(message, msglen, "out of memory");
 		return err;
 	}
 	*out = *tmp;
 	return 0;
 }
 
+/* scores_over for a window named by the peer ("total", or a duration), with the message to send if
+ * it fails. */
+static int scores_of(struct evald_server *s, const evald_series *series, const char *window,
+                     size_t len, evald_hist **tmp, const evald_hist **out, char *message,
+                     size_t msglen)
+{
+	char name[40];
+	uint32_t seconds = 0;
+	int err;
+
+	if (window && !(len == 5 && memcmp(window, "total", 5) == 0) &&
+	    evald_duration_parse(window, len, &seconds) != 0)
+		err = EVALD_EWINDOW;
+	else
+		err = scores_over(s->now, series, seconds, tmp, out);
+	if (err == EVALD_EWINDOW) {
+		evald_printable(window, len, name, sizeof(name));
+		window_help(series, name, message, msglen);
+	} else if (err) {
+		snprintf(message, msglen, "out of memory");
+	}
+	return err;
+}
+
 bool evald__drift_reference(const void *ctx, const char *name, const evald_series *series,
                             struct evald_drift *out, const char **reference)
 {
-	struct evald_server *s = (struct evald_server *)(uintptr_t)ctx; /* only s->now is read */
+	const struct evald_server *s = ctx; /* only s->now and the streams are read */
 	const struct evald_stream_config *sc =
 	        evald_server_config_stream(s->cfg, name, strlen(name));
-	const struct evald_window_config *w = evald_series_window_config(series);
 	const evald_series *ref;
-	evald_hist *tmp_a = NULL, *tmp_b = NULL;
-	const evald_hist *a, *b;
-	char window[16], message[300];
+	evald_hist *tmp = NULL;
+	const evald_hist *a;
 	bool ok;
 
 	if (!sc->drift_reference[0] || !(ref = evald_registry_find(s->streams, sc->drift_reference,
 	                                                           strlen(sc->drift_reference))))
 		return false;
-	snprintf(window, sizeof(window), "%us", w->max);
-	ok = scores_of(s, series, w->max ? window : NULL, strlen(window), &tmp_a, &a, message,
-	               sizeof(message)) == 0 &&
-	     scores_of(s, ref, NULL, 0, &tmp_b, &b, message, sizeof(message)) == 0 &&
-	     evald_drift(a, b, out) == 0;
-	evald_hist_free(tmp_a);
-	evald_hist_free(tmp_b);
+	ok = scores_over(s->now, series, evald_series_window_config(series)->max, &tmp, &a) == 0 &&
+	     evald_drift(a, evald_series_scores(ref), out) == 0;
+	evald_hist_free(tmp);
 	*reference = sc->drift_reference;
 	return ok;
 }

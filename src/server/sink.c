@@ -124,11 +124,6 @@ static void pack_labels(msgpack_packer *pk, const evald_series *series,
 }
 
 /*
- * One line for a series over [from, to): the interval's figures from its
- * slots, and the total's. Nothing if the interval saw no records, and no
- * predictions or labels.
- */
-/*
  * The interval's scores (its predictions' for a stream that takes them)
  * against the total of the stream's drift_reference: false if it has none,
  * or the two cannot be compared.
@@ -150,20 +145,21 @@ static bool interval_drift(struct evald_server *s, const char *name, const evald
 		return false;
 	if (evald_series_join(series)) {
 		struct evald_label_stats labels;
-		if (evald_hist_new_like(NULL, evald_series_predicted(series), &predicted) != 0)
+		if (evald_series_labels_window(series, from, to, &labels, &predicted) != 0)
 			return false;
-		evald_series_labels_merge(series, from, to, &labels, predicted);
 		a = predicted;
 	}
-	ok = evald_drift(a,
-	                 evald_series_join(ref) ? evald_series_predicted(ref)
-	                                        : evald_series_total(ref),
-	                 out) == 0;
+	ok = evald_drift(a, evald_series_scores(ref), out) == 0;
 	evald_hist_free(predicted);
 	*reference = sc->drift_reference;
 	return ok;
 }
 
+/*
+ * One line for a series over [from, to): the interval's figures from its
+ * slots, and the total's. Nothing if the interval saw no records, and no
+ * predictions or labels.
+ */
 static void emit(struct evald_server *s, const char *name, const evald_series *series, double from,
                  double to, double slots_end, bool partial)
 {

@@ -517,6 +517,33 @@ static void test_a_budget_keeps_totals_whole_and_marks_the_slots_it_refused(void
 	assert_int_equal(evald_mem_used(&m), 0);
 }
 
+/*
+ * A series' scores are its records' until it takes predictions, then its
+ * predictions'; a window of labels holds the predictions of its slots only.
+ */
+static void test_scores_are_the_predictions_once_a_series_takes_them(void **state)
+{
+	(void)state;
+	evald_series *s = make(10, 60);
+	struct evald_label_stats labels;
+	evald_hist *predicted;
+
+	assert_int_equal(evald_series_observe(s, T0, 1, 0.5, 1.0), 0);
+	assert_ptr_equal(evald_series_scores(s), evald_series_total(s));
+	predict_ids(s, T0, 0, 30);
+	predict_ids(s, T0 + 20, 100, 12);
+	assert_ptr_equal(evald_series_scores(s), evald_series_predicted(s));
+	assert_int_equal(records_of(evald_series_scores(s)), 42);
+	assert_int_equal(evald_series_labels_window(s, T0, T0 + 10, &labels, &predicted), 0);
+	assert_int_equal(records_of(predicted), 30);
+	assert_int_equal(labels.predictions, 30);
+	evald_hist_free(predicted);
+	assert_int_equal(evald_series_labels_window(s, T0 + 10, T0 + 30, &labels, &predicted), 0);
+	assert_int_equal(records_of(predicted), 12);
+	evald_hist_free(predicted);
+	evald_series_free(s);
+}
+
 /* Predictions too: all in the stream's histogram of predictions, the slots' refused counted. */
 static void test_a_budget_keeps_every_prediction_in_the_stream(void **state)
 {
@@ -578,6 +605,7 @@ int main(void)
 	        counted_test(test_new_join_settings_apply_to_what_waits),
 	        counted_test(test_a_budget_keeps_totals_whole_and_marks_the_slots_it_refused),
 	        counted_test(test_a_budget_keeps_every_prediction_in_the_stream),
+	        counted_test(test_scores_are_the_predictions_once_a_series_takes_them),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
