@@ -308,6 +308,28 @@ static void test_the_written_configuration_reads_back(void **state)
 	free(second);
 }
 
+/* The refused case's other side: a value one byte shorter is read and written back whole. */
+static void test_the_longest_value_a_line_holds_reads_back(void **state)
+{
+	char text[256], value[193], *written = NULL;
+	size_t len;
+	FILE *out;
+
+	(void)state;
+	memset(value, 'x', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	snprintf(text, sizeof(text), "[sink]\npath =%s\n", value);
+	assert_int_equal(parse(text), 0);
+	out = open_memstream(&written, &len);
+	evald_server_config_write(&cfg, out);
+	fclose(out);
+	snprintf(text, sizeof(text), "\npath = %s\n", value);
+	assert_int_equal(strlen(text), 1 + 199 + 1);
+	assert_non_null(strstr(written, text));
+	assert_int_equal(parse(written), 0);
+	free(written);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -321,6 +343,7 @@ int main(int argc, char **argv)
 	        cmocka_unit_test_teardown(test_a_missing_file_says_so, teardown),
 	        cmocka_unit_test_teardown(test_the_example_file_and_the_key_table_agree, teardown),
 	        cmocka_unit_test_teardown(test_the_written_configuration_reads_back, teardown),
+	        cmocka_unit_test_teardown(test_the_longest_value_a_line_holds_reads_back, teardown),
 	};
 	if (argc != 2) {
 		fprintf(stderr, "usage: test_config PATH/conf/evald.ini\n");
