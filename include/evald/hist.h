@@ -144,8 +144,9 @@ uint32_t evald_hist_bin(const evald_hist *s, double score);
 
 /*
  * The raw state of a histogram, for checkpoints. A cell is one bin and
- * class: its weight sum, min and max score (an empty cell has weight 0,
- * min +inf, max -inf).
+ * class: its weight, weight times score summed, min and max score (an
+ * empty cell has weight 0, sum 0, min +inf, max -inf; a sum may be NaN,
+ * unknown, where a state file kept none).
  */
 struct evald_hist_raw {
 	uint64_t records, out_of_range;
@@ -153,14 +154,16 @@ struct evald_hist_raw {
 	double score_sum[2]; /* weight times score, per class */
 	double weight_sq[2]; /* squared weights, per class (Kish's n) */
 	double score_sq[2];  /* weight times squared score, per class; NaN if unknown (old files) */
+	double loss[2]; /* weight times -log of the clipped probability of the class; NaN if unknown
+	                 */
 	double band[EVALD_THRESHOLDS_MAX + 1][2]; /* exact counts between configured thresholds */
 };
 
 /* The histogram's totals and exact counts. */
 void evald_hist_raw_get(const evald_hist *s, struct evald_hist_raw *raw);
 
-/* The cell of bin k and class label: out[0..2] = weight, min, max. */
-void evald_hist_cell_get(const evald_hist *s, uint32_t k, int label, double out[3]);
+/* The cell of bin k and class label: out[0..3] = weight, weight times score summed, min, max. */
+void evald_hist_cell_get(const evald_hist *s, uint32_t k, int label, double out[4]);
 
 /*
  * Restores what evald_hist_raw_get and evald_hist_cell_get read, into
@@ -169,6 +172,6 @@ void evald_hist_cell_get(const evald_hist *s, uint32_t k, int label, double out[
  * non-finite weights or score sums, a min above a max in a non-empty cell.
  */
 int evald_hist_raw_set(evald_hist *s, const struct evald_hist_raw *raw);
-int evald_hist_cell_set(evald_hist *s, uint32_t k, int label, const double in[3]);
+int evald_hist_cell_set(evald_hist *s, uint32_t k, int label, const double in[4]);
 
 #endif

@@ -45,6 +45,7 @@ struct evald_summary {
 	double roc_auc_ci[2];  /* DeLong's 95% interval on the bins, widened by the bounds */
 	double effective_n[2]; /* Kish's effective numbers of negatives and positives */
 	double brier; /* mean squared error of the scores as probabilities; NaN unless on [0, 1] */
+	double log_loss; /* mean -log of the clipped probability of the class; NaN as brier */
 	struct evald_point best_f1; /* the curve point with the highest F1 */
 };
 

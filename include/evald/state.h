@@ -19,7 +19,7 @@
 #define EVALD_STATE_MAGIC                                                                          \
 	"\x89"                                                                                     \
 	"EVALD\r\n"
-#define EVALD_STATE_FORMAT 3 /* formats 1 and 2 are still read */
+#define EVALD_STATE_FORMAT 4 /* formats 1 to 3 are still read */
 
 /* Counters kept across restarts. */
 struct evald_state_counters {

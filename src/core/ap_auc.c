@@ -188,13 +188,18 @@ void evald_hist_summarize(const evald_hist *s, struct evald_summary *out)
 	out->effective_n[0] = kish(s, 0);
 	out->effective_n[1] = kish(s, 1);
 	/*
-	 * Brier, exact from running sums: sum w (s - y)^2 = sum w s^2 - 2 sum_pos w s + P.
-	 * Only for scores that are probabilities: range [0, 1], none outside it.
+	 * Brier and log loss, exact from running sums, only for scores that
+	 * are probabilities (range [0, 1], none outside it). Brier:
+	 * sum w (s - y)^2 = sum w s^2 - 2 sum_pos w s + P.
 	 */
-	out->brier = s->cfg.lo == 0.0 && s->cfg.hi == 1.0 && s->out_of_range == 0 && out->n > 0.0
-	                     ? fmax(0.0, (s->score_sq[0] + s->score_sq[1] - 2.0 * s->score_sum[1] +
-	                                  s->weight[1]) /
-	                                         out->n)
-	                     : NAN;
+	if (s->probs && s->out_of_range == 0 && out->n > 0.0) {
+		double b =
+		        (s->score_sq[0] + s->score_sq[1] - 2.0 * s->score_sum[1] + s->weight[1]) /
+		        out->n;
+		out->brier = b < 0.0 ? 0.0 : b; /* rounding only; a NaN (sums unknown) stays */
+		out->log_loss = (s->loss[0] + s->loss[1]) / out->n;
+	} else {
+		out->brier = out->log_loss = NAN;
+	}
 	evald__best_f1(s, &out->best_f1);
 }

@@ -135,6 +135,7 @@ static int stream_make(struct evald_mem *m, const struct evald_config *cfg,
 		s->origin = cfg->lo;
 		s->scale = cfg->bins / (cfg->hi - cfg->lo);
 	}
+	s->probs = cfg->lo == 0.0 && cfg->hi == 1.0;
 	evald_hist_reset(s);
 	*out = s;
 	return 0;
@@ -325,10 +326,11 @@ static bool log_grow(struct evald_mem *m, struct evald_hist_log *l, uint32_t cap
 	return true;
 }
 
-/* Counts a record in cell i of s's cells. */
+/* Counts a record in a cell. */
 static inline void cell_add(struct evald_cell *c, double x, double w)
 {
 	c->weight += w;
+	c->sum += w * x;
 	c->min = x < c->min ? x : c->min;
 	c->max = x > c->max ? x : c->max;
 }
@@ -350,7 +352,7 @@ static void log_replay(const struct evald_hist_log *l, const evald_hist *s,
 static void cells_clear(struct evald_cell *cells, uint32_t bins)
 {
 	for (size_t i = 0; i < (size_t)bins * 2; i++)
-		cells[i] = (struct evald_cell){0.0, INFINITY, -INFINITY};
+		cells[i] = (struct evald_cell){0.0, 0.0, INFINITY, -INFINITY};
 }
 
 /* Gives s cells holding what its log held, and drops the log; false if out of memory. */
@@ -421,14 +423,7 @@ int evald_hist_clone(struct evald_mem *m, const evald_hist *src, evald_hist **ou
 		memcpy(s->cells, src->cells, (size_t)src->cfg.bins * 2 * sizeof(struct evald_cell));
 	}
 	memcpy(s->band, src->band, ((size_t)src->cfg.nthresholds + 1) * 2 * sizeof(double));
-	s->weight[0] = src->weight[0];
-	s->weight[1] = src->weight[1];
-	s->score_sum[0] = src->score_sum[0];
-	s->score_sum[1] = src->score_sum[1];
-	s->weight_sq[0] = src->weight_sq[0];
-	s->weight_sq[1] = src->weight_sq[1];
-	s->score_sq[0] = src->score_sq[0];
-	s->score_sq[1] = src->score_sq[1];
+	memcpy(s->sums, src->sums, sizeof(s->sums));
 	s->records = src->records;
 	s->out_of_range = src->out_of_range;
 	*out = s;
@@ -461,10 +456,7 @@ void evald_hist_reset(evald_hist *s)
 	else
 		cells_clear(s->cells, s->cfg.bins);
 	memset(s->band, 0, ((size_t)s->cfg.nthresholds + 1) * 2 * sizeof(double));
-	s->weight[0] = s->weight[1] = 0.0;
-	s->score_sum[0] = s->score_sum[1] = 0.0;
-	s->weight_sq[0] = s->weight_sq[1] = 0.0;
-	s->score_sq[0] = s->score_sq[1] = 0.0;
+	memset(s->sums, 0, sizeof(s->sums));
 	s->records = 0;
 	s->out_of_range = 0;
 }
@@ -538,6 +530,8 @@ static inline bool add_at(evald_hist *s, size_t cell, size_t band, int label, do
 	s->score_sum[label] += w * x;
 	s->weight_sq[label] += w * w;
 	s->score_sq[label] += w * x * x;
+	if (s->probs)
+		s->loss[label] += w * evald__loss(label, x);
 	s->records++;
 	s->out_of_range += (x < s->cfg.lo) | (x > s->cfg.hi);
 	return true;
@@ -557,7 +551,7 @@ bool evald__hist_add2(evald_hist *s, evald_hist *also, int label, double x, doub
 /* Adds what a batch added to s's per-class and per-band sums, kept in locals meanwhile. */
 struct batch_sums {
 	uint64_t records, out_of_range;
-	double weight[2], score_sum[2], weight_sq[2], score_sq[2];
+	double weight[2], score_sum[2], weight_sq[2], score_sq[2], loss[2];
 	double band[2 * (EVALD_THRESHOLDS_MAX + 1)];
 	uint64_t count[2], band_count[2 * (EVALD_THRESHOLDS_MAX + 1)]; /* unweighted batches */
 };
@@ -571,6 +565,7 @@ static void sums_begin(const evald_hist *s, struct batch_sums *b)
 	memcpy(b->score_sum, s->score_sum, sizeof(b->score_sum));
 	memcpy(b->weight_sq, s->weight_sq, sizeof(b->weight_sq));
 	memcpy(b->score_sq, s->score_sq, sizeof(b->score_sq));
+	memcpy(b->loss, s->loss, sizeof(b->loss));
 	memcpy(b->band, s->band, nb * sizeof(double));
 	memset(b->count, 0, sizeof(b->count));
 	memset(b->band_count, 0, nb * sizeof(uint64_t));
@@ -603,6 +598,7 @@ static void sums_end(evald_hist *s, const struct batch_sums *b)
 		s->score_sum[c] = b->score_sum[c];
 		s->weight_sq[c] = b->weight_sq[c] + (double)b->count[c];
 		s->score_sq[c] = b->score_sq[c];
+		s->loss[c] = b->loss[c];
 	}
 	for (size_t j = 0; j < nb; j++)
 		s->band[j] = b->band[j] + (double)b->band_count[j];
@@ -610,7 +606,7 @@ static void sums_end(evald_hist *s, const struct batch_sums *b)
 	s->out_of_range += b->out_of_range;
 }
 
-/* Counts a record's sums into b: weighted, or (w NULL) as a count of 1. */
+/* Counts a record's sums into b, but its loss: weighted, or (w NULL) as a count of 1. */
 static inline void sums_add(struct batch_sums *b, size_t band, int label, double x, const double *w)
 {
 	if (w) {
@@ -625,6 +621,27 @@ static inline void sums_add(struct batch_sums *b, size_t band, int label, double
 		b->score_sum[label] += x;
 		b->score_sq[label] += x * x;
 	}
+}
+
+/*
+ * Adds the batch's log loss terms to loss[], per class, in record order.
+ * A loop of its own: the call to log() would make the binning loop spill
+ * its registers, and two sums that each add 0 for the other class keep
+ * the class a multiplication, not a branch.
+ */
+static void loss_add(double loss[2], size_t n, const int *labels, const double *scores,
+                     const double *weights)
+{
+	double l0 = loss[0], l1 = loss[1];
+
+	for (size_t i = 0; i < n; i++) {
+		double t = evald__loss(labels[i], scores[i]) * (weights ? weights[i] : 1.0);
+		double pos = (double)labels[i];
+		l1 += t * pos;
+		l0 += t * (1.0 - pos);
+	}
+	loss[0] = l0;
+	loss[1] = l1;
 }
 
 /*
@@ -688,6 +705,14 @@ void evald__hist_add2_batch(evald_hist *s, evald_hist *also, size_t n, const int
 		out = also ? batch_loop(s, also, &b, &a, n, labels, scores, weights, false, true)
 		           : batch_loop(s, NULL, &b, NULL, n, labels, scores, weights, false,
 		                        false);
+	if (s->probs) {
+		double loss[2] = {0.0, 0.0};
+		loss_add(loss, n, labels, scores, weights);
+		for (int c = 0; c < 2 && also; c++)
+			a.loss[c] += loss[c];
+		b.loss[0] += loss[0];
+		b.loss[1] += loss[1];
+	}
 	b.records = n;
 	b.out_of_range = out;
 	sums_end(s, &b);
@@ -788,19 +813,14 @@ int evald_hist_merge(evald_hist *dst, const evald_hist *src)
 		struct evald_cell *d = &dst->cells[i];
 		const struct evald_cell *c = &src->cells[i];
 		d->weight += c->weight;
+		d->sum += c->sum;
 		d->min = c->min < d->min ? c->min : d->min;
 		d->max = c->max > d->max ? c->max : d->max;
 	}
 	for (size_t j = 0; j < ((size_t)dst->cfg.nthresholds + 1) * 2; j++)
 		dst->band[j] += src->band[j];
-	dst->weight[0] += src->weight[0];
-	dst->weight[1] += src->weight[1];
-	dst->score_sum[0] += src->score_sum[0];
-	dst->score_sum[1] += src->score_sum[1];
-	dst->weight_sq[0] += src->weight_sq[0];
-	dst->weight_sq[1] += src->weight_sq[1];
-	dst->score_sq[0] += src->score_sq[0];
-	dst->score_sq[1] += src->score_sq[1];
+	for (size_t i = 0; i < sizeof(dst->sums) / sizeof(dst->sums[0]); i++)
+		dst->sums[i] += src->sums[i];
 	dst->records += src->records;
 	dst->out_of_range += src->out_of_range;
 	return 0;
@@ -819,6 +839,8 @@ void evald_hist_raw_get(const evald_hist *s, struct evald_hist_raw *raw)
 	raw->weight_sq[1] = s->weight_sq[1];
 	raw->score_sq[0] = s->score_sq[0];
 	raw->score_sq[1] = s->score_sq[1];
+	raw->loss[0] = s->loss[0];
+	raw->loss[1] = s->loss[1];
 	for (uint32_t j = 0; j <= s->cfg.nthresholds; j++) {
 		raw->band[j][0] = s->band[2 * j];
 		raw->band[j][1] = s->band[2 * j + 1];
@@ -849,13 +871,14 @@ int evald_hist_log_add(evald_hist *s, size_t n, const double *x, const double *w
 	return 0;
 }
 
-void evald_hist_cell_get(const evald_hist *s, uint32_t k, int label, double out[3])
+void evald_hist_cell_get(const evald_hist *s, uint32_t k, int label, double out[4])
 {
 	const struct evald_cell *c = evald__cell(s, k, label);
 
 	out[0] = c->weight;
-	out[1] = c->min;
-	out[2] = c->max;
+	out[1] = c->sum;
+	out[2] = c->min;
+	out[3] = c->max;
 }
 
 static bool weight_ok(double w)
@@ -870,7 +893,9 @@ int evald_hist_raw_set(evald_hist *s, const struct evald_hist_raw *raw)
 	    !isfinite(raw->score_sum[1]) || !weight_ok(raw->weight_sq[0]) ||
 	    !weight_ok(raw->weight_sq[1]) ||
 	    !(isnan(raw->score_sq[0]) || weight_ok(raw->score_sq[0])) ||
-	    !(isnan(raw->score_sq[1]) || weight_ok(raw->score_sq[1])))
+	    !(isnan(raw->score_sq[1]) || weight_ok(raw->score_sq[1])) ||
+	    !(isnan(raw->loss[0]) || weight_ok(raw->loss[0])) ||
+	    !(isnan(raw->loss[1]) || weight_ok(raw->loss[1])))
 		return EVALD_EINVAL;
 	for (uint32_t j = 0; j <= s->cfg.nthresholds; j++)
 		if (!weight_ok(raw->band[j][0]) || !weight_ok(raw->band[j][1]))
@@ -885,6 +910,8 @@ int evald_hist_raw_set(evald_hist *s, const struct evald_hist_raw *raw)
 	s->weight_sq[1] = raw->weight_sq[1];
 	s->score_sq[0] = raw->score_sq[0];
 	s->score_sq[1] = raw->score_sq[1];
+	s->loss[0] = raw->loss[0];
+	s->loss[1] = raw->loss[1];
 	for (uint32_t j = 0; j <= s->cfg.nthresholds; j++) {
 		s->band[2 * j] = raw->band[j][0];
 		s->band[2 * j + 1] = raw->band[j][1];
@@ -892,16 +919,18 @@ int evald_hist_raw_set(evald_hist *s, const struct evald_hist_raw *raw)
 	return 0;
 }
 
-int evald_hist_cell_set(evald_hist *s, uint32_t k, int label, const double in[3])
+int evald_hist_cell_set(evald_hist *s, uint32_t k, int label, const double in[4])
 {
 	struct evald_cell *c;
 
 	if (!s->cells || k >= s->cfg.bins || (label != 0 && label != 1) || !weight_ok(in[0]) ||
-	    (in[0] > 0.0 && !(in[1] <= in[2] && isfinite(in[1]) && isfinite(in[2]))))
+	    !(isfinite(in[1]) || isnan(in[1])) ||
+	    (in[0] > 0.0 && !(in[2] <= in[3] && isfinite(in[2]) && isfinite(in[3]))))
 		return EVALD_EINVAL;
 	c = &s->cells[2 * (size_t)k + (size_t)label];
 	c->weight = in[0];
-	c->min = in[0] > 0.0 ? in[1] : INFINITY;
-	c->max = in[0] > 0.0 ? in[2] : -INFINITY;
+	c->sum = in[0] > 0.0 ? in[1] : 0.0;
+	c->min = in[0] > 0.0 ? in[2] : INFINITY;
+	c->max = in[0] > 0.0 ? in[3] : -INFINITY;
 	return 0;
 }

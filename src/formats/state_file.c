@@ -11,11 +11,11 @@
 
 #define MAGIC_LEN     8
 #define HEADER_MAX    1024
-#define CELL_BYTES    (4 + 6 * 8)      /* bin index, then weight, min, max of each class */
+#define CELL_BYTES    (4 + 8 * 8) /* bin index, then weight, score sum, min, max of each class */
 #define ENTRY_BYTES   (1 + 16 + 3 * 8) /* kind, id, score, weight, time */
 #define ENTRY_LABEL   1u               /* kind bits: a waiting label, */
 #define ENTRY_VALUE   2u               /* and its value */
-#define CELL_BYTES_V1 (4 + 8 * 8)      /* format 1 also kept a score sum per cell */
+#define CELL_BYTES_V2 (4 + 6 * 8)      /* formats 2 and 3 kept no score sum per cell */
 #define LOG_BYTES     (1 + 8)          /* a slot's record: its class, then its score */
 
 static void put_u32(unsigned char *p, uint32_t v)
@@ -93,7 +93,7 @@ static void pack_stream(msgpack_packer *pk, const evald_hist *s)
 	const struct evald_config *cfg = evald_hist_config(s);
 	struct evald_hist_raw raw;
 	unsigned char cell[CELL_BYTES];
-	double v[2][3];
+	double v[2][4];
 	size_t used = 0;
 	bool log = evald_hist_is_log(s);
 	const double *x, *w = NULL;
@@ -102,7 +102,7 @@ static void pack_stream(msgpack_packer *pk, const evald_hist *s)
 	if (log)
 		evald_hist_log_get(s, &x, &w, &label);
 	evald_hist_raw_get(s, &raw);
-	msgpack_pack_map(pk, 8 + (w != NULL));
+	msgpack_pack_map(pk, 9 + (w != NULL));
 	evald_pack_str(pk, "records");
 	msgpack_pack_uint64(pk, raw.records);
 	evald_pack_str(pk, "out_of_range");
@@ -111,6 +111,7 @@ static void pack_stream(msgpack_packer *pk, const evald_hist *s)
 	pack_per_class(pk, "score_sum", raw.score_sum);
 	pack_per_class(pk, "weight_sq", raw.weight_sq);
 	pack_per_class(pk, "score_sq", raw.score_sq);
+	pack_per_class(pk, "loss", raw.loss);
 	evald_pack_str(pk, "band");
 	msgpack_pack_array(pk, 2 * ((size_t)cfg->nthresholds + 1));
 	for (uint32_t j = 0; j <= cfg->nthresholds; j++) {
@@ -134,8 +135,8 @@ static void pack_stream(msgpack_packer *pk, const evald_hist *s)
 		if (!(v[0][0] > 0.0 || v[1][0] > 0.0))
 			continue;
 		put_u32(cell, k);
-		for (int i = 0; i < 6; i++)
-			put_f64(cell + 4 + 8 * i, v[i / 3][i % 3]);
+		for (int i = 0; i < 8; i++)
+			put_f64(cell + 4 + 8 * i, v[i / 4][i % 4]);
 		msgpack_pack_bin_body(pk, cell, CELL_BYTES);
 	}
 }
@@ -416,15 +417,36 @@ static bool get_nums(const msgpack_object *o, double *out, uint32_t n)
 	return true;
 }
 
-/* Where format 1 kept weight, min and max of each class among its eight doubles. */
-static const int v1_at[6] = {0, 2, 3, 4, 6, 7};
+/* True if a file of this format keeps a score sum in each cell (formats 2 and 3 did not). */
+static bool cells_have_sums(uint32_t format)
+{
+	return format == 1 || format >= 4;
+}
 
-/* Format 1 kept the score sums per cell; a stream's sums add them up. */
+/*
+ * One cell of a class as a file keeps it: weight, score sum, min, max.
+ * Where the file kept no sum, it is known only if the cell holds one
+ * distinct score; else NaN, unknown.
+ */
+static void cell_read(const unsigned char *p, uint32_t format, int label, double v[4])
+{
+	if (cells_have_sums(format)) {
+		for (int i = 0; i < 4; i++)
+			v[i] = get_f64(p + 4 + 8 * (4 * label + i));
+		return;
+	}
+	v[0] = get_f64(p + 4 + 8 * (3 * label));
+	v[2] = get_f64(p + 4 + 8 * (3 * label + 1));
+	v[3] = get_f64(p + 4 + 8 * (3 * label + 2));
+	v[1] = v[0] == 0.0 ? 0.0 : v[2] == v[3] ? v[0] * v[2] : NAN;
+}
+
+/* Format 1 kept no stream score sums, only the cells'; a stream's sums add them up. */
 static void score_sums_v1(const msgpack_object *cells, double sum[2])
 {
-	if (!cells || cells->type != MSGPACK_OBJECT_BIN || cells->via.bin.size % CELL_BYTES_V1)
+	if (!cells || cells->type != MSGPACK_OBJECT_BIN || cells->via.bin.size % CELL_BYTES)
 		return;
-	for (uint32_t off = 0; off < cells->via.bin.size; off += CELL_BYTES_V1) {
+	for (uint32_t off = 0; off < cells->via.bin.size; off += CELL_BYTES) {
 		const unsigned char *p = (const unsigned char *)cells->via.bin.ptr + off;
 		sum[0] += get_f64(p + 4 + 8 * 1);
 		sum[1] += get_f64(p + 4 + 8 * 5);
@@ -473,7 +495,7 @@ static int read_stream(struct reader *rd, const msgpack_object *o, evald_hist *s
 {
 	const struct evald_config *cfg = evald_hist_config(s);
 	const msgpack_object *cells = evald_map_get(o, "cells");
-	size_t cell_bytes = rd->format == 1 ? CELL_BYTES_V1 : CELL_BYTES;
+	size_t cell_bytes = cells_have_sums(rd->format) ? CELL_BYTES : CELL_BYTES_V2;
 	struct evald_hist_raw raw = {0};
 
 	if (rd->format == 1)
@@ -498,6 +520,12 @@ static int read_stream(struct reader *rd, const msgpack_object *o, evald_hist *s
 	} else if (!get_nums(evald_map_get(o, "score_sq"), raw.score_sq, 2)) {
 		return bad(rd, "%s: score_sq is not two numbers", what);
 	}
+	/* Files before log loss: unknown (NaN), so log loss is nil until they are gone. */
+	if (!evald_map_get(o, "loss")) {
+		raw.loss[0] = raw.loss[1] = NAN;
+	} else if (!get_nums(evald_map_get(o, "loss"), raw.loss, 2)) {
+		return bad(rd, "%s: loss is not two numbers", what);
+	}
 	if (evald_hist_raw_set(s, &raw) != 0)
 		return bad(rd, "%s: impossible counts", what);
 	if (evald_hist_is_log(s))
@@ -507,9 +535,9 @@ static int read_stream(struct reader *rd, const msgpack_object *o, evald_hist *s
 	for (uint32_t off = 0; off < cells->via.bin.size; off += cell_bytes) {
 		const unsigned char *p = (const unsigned char *)cells->via.bin.ptr + off;
 		uint32_t k = get_u32(p);
-		double v[2][3];
-		for (int i = 0; i < 6; i++)
-			v[i / 3][i % 3] = get_f64(p + 4 + 8 * (rd->format == 1 ? v1_at[i] : i));
+		double v[2][4];
+		cell_read(p, rd->format, 0, v[0]);
+		cell_read(p, rd->format, 1, v[1]);
 		if (evald_hist_cell_set(s, k, 0, v[0]) != 0 ||
 		    evald_hist_cell_set(s, k, 1, v[1]) != 0)
 			return bad(rd, "%s: impossible bin %u", what, k);

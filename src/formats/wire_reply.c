@@ -159,7 +159,7 @@ void evald_pack_labels(msgpack_packer *pk, const struct evald_label_stats *st, u
 static void pack_score_histogram(msgpack_packer *pk, const evald_hist *h)
 {
 	const struct evald_config *cfg = evald_hist_config(h);
-	double cell[3];
+	double cell[4];
 
 	msgpack_pack_map(pk, 2);
 	evald_pack_str(pk, "edges");
@@ -377,7 +377,7 @@ static void pack_curve(msgpack_packer *pk, const evald_hist *s)
 	}
 }
 
-#define FIGURE_FIELDS 12
+#define FIGURE_FIELDS 13
 
 /*
  * The fields every view of a stream shares: totals, confusion at the
@@ -413,6 +413,8 @@ static void pack_figure_fields(msgpack_packer *pk, const evald_hist *s,
 	pack_pair(pk, sum->effective_n[0], sum->effective_n[1]);
 	evald_pack_str(pk, "brier");
 	pack_num(pk, sum->brier);
+	evald_pack_str(pk, "log_loss");
+	pack_num(pk, sum->log_loss);
 	evald_pack_str(pk, "best_f1");
 	msgpack_pack_map(pk, 4);
 	evald_pack_str(pk, "threshold");

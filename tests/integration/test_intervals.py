@@ -100,13 +100,16 @@ def test_binned_scores_widen_the_interval_by_the_bounds(tmp_path):
         assert d.stop() == 0
 
 
-def test_brier_is_sklearns_and_nil_where_scores_are_not_probabilities(tmp_path):
-    from sklearn.metrics import brier_score_loss
+def test_brier_and_log_loss_are_sklearns_and_nil_where_scores_are_not_probabilities(tmp_path):
+    from sklearn.metrics import brier_score_loss, log_loss
     d = Daemon(tmp_path, extra='[stream "margins"]\nrange = -5,5\n')
     try:
         rng = np.random.default_rng(21)
         s = rng.random(5000)
         y = (rng.random(5000) < s).astype(int)
+        # Scores at and beyond the clipping: 0, 1, and within machine epsilon of them.
+        s[:6] = [0.0, 1.0, 1e-300, 1.0 - 1e-17, 0.0, 1.0]
+        y[:6] = [1, 0, 1, 0, 0, 1]
         w = rng.uniform(0.2, 3.0, 5000)
         with d.client("unix") as c:
             c.send({"op": "observe", "stream": "p", "labels": y.tolist(), "scores": s.tolist()})
@@ -119,6 +122,11 @@ def test_brier_is_sklearns_and_nil_where_scores_are_not_probabilities(tmp_path):
         assert snaps["p"]["brier"] == pytest.approx(brier_score_loss(y, s), rel=1e-12)
         assert snaps["pw"]["brier"] == pytest.approx(brier_score_loss(y, s, sample_weight=w),
                                                      rel=1e-12)
-        assert snaps["margins"]["brier"] is None and snaps["outside"]["brier"] is None
+        eps = np.finfo(float).eps
+        assert snaps["p"]["log_loss"] == pytest.approx(log_loss(y, s, eps=eps), rel=1e-12)
+        assert snaps["pw"]["log_loss"] == pytest.approx(log_loss(y, s, eps=eps, sample_weight=w),
+                                                        rel=1e-12)
+        for name in ("margins", "outside"):
+            assert snaps[name]["brier"] is None and snaps[name]["log_loss"] is None
     finally:
         assert d.stop() == 0

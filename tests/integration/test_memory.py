@@ -198,18 +198,29 @@ def test_with_checkpoints_streams_take_half_the_budget_and_every_checkpoint_fits
 
 def test_a_sink_line_over_a_slot_that_lost_records_says_it_is_incomplete(tmp_path):
     sink = tmp_path / "sink.jsonl"
-    d = Daemon(tmp_path, server={"max_memory": "1MiB"}, args=MANUAL,
+
+    def make_streams(c):
+        for i in range(5):
+            reply = c.request({"op": "observe", "id": i, "stream": f"s{i}",
+                               "label": 1, "score": 0.5})
+            assert reply["ok"], reply
+
+    # What five streams of one record take, measured without a budget; then
+    # a budget 16 KiB above it: room for a slot's log, not for its cells.
+    d = Daemon(tmp_path, args=MANUAL)
+    try:
+        with d.client("unix") as c:
+            make_streams(c)
+            budget = c.request({"op": "stats"})["state_bytes"] + 16 * 1024
+    finally:
+        assert d.stop() == 0, d.log_text()[-3000:]
+    d = Daemon(tmp_path, server={"max_memory": str(budget)}, args=MANUAL,
                extra=f"[sink]\npath = {sink}\ninterval = 10s\n")
     try:
         with d.client("unix") as c:
-            made = 0
-            for i in range(100):  # bounded: about 15 streams fit in 1 MiB
-                reply = c.request({"op": "observe", "id": i, "stream": f"s{i}",
-                                   "label": 1, "score": 0.5})
-                if not reply["ok"]:
-                    break
-                made += 1
-            assert 0 < made < 100
+            make_streams(c)
+            reply = c.request({"op": "observe", "stream": "s5", "label": 1, "score": 0.5})
+            assert reply["error"]["code"] == "out_of_memory"
             advance(c, 10)
             # A new slot of s0 fills with records until its log can grow no more.
             n = 0

@@ -155,6 +155,7 @@ static void test_snapshot_reply_holds_every_field(void **state)
 	                                   "roc_auc_ci",
 	                                   "effective_n",
 	                                   "brier",
+	                                   "log_loss",
 	                                   "best_f1",
 	                                   "curve"};
 	assert_int_equal(r->via.map.size, sizeof(keys) / sizeof(keys[0]));

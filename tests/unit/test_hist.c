@@ -262,6 +262,57 @@ static void test_reset_forgets_every_record(void **state)
 	evald_hist_free(fresh);
 }
 
+/*
+ * Each cell's score sum is the sum of weight times score of the records
+ * in its bin and class, however they came: one by one, in a batch, into
+ * a log that turns to cells, or merged.
+ */
+static void test_each_cell_sums_its_records_scores(void **state)
+{
+	(void)state;
+	enum { N = 4000, BINS = 50 };
+	struct evald_config cfg = evald_config_default;
+	static int labels[N];
+	static double scores[N], weights[N], want[BINS][2];
+	evald_hist *one, *batch, *log, *merged;
+	size_t bad;
+
+	cfg.bins = BINS;
+	cfg.spacing = EVALD_SPACING_LOGIT;
+	assert_int_equal(evald_hist_new(NULL, &cfg, &one), 0);
+	assert_int_equal(evald_hist_new(NULL, &cfg, &batch), 0);
+	assert_int_equal(evald_hist_new(NULL, &cfg, &merged), 0);
+	assert_int_equal(evald_hist_new_log(NULL, one, &log), 0);
+	for (int i = 0; i < N; i++) {
+		labels[i] = test_uniform01() < 0.4;
+		scores[i] =
+		        test_uniform01() * 1.1 - 0.05; /* some beyond the range, in the end bins */
+		weights[i] = i % 3 ? 1.0 : 0.25 + test_uniform01();
+		assert_int_equal(evald_hist_observe(one, labels[i], scores[i], weights[i]), 0);
+		assert_int_equal(evald_hist_observe(log, labels[i], scores[i], weights[i]), 0);
+		want[evald_hist_bin(one, scores[i])][labels[i]] += weights[i] * scores[i];
+	}
+	assert_int_equal(evald_hist_observe_batch(batch, N, labels, scores, weights, &bad), 0);
+	assert_false(evald_hist_is_log(log)); /* it outgrew its log */
+	assert_int_equal(evald_hist_merge(merged, one), 0);
+	assert_int_equal(evald_hist_merge(merged, batch), 0);
+	for (uint32_t k = 0; k < BINS; k++)
+		for (int label = 0; label < 2; label++) {
+			const evald_hist *each[3] = {one, batch, log};
+			double cell[4], tol = 1e-12 * (fabs(want[k][label]) + 1e-300);
+			for (int h = 0; h < 3; h++) {
+				evald_hist_cell_get(each[h], k, label, cell);
+				assert_double_equal(cell[1], want[k][label], tol);
+			}
+			evald_hist_cell_get(merged, k, label, cell);
+			assert_double_equal(cell[1], 2.0 * want[k][label], 2.0 * tol);
+		}
+	evald_hist_free(one);
+	evald_hist_free(batch);
+	evald_hist_free(log);
+	evald_hist_free(merged);
+}
+
 static void test_footprint_counts_the_bins(void **state)
 {
 	(void)state;
@@ -277,9 +328,9 @@ static void test_footprint_counts_the_bins(void **state)
 	cfg.bins = 10000;
 	assert_int_equal(evald_hist_new(&m, &cfg, &big), 0);
 	b = evald_mem_used(&m) - a;
-	/* Two classes of three doubles, and one edge, per bin; blocks round to 16 bytes. */
-	assert_true(b - a >= (10000 - 10) * (6 * sizeof(double) + sizeof(double)));
-	assert_true(b - a <= (10000 - 10) * (6 * sizeof(double) + sizeof(double)) + 32);
+	/* Two classes of four doubles, and one edge, per bin; blocks round to 16 bytes. */
+	assert_true(b - a >= (10000 - 10) * (8 * sizeof(double) + sizeof(double)));
+	assert_true(b - a <= (10000 - 10) * (8 * sizeof(double) + sizeof(double)) + 32);
 	assert_true(a > 10 * 7 * sizeof(double));
 	evald_hist_free(small);
 	evald_hist_free(big);
@@ -298,6 +349,7 @@ int main(void)
 	        cmocka_unit_test(test_merge_equals_observing_everything_in_one_stream),
 	        cmocka_unit_test(test_merge_refuses_different_configurations),
 	        cmocka_unit_test(test_reset_forgets_every_record),
+	        cmocka_unit_test(test_each_cell_sums_its_records_scores),
 	        cmocka_unit_test(test_footprint_counts_the_bins),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

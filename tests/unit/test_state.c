@@ -180,34 +180,116 @@ static void test_a_checkpoint_restores_every_stream_exactly(void **state)
 
 static void seal(msgpack_sbuffer *file, unsigned format, const char *body, size_t len);
 
-/* A format-2 file (before delayed labels) is read as it was written. */
-static void test_format_2_files_are_still_read(void **state)
+/*
+ * Packs o as a file before format 4 held it: cells of 52 bytes (the
+ * score sums left out), and no "loss".
+ */
+static void pack_before_format_4(msgpack_packer *pk, const msgpack_object *o)
+{
+	const msgpack_object_kv *kv;
+	uint32_t n = 0;
+
+	if (o->type == MSGPACK_OBJECT_ARRAY) {
+		msgpack_pack_array(pk, o->via.array.size);
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			pack_before_format_4(pk, &o->via.array.ptr[i]);
+		return;
+	}
+	if (o->type != MSGPACK_OBJECT_MAP) {
+		msgpack_pack_object(pk, *o);
+		return;
+	}
+	kv = o->via.map.ptr;
+	for (uint32_t i = 0; i < o->via.map.size; i++)
+		n += !(kv[i].key.via.str.size == 4 &&
+		       memcmp(kv[i].key.via.str.ptr, "loss", 4) == 0);
+	msgpack_pack_map(pk, n);
+	for (uint32_t i = 0; i < o->via.map.size; i++) {
+		const msgpack_object *k = &kv[i].key, *v = &kv[i].val;
+		if (k->via.str.size == 4 && memcmp(k->via.str.ptr, "loss", 4) == 0)
+			continue;
+		msgpack_pack_object(pk, *k);
+		if (k->via.str.size == 5 && memcmp(k->via.str.ptr, "cells", 5) == 0) {
+			uint32_t cells = v->via.bin.size / 68;
+			msgpack_pack_bin(pk, cells * 52);
+			for (uint32_t c = 0; c < cells; c++) {
+				const char *p = v->via.bin.ptr + 68 * c;
+				msgpack_pack_bin_body(pk, p, 4 + 8);          /* index, weight */
+				msgpack_pack_bin_body(pk, p + 4 + 16, 8 * 3); /* min, max; weight */
+				msgpack_pack_bin_body(pk, p + 4 + 48, 8 * 2); /* min, max */
+			}
+		} else {
+			pack_before_format_4(pk, v);
+		}
+	}
+}
+
+/* A file of the given format (2 or 3) holding the body r's checkpoint would have held then. */
+static void old_file(evald_registry *r, unsigned format, msgpack_sbuffer *file)
+{
+	msgpack_sbuffer sb, body;
+	msgpack_unpacked header, o;
+	msgpack_packer pk;
+	size_t off = 0;
+
+	encode(r, &sb);
+	msgpack_unpacked_init(&header);
+	msgpack_unpacked_init(&o);
+	assert_int_equal(msgpack_unpack_next(&header, sb.data + 8, sb.size - 8, &off),
+	                 MSGPACK_UNPACK_SUCCESS);
+	assert_int_equal(msgpack_unpack_next(&o, sb.data + 8 + off, sb.size - 8 - off, NULL),
+	                 MSGPACK_UNPACK_SUCCESS);
+	msgpack_sbuffer_init(&body);
+	msgpack_packer_init(&pk, &body, msgpack_sbuffer_write);
+	pack_before_format_4(&pk, &o.data);
+	seal(file, format, body.data, body.size);
+	msgpack_unpacked_destroy(&o);
+	msgpack_unpacked_destroy(&header);
+	msgpack_sbuffer_destroy(&body);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/*
+ * Files of formats 2 (before delayed labels) and 3 (before per-bin score
+ * sums and log loss) are read as they were written; a cell's sum is known
+ * where it holds one distinct score, else NaN, and so is log loss.
+ */
+static void test_format_2_and_3_files_are_still_read(void **state)
 {
 	evald_registry *r, *back;
-	msgpack_sbuffer sb, file;
-	msgpack_unpacked header;
-	size_t off = 0;
+	msgpack_sbuffer file;
 	char why[256];
-	evald_series *s;
+	evald_series *s, *two;
+	double cell[4];
+	struct evald_summary sum;
 
 	(void)state;
 	assert_int_equal(evald_registry_new(&test_mem, 10, &r), 0);
 	struct evald_window_config w = {10, 60};
 	assert_int_equal(evald_registry_add(r, "plain", 5, &evald_config_default, &w, T0, &s), 0);
-	assert_int_equal(evald_series_observe(s, T0 + 1, 1, 0.7, 1.0), 0);
-	encode(r, &sb);
-	msgpack_unpacked_init(&header);
-	assert_int_equal(msgpack_unpack_next(&header, sb.data + 8, sb.size - 8, &off),
-	                 MSGPACK_UNPACK_SUCCESS);
-	seal(&file, 2, sb.data + 8 + off, sb.size - 8 - off);
-	assert_int_equal(decode(file.data, file.size, &back, why), 0);
-	assert_same_stream(evald_series_total(s),
-	                   evald_series_total(evald_registry_find(back, "plain", 5)));
-	assert_false(evald_series_has_join(evald_registry_find(back, "plain", 5)));
-	msgpack_unpacked_destroy(&header);
-	msgpack_sbuffer_destroy(&sb);
-	msgpack_sbuffer_destroy(&file);
-	evald_registry_free(back);
+	assert_int_equal(evald_series_observe(s, T0 + 1, 1, 0.7, 2.0), 0);
+	assert_int_equal(evald_registry_add(r, "two", 3, &evald_config_default, &w, T0, &two), 0);
+	assert_int_equal(evald_series_observe(two, T0 + 1, 1, 0.7101, 1.0), 0);
+	assert_int_equal(evald_series_observe(two, T0 + 1, 1, 0.7102, 1.0), 0);
+	for (unsigned format = 2; format <= 3; format++) {
+		const evald_hist *t;
+		old_file(r, format, &file);
+		assert_int_equal(decode(file.data, file.size, &back, why), 0);
+		assert_same_stream(evald_series_total(s),
+		                   evald_series_total(evald_registry_find(back, "plain", 5)));
+		assert_false(evald_series_has_join(evald_registry_find(back, "plain", 5)));
+		/* One distinct score: its sum is known; two: unknown. */
+		evald_hist_cell_get(evald_series_total(evald_registry_find(back, "plain", 5)), 700,
+		                    1, cell);
+		assert_true(cell[0] == 2.0 && cell[1] == 2.0 * 0.7);
+		t = evald_series_total(evald_registry_find(back, "two", 3));
+		evald_hist_cell_get(t, 710, 1, cell);
+		assert_true(cell[0] == 2.0 && isnan(cell[1]));
+		evald_hist_summarize(t, &sum);
+		assert_true(isnan(sum.log_loss) && !isnan(sum.brier));
+		evald_registry_free(back);
+		msgpack_sbuffer_destroy(&file);
+	}
 	evald_registry_free(r);
 }
 
@@ -479,7 +561,7 @@ int main(void)
 	        counted_test(test_damaged_files_are_refused_with_their_reason),
 	        counted_test(test_another_format_version_is_refused),
 	        counted_test(test_format_1_files_are_still_read),
-	        counted_test(test_format_2_files_are_still_read),
+	        counted_test(test_format_2_and_3_files_are_still_read),
 	        counted_test(test_an_unknown_spacing_is_refused),
 	        counted_test(test_refused_slots_are_restored_incomplete),
 	};

@@ -61,12 +61,17 @@ static inline void assert_same_stream(const evald_hist *a, const evald_hist *b)
 		/* Score sums added in another order may differ in the last bits. */
 		assert_double_equal(ra.score_sum[label], rb.score_sum[label],
 		                    1e-12 * fabs(ra.score_sum[label]));
-		/* Unknown (NaN) in a state file from before drift: nothing to compare. */
+		/* Unknown (NaN) in a state file from before drift or log loss: nothing to compare.
+		 */
 		if (!isnan(ra.score_sq[label]) && !isnan(rb.score_sq[label]))
 			assert_double_equal(ra.score_sq[label], rb.score_sq[label],
 			                    1e-12 * fabs(ra.score_sq[label]));
+		if (!isnan(ra.loss[label]) && !isnan(rb.loss[label]))
+			assert_double_equal(ra.loss[label], rb.loss[label],
+			                    1e-12 * fabs(ra.loss[label]));
 		ra.score_sum[label] = rb.score_sum[label] = 0.0;
 		ra.score_sq[label] = rb.score_sq[label] = 0.0;
+		ra.loss[label] = rb.loss[label] = 0.0;
 	}
 	assert_memory_equal(&ra, &rb, sizeof(ra));
 	evald_hist_summarize(a, &x);
