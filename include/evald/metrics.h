@@ -120,4 +120,62 @@ struct evald_targets {
 int evald_hist_operating_point(const evald_hist *s, enum evald_target_kind kind, double target,
                                struct evald_confusion *out);
 
+/* How calibration groups the bins: equal spans of scores, or equal weights of records. */
+enum evald_calibration_strategy { EVALD_CALIBRATION_UNIFORM, EVALD_CALIBRATION_QUANTILE };
+#define EVALD_CALIBRATION_GROUPS_MAX 1000
+
+/* The names of the strategies, as the protocol writes them: "uniform", "quantile". */
+extern const char *const evald_calibration_strategy_names[2];
+
+/* A calibration request: into how many groups, and how. */
+struct evald_calibration_spec {
+	uint32_t groups; /* 1 to EVALD_CALIBRATION_GROUPS_MAX */
+	enum evald_calibration_strategy strategy;
+};
+
+/* One group of bins, the scores in [lo, hi) (the last group also holds hi). */
+struct evald_calibration_group {
+	double lo, hi;       /* bin edges */
+	double n, positives; /* weight sums */
+	double mean_score;   /* exact: from the bins' score sums; NaN if a sum is unknown */
+	double fraction_positive;
+	double fraction_positive_ci[2]; /* Wilson's 95%, on Kish's effective number */
+	bool exact; /* false if a bin across one of its boundaries lies in it, or out of it, whole
+	             */
+};
+
+/* Walks the non-empty groups, lowest scores first; caller-owned, no allocation. */
+struct evald_calibration_iter {
+	const evald_hist *s;
+	struct evald_calibration_spec spec;
+	uint32_t g, bin;  /* the next group, and its first bin */
+	bool placed;      /* the next group's lower boundary was placed at a bin edge */
+	double cum;       /* weight in the bins before bin (quantile) */
+	double misplaced; /* sum of weight * |label - score| in the bins placed whole */
+};
+
+/* The expected and maximum calibration errors over every non-empty group. */
+struct evald_calibration_summary {
+	size_t groups; /* non-empty */
+	double ece;    /* sum over groups of n_g / n * |fraction_positive_g - mean_score_g| */
+	double ece_lo, ece_hi; /* certified: what placing straddled bins whole can have moved */
+	double mce;            /* the largest |fraction_positive_g - mean_score_g| */
+};
+
+/*
+ * True if s's scores are probabilities calibration can judge: its range
+ * is [0, 1], no score lay outside it, and it holds records.
+ */
+bool evald_calibration_defined(const evald_hist *s);
+
+void evald_calibration_begin(struct evald_calibration_iter *it, const evald_hist *s,
+                             const struct evald_calibration_spec *spec);
+
+/* Fills *out with the next non-empty group; false after the last. */
+bool evald_calibration_next(struct evald_calibration_iter *it, struct evald_calibration_group *out);
+
+/* Walks every group once for ECE, its bounds and MCE. */
+void evald_calibration_summarize(const evald_hist *s, const struct evald_calibration_spec *spec,
+                                 struct evald_calibration_summary *out);
+
 #endif

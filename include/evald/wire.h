@@ -121,6 +121,8 @@ struct evald_request {
 	size_t nthresholds;
 	bool curve;
 	const struct evald_targets *targets; /* snapshot: operating points asked for, or NULL */
+	bool has_calibration;                /* snapshot: calibration asked for, as */
+	struct evald_calibration_spec calibration;
 	/* drift: the reference, a stream (NULL: the same) and a window (NULL: "total") */
 	const char *ref_stream, *ref_window;
 	size_t ref_stream_len, ref_window_len;
@@ -220,6 +222,7 @@ struct evald_snapshot {
 	uint64_t pending, waiting;
 	const evald_hist *predicted;         /* the predictions' histogram, sent with the curve */
 	const struct evald_targets *targets; /* operating points asked for, or NULL */
+	const struct evald_calibration_spec *calibration; /* calibration asked for, or NULL */
 };
 
 struct evald_drift;
@@ -259,6 +262,13 @@ void evald_pack_figures(msgpack_packer *pk, const evald_hist *s, const double *t
  */
 void evald_pack_labels(msgpack_packer *pk, const struct evald_label_stats *st, uint64_t pending,
                        uint64_t waiting);
+
+/*
+ * Packs "calibration" and s's calibration groups, ECE with bounds and
+ * MCE; nil where s's scores are not probabilities (docs/metrics.md).
+ */
+void evald_pack_calibration(msgpack_packer *pk, const evald_hist *s,
+                            const struct evald_calibration_spec *spec);
 
 typedef void evald_target_item_cb(msgpack_packer *pk, enum evald_target_kind kind, double target,
                                   const void *ctx);

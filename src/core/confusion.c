@@ -10,8 +10,7 @@ static double ratio(double num, double den)
 	return den > 0.0 ? num / den : NAN;
 }
 
-/* Wilson's 95% interval for a proportion p observed on n (effective) records; NaN if none. */
-static void wilson(double p, double n, double out[2])
+void evald__wilson(double p, double n, double out[2])
 {
 	double z2 = EVALD__Z95 * EVALD__Z95, den, mid, half;
 
@@ -26,13 +25,7 @@ static void wilson(double p, double n, double out[2])
 	out[1] = fmin(1.0, mid + half);
 }
 
-/*
- * Kish's effective number of records, (sum w)^2 / sum w^2, of pos weight
- * of positives and neg of negatives. Each class's squared weights are
- * apportioned by its weight: the weights are taken as independent of the
- * score within a class. Equal to the count when every weight is 1.
- */
-static double effective(const evald_hist *s, double pos, double neg)
+double evald__effective(const evald_hist *s, double pos, double neg)
 {
 	double r1 = s->weight[1] > 0.0 ? s->weight_sq[1] / s->weight[1] : 1.0;
 	double r0 = s->weight[0] > 0.0 ? s->weight_sq[0] / s->weight[0] : 1.0;
@@ -44,8 +37,8 @@ static double effective(const evald_hist *s, double pos, double neg)
 static void confusion_rates(const evald_hist *s, struct evald_confusion *c)
 {
 	double pos = c->tp + c->fn, neg = c->fp + c->tn;
-	double n_prec = effective(s, c->tp, c->fp), n_pos = effective(s, pos, 0.0),
-	       n_neg = effective(s, 0.0, neg);
+	double n_prec = evald__effective(s, c->tp, c->fp), n_pos = evald__effective(s, pos, 0.0),
+	       n_neg = evald__effective(s, 0.0, neg);
 
 	c->precision = ratio(c->tp, c->tp + c->fp);
 	c->recall = ratio(c->tp, pos);
@@ -53,9 +46,9 @@ static void confusion_rates(const evald_hist *s, struct evald_confusion *c)
 	c->accuracy = ratio(c->tp + c->tn, pos + neg);
 	c->fpr = ratio(c->fp, neg);
 	c->specificity = ratio(c->tn, neg);
-	wilson(c->precision, n_prec, c->precision_ci);
-	wilson(c->recall, n_pos, c->recall_ci);
-	wilson(c->specificity, n_neg, c->specificity_ci);
+	evald__wilson(c->precision, n_prec, c->precision_ci);
+	evald__wilson(c->recall, n_pos, c->recall_ci);
+	evald__wilson(c->specificity, n_neg, c->specificity_ci);
 	c->insufficient =
 	        n_prec < EVALD_CI_MIN_N || n_pos < EVALD_CI_MIN_N || n_neg < EVALD_CI_MIN_N;
 }

@@ -154,6 +154,17 @@ static inline double evald__kish(double w, double sq)
 	return sq > 0.0 ? w * w / sq : 0.0;
 }
 
+/* Wilson's 95% interval for a proportion p observed on n (effective) records; NaN if none. */
+void evald__wilson(double p, double n, double out[2]);
+
+/*
+ * Kish's effective number of records, (sum w)^2 / sum w^2, of pos weight
+ * of positives and neg of negatives. Each class's squared weights are
+ * apportioned by its weight: the weights are taken as independent of the
+ * score within a class. Equal to the count when every weight is 1.
+ */
+double evald__effective(const evald_hist *s, double pos, double neg);
+
 struct evald_point;
 
 /* The curve point with the highest F1; all NaN when the histogram has no positives. */

@@ -526,6 +526,61 @@ void evald_reply_drift(msgpack_packer *pk, const msgpack_object *id, const char 
 	}
 }
 
+static const struct {
+	const char *name;
+	size_t offset;
+} group_fields[] = {
+        {"lo", offsetof(struct evald_calibration_group, lo)},
+        {"hi", offsetof(struct evald_calibration_group, hi)},
+        {"n", offsetof(struct evald_calibration_group, n)},
+        {"mean_score", offsetof(struct evald_calibration_group, mean_score)},
+        {"fraction_positive", offsetof(struct evald_calibration_group, fraction_positive)},
+};
+
+void evald_pack_calibration(msgpack_packer *pk, const evald_hist *s,
+                            const struct evald_calibration_spec *spec)
+{
+	struct evald_calibration_summary sum;
+	struct evald_calibration_iter it;
+	struct evald_calibration_group g;
+	size_t nfields = sizeof(group_fields) / sizeof(group_fields[0]);
+
+	evald_pack_str(pk, "calibration");
+	if (!evald_calibration_defined(s)) {
+		msgpack_pack_nil(pk);
+		return;
+	}
+	evald_calibration_summarize(s, spec, &sum);
+	msgpack_pack_map(pk, 5);
+	evald_pack_str(pk, "strategy");
+	evald_pack_str(pk, evald_calibration_strategy_names[spec->strategy]);
+	evald_pack_str(pk, "bins");
+	msgpack_pack_array(pk, sum.groups);
+	evald_calibration_begin(&it, s, spec);
+	while (evald_calibration_next(&it, &g)) {
+		msgpack_pack_map(pk, nfields + 2);
+		for (size_t i = 0; i < nfields; i++) {
+			double v = *(const double *)(const void *)((const char *)&g +
+			                                           group_fields[i].offset);
+			evald_pack_str(pk, group_fields[i].name);
+			if (i == 2)
+				pack_count(pk, v);
+			else
+				pack_num(pk, v);
+		}
+		evald_pack_str(pk, "fraction_positive_ci");
+		pack_pair(pk, g.fraction_positive_ci[0], g.fraction_positive_ci[1]);
+		evald_pack_str(pk, "exact");
+		pack_bool(pk, g.exact);
+	}
+	evald_pack_str(pk, "ece");
+	pack_num(pk, sum.ece);
+	evald_pack_str(pk, "ece_bounds");
+	pack_pair(pk, sum.ece_lo, sum.ece_hi);
+	evald_pack_str(pk, "mce");
+	pack_num(pk, sum.mce);
+}
+
 void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
                           const struct evald_snapshot *snap)
 {
@@ -536,7 +591,7 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
 	evald_hist_summarize(snap->s, &sum);
 	open_reply(pk, id, true,
 	           FIGURE_FIELDS + 12 + logit + snap->curve + (snap->labels != NULL) +
-	                   (snap->targets != NULL));
+	                   (snap->targets != NULL) + (snap->calibration != NULL));
 	evald_pack_str(pk, "stream");
 	evald_pack_str(pk, snap->stream);
 	evald_pack_str(pk, "window");
@@ -572,6 +627,8 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
 	}
 	if (snap->targets)
 		evald_pack_targets(pk, snap->targets, pack_operating_point, snap->s);
+	if (snap->calibration)
+		evald_pack_calibration(pk, snap->s, snap->calibration);
 	if (snap->labels) {
 		evald_pack_str(pk, "labels");
 		bool histogram = snap->curve && snap->predicted;

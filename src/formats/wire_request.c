@@ -26,6 +26,7 @@ enum field {
 	FIELD_TIMES,
 	FIELD_IDS,
 	FIELD_OPERATING_POINTS,
+	FIELD_CALIBRATION,
 	FIELD_REFERENCE,
 	NFIELDS
 };
@@ -46,6 +47,7 @@ static const char *const field_names[NFIELDS] = {
         [FIELD_TIMES] = "times",
         [FIELD_IDS] = "ids",
         [FIELD_OPERATING_POINTS] = "operating_points",
+        [FIELD_CALIBRATION] = "calibration",
         [FIELD_REFERENCE] = "reference",
 };
 
@@ -97,7 +99,7 @@ static const struct op_spec {
          LABEL_COLUMNS, C(C_TIMES)},
         {"snapshot", EVALD_OP_SNAPSHOT,
          F(FIELD_STREAM) | F(FIELD_WINDOW) | F(FIELD_THRESHOLDS) | F(FIELD_CURVE) |
-                 F(FIELD_OPERATING_POINTS),
+                 F(FIELD_OPERATING_POINTS) | F(FIELD_CALIBRATION),
          0, 0},
         {"streams", EVALD_OP_STREAMS, 0, 0, 0},
         {"reset", EVALD_OP_RESET, F(FIELD_STREAM), 0, 0},
@@ -759,6 +761,50 @@ static bool decode_targets(struct ctx *c, const msgpack_object *o)
 	return true;
 }
 
+/*
+ * A snapshot's "calibration": a map of "bins" (1 to
+ * EVALD_CALIBRATION_GROUPS_MAX, default 10) and "strategy" ("uniform",
+ * the default, or "quantile"), either or neither.
+ */
+static bool decode_calibration(struct ctx *c, const msgpack_object *o)
+{
+	struct evald_calibration_spec *spec = &c->req->calibration;
+	const msgpack_object *bins, *strategy;
+
+	spec->groups = 10;
+	spec->strategy = EVALD_CALIBRATION_UNIFORM;
+	if (o->type != MSGPACK_OBJECT_MAP) {
+		fail(c, EVALD_EBADREQ, SIZE_MAX,
+		     "calibration must be a map: {\"bins\": N, \"strategy\": \"uniform\" or "
+		     "\"quantile\"}, either or neither");
+		return false;
+	}
+	bins = evald_map_get(o, "bins");
+	strategy = evald_map_get(o, "strategy");
+	if (o->via.map.size != (uint32_t)((bins != NULL) + (strategy != NULL))) {
+		fail(c, EVALD_EBADREQ, SIZE_MAX, "calibration takes only bins and strategy");
+		return false;
+	}
+	if (bins && (bins->type != MSGPACK_OBJECT_POSITIVE_INTEGER || bins->via.u64 < 1 ||
+	             bins->via.u64 > EVALD_CALIBRATION_GROUPS_MAX)) {
+		fail(c, EVALD_EBADREQ, SIZE_MAX,
+		     "calibration.bins must be a whole number from 1 to %d",
+		     EVALD_CALIBRATION_GROUPS_MAX);
+		return false;
+	}
+	if (bins)
+		spec->groups = (uint32_t)bins->via.u64;
+	if (strategy && str_is(strategy, "quantile"))
+		spec->strategy = EVALD_CALIBRATION_QUANTILE;
+	else if (strategy && !str_is(strategy, "uniform")) {
+		fail(c, EVALD_EBADREQ, SIZE_MAX,
+		     "calibration.strategy must be \"uniform\" or \"quantile\"");
+		return false;
+	}
+	c->req->has_calibration = true;
+	return true;
+}
+
 /* A drift's window and reference: {"stream": R?, "window": W?}, at least one of them. */
 static void decode_drift(struct ctx *c, const msgpack_object **f)
 {
@@ -845,6 +891,8 @@ static void decode_snapshot(struct ctx *c, const msgpack_object **f)
 		req->nthresholds = thresholds->via.array.size;
 	}
 	if (f[FIELD_OPERATING_POINTS] && !decode_targets(c, f[FIELD_OPERATING_POINTS]))
+		return;
+	if (f[FIELD_CALIBRATION] && !decode_calibration(c, f[FIELD_CALIBRATION]))
 		return;
 	if (f[FIELD_CURVE]) {
 		if (f[FIELD_CURVE]->type != MSGPACK_OBJECT_BOOLEAN) {

@@ -353,6 +353,7 @@ int evald__snapshot(struct evald_server *s, const struct evald_snapshot_query *q
 	snap.nthresholds = q->nthresholds;
 	snap.curve = q->curve;
 	snap.targets = q->targets;
+	snap.calibration = q->calibration;
 	if (evald_series_join(series)) {
 		err = snapshot_labels(series, merged != NULL, snap.from, s->now, &labels,
 		                      &predicted, &snap);
@@ -379,6 +380,7 @@ static void snapshot(struct evald_conn *c, const struct evald_request *req)
 	        .nthresholds = req->nthresholds,
 	        .curve = req->curve,
 	        .targets = req->targets,
+	        .calibration = req->has_calibration ? &req->calibration : NULL,
 	};
 	int err = find_series(c, req, false, q.stream, &q.series);
 

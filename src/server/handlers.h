@@ -24,7 +24,8 @@ struct evald_snapshot_query {
 	const double *thresholds;
 	size_t nthresholds;
 	bool curve;
-	const struct evald_targets *targets; /* operating points, or NULL */
+	const struct evald_targets *targets;              /* operating points, or NULL */
+	const struct evald_calibration_spec *calibration; /* or NULL */
 };
 
 struct evald_drift;

@@ -106,6 +106,7 @@ static void serve_snapshot(struct evald_http_conn *c, const struct evald_http_ro
 		q.nthresholds = a.nthresholds;
 		q.curve = a.curve;
 		q.targets = a.has_targets ? &a.targets : NULL;
+		q.calibration = a.has_calibration ? &a.calibration : NULL;
 		err = evald__snapshot(c->peer.server, &q, &pk, NULL, message, sizeof(message));
 	}
 	if (err)

@@ -223,6 +223,41 @@ bool evald__http_query_get(const char *q, size_t len, const char *key, size_t nt
 	return false;
 }
 
+/* calibration=N (groups; "true" for 10) and strategy=uniform|quantile. */
+static int calibration_args(const char *query, size_t len, struct evald_http_snapshot_args *a,
+                            char *message, size_t msglen)
+{
+	char value[64];
+	bool strategy = evald__http_query_get(query, len, "strategy", 0, value, sizeof(value));
+
+	a->calibration.groups = 10;
+	a->calibration.strategy = EVALD_CALIBRATION_UNIFORM;
+	if (strategy && strcmp(value, "quantile") == 0) {
+		a->calibration.strategy = EVALD_CALIBRATION_QUANTILE;
+	} else if (strategy && strcmp(value, "uniform") != 0) {
+		snprintf(message, msglen, "strategy=%s is neither uniform nor quantile", value);
+		return EVALD_EBADREQ;
+	}
+	if (!evald__http_query_get(query, len, "calibration", 0, value, sizeof(value))) {
+		a->has_calibration = strategy;
+		return 0;
+	}
+	a->has_calibration = true;
+	if (strcmp(value, "true") != 0) {
+		char *endp;
+		unsigned long n = strtoul(value, &endp, 10);
+		if (*endp || endp == value || value[0] == '-' || n < 1 ||
+		    n > EVALD_CALIBRATION_GROUPS_MAX) {
+			snprintf(message, msglen,
+			         "calibration=%s is not a number of groups from 1 to %d (or true)",
+			         value, EVALD_CALIBRATION_GROUPS_MAX);
+			return EVALD_EBADREQ;
+		}
+		a->calibration.groups = (uint32_t)n;
+	}
+	return 0;
+}
+
 int evald__http_snapshot_args(const char *query, size_t len, struct evald_http_snapshot_args *a,
                               char *message, size_t msglen)
 {
@@ -267,5 +302,5 @@ int evald__http_snapshot_args(const char *query, size_t len, struct evald_http_s
 			a->has_targets = true;
 		}
 	}
-	return 0;
+	return calibration_args(query, len, a, message, msglen);
 }

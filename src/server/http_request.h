@@ -84,6 +84,8 @@ struct evald_http_snapshot_args {
 	size_t nthresholds;
 	struct evald_targets targets; /* recall=, precision=, fpr=: operating points */
 	bool has_targets;
+	struct evald_calibration_spec calibration; /* calibration=N, strategy=uniform|quantile */
+	bool has_calibration;
 };
 
 /* Reads /snapshot's query: 0, or the error and message[] saying what is wrong. */
