@@ -4,8 +4,10 @@
 For each distribution, 10^6 records are counted by evald-eval (the engine,
 no daemon) with 1000 uniform bins and with 1000 logit bins, and the
 estimates compared with average_precision_score and roc_auc_score on the
-same records. Prints the absolute errors and the widths of the certified
-bounds. Asserts nothing: docs/metrics.md records the figures.
+same records (the estimates use the per-bin score means and step sums;
+docs/metrics.md also gives the figures before them). Prints the absolute
+errors and the widths of the certified bounds. Asserts nothing:
+docs/metrics.md records the figures.
 
     bench/spacing_accuracy.py [EVALD_EVAL]      (default build/evald-eval)
 
