@@ -36,7 +36,8 @@ struct evald_sink_config {
 	uint32_t interval;    /* seconds, a multiple of window_slot */
 	uint32_t nthresholds; /* 0: each stream's own */
 	double thresholds[EVALD_THRESHOLDS_MAX];
-	char streams[1024]; /* comma-separated glob patterns; empty = every stream */
+	char streams[1024];   /* comma-separated glob patterns; empty = every stream */
+	uint32_t calibration; /* uniform calibration groups in the interval's figures; 0 = none */
 };
 
 /* Everything evald.ini can say; conf/evald.ini lists every key with its default. */

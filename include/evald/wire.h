@@ -251,10 +251,12 @@ void evald_reply_clock(msgpack_packer *pk, const msgpack_object *id, double now)
 /*
  * A map of a stream's figures: n, positives, negatives, the confusion at
  * its configured thresholds (if with_configured) then at thresholds, AP
- * and ROC-AUC with bounds, best F1. The periodic sink writes these.
+ * and ROC-AUC with bounds, Brier, log loss, best F1, and calibration
+ * unless it is NULL. The periodic sink writes these.
  */
 void evald_pack_figures(msgpack_packer *pk, const evald_hist *s, const double *thresholds,
-                        size_t nthresholds, bool with_configured);
+                        size_t nthresholds, bool with_configured,
+                        const struct evald_calibration_spec *calibration);
 
 /*
  * A map of what became of a stream's predictions and labels: the counts,

@@ -32,6 +32,7 @@ static const char usage[] =
         "  send --labels [...] [FILE]             send id,label[,time] lines\n"
         "  snapshot [--stream S] [--window W] [--threshold T]... [--curve] [--json]\n"
         "           [--operating-point recall=R | precision=P | fpr=F]...\n"
+        "           [--calibration[=GROUPS]] [--strategy uniform|quantile]\n"
         "  drift [--stream S] [--window W] --reference-stream R | --reference-window W2 [--json]\n"
         "                                         how far the scores moved from a reference\n"
         "  streams [--json]                       list the streams\n"
@@ -48,6 +49,7 @@ struct options {
 	size_t nthresholds;
 	struct evald_targets targets; /* --operating-point, by kind */
 	size_t ntargets;
+	struct evald_calibration_spec calibration; /* groups 0: not asked for */
 	size_t batch;
 	bool curve, json;
 	enum records_kind kind; /* send: observations, predictions or labels */
@@ -190,6 +192,44 @@ static void print_operating_points(const msgpack_object *ops)
 	}
 }
 
+/* A snapshot's calibration groups, one line each, then ECE and MCE. */
+static void print_calibration(const msgpack_object *cal)
+{
+	static const char *const cols[] = {"lo", "hi", "n", "mean_score", "fraction_positive"};
+	const msgpack_object *groups = evald_map_get(cal, "bins"),
+	                     *eb = evald_map_get(cal, "ece_bounds");
+	char a[32], b[32], c[32], s[64];
+
+	if (!cal)
+		return;
+	if (cal->type != MSGPACK_OBJECT_MAP) {
+		printf("\ncalibration: none (the scores are not probabilities on [0, 1])\n");
+		return;
+	}
+	printf("\ncalibration (%s)  ECE %s bounds [%s, ",
+	       str_of(evald_map_get(cal, "strategy"), s, 16),
+	       fmt_num(num(evald_map_get(cal, "ece")), a, 32),
+	       fmt_num(eb ? num(&eb->via.array.ptr[0]) : NAN, b, 32));
+	printf("%s]  MCE %s\n", fmt_num(eb ? num(&eb->via.array.ptr[1]) : NAN, a, 32),
+	       fmt_num(num(evald_map_get(cal, "mce")), c, 32));
+	printf("%11s %11s %11s %11s %11s  %-23s exact\n", "lo", "hi", "n", "mean score", "positive",
+	       "95% CI");
+	for (uint32_t i = 0;
+	     groups && groups->type == MSGPACK_OBJECT_ARRAY && i < groups->via.array.size; i++) {
+		const msgpack_object *g = &groups->via.array.ptr[i],
+		                     *ci = evald_map_get(g, "fraction_positive_ci");
+		const msgpack_object *exact = evald_map_get(g, "exact");
+		for (int j = 0; j < 5; j++)
+			printf("%11s ", fmt_num(num(evald_map_get(g, cols[j])), a, 32));
+		snprintf(s, sizeof(s), "[%s, %s]",
+		         fmt_num(ci ? num(&ci->via.array.ptr[0]) : NAN, b, 32),
+		         fmt_num(ci ? num(&ci->via.array.ptr[1]) : NAN, c, 32));
+		printf(" %-23s %s\n", s,
+		       exact && exact->type == MSGPACK_OBJECT_BOOLEAN && exact->via.boolean ? "yes"
+		                                                                            : "no");
+	}
+}
+
 static void print_snapshot(const msgpack_object *r, bool curve)
 {
 	const msgpack_object *range = evald_map_get(r, "range"),
@@ -222,6 +262,9 @@ static void print_snapshot(const msgpack_object *r, bool curve)
 	       fmt_num(aucb ? num(&aucb->via.array.ptr[1]) : NAN, c, 32),
 	       fmt_num(aucci ? num(&aucci->via.array.ptr[0]) : NAN, d, 32));
 	printf("%s]\n", fmt_num(aucci ? num(&aucci->via.array.ptr[1]) : NAN, a, 32));
+	printf("Brier              %-10s log loss %s\n",
+	       fmt_num(num(evald_map_get(r, "brier")), a, 32),
+	       fmt_num(num(evald_map_get(r, "log_loss")), b, 32));
 	printf("best F1            %-10s at threshold %s (precision %s, recall %s)\n\n",
 	       fmt_num(num(evald_map_get(best, "f1")), a, 32),
 	       fmt_num(num(evald_map_get(best, "threshold")), b, 32),
@@ -263,6 +306,7 @@ static void print_snapshot(const msgpack_object *r, bool curve)
 		                        : "yes");
 	}
 	print_operating_points(evald_map_get(r, "operating_points"));
+	print_calibration(evald_map_get(r, "calibration"));
 	print_labels(evald_map_get(r, "labels"));
 	if (!curve)
 		return;
@@ -390,11 +434,12 @@ static int simple_command(struct evald_client *c, const char *cmd, const struct 
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 1 + (o->stream != NULL) +
-	                              (snapshot ? 1 + (o->window != NULL) + (o->nthresholds > 0) +
-	                                                  (o->ntargets > 0)
-	                               : drift ? 1 + (o->window != NULL)
-	                                       : 0));
+	msgpack_pack_map(&pk,
+	                 1 + (o->stream != NULL) +
+	                         (snapshot ? 1 + (o->window != NULL) + (o->nthresholds > 0) +
+	                                             (o->ntargets > 0) + (o->calibration.groups > 0)
+	                          : drift ? 1 + (o->window != NULL)
+	                                  : 0));
 	evald_pack_str(&pk, "op");
 	evald_pack_str(&pk, cmd);
 	if (o->stream) {
@@ -419,6 +464,15 @@ static int simple_command(struct evald_client *c, const char *cmd, const struct 
 		}
 		if (o->ntargets)
 			evald_pack_targets(&pk, &o->targets, pack_target, NULL);
+		if (o->calibration.groups) {
+			evald_pack_str(&pk, "calibration");
+			msgpack_pack_map(&pk, 2);
+			evald_pack_str(&pk, "bins");
+			msgpack_pack_uint32(&pk, o->calibration.groups);
+			evald_pack_str(&pk, "strategy");
+			evald_pack_str(&pk,
+			               evald_calibration_strategy_names[o->calibration.strategy]);
+		}
 	}
 	if (drift) {
 		if (o->window) {
@@ -717,6 +771,8 @@ int main(int argc, char **argv)
 	        {"window", required_argument, NULL, 'w'},
 	        {"threshold", required_argument, NULL, 't'},
 	        {"operating-point", required_argument, NULL, 'o'},
+	        {"calibration", optional_argument, NULL, 'A'},
+	        {"strategy", required_argument, NULL, 'S'},
 	        {"reference-stream", required_argument, NULL, 'R'},
 	        {"reference-window", required_argument, NULL, 'W'},
 	        {"curve", no_argument, NULL, 'c'},
@@ -728,6 +784,7 @@ int main(int argc, char **argv)
 	        {NULL, 0, NULL, 0},
 	};
 	static struct options o;
+	bool strategy = false;
 	struct evald_client c;
 	const char *cmd;
 	char err[512];
@@ -775,6 +832,24 @@ int main(int argc, char **argv)
 			o.ntargets++;
 			break;
 		}
+		case 'A':
+			if (optarg && (!parse_double(optarg, &v) || v < 1 ||
+			               v > EVALD_CALIBRATION_GROUPS_MAX || v != floor(v)))
+				return usage_error(
+				        "--calibration: '%s' is not a number of groups from "
+				        "1 to %d",
+				        optarg, EVALD_CALIBRATION_GROUPS_MAX);
+			o.calibration.groups = optarg ? (uint32_t)v : 10;
+			break;
+		case 'S':
+			if (strcmp(optarg, "uniform") != 0 && strcmp(optarg, "quantile") != 0)
+				return usage_error(
+				        "--strategy: '%s' is neither uniform nor quantile", optarg);
+			o.calibration.strategy = strcmp(optarg, "quantile") == 0
+			                                 ? EVALD_CALIBRATION_QUANTILE
+			                                 : EVALD_CALIBRATION_UNIFORM;
+			strategy = true;
+			break;
 		case 'R':
 			if (evald_stream_name_check(optarg, strlen(optarg)) != 0)
 				return usage_error("--reference-stream: '%s' is not a stream name",
@@ -825,6 +900,10 @@ int main(int argc, char **argv)
 	if (o.kind != RECORDS_OBSERVE && strcmp(cmd, "send") != 0)
 		return usage_error("--%s goes with send",
 		                   o.kind == RECORDS_LABELS ? "labels" : "predictions");
+	if (strategy && !o.calibration.groups)
+		return usage_error("%s", "--strategy goes with --calibration");
+	if (o.calibration.groups && strcmp(cmd, "snapshot") != 0)
+		return usage_error("%s", "--calibration goes with snapshot");
 	if (strcmp(cmd, "reset") == 0 && !o.stream)
 		return usage_error("%s", "reset needs --stream");
 	if (strcmp(cmd, "drift") == 0 && !o.ref_stream && !o.ref_window)

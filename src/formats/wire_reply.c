@@ -428,13 +428,16 @@ static void pack_figure_fields(msgpack_packer *pk, const evald_hist *s,
 }
 
 void evald_pack_figures(msgpack_packer *pk, const evald_hist *s, const double *thresholds,
-                        size_t nthresholds, bool with_configured)
+                        size_t nthresholds, bool with_configured,
+                        const struct evald_calibration_spec *calibration)
 {
 	struct evald_summary sum;
 
 	evald_hist_summarize(s, &sum);
-	msgpack_pack_map(pk, FIGURE_FIELDS);
+	msgpack_pack_map(pk, FIGURE_FIELDS + (calibration != NULL));
 	pack_figure_fields(pk, s, &sum, thresholds, nthresholds, with_configured);
+	if (calibration)
+		evald_pack_calibration(pk, s, calibration);
 }
 
 void evald_pack_targets(msgpack_packer *pk, const struct evald_targets *t,

@@ -9,6 +9,7 @@
 
 #include <evald/config.h>
 #include <evald/error.h>
+#include <evald/metrics.h>
 
 #include "listener.h"
 
@@ -87,7 +88,7 @@ static const struct key keys[] = {
         {"server", "max_clock_skew", K_DURATION, SERVER(max_clock_skew), 0, 0, 0, EVALD_EINVAL,
          "60s", "How far ahead of evald's clock a record's time may be; a later one is bad_time."},
         {"defaults", "bins", K_UINT, BINS(bins), 0, 1, EVALD_BINS_MAX, EVALD_EBINS, "1000",
-         "Bins per stream. A stream's total costs 48 bytes per bin, as does each window slot "
+         "Bins per stream. A stream's total costs 64 bytes per bin, as does each window slot "
          "in use."},
         {"defaults", "range", K_PAIR, BINS(lo), 0, 0, 0, EVALD_ERANGE, "0,1",
          "Outer bin edges lo,hi; scores outside are counted in the end bins and as "
@@ -157,6 +158,10 @@ static const struct key keys[] = {
          "Thresholds reported in each line; empty means each stream's own thresholds."},
         {"sink", "streams", K_TEXT, SERVER(sink.streams), 0, 0, 0, EVALD_EINVAL, "",
          "Comma-separated glob patterns of the streams to write; empty means every stream."},
+        {"sink", "calibration", K_UINT, SERVER(sink.calibration), 0, 0,
+         EVALD_CALIBRATION_GROUPS_MAX, EVALD_EINVAL, "10",
+         "Uniform calibration groups in each line's interval figures (scores on [0, 1] only); "
+         "0 leaves calibration out."},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

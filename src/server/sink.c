@@ -171,6 +171,8 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	struct evald_label_stats in_buf, *in = NULL; /* the interval's label counts */
 	evald_hist *interval = NULL;
 	struct evald_hist_raw raw;
+	const struct evald_calibration_spec calibration = {cfg->calibration,
+	                                                   EVALD_CALIBRATION_UNIFORM};
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	json_t *j;
@@ -214,11 +216,12 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	}
 	evald_pack_str(&pk, "interval");
 	if (interval)
-		evald_pack_figures(&pk, interval, thr, nthr, cfg->nthresholds == 0);
+		evald_pack_figures(&pk, interval, thr, nthr, cfg->nthresholds == 0,
+		                   cfg->calibration ? &calibration : NULL);
 	else
 		msgpack_pack_nil(&pk); /* the stream keeps no slots this long */
 	evald_pack_str(&pk, "total");
-	evald_pack_figures(&pk, evald_series_total(series), thr, nthr, cfg->nthresholds == 0);
+	evald_pack_figures(&pk, evald_series_total(series), thr, nthr, cfg->nthresholds == 0, NULL);
 	if (joins)
 		pack_labels(&pk, series, in);
 	if (drifted) {

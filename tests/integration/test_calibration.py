@@ -238,3 +238,28 @@ def test_http_snapshot_carries_calibration(tmp_path):
         conn.close()
     finally:
         assert d.stop() == 0
+
+
+def test_sink_lines_carry_the_intervals_calibration(tmp_path):
+    from conftest import advance
+    sink = tmp_path / "sink.jsonl"
+    y, s = miscalibrated(8, 4000)
+    d = Daemon(tmp_path, args=("--clock", "manual"),
+               extra=f'[sink]\npath = {sink}\ninterval = 60s\ncalibration = 5\n'
+                     '[stream "margins"]\nrange = -5,5\n')
+    try:
+        with d.client("unix") as c:
+            observe(c, "m", y, s)
+            c.send({"op": "observe", "stream": "margins", "labels": [1, 0],
+                    "scores": [2.0, -1.0]})
+            advance(c, 60)
+        lines = {l["stream"]: l for l in map(json.loads, sink.read_text().splitlines())}
+        cal = lines["m"]["interval"]["calibration"]
+        prob_true, prob_pred = calibration_curve(y, s, n_bins=5)
+        assert [g["mean_score"] for g in cal["bins"]] == pytest.approx(prob_pred, rel=1e-12)
+        assert [g["fraction_positive"] for g in cal["bins"]] == pytest.approx(prob_true,
+                                                                              rel=1e-12)
+        assert "calibration" not in lines["m"]["total"]
+        assert lines["margins"]["interval"]["calibration"] is None
+    finally:
+        assert d.stop() == 0, d.log_text()

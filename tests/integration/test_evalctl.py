@@ -159,3 +159,34 @@ def test_drift_prints_its_figures(daemon, tmp_path):
     assert float(ks) == pytest.approx(j["ks"], rel=1e-5)
     bad = evalctl(daemon, "drift", "--stream", "now")
     assert bad.returncode == 2 and "drift needs --reference-stream" in bad.stderr
+
+
+def test_snapshot_prints_calibration_brier_and_log_loss(daemon, tmp_path):
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import brier_score_loss, log_loss
+    rng = np.random.default_rng(23)
+    s = rng.random(4000)
+    y = (rng.random(4000) < s ** 2).astype(int)
+    csv = tmp_path / "cal.csv"
+    csv.write_text("label,score\n" + "".join(f"{a},{b!r}\n" for a, b in zip(y, s.tolist())))
+    assert evalctl(daemon, "send", "--stream", "cal", str(csv)).returncode == 0
+    out = evalctl(daemon, "snapshot", "--stream", "cal", "--calibration=4")
+    assert out.returncode == 0, out.stderr
+    prob_true, prob_pred = calibration_curve(y, s, n_bins=4)
+    rows = [l.split() for l in out.stdout.splitlines()]
+    start = next(i for i, r in enumerate(rows) if r[:1] == ["calibration"])
+    assert rows[start][1] == "(uniform)"
+    table = rows[start + 2:start + 6]
+    assert [float(r[3]) for r in table] == pytest.approx(prob_pred, rel=1e-5)
+    assert [float(r[4]) for r in table] == pytest.approx(prob_true, rel=1e-5)
+    assert all(r[-1] == "yes" for r in table)
+    brier = next(r for r in rows if r[:1] == ["Brier"])
+    assert float(brier[1]) == pytest.approx(brier_score_loss(y, s), rel=1e-5)
+    assert float(brier[4]) == pytest.approx(log_loss(y, s), rel=1e-5)
+    j = json.loads(evalctl(daemon, "snapshot", "--stream", "cal", "--json", "--calibration",
+                           "--strategy", "quantile").stdout)
+    assert j["calibration"]["strategy"] == "quantile" and len(j["calibration"]["bins"]) == 10
+    bad = evalctl(daemon, "snapshot", "--calibration=0")
+    assert bad.returncode == 2 and "not a number of groups from 1 to 1000" in bad.stderr
+    bad = evalctl(daemon, "snapshot", "--strategy", "quantile")
+    assert bad.returncode == 2 and "--strategy goes with --calibration" in bad.stderr
