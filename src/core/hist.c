@@ -624,24 +624,47 @@ static inline void sums_add(struct batch_sums *b, size_t band, int label, double
 }
 
 /*
- * Adds the batch's log loss terms to loss[], per class, in record order.
- * A loop of its own: the call to log() would make the binning loop spill
- * its registers, and two sums that each add 0 for the other class keep
- * the class a multiplication, not a branch.
+ * Adds the batch's log loss terms to loss[], per class. A loop of its
+ * own, 256 records at a time, in passes simple enough for the compiler
+ * to run as vectors: each record's probability of its class (clipped
+ * only where a score comes within eps of 0 or 1), their logs
+ * (evald__logs), and the per-class sums, four apart so that no addition
+ * waits on the one before. Adds exactly the terms evald__loss gives,
+ * within the vector log's 4 ulp.
  */
 static void loss_add(double loss[2], size_t n, const int *labels, const double *scores,
                      const double *weights)
 {
-	double l0 = loss[0], l1 = loss[1];
+	double p[256], lg[256], pos[256], sum[2][4] = {{0.0}};
 
-	for (size_t i = 0; i < n; i++) {
-		double t = evald__loss(labels[i], scores[i]) * (weights ? weights[i] : 1.0);
-		double pos = (double)labels[i];
-		l1 += t * pos;
-		l0 += t * (1.0 - pos);
+	for (size_t at = 0; at < n; at += 256) {
+		size_t m = n - at < 256 ? n - at : 256, i;
+		const int *l = labels + at;
+		const double *x = scores + at, *w = weights ? weights + at : NULL;
+		long clip = 0;
+		for (i = 0; i < m; i++)
+			pos[i] = l[i];
+		for (i = 0; i < m; i++) /* x or 1 - x, exactly: a select as arithmetic */
+			p[i] = pos[i] * x[i] + (1.0 - pos[i]) * (1.0 - x[i]);
+		for (i = 0; i < m; i++)
+			clip += (x[i] < EVALD__LOSS_EPS) | (x[i] > 1.0 - EVALD__LOSS_EPS);
+		for (i = 0; clip && i < m; i++)
+			p[i] = evald__loss_p(l[i], x[i]);
+		evald__logs(m, p, lg);
+		for (i = 0; w && i < m; i++)
+			lg[i] *= w[i];
+		for (i = 0; i + 4 <= m; i += 4)
+			for (int k = 0; k < 4; k++) {
+				sum[1][k] += lg[i + k] * pos[i + k];
+				sum[0][k] += lg[i + k] * (1.0 - pos[i + k]);
+			}
+		for (; i < m; i++) {
+			sum[1][0] += lg[i] * pos[i];
+			sum[0][0] += lg[i] * (1.0 - pos[i]);
+		}
 	}
-	loss[0] = l0;
-	loss[1] = l1;
+	for (int c = 0; c < 2; c++) /* the sums are of log p; the terms are -log p */
+		loss[c] -= (sum[c][0] + sum[c][1]) + (sum[c][2] + sum[c][3]);
 }
 
 /*

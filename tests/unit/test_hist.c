@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "testutil.h"
+#include "core/hist_impl.h"
 
 #include <evald/error.h>
 #include <evald/metrics.h>
@@ -313,6 +314,77 @@ static void test_each_cell_sums_its_records_scores(void **state)
 	evald_hist_free(merged);
 }
 
+/* ulps between a and b, two finite doubles of one sign. */
+static double ulps(double a, double b)
+{
+	return fabs(a - b) / (nextafter(fabs(b), INFINITY) - fabs(b));
+}
+
+/*
+ * The logs that log loss takes by vector are within 4 ulp of log(), at
+ * random probabilities, near 0, near 1 and at the clipping, for every
+ * length (the vector loops leave tails).
+ */
+static void test_vector_logs_are_within_4_ulp(void **state)
+{
+	(void)state;
+	enum { N = 20003 };
+	static double x[N], out[N];
+
+	for (int i = 0; i < N; i++) {
+		double u = test_uniform01();
+		x[i] = i % 4 == 0   ? u
+		       : i % 4 == 1 ? ldexp(u + 0.5, -(i % 52)) /* down to 2^-52 */
+		       : i % 4 == 2 ? 1.0 - ldexp(u + 0.5, -(i % 53) - 1)
+		                    : (i % 8 == 3 ? EVALD__LOSS_EPS : 1.0 - EVALD__LOSS_EPS);
+	}
+	for (size_t n = 0; n < 9; n++) {
+		evald__logs(n, x, out);
+		for (size_t i = 0; i < n; i++)
+			assert_true(ulps(out[i], log(x[i])) <= 4.0);
+	}
+	evald__logs(N, x, out);
+	for (int i = 0; i < N; i++)
+		if (!(ulps(out[i], log(x[i])) <= 4.0))
+			fail_msg("log(%a) = %a, not %a", x[i], out[i], log(x[i]));
+}
+
+/* A batch's log loss is the sum of scikit-learn's terms, one by one, whatever the batch. */
+static void test_a_batch_sums_the_log_loss_of_its_records(void **state)
+{
+	(void)state;
+	enum { N = 1000 };
+	static int labels[N];
+	static double scores[N], weights[N];
+	struct evald_hist_raw one_raw, batch_raw;
+	evald_hist *one, *batch;
+	size_t bad;
+
+	assert_int_equal(evald_hist_new(NULL, &evald_config_default, &one), 0);
+	assert_int_equal(evald_hist_new(NULL, &evald_config_default, &batch), 0);
+	for (int i = 0; i < N; i++) {
+		labels[i] = test_uniform01() < 0.5;
+		scores[i] = i % 97 == 0 ? 0.0 : i % 89 == 0 ? 1.0 : test_uniform01();
+		weights[i] = 0.5 + test_uniform01();
+		assert_int_equal(evald_hist_observe(one, labels[i], scores[i], weights[i]), 0);
+	}
+	assert_int_equal(evald_hist_observe_batch(batch, N, labels, scores, weights, &bad), 0);
+	evald_hist_raw_get(one, &one_raw);
+	evald_hist_raw_get(batch, &batch_raw);
+	for (int c = 0; c < 2; c++) {
+		double want = 0.0;
+		for (int i = 0; i < N; i++)
+			if (labels[i] == c)
+				want += weights[i] *
+				        -log(c ? fmin(fmax(scores[i], 0x1p-52), 1 - 0x1p-52)
+				               : 1 - fmin(fmax(scores[i], 0x1p-52), 1 - 0x1p-52));
+		assert_double_equal(one_raw.loss[c], want, 1e-13 * want);
+		assert_double_equal(batch_raw.loss[c], want, 1e-13 * want);
+	}
+	evald_hist_free(one);
+	evald_hist_free(batch);
+}
+
 static void test_footprint_counts_the_bins(void **state)
 {
 	(void)state;
@@ -350,6 +422,8 @@ int main(void)
 	        cmocka_unit_test(test_merge_refuses_different_configurations),
 	        cmocka_unit_test(test_reset_forgets_every_record),
 	        cmocka_unit_test(test_each_cell_sums_its_records_scores),
+	        cmocka_unit_test(test_vector_logs_are_within_4_ulp),
+	        cmocka_unit_test(test_a_batch_sums_the_log_loss_of_its_records),
 	        cmocka_unit_test(test_footprint_counts_the_bins),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
