@@ -1,8 +1,10 @@
 /*
  * Engine ingest: records per second into one stream through
- * evald_hist_observe_batch, for uniform and logit bins, and the time of
- * a full snapshot summary. In process, no sockets: the ceiling for what
- * the daemon can do per core. Prints figures; asserts nothing.
+ * evald_hist_observe_batch, for uniform and logit bins on [0, 1], and for
+ * uniform bins on [0, 2], whose scores are not probabilities and so take
+ * no log loss; and the time of a full snapshot summary. In process, no
+ * sockets: the ceiling for what the daemon can do per core. Prints
+ * figures; asserts nothing.
  *
  *   evald-bench-engine [bins [records]]
  */
@@ -29,7 +31,7 @@ int main(int argc, char **argv)
 		labels[i] = (int)(x & 1);
 		scores[i] = (double)(x >> 11) / 9007199254740992.0;
 	}
-	for (int spacing = 0; spacing < 2; spacing++) {
+	for (int spacing = 0; spacing < 3; spacing++) {
 		struct evald_config cfg = evald_config_default;
 		struct evald_summary sum;
 		evald_hist *s;
@@ -37,7 +39,8 @@ int main(int argc, char **argv)
 		int rounds = 20;
 
 		cfg.bins = bins;
-		cfg.spacing = spacing ? EVALD_SPACING_LOGIT : EVALD_SPACING_UNIFORM;
+		cfg.spacing = spacing == 1 ? EVALD_SPACING_LOGIT : EVALD_SPACING_UNIFORM;
+		cfg.hi = spacing == 2 ? 2.0 : 1.0;
 		if (evald_hist_new(NULL, &cfg, &s) != 0)
 			return 1;
 		double t = ((double)evald_clock_mono_ns() / 1e9);
@@ -51,9 +54,9 @@ int main(int argc, char **argv)
 		}
 		if (sum.records != (uint64_t)rounds * n)
 			return 1;
-		printf("%-7s %u bins: %6.1f M records/s   summary (AP, AUC, bounds, best F1) %.1f "
-		       "us\n",
-		       spacing ? "logit" : "uniform", bins, rate / 1e6,
+		printf("%-7s %u bins on [0, %g]: %6.1f M records/s   summary (AP, AUC, bounds, best F1) "
+		       "%.1f us\n",
+		       spacing == 1 ? "logit" : "uniform", bins, cfg.hi, rate / 1e6,
 		       (((double)evald_clock_mono_ns() / 1e9) - t) / 100 * 1e6);
 		evald_hist_free(s);
 	}

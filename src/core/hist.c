@@ -623,48 +623,121 @@ static inline void sums_add(struct batch_sums *b, size_t band, int label, double
 	}
 }
 
+#define LOSS_CHUNK 256 /* records whose log loss terms are summed at once */
+
 /*
- * Adds the batch's log loss terms to loss[], per class. A loop of its
- * own, 256 records at a time, in passes simple enough for the compiler
- * to run as vectors: each record's probability of its class (clipped
- * only where a score comes within eps of 0 or 1), their logs
- * (evald__logs), and the per-class sums, four apart so that no addition
- * waits on the one before. Adds exactly the terms evald__loss gives,
- * within the vector log's 4 ulp.
+ * The probability of its class of each of m records (x or 1 - x, clipped
+ * to [eps, 1 - eps] only where a score comes that close to 0 or 1), and
+ * the class as 0 or 1, in passes the compiler runs as vectors.
+ */
+static void loss_probs(size_t m, const int *l, const double *x, double *p, double *pos)
+{
+	long clip = 0;
+	size_t i;
+
+	for (i = 0; i < m; i++)
+		pos[i] = l[i];
+	for (i = 0; i < m; i++) /* x or 1 - x, exactly: a select as arithmetic */
+		p[i] = pos[i] * x[i] + (1.0 - pos[i]) * (1.0 - x[i]);
+	for (i = 0; i < m; i++)
+		clip += (x[i] < EVALD__LOSS_EPS) | (x[i] > 1.0 - EVALD__LOSS_EPS);
+	for (i = 0; clip && i < m; i++)
+		p[i] = evald__loss_p(l[i], x[i]);
+}
+
+/*
+ * Sum of log p over unweighted records, per class, without a log each:
+ * p = m 2^e with m in [1, 2), so the sum is ln 2 times the sum of the e
+ * (exact) plus the log of the product of the m. Four products per class,
+ * of at most LOSS_CHUNK / 4 m each, stay below 2^64. Each multiplication
+ * rounds by at most 2^-53 of the product, so each record adds at most
+ * 2^-53 to the sum's error beyond what its own log would.
+ */
+static void log_sums_unweighted(size_t m, const double *p, const double *pos, double sum[2])
+{
+	double f[2][LOSS_CHUNK], e[2][LOSS_CHUNK], prod[2][4], exps[2][4], logs[8];
+	size_t i;
+
+	for (i = 0; i < m; i++) {
+		uint64_t b, mb, eb;
+		double mant, ev;
+		memcpy(&b, &p[i], sizeof(b));
+		mb = (b & 0xfffffffffffffull) | 0x3ff0000000000000ull; /* m in [1, 2) */
+		eb = (b >> 52) | 0x4330000000000000ull;                /* 2^52 + 1023 + e */
+		memcpy(&mant, &mb, sizeof(mant));
+		memcpy(&ev, &eb, sizeof(ev));
+		ev -= 0x1p52 + 1023.0;
+		/* pos m + (1 - pos) is m or 1, exactly; pos e is e or 0 */
+		f[1][i] = pos[i] * mant + (1.0 - pos[i]);
+		f[0][i] = (1.0 - pos[i]) * mant + pos[i];
+		e[1][i] = pos[i] * ev;
+		e[0][i] = (1.0 - pos[i]) * ev;
+	}
+	for (; i % 4; i++) /* pad to four: factors of 1, exponents of 0 */
+		f[0][i] = f[1][i] = 1.0, e[0][i] = e[1][i] = 0.0;
+	for (int c = 0; c < 2; c++) {
+		const double *fc = f[c], *ec = e[c];
+		double p0 = fc[0], p1 = fc[1], p2 = fc[2], p3 = fc[3];
+		double e0 = ec[0], e1 = ec[1], e2 = ec[2], e3 = ec[3];
+		for (size_t j = 4; j < i; j += 4) {
+			p0 *= fc[j], p1 *= fc[j + 1], p2 *= fc[j + 2], p3 *= fc[j + 3];
+			e0 += ec[j], e1 += ec[j + 1], e2 += ec[j + 2], e3 += ec[j + 3];
+		}
+		prod[c][0] = p0, prod[c][1] = p1, prod[c][2] = p2, prod[c][3] = p3;
+		exps[c][0] = e0, exps[c][1] = e1, exps[c][2] = e2, exps[c][3] = e3;
+	}
+	evald__logs(8, &prod[0][0], logs);
+	for (int c = 0; c < 2; c++) {
+		/* ln 2 in two parts, the first short enough that E times it is exact */
+		double E = (exps[c][0] + exps[c][1]) + (exps[c][2] + exps[c][3]);
+		sum[c] += E * 6.93147180369123816490e-01 +
+		          (E * 1.90821492927058770002e-10 +
+		           ((logs[4 * c] + logs[4 * c + 1]) + (logs[4 * c + 2] + logs[4 * c + 3])));
+	}
+}
+
+/* Sum of w log p per class, a log each, taken by vector (evald__logs). */
+static void log_sums_weighted(size_t m, const double *p, const double *pos, const double *w,
+                              double sum[2])
+{
+	double lg[LOSS_CHUNK], part[2][4] = {{0.0}};
+	size_t i;
+
+	evald__logs(m, p, lg);
+	for (i = 0; i < m; i++)
+		lg[i] *= w[i];
+	for (i = 0; i + 4 <= m; i += 4)
+		for (int k = 0; k < 4; k++) { /* four sums apart: no addition waits on the last */
+			part[1][k] += lg[i + k] * pos[i + k];
+			part[0][k] += lg[i + k] * (1.0 - pos[i + k]);
+		}
+	for (; i < m; i++) {
+		part[1][0] += lg[i] * pos[i];
+		part[0][0] += lg[i] * (1.0 - pos[i]);
+	}
+	for (int c = 0; c < 2; c++)
+		sum[c] += (part[c][0] + part[c][1]) + (part[c][2] + part[c][3]);
+}
+
+/*
+ * Adds the batch's log loss terms, -log p, to loss[] per class, a chunk
+ * of records at a time, in loops the compiler runs as vectors.
  */
 static void loss_add(double loss[2], size_t n, const int *labels, const double *scores,
                      const double *weights)
 {
-	double p[256], lg[256], pos[256], sum[2][4] = {{0.0}};
+	double p[LOSS_CHUNK], pos[LOSS_CHUNK], sum[2] = {0.0, 0.0};
 
-	for (size_t at = 0; at < n; at += 256) {
-		size_t m = n - at < 256 ? n - at : 256, i;
-		const int *l = labels + at;
-		const double *x = scores + at, *w = weights ? weights + at : NULL;
-		long clip = 0;
-		for (i = 0; i < m; i++)
-			pos[i] = l[i];
-		for (i = 0; i < m; i++) /* x or 1 - x, exactly: a select as arithmetic */
-			p[i] = pos[i] * x[i] + (1.0 - pos[i]) * (1.0 - x[i]);
-		for (i = 0; i < m; i++)
-			clip += (x[i] < EVALD__LOSS_EPS) | (x[i] > 1.0 - EVALD__LOSS_EPS);
-		for (i = 0; clip && i < m; i++)
-			p[i] = evald__loss_p(l[i], x[i]);
-		evald__logs(m, p, lg);
-		for (i = 0; w && i < m; i++)
-			lg[i] *= w[i];
-		for (i = 0; i + 4 <= m; i += 4)
-			for (int k = 0; k < 4; k++) {
-				sum[1][k] += lg[i + k] * pos[i + k];
-				sum[0][k] += lg[i + k] * (1.0 - pos[i + k]);
-			}
-		for (; i < m; i++) {
-			sum[1][0] += lg[i] * pos[i];
-			sum[0][0] += lg[i] * (1.0 - pos[i]);
-		}
+	for (size_t at = 0; at < n; at += LOSS_CHUNK) {
+		size_t m = n - at < LOSS_CHUNK ? n - at : LOSS_CHUNK;
+		loss_probs(m, labels + at, scores + at, p, pos);
+		if (weights)
+			log_sums_weighted(m, p, pos, weights + at, sum);
+		else
+			log_sums_unweighted(m, p, pos, sum);
 	}
-	for (int c = 0; c < 2; c++) /* the sums are of log p; the terms are -log p */
-		loss[c] -= (sum[c][0] + sum[c][1]) + (sum[c][2] + sum[c][3]);
+	loss[0] -= sum[0];
+	loss[1] -= sum[1];
 }
 
 /*

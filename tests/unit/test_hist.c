@@ -349,40 +349,52 @@ static void test_vector_logs_are_within_4_ulp(void **state)
 			fail_msg("log(%a) = %a, not %a", x[i], out[i], log(x[i]));
 }
 
-/* A batch's log loss is the sum of scikit-learn's terms, one by one, whatever the batch. */
+/*
+ * A batch's log loss is the sum of scikit-learn's terms, one by one,
+ * weighted (a log each) or not (logs of products), with scores at 0, 1
+ * and within eps of them.
+ */
 static void test_a_batch_sums_the_log_loss_of_its_records(void **state)
 {
 	(void)state;
-	enum { N = 1000 };
+	enum { N = 1003 };
 	static int labels[N];
 	static double scores[N], weights[N];
-	struct evald_hist_raw one_raw, batch_raw;
-	evald_hist *one, *batch;
+	struct evald_hist_raw raw[3];
+	evald_hist *h[3];
 	size_t bad;
 
-	assert_int_equal(evald_hist_new(NULL, &evald_config_default, &one), 0);
-	assert_int_equal(evald_hist_new(NULL, &evald_config_default, &batch), 0);
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(evald_hist_new(NULL, &evald_config_default, &h[k]), 0);
 	for (int i = 0; i < N; i++) {
 		labels[i] = test_uniform01() < 0.5;
-		scores[i] = i % 97 == 0 ? 0.0 : i % 89 == 0 ? 1.0 : test_uniform01();
+		scores[i] = i % 97 == 0   ? 0.0
+		            : i % 89 == 0 ? 1.0
+		            : i % 83 == 0 ? 0x1p-60
+		            : i % 79 == 0 ? 1.0 - 0x1p-53
+		                          : test_uniform01();
 		weights[i] = 0.5 + test_uniform01();
-		assert_int_equal(evald_hist_observe(one, labels[i], scores[i], weights[i]), 0);
+		assert_int_equal(evald_hist_observe(h[0], labels[i], scores[i], weights[i]), 0);
 	}
-	assert_int_equal(evald_hist_observe_batch(batch, N, labels, scores, weights, &bad), 0);
-	evald_hist_raw_get(one, &one_raw);
-	evald_hist_raw_get(batch, &batch_raw);
+	assert_int_equal(evald_hist_observe_batch(h[1], N, labels, scores, weights, &bad), 0);
+	assert_int_equal(evald_hist_observe_batch(h[2], N, labels, scores, NULL, &bad), 0);
+	for (int k = 0; k < 3; k++)
+		evald_hist_raw_get(h[k], &raw[k]);
 	for (int c = 0; c < 2; c++) {
-		double want = 0.0;
-		for (int i = 0; i < N; i++)
-			if (labels[i] == c)
-				want += weights[i] *
-				        -log(c ? fmin(fmax(scores[i], 0x1p-52), 1 - 0x1p-52)
-				               : 1 - fmin(fmax(scores[i], 0x1p-52), 1 - 0x1p-52));
-		assert_double_equal(one_raw.loss[c], want, 1e-13 * want);
-		assert_double_equal(batch_raw.loss[c], want, 1e-13 * want);
+		double want = 0.0, unweighted = 0.0;
+		for (int i = 0; i < N; i++) {
+			double p = fmin(fmax(scores[i], 0x1p-52), 1 - 0x1p-52);
+			if (labels[i] == c) {
+				want += weights[i] * -log(c ? p : 1 - p);
+				unweighted += -log(c ? p : 1 - p);
+			}
+		}
+		assert_double_equal(raw[0].loss[c], want, 1e-13 * want);
+		assert_double_equal(raw[1].loss[c], want, 1e-13 * want);
+		assert_double_equal(raw[2].loss[c], unweighted, 1e-13 * unweighted);
 	}
-	evald_hist_free(one);
-	evald_hist_free(batch);
+	for (int k = 0; k < 3; k++)
+		evald_hist_free(h[k]);
 }
 
 static void test_footprint_counts_the_bins(void **state)
