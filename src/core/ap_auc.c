@@ -42,20 +42,33 @@ static double run_untied(double tp, double fp, double p)
 	return fp > 0.0 ? p - fp * log1p(p / (tp + fp)) : p;
 }
 
-#define DISCRETE_MAX 64 /* positives in a bin up to which AP sums their steps one by one */
+#define DISCRETE_MAX 8 /* positives in a bin up to which AP sums their steps one by one */
+
+/*
+ * The offset that makes an integral over a bin's positives stand for
+ * the step sum scikit-learn takes: the i-th of p unweighted positives
+ * counts i positives at or above it, and the midpoint rule puts it at
+ * i - 1/2 along the integral, so the integrand counts half a positive
+ * more. Weighted records (a p that is not whole) get the plain integral.
+ */
+static double step_offset(double p)
+{
+	return p == floor(p) ? 0.5 : 0.0;
+}
 
 /*
  * P times the AP share of p positives after tp, fp, with no ties among
  * them and no negative between them: for a whole p up to DISCRETE_MAX,
  * the step sum itself, sum over i of (tp + i) / (tp + fp + i), exact for
- * unweighted records of distinct scores; else the integral.
+ * unweighted records of distinct scores; else the integral with the
+ * step offset, in closed form. Within run_untied and run_tied.
  */
 static double run_steps(double tp, double fp, double p)
 {
 	double sum = 0.0;
 
 	if (!(p == floor(p) && p <= DISCRETE_MAX))
-		return run_untied(tp, fp, p);
+		return run_untied(tp + step_offset(p), fp, p);
 	for (double i = 1.0; i <= p; i++)
 		sum += (tp + i) / (tp + fp + i);
 	return sum;
@@ -126,8 +139,8 @@ static double share_above(const struct mixed_bin *m, int c, double v)
  * tp, fp, the classes spread as struct mixed_bin says. For a whole p up
  * to DISCRETE_MAX, the step sum: positive i where the share of the
  * positives above it is (i - 1/2) / p (a root of share_above). Else the
- * integral of precision over the positives, by 8-point Gauss-Legendre
- * (the integrand is a ratio of quadratics).
+ * integral of precision over the positives, with the step offset, by
+ * 8-point Gauss-Legendre (the integrand is a ratio of quadratics).
  */
 static double mixed_ap(const struct mixed_bin *m, double tp, double fp, double p, double n)
 {
@@ -135,7 +148,7 @@ static double mixed_ap(const struct mixed_bin *m, double tp, double fp, double p
 	                               0.9602898564975363};
 	static const double weight[4] = {0.3626837833783620, 0.3137066458778873, 0.2223810344533745,
 	                                 0.1012285362903763};
-	double a = m->slope[1], b = 1.0 - a / 2, sum = 0.0;
+	double a = m->slope[1], b = 1.0 - a / 2, sum = 0.0, half = step_offset(p);
 
 	if (p == floor(p) && p <= DISCRETE_MAX) {
 		for (double i = 1.0; i <= p; i++) {
@@ -149,7 +162,7 @@ static double mixed_ap(const struct mixed_bin *m, double tp, double fp, double p
 	}
 	for (int i = 0; i < 8; i++) {
 		double v = 0.5 + (i < 4 ? -0.5 : 0.5) * node[i % 4];
-		double t = tp + p * share_above(m, 1, v), f = fp + n * share_above(m, 0, v);
+		double t = tp + half + p * share_above(m, 1, v), f = fp + n * share_above(m, 0, v);
 		sum += weight[i % 4] * 0.5 * (t + f > 0.0 ? t / (t + f) : 1.0) *
 		       (1.0 + a * (v - 0.5));
 	}

@@ -518,8 +518,12 @@ int evald_record_check(int label, double score, double weight)
 	return 0;
 }
 
-/* Counts a record in cell i (bin and class), or s's log, and band i of s; false if no room. */
-static inline bool add_at(evald_hist *s, size_t cell, size_t band, int label, double x, double w)
+/*
+ * Counts a record in cell i (bin and class), or s's log, and band i of s,
+ * with its log loss term (w times it); false if no room.
+ */
+static inline bool add_at(evald_hist *s, size_t cell, size_t band, int label, double x, double w,
+                          double loss)
 {
 	if (s->cells)
 		cell_add(&s->cells[cell], x, w);
@@ -530,8 +534,7 @@ static inline bool add_at(evald_hist *s, size_t cell, size_t band, int label, do
 	s->score_sum[label] += w * x;
 	s->weight_sq[label] += w * w;
 	s->score_sq[label] += w * x * x;
-	if (s->probs)
-		s->loss[label] += w * evald__loss(label, x);
+	s->loss[label] += loss;
 	s->records++;
 	s->out_of_range += (x < s->cfg.lo) | (x > s->cfg.hi);
 	return true;
@@ -542,10 +545,12 @@ bool evald__hist_add2(evald_hist *s, evald_hist *also, int label, double x, doub
 	const double *t = s->cfg.thresholds;
 	size_t cell = 2 * (size_t)evald_hist_bin(s, x) + (size_t)label, j = 0;
 
+	double loss = s->probs ? w * evald__loss(label, x) : 0.0; /* one log for both */
+
 	for (uint32_t i = 0; i < s->cfg.nthresholds; i++)
 		j += x >= t[i];
-	add_at(s, cell, 2 * j + (size_t)label, label, x, w); /* s has cells: it cannot fail */
-	return !also || add_at(also, cell, 2 * j + (size_t)label, label, x, w);
+	add_at(s, cell, 2 * j + (size_t)label, label, x, w, loss); /* s has cells: it cannot fail */
+	return !also || add_at(also, cell, 2 * j + (size_t)label, label, x, w, loss);
 }
 
 /* Adds what a batch added to s's per-class and per-band sums, kept in locals meanwhile. */
