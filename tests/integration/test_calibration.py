@@ -35,6 +35,17 @@ def observe(c, stream, y, s, w=None):
         assert reply["ok"], reply
 
 
+def calibrations(tmp_path, y, s, *specs, w=None, extra=""):
+    """The calibration each spec asks for, of one stream "m" of the records (y, s, w)."""
+    d = Daemon(tmp_path, extra=extra)
+    try:
+        with d.client("unix") as c:
+            observe(c, "m", y, s, w)
+            return [snapshot(c, "m", **spec)["calibration"] for spec in specs]
+    finally:
+        assert d.stop() == 0
+
+
 def oracle(y, s, w, lo, hi, last):
     """n, mean score, fraction positive of the records in [lo, hi) (or [lo, hi] for the last)."""
     inside = (s >= lo) & ((s <= hi) if last else (s < hi))
@@ -59,49 +70,36 @@ def oracle_ece(y, s, w, edges):
 
 def test_uniform_groups_are_sklearns_calibration_curve(tmp_path):
     y, s = miscalibrated(1)
-    d = Daemon(tmp_path)
-    try:
-        with d.client("unix") as c:
-            observe(c, "m", y, s)
-            cal = snapshot(c, "m")["calibration"]  # the defaults: 10 uniform groups
-            cal20 = snapshot(c, "m", bins=20, strategy="uniform")["calibration"]
-        for k, got in ((10, cal), (20, cal20)):
-            prob_true, prob_pred = calibration_curve(y, s, n_bins=k, strategy="uniform")
-            groups = got["bins"]
-            assert len(groups) == len(prob_true)
-            assert [g["mean_score"] for g in groups] == pytest.approx(prob_pred, rel=1e-12,
-                                                                       abs=1e-15)
-            assert [g["fraction_positive"] for g in groups] == pytest.approx(prob_true,
-                                                                              rel=1e-12)
-            assert all(g["exact"] for g in groups)
-            counts = np.bincount(np.searchsorted(np.linspace(0, 1, k + 1)[1:-1], s))
-            counts = counts[counts > 0]
-            assert [g["n"] for g in groups] == counts.tolist()
-            ece = np.sum(counts / len(y) * np.abs(prob_true - prob_pred))
-            assert got["ece"] == pytest.approx(ece, rel=1e-12)
-            assert got["ece_bounds"] == [got["ece"], got["ece"]]
-            assert got["mce"] == pytest.approx(np.max(np.abs(prob_true - prob_pred)), rel=1e-12)
-            for g in groups:
-                lo, hi = g["fraction_positive_ci"]
-                assert lo <= g["fraction_positive"] <= hi and lo < hi
-    finally:
-        assert d.stop() == 0
+    # {} takes the defaults: 10 uniform groups.
+    cals = calibrations(tmp_path, y, s, {}, {"bins": 20, "strategy": "uniform"})
+    for k, got in zip((10, 20), cals):
+        prob_true, prob_pred = calibration_curve(y, s, n_bins=k, strategy="uniform")
+        groups = got["bins"]
+        assert len(groups) == len(prob_true)
+        assert [g["mean_score"] for g in groups] == pytest.approx(prob_pred, rel=1e-12,
+                                                                   abs=1e-15)
+        assert [g["fraction_positive"] for g in groups] == pytest.approx(prob_true, rel=1e-12)
+        assert all(g["exact"] for g in groups)
+        counts = np.bincount(np.searchsorted(np.linspace(0, 1, k + 1)[1:-1], s))
+        counts = counts[counts > 0]
+        assert [g["n"] for g in groups] == counts.tolist()
+        ece = np.sum(counts / len(y) * np.abs(prob_true - prob_pred))
+        assert got["ece"] == pytest.approx(ece, rel=1e-12)
+        assert got["ece_bounds"] == [got["ece"], got["ece"]]
+        assert got["mce"] == pytest.approx(np.max(np.abs(prob_true - prob_pred)), rel=1e-12)
+        for g in groups:
+            lo, hi = g["fraction_positive_ci"]
+            assert lo <= g["fraction_positive"] <= hi and lo < hi
 
 
 def test_empty_groups_are_left_out_as_sklearn_does(tmp_path):
     rng = np.random.default_rng(2)
     s = np.concatenate([rng.uniform(0.05, 0.25, 3000), rng.uniform(0.75, 0.95, 3000)])
     y = (rng.random(6000) < s).astype(int)
-    d = Daemon(tmp_path)
-    try:
-        with d.client("unix") as c:
-            observe(c, "gap", y, s)
-            groups = snapshot(c, "gap", bins=10)["calibration"]["bins"]
-        prob_true, prob_pred = calibration_curve(y, s, n_bins=10)
-        assert len(groups) == len(prob_true) == 6  # groups 3 to 6 hold no score
-        assert [g["mean_score"] for g in groups] == pytest.approx(prob_pred, rel=1e-12)
-    finally:
-        assert d.stop() == 0
+    (cal,) = calibrations(tmp_path, y, s, {"bins": 10})
+    prob_true, prob_pred = calibration_curve(y, s, n_bins=10)
+    assert len(cal["bins"]) == len(prob_true) == 6  # groups 3 to 6 hold no score
+    assert [g["mean_score"] for g in cal["bins"]] == pytest.approx(prob_pred, rel=1e-12)
 
 
 @pytest.mark.parametrize("config,groups", [
@@ -112,30 +110,25 @@ def test_empty_groups_are_left_out_as_sklearn_does(tmp_path):
 def test_boundaries_inside_bins_are_placed_and_bounded(tmp_path, config, groups):
     y, s = miscalibrated(3)
     w = np.random.default_rng(4).uniform(0.5, 2.0, len(y))
-    d = Daemon(tmp_path, extra=f'[stream "m"]\n{config}\n')
-    try:
-        with d.client("unix") as c:
-            observe(c, "m", y, s, w)
-            cal = snapshot(c, "m", bins=groups)["calibration"]
-        # The ECE of the groups cut exactly at g / groups lies within the bounds.
-        ece, _ = oracle_ece(y, s, w, np.arange(groups + 1) / groups)
-        lo, hi = cal["ece_bounds"]
-        assert lo - 1e-12 <= ece <= hi + 1e-12
-        assert lo <= cal["ece"] <= hi
-        # Each group is exact on its own edges: n, mean score and fraction positive.
-        for i, g in enumerate(cal["bins"]):
-            n, mean, frac = oracle(y, s, w, g["lo"], g["hi"], i == len(cal["bins"]) - 1)
-            assert g["n"] == pytest.approx(n, rel=1e-12)
-            assert g["mean_score"] == pytest.approx(mean, rel=1e-12)
-            assert g["fraction_positive"] == pytest.approx(frac, rel=1e-12)
-        assert not all(g["exact"] for g in cal["bins"])
-        # ECE and MCE from the groups as reported.
-        edges = [g["lo"] for g in cal["bins"]] + [cal["bins"][-1]["hi"]]
-        ece_reported, mce = oracle_ece(y, s, w, np.array(edges))
-        assert cal["ece"] == pytest.approx(ece_reported, rel=1e-9)
-        assert cal["mce"] == pytest.approx(mce, rel=1e-9)
-    finally:
-        assert d.stop() == 0
+    (cal,) = calibrations(tmp_path, y, s, {"bins": groups}, w=w,
+                          extra=f'[stream "m"]\n{config}\n')
+    # The ECE of the groups cut exactly at g / groups lies within the bounds.
+    ece, _ = oracle_ece(y, s, w, np.arange(groups + 1) / groups)
+    lo, hi = cal["ece_bounds"]
+    assert lo - 1e-12 <= ece <= hi + 1e-12
+    assert lo <= cal["ece"] <= hi
+    # Each group is exact on its own edges: n, mean score and fraction positive.
+    for i, g in enumerate(cal["bins"]):
+        n, mean, frac = oracle(y, s, w, g["lo"], g["hi"], i == len(cal["bins"]) - 1)
+        assert g["n"] == pytest.approx(n, rel=1e-12)
+        assert g["mean_score"] == pytest.approx(mean, rel=1e-12)
+        assert g["fraction_positive"] == pytest.approx(frac, rel=1e-12)
+    assert not all(g["exact"] for g in cal["bins"])
+    # ECE and MCE from the groups as reported.
+    edges = [g["lo"] for g in cal["bins"]] + [cal["bins"][-1]["hi"]]
+    ece_reported, mce = oracle_ece(y, s, w, np.array(edges))
+    assert cal["ece"] == pytest.approx(ece_reported, rel=1e-9)
+    assert cal["mce"] == pytest.approx(mce, rel=1e-9)
 
 
 def test_a_boundary_inside_a_bin_whose_records_lie_on_one_side_is_exact(tmp_path):
@@ -145,41 +138,28 @@ def test_a_boundary_inside_a_bin_whose_records_lie_on_one_side_is_exact(tmp_path
     s = rng.random(10000)
     s = s[(np.floor(s * 1000) != 333) & (np.floor(s * 1000) != 666)]
     y = (rng.random(len(s)) < s).astype(int)
-    d = Daemon(tmp_path)
-    try:
-        with d.client("unix") as c:
-            observe(c, "m", y, s)
-            cal = snapshot(c, "m", bins=3)["calibration"]
-        prob_true, prob_pred = calibration_curve(y, s, n_bins=3)
-        assert all(g["exact"] for g in cal["bins"])
-        assert cal["ece_bounds"][0] == cal["ece_bounds"][1] == cal["ece"]
-        assert [g["mean_score"] for g in cal["bins"]] == pytest.approx(prob_pred, rel=1e-12)
-        assert [g["fraction_positive"] for g in cal["bins"]] == pytest.approx(prob_true,
-                                                                              rel=1e-12)
-    finally:
-        assert d.stop() == 0
+    (cal,) = calibrations(tmp_path, y, s, {"bins": 3})
+    prob_true, prob_pred = calibration_curve(y, s, n_bins=3)
+    assert all(g["exact"] for g in cal["bins"])
+    assert cal["ece_bounds"][0] == cal["ece_bounds"][1] == cal["ece"]
+    assert [g["mean_score"] for g in cal["bins"]] == pytest.approx(prob_pred, rel=1e-12)
+    assert [g["fraction_positive"] for g in cal["bins"]] == pytest.approx(prob_true, rel=1e-12)
 
 
 def test_quantile_groups_hold_equal_shares_on_bin_edges(tmp_path):
     y, s = miscalibrated(6)
-    d = Daemon(tmp_path)
-    try:
-        with d.client("unix") as c:
-            observe(c, "m", y, s)
-            cal = snapshot(c, "m", bins=8, strategy="quantile")["calibration"]
-        groups = cal["bins"]
-        assert len(groups) == 8
-        w = np.ones(len(y))
-        for i, g in enumerate(groups):
-            n, mean, frac = oracle(y, s, w, g["lo"], g["hi"], i == len(groups) - 1)
-            assert g["n"] == n and g["exact"]
-            assert g["mean_score"] == pytest.approx(mean, rel=1e-12)
-            assert g["fraction_positive"] == pytest.approx(frac, rel=1e-12)
-            # A share of N / 8, give or take a bin's records (1000 bins: about 20 each).
-            assert abs(n - len(y) / 8) < 200
-        assert cal["ece_bounds"] == [cal["ece"], cal["ece"]]
-    finally:
-        assert d.stop() == 0
+    (cal,) = calibrations(tmp_path, y, s, {"bins": 8, "strategy": "quantile"})
+    groups = cal["bins"]
+    assert len(groups) == 8
+    w = np.ones(len(y))
+    for i, g in enumerate(groups):
+        n, mean, frac = oracle(y, s, w, g["lo"], g["hi"], i == len(groups) - 1)
+        assert g["n"] == n and g["exact"]
+        assert g["mean_score"] == pytest.approx(mean, rel=1e-12)
+        assert g["fraction_positive"] == pytest.approx(frac, rel=1e-12)
+        # A share of N / 8, give or take a bin's records (1000 bins: about 20 each).
+        assert abs(n - len(y) / 8) < 200
+    assert cal["ece_bounds"] == [cal["ece"], cal["ece"]]
 
 
 def test_calibration_is_nil_where_scores_are_not_probabilities(tmp_path):
