@@ -14,7 +14,7 @@
 #include <immintrin.h>
 
 __m128d _ZGVbN2v_log(__m128d x);
-__m256d _ZGVdN4v_log(__m256d x);
+__attribute__((target("avx2"))) __m256d _ZGVdN4v_log(__m256d x);
 
 __attribute__((target("avx2"))) static void logs_avx2(size_t n, const double *x, double *out)
 {
