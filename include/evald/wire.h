@@ -240,7 +240,15 @@ void evald_reply_predicted(msgpack_packer *pk, const msgpack_object *id, size_t 
                            size_t duplicates);
 void evald_reply_labelled(msgpack_packer *pk, const msgpack_object *id, size_t matched,
                           size_t waiting, size_t duplicates);
-void evald_reply_ping(msgpack_packer *pk, const msgpack_object *id, const char *version);
+/* The limits a client sizes its requests by, in a ping reply. */
+struct evald_ping_limits {
+	uint64_t max_batch, max_message_bytes;
+	uint32_t max_clock_skew;
+};
+
+/* The version, and the limits unless they are NULL (HTTP's /healthz gives none). */
+void evald_reply_ping(msgpack_packer *pk, const msgpack_object *id, const char *version,
+                      const struct evald_ping_limits *limits);
 void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const evald_registry *r);
 void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struct evald_stats *st);
 void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,

@@ -174,11 +174,20 @@ static void pack_score_histogram(msgpack_packer *pk, const evald_hist *h)
 	}
 }
 
-void evald_reply_ping(msgpack_packer *pk, const msgpack_object *id, const char *version)
+void evald_reply_ping(msgpack_packer *pk, const msgpack_object *id, const char *version,
+                      const struct evald_ping_limits *limits)
 {
-	open_reply(pk, id, true, 1);
+	open_reply(pk, id, true, 1 + (limits ? 3 : 0));
 	evald_pack_str(pk, "version");
 	evald_pack_str(pk, version);
+	if (!limits)
+		return;
+	evald_pack_str(pk, "max_batch");
+	msgpack_pack_uint64(pk, limits->max_batch);
+	evald_pack_str(pk, "max_message_bytes");
+	msgpack_pack_uint64(pk, limits->max_message_bytes);
+	evald_pack_str(pk, "max_clock_skew");
+	msgpack_pack_uint32(pk, limits->max_clock_skew);
 }
 
 /* Three fields: n, positives and negatives. */

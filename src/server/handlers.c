@@ -598,7 +598,11 @@ static void stats(struct evald_conn *c, const struct evald_request *req)
 
 static void ping(struct evald_conn *c, const struct evald_request *req)
 {
-	evald_reply_ping(&c->pk, req->id, EVALD_VERSION);
+	const struct evald_server_config *cfg = c->peer.server->cfg;
+	const struct evald_ping_limits limits = {cfg->max_batch, cfg->max_message_bytes,
+	                                         cfg->max_clock_skew};
+
+	evald_reply_ping(&c->pk, req->id, EVALD_VERSION, &limits);
 }
 
 /* One function per op: adding an op means a row here and one in the decoder's table. */

@@ -177,7 +177,7 @@ static void route(struct evald_http_request *r, void *ctx)
 		if (route.endpoint == EVALD_HTTP_STREAMS)
 			evald_reply_streams(&pk, NULL, s->streams);
 		else
-			evald_reply_ping(&pk, NULL, EVALD_VERSION);
+			evald_reply_ping(&pk, NULL, EVALD_VERSION, NULL);
 		respond_json(c, 200, evald_packed_to_json(sb.data, sb.size), route.keep_alive,
 		             route.head);
 		msgpack_sbuffer_destroy(&sb);

@@ -79,7 +79,9 @@ def test_compact_records_go_to_the_current_stream(daemon):
         assert c.request({"op": "use", "stream": "third", "id": "u"}) == {"ok": True, "id": "u"}
         c.send([1, 0.1])
         c.send({"op": "observe", "label": 0, "score": 0.4})  # the current stream too
-        assert c.request({"op": "ping", "id": 1}) == {"ok": True, "id": 1, "version": "0.1.0"}
+        assert c.request({"op": "ping", "id": 1}) == {
+            "ok": True, "id": 1, "version": "0.1.0", "max_batch": 100000,
+            "max_message_bytes": 1 << 20, "max_clock_skew": 60}
         streams = {s["name"]: s for s in c.request({"op": "streams"})["streams"]}
         assert streams["default"] == {"name": "default", "n": 4, "positives": 2, "negatives": 2}
         assert streams["other"]["n"] == 1 and streams["other"]["negatives"] == 1

@@ -227,8 +227,15 @@ static void test_streams_stats_ping_and_accepted_replies(void **state)
 	assert_str(get(r, "id"), "abc");
 	assert_int_equal(get(r, "accepted")->via.u64, 12);
 	msgpack_sbuffer_clear(&sbuf);
-	evald_reply_ping(&pk, NULL, "9.9.9");
+	evald_reply_ping(&pk, NULL, "9.9.9", NULL);
 	assert_str(get(packed(), "version"), "9.9.9");
+	msgpack_sbuffer_clear(&sbuf);
+	const struct evald_ping_limits limits = {5000, 1 << 20, 60};
+	evald_reply_ping(&pk, NULL, "9.9.9", &limits);
+	r = packed();
+	assert_int_equal(get(r, "max_batch")->via.u64, 5000);
+	assert_int_equal(get(r, "max_message_bytes")->via.u64, 1 << 20);
+	assert_int_equal(get(r, "max_clock_skew")->via.u64, 60);
 }
 
 int main(void)
