@@ -119,6 +119,11 @@ class Client:
             except EvaldConnectionError:
                 if attempt or not retry:
                     raise
+        if "id" not in reply and not reply.get("ok", False):
+            # An error evald could not tie to a request (message_too_large,
+            # invalid_msgpack, too_many_connections): it closes the connection.
+            self._conn.close()
+            raise from_reply(reply.get("error", {}))
         if reply.get("id") != request["id"]:
             self._conn.close()
             raise EvaldConnectionError(f"evald answered request {reply.get('id')!r}, "

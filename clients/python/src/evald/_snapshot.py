@@ -81,7 +81,7 @@ class Snapshot:
     """
 
     def __init__(self, reply: Mapping[str, Any]) -> None:
-        self._reply = dict(reply)
+        self._reply = {k: v for k, v in reply.items() if k not in ("ok", "id")}
         r = self._reply
         self.stream: str = r["stream"]
         self.window: str = r["window"]
@@ -151,5 +151,5 @@ class Snapshot:
         return fpr, tpr, thresholds
 
     def to_dict(self) -> dict[str, Any]:
-        """The reply as evald sent it."""
+        """The reply as evald sent it, without ``ok`` and the request's ``id``."""
         return dict(self._reply)
