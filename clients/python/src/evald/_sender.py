@@ -34,8 +34,8 @@ class _Batch:
 
 def _copy(values: ArrayLike) -> Any:
     """The caller's values, copied so that changing them later changes nothing here."""
-    if isinstance(values, np.ndarray):
-        return np.array(values, copy=True).reshape(-1)
+    if type(values) is np.ndarray:
+        return values.copy() if values.ndim == 1 else values.reshape(-1).copy()
     return list(values)
 
 
@@ -91,6 +91,7 @@ class Sender:
         self._queued = 0       # records in the queue
         self._in_flight = 0    # records sent, not yet answered
         self._closed = False
+        self._stop = threading.Event()  # set by close: ends a backoff at once
         self._counts = {"sent": 0, "dropped": 0, "reconnects": 0}
         self._errors: collections.Counter[str] = collections.Counter()
         self._ids = itertools.count(1)
@@ -100,9 +101,12 @@ class Sender:
     # -- the caller's side -------------------------------------------------
 
     def _put(self, op: str, stream: str | None, columns: dict[str, Any]) -> None:
-        n = len(next(iter(columns.values())))
-        batch = _Batch(op, stream or self.stream, {k: _copy(v) for k, v in columns.items()
-                                                   if v is not None}, n)
+        copied = {}
+        for k, v in columns.items():
+            if v is not None:
+                copied[k] = _copy(v)
+        n = len(copied["scores"] if "scores" in copied else copied["labels"])
+        batch = _Batch(op, stream or self.stream, copied, n)
         with self._cond:
             if self._closed:
                 self._counts["dropped"] += n
@@ -117,7 +121,8 @@ class Sender:
                     return
             self._queue.append(batch)
             self._queued += n
-            self._cond.notify_all()
+            if len(self._queue) == 1:  # the thread waits only on an empty queue
+                self._cond.notify_all()
 
     def observe(self, y_true: ArrayLike, y_score: ArrayLike, stream: str | None = None,
                 sample_weight: ArrayLike | None = None, times: ArrayLike | None = None) -> None:
@@ -159,6 +164,7 @@ class Sender:
             self._queue.clear()
             self._queued = 0
             self._cond.notify_all()
+        self._stop.set()
         self._thread.join(timeout)
 
     def __enter__(self) -> "Sender":
@@ -229,9 +235,7 @@ class Sender:
             if conn.sock is None:
                 limits = self._connect(conn)
                 if limits is None:
-                    with self._cond:
-                        if not self._closed:
-                            self._cond.wait(backoff)
+                    self._stop.wait(backoff)  # not the condition: callers' puts would wake it
                     backoff = min(backoff * 2, 2.0)
                     continue
                 with self._cond:
@@ -243,31 +247,40 @@ class Sender:
                 conn.close()
 
     def _units(self, batches: list[_Batch], limits: tuple[int, int]) -> list[_Unit]:
-        """The batches' records checked as a Client checks them (a batch with a bad
-        record is counted as refused, by code), joined into requests of one op,
-        stream and column types, each within the server's limits."""
+        """The batches as requests within the server's limits: runs of one op,
+        stream and column types joined first, then checked as a Client checks
+        records, once per run. A run with a bad record is checked batch by batch,
+        and the batches with one are counted as refused, by code."""
         units: list[_Unit] = []
-        for b in batches:
-            try:
-                columns = record_columns(b.op, b.columns.get("ids"), b.columns.get("labels"),
-                                         b.columns.get("scores"), b.columns.get("weights"),
-                                         b.columns.get("times"))
-            except EvaldError as e:
-                self._done(b.n, 0, e.code)
-                continue
-            size = _wire.batch_size(columns, *limits)
-            for start in range(0, b.n, size):
-                part = [_wire.Column(c.name, c.chunk(start, start + size), c.bytes_per_record)
-                        for c in columns]
-                n = len(part[0])
-                last = units[-1] if units else None
-                if (last and last.op == b.op and last.stream == b.stream and
-                        last.n + n <= size and _same_types(last.parts[0], part)):
-                    last.parts.append(part)
-                    last.n += n
-                else:
-                    units.append(_Unit(b.op, b.stream, [part], n))
+        run: list[_Batch] = []
+        for b in batches + [None]:  # type: ignore[list-item]
+            if run and (b is None or b.op != run[0].op or b.stream != run[0].stream or
+                        not _same_types(run[0].columns, b.columns) or
+                        sum(r.n for r in run) + b.n > limits[0]):
+                units += self._checked(run, limits)
+                run = []
+            if b is not None:
+                run.append(b)
         return units
+
+    def _checked(self, run: list[_Batch], limits: tuple[int, int]) -> list[_Unit]:
+        """The requests of a run of batches alike, checked whole (or one by one)."""
+        first = run[0]
+        joined = {k: _join([b.columns[k] for b in run]) for k in first.columns}
+        try:
+            columns = record_columns(first.op, joined.get("ids"), joined.get("labels"),
+                                     joined.get("scores"), joined.get("weights"),
+                                     joined.get("times"))
+        except EvaldError as e:
+            if len(run) == 1:
+                self._done(first.n, 0, e.code)
+                return []
+            return [u for b in run for u in self._checked([b], limits)]
+        size = _wire.batch_size(columns, *limits)
+        n = len(columns[0])
+        return [_Unit(first.op, first.stream, [c.chunk(start, start + size) for c in columns],
+                      [c.name for c in columns], min(size, n - start))
+                for start in range(0, n, size)]
 
     def _send(self, conn: _wire.Connection, units: list[_Unit]) -> bool:
         """Sends the units, 256 requests at a time pipelined, reading their answers
@@ -293,33 +306,32 @@ class Sender:
 
 @dataclass
 class _Unit:
-    """Records of one request: runs of checked columns of one op and stream."""
+    """The records of one request: checked columns of one op and stream."""
 
     op: str
     stream: str
-    parts: list[list[_wire.Column]]
+    values: list[Any]
+    names: list[str]
     n: int
 
-    def columns(self) -> dict[str, Any]:
-        names = [c.name for c in self.parts[0]]
-        return {name: _join([p[i].values for p in self.parts]) for i, name in enumerate(names)}
-
     def request(self, request_id: int) -> dict[str, Any]:
-        return {"op": self.op, "stream": self.stream, "id": request_id, **self.columns()}
+        return {"op": self.op, "stream": self.stream, "id": request_id,
+                **dict(zip(self.names, self.values))}
 
     def as_batch(self) -> _Batch:
-        return _Batch(self.op, self.stream, self.columns(), self.n)
+        return _Batch(self.op, self.stream, dict(zip(self.names, self.values)), self.n)
 
 
-def _same_types(a: list[_wire.Column], b: list[_wire.Column]) -> bool:
-    """True if two runs of columns can be joined: the same names, each numpy of one
+def _same_types(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """True if two batches' columns can be joined: the same names, each numpy of one
     dtype or both lists."""
-    if [c.name for c in a] != [c.name for c in b]:
+    if a.keys() != b.keys():
         return False
-    for x, y in zip(a, b):
-        if isinstance(x.values, np.ndarray) != isinstance(y.values, np.ndarray):
+    for k, x in a.items():
+        y = b[k]
+        if isinstance(x, np.ndarray) != isinstance(y, np.ndarray):
             return False
-        if isinstance(x.values, np.ndarray) and x.values.dtype != y.values.dtype:
+        if isinstance(x, np.ndarray) and x.dtype != y.dtype:
             return False
     return True
 
