@@ -210,3 +210,19 @@ def test_address_forms(daemon, monkeypatch):
         assert c.ping() == "0.1.0"
     with pytest.raises(ValueError, match="is not unix:PATH"):
         evald.Client("nonsense")
+
+
+def test_server_limits_raise_limit_errors(tmp_path):
+    d = Daemon(tmp_path, server={"max_memory": "1MiB", "max_connections": 1})
+    try:
+        with evald.Client(f"unix:{d.sock}") as c:
+            with pytest.raises(evald.LimitError) as e:
+                for i in range(100):  # bounded: about 15 streams of 1000 bins fit in 1 MiB
+                    c.observe([1], [0.5], stream=f"s{i}")
+            assert e.value.code == "out_of_memory" and "max_memory" in e.value.message
+            with evald.Client(f"unix:{d.sock}") as second:  # past max_connections
+                with pytest.raises(evald.LimitError) as e:
+                    second.ping()
+                assert e.value.code == "too_many_connections"
+    finally:
+        assert d.stop() == 0, d.log_text()[-2000:]

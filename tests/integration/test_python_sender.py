@@ -118,3 +118,21 @@ def test_a_blocking_sender_waits_for_room_instead_of_dropping(tmp_path, on_full)
             assert sender.stats()["dropped"] == 0 and sender.stats()["sent"] == 20_000
     finally:
         assert d.stop() == 0, d.log_text()[-2000:]
+
+
+def test_a_sender_flushes_at_interpreter_exit(tmp_path):
+    import subprocess
+    d = Daemon(tmp_path)
+    try:
+        src = os.path.join(os.path.dirname(__file__), "../../clients/python/src")
+        script = (f"import sys; sys.path.insert(0, {src!r})\n"
+                  "import evald, numpy as np\n"
+                  f"s = evald.Sender('unix:{d.sock}', stream='exit', flush_interval=5)\n"
+                  "s.observe(np.ones(2500, dtype=bool), np.full(2500, 0.7))\n")  # no flush
+        run = subprocess.run(["/usr/bin/python3", "-c", script], capture_output=True,
+                             text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        with evald.Client(f"unix:{d.sock}") as c:
+            assert c.snapshot(stream="exit").n == 2500
+    finally:
+        assert d.stop() == 0, d.log_text()[-2000:]
