@@ -36,7 +36,7 @@ class Limits(NamedTuple):
     max_clock_skew: int
 
 
-def record_columns(kind: str, ids: ArrayLike, labels: ArrayLike, scores: ArrayLike,
+def record_columns(ids: ArrayLike, labels: ArrayLike, scores: ArrayLike,
                    weights: ArrayLike, times: ArrayLike) -> list[_wire.Column]:
     """The checked columns of an observe, predict or label request, of equal length."""
     columns = []
@@ -192,7 +192,7 @@ class Client:
             Before anything is sent, for a bad label, score, weight or time (``.index``
             names the first) or columns of different lengths: nothing is counted.
         """
-        columns = record_columns("observe", None, y_true, y_score, sample_weight, times)
+        columns = record_columns(None, y_true, y_score, sample_weight, times)
         return sum(int(r["accepted"]) for r in self._batches("observe", stream, columns, False))
 
     def predict(self, ids: ArrayLike, y_score: ArrayLike, stream: str = "default",
@@ -201,7 +201,7 @@ class Client:
         """Sends predictions whose labels come later, by id (a string of 1 to 128
         bytes or an integer from 0 to 2^64 - 1). Sending one again is harmless: evald
         keeps the first and counts the others as duplicates."""
-        columns = record_columns("predict", ids, None, y_score, sample_weight, times)
+        columns = record_columns(ids, None, y_score, sample_weight, times)
         accepted = duplicates = 0
         for r in self._batches("predict", stream, columns, True):
             accepted += int(r["accepted"])
@@ -212,7 +212,7 @@ class Client:
               times: ArrayLike | None = None) -> LabelResult:
         """Sends the labels of earlier (or later) predictions, by id; ``times`` are
         when each outcome became known."""
-        columns = record_columns("label", ids, y_true, None, None, times)
+        columns = record_columns(ids, y_true, None, None, times)
         matched = waiting = duplicates = 0
         for r in self._batches("label", stream, columns, True):
             matched += int(r["matched"])

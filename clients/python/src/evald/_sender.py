@@ -268,7 +268,7 @@ class Sender:
         first = run[0]
         joined = {k: _join([b.columns[k] for b in run]) for k in first.columns}
         try:
-            columns = record_columns(first.op, joined.get("ids"), joined.get("labels"),
+            columns = record_columns(joined.get("ids"), joined.get("labels"),
                                      joined.get("scores"), joined.get("weights"),
                                      joined.get("times"))
         except EvaldError as e:
