@@ -249,7 +249,18 @@ struct evald_ping_limits {
 /* The version, and the limits unless they are NULL (HTTP's /healthz gives none). */
 void evald_reply_ping(msgpack_packer *pk, const msgpack_object *id, const char *version,
                       const struct evald_ping_limits *limits);
-void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const evald_registry *r);
+/* A stream's drift against its configured reference, and the reference's name; false if none. */
+typedef bool evald_drift_reference_fn(const void *ctx, const char *name,
+                                      const evald_series *series, struct evald_drift *out,
+                                      const char **reference);
+
+/*
+ * Every stream: name, totals, last_active, its windows and configured
+ * thresholds, its labels map if it joins, and, unless drift is NULL, its
+ * PSI and KS against its configured reference.
+ */
+void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const evald_registry *r,
+                         evald_drift_reference_fn *drift, const void *ctx);
 void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struct evald_stats *st);
 void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
                           const struct evald_snapshot *snap);

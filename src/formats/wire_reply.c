@@ -201,7 +201,8 @@ static void pack_totals(msgpack_packer *pk, double positives, double negatives)
 	pack_count(pk, negatives);
 }
 
-void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const evald_registry *r)
+void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const evald_registry *r,
+                         evald_drift_reference_fn *drift, const void *ctx)
 {
 	size_t n = evald_registry_count(r);
 
@@ -209,13 +210,44 @@ void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const eva
 	evald_pack_str(pk, "streams");
 	msgpack_pack_array(pk, n);
 	for (size_t i = 0; i < n; i++) {
-		const char *name;
+		const char *name, *reference;
+		const evald_series *s = evald_registry_at(r, i, &name);
+		const evald_join *j = evald_series_join(s);
+		const struct evald_window_config *w = evald_series_window_config(s);
+		const struct evald_config *cfg = evald_hist_config(evald_series_total(s));
 		struct evald_hist_raw raw; /* the totals only: no need for AP and AUC here */
-		evald_hist_raw_get(evald_series_total(evald_registry_at(r, i, &name)), &raw);
-		msgpack_pack_map(pk, 4);
+		struct evald_drift d;
+		bool drifted = drift && drift(ctx, name, s, &d, &reference);
+		evald_hist_raw_get(evald_series_total(s), &raw);
+		msgpack_pack_map(pk, 8 + (j != NULL) + drifted);
 		evald_pack_str(pk, "name");
 		evald_pack_str(pk, name);
 		pack_totals(pk, raw.weight[1], raw.weight[0]);
+		evald_pack_str(pk, "last_active");
+		msgpack_pack_double(pk, evald_series_last_active(s));
+		evald_pack_str(pk, "window_slot");
+		msgpack_pack_uint32(pk, w->slot);
+		evald_pack_str(pk, "window_max");
+		msgpack_pack_uint32(pk, w->max);
+		evald_pack_str(pk, "thresholds");
+		msgpack_pack_array(pk, cfg->nthresholds);
+		for (uint32_t k = 0; k < cfg->nthresholds; k++)
+			msgpack_pack_double(pk, cfg->thresholds[k]);
+		if (j) {
+			evald_pack_str(pk, "labels");
+			evald_pack_labels(pk, evald_series_labels(s), evald_join_pending(j),
+			                  evald_join_waiting(j));
+		}
+		if (drifted) {
+			evald_pack_str(pk, "drift");
+			msgpack_pack_map(pk, 3);
+			evald_pack_str(pk, "reference");
+			evald_pack_str(pk, reference);
+			evald_pack_str(pk, "psi");
+			pack_num(pk, d.psi);
+			evald_pack_str(pk, "ks");
+			pack_num(pk, d.ks);
+		}
 	}
 }
 

@@ -587,7 +587,7 @@ static void use(struct evald_conn *c, const struct evald_request *req)
 
 static void streams(struct evald_conn *c, const struct evald_request *req)
 {
-	evald_reply_streams(&c->pk, req->id, c->peer.server->streams);
+	evald_reply_streams(&c->pk, req->id, c->peer.server->streams, NULL, NULL);
 }
 
 static void stats(struct evald_conn *c, const struct evald_request *req)

@@ -175,7 +175,7 @@ static void route(struct evald_http_request *r, void *ctx)
 		msgpack_sbuffer_init(&sb);
 		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 		if (route.endpoint == EVALD_HTTP_STREAMS)
-			evald_reply_streams(&pk, NULL, s->streams);
+			evald_reply_streams(&pk, NULL, s->streams, evald__drift_reference, s);
 		else
 			evald_reply_ping(&pk, NULL, EVALD_VERSION, NULL);
 		respond_json(c, 200, evald_packed_to_json(sb.data, sb.size), route.keep_alive,

@@ -83,7 +83,12 @@ def test_compact_records_go_to_the_current_stream(daemon):
             "ok": True, "id": 1, "version": "0.1.0", "max_batch": 100000,
             "max_message_bytes": 1 << 20, "max_clock_skew": 60}
         streams = {s["name"]: s for s in c.request({"op": "streams"})["streams"]}
-        assert streams["default"] == {"name": "default", "n": 4, "positives": 2, "negatives": 2}
+        default = streams["default"]
+        assert {k: default[k] for k in ("name", "n", "positives", "negatives")} == {
+            "name": "default", "n": 4, "positives": 2, "negatives": 2}
+        assert (default["window_slot"], default["window_max"], default["thresholds"]) == (
+            10, 3600, [0.5])
+        assert default["last_active"] > 1e9 and "labels" not in default and "drift" not in default
         assert streams["other"]["n"] == 1 and streams["other"]["negatives"] == 1
         assert streams["third"]["n"] == 2 and streams["third"]["positives"] == 1
         snap = c.request({"op": "snapshot"})  # the connection's current stream

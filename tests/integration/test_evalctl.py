@@ -55,7 +55,8 @@ def test_other_commands(daemon):
     ping = evalctl(daemon, "ping")
     assert ping.returncode == 0 and "evald 0.1.0" in ping.stdout
     streams = evalctl(daemon, "streams", "--json")
-    assert json.loads(streams.stdout)["streams"] == [
+    listed = json.loads(streams.stdout)["streams"]
+    assert [{k: s[k] for k in ("name", "n", "positives", "negatives")} for s in listed] == [
         {"name": "default", "n": 2, "positives": 1, "negatives": 1}]
     stats = json.loads(evalctl(daemon, "stats", "--json").stdout)
     assert stats["records_accepted"] == 2

@@ -212,7 +212,7 @@ static void test_streams_stats_ping_and_accepted_replies(void **state)
 	assert_int_equal(evald_registry_add(reg, "a", 1, &evald_config_default, &win, 0.0, &s), 0);
 	assert_int_equal(evald_series_observe(s, 0.0, 1, 0.5, 1.0), 0);
 	msgpack_sbuffer_clear(&sbuf);
-	evald_reply_streams(&pk, NULL, reg);
+	evald_reply_streams(&pk, NULL, reg, NULL, NULL);
 	r = packed();
 	const msgpack_object *list = get(r, "streams");
 	assert_int_equal(list->via.array.size, 1);
