@@ -240,6 +240,15 @@ void evald_reply_predicted(msgpack_packer *pk, const msgpack_object *id, size_t 
                            size_t duplicates);
 void evald_reply_labelled(msgpack_packer *pk, const msgpack_object *id, size_t matched,
                           size_t waiting, size_t duplicates);
+/* A metric: a float, or nil when it is undefined (NaN). */
+void evald_pack_num(msgpack_packer *pk, double v);
+
+/* A count (a weight sum): an integer when it is a whole number below 2^53, else a float. */
+void evald_pack_count(msgpack_packer *pk, double v);
+
+/* Two metrics as an array, such as bounds or an interval. */
+void evald_pack_pair(msgpack_packer *pk, double a, double b);
+
 /* The limits a client sizes its requests by, in a ping reply. */
 struct evald_ping_limits {
 	uint64_t max_batch, max_message_bytes;
@@ -250,9 +259,8 @@ struct evald_ping_limits {
 void evald_reply_ping(msgpack_packer *pk, const msgpack_object *id, const char *version,
                       const struct evald_ping_limits *limits);
 /* A stream's drift against its configured reference, and the reference's name; false if none. */
-typedef bool evald_drift_reference_fn(const void *ctx, const char *name,
-                                      const evald_series *series, struct evald_drift *out,
-                                      const char **reference);
+typedef bool evald_drift_reference_fn(const void *ctx, const char *name, const evald_series *series,
+                                      struct evald_drift *out, const char **reference);
 
 /*
  * Every stream: name, totals, last_active, its windows and configured

@@ -23,7 +23,7 @@ static void pack_bool(msgpack_packer *pk, bool v)
 }
 
 /* A metric: a float, or nil when it is undefined. */
-static void pack_num(msgpack_packer *pk, double v)
+void evald_pack_num(msgpack_packer *pk, double v)
 {
 	if (isnan(v))
 		msgpack_pack_nil(pk);
@@ -32,19 +32,19 @@ static void pack_num(msgpack_packer *pk, double v)
 }
 
 /* A count (a weight sum): an integer when it is a whole number below 2^53, else a float. */
-static void pack_count(msgpack_packer *pk, double v)
+void evald_pack_count(msgpack_packer *pk, double v)
 {
 	if (v == floor(v) && fabs(v) < 9007199254740992.0)
 		msgpack_pack_int64(pk, (int64_t)v);
 	else
-		pack_num(pk, v);
+		evald_pack_num(pk, v);
 }
 
-static void pack_pair(msgpack_packer *pk, double a, double b)
+void evald_pack_pair(msgpack_packer *pk, double a, double b)
 {
 	msgpack_pack_array(pk, 2);
-	pack_num(pk, a);
-	pack_num(pk, b);
+	evald_pack_num(pk, a);
+	evald_pack_num(pk, b);
 }
 
 /* Opens a reply map of n fields besides "ok" and "id", and writes those two. */
@@ -138,15 +138,15 @@ static void pack_labels(msgpack_packer *pk, const struct evald_label_stats *st, 
 		msgpack_pack_uint64(pk, counts[i].v);
 	}
 	evald_pack_str(pk, "coverage");
-	pack_num(pk, evald_label_stats_coverage(st));
+	evald_pack_num(pk, evald_label_stats_coverage(st));
 	evald_pack_str(pk, "delay");
 	msgpack_pack_map(pk, 4);
 	for (size_t i = 0; i < 3; i++) {
 		evald_pack_str(pk, names[i]);
-		pack_num(pk, evald_label_stats_delay(st, quantiles[i]));
+		evald_pack_num(pk, evald_label_stats_delay(st, quantiles[i]));
 	}
 	evald_pack_str(pk, "max");
-	pack_num(pk, st->matched ? st->delay_max : NAN);
+	evald_pack_num(pk, st->matched ? st->delay_max : NAN);
 }
 
 void evald_pack_labels(msgpack_packer *pk, const struct evald_label_stats *st, uint64_t pending,
@@ -170,7 +170,7 @@ static void pack_score_histogram(msgpack_packer *pk, const evald_hist *h)
 	msgpack_pack_array(pk, cfg->bins);
 	for (uint32_t k = 0; k < cfg->bins; k++) {
 		evald_hist_cell_get(h, k, 0, cell);
-		pack_count(pk, cell[0]);
+		evald_pack_count(pk, cell[0]);
 	}
 }
 
@@ -194,11 +194,11 @@ void evald_reply_ping(msgpack_packer *pk, const msgpack_object *id, const char *
 static void pack_totals(msgpack_packer *pk, double positives, double negatives)
 {
 	evald_pack_str(pk, "n");
-	pack_count(pk, positives + negatives);
+	evald_pack_count(pk, positives + negatives);
 	evald_pack_str(pk, "positives");
-	pack_count(pk, positives);
+	evald_pack_count(pk, positives);
 	evald_pack_str(pk, "negatives");
-	pack_count(pk, negatives);
+	evald_pack_count(pk, negatives);
 }
 
 void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const evald_registry *r,
@@ -244,9 +244,9 @@ void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const eva
 			evald_pack_str(pk, "reference");
 			evald_pack_str(pk, reference);
 			evald_pack_str(pk, "psi");
-			pack_num(pk, d.psi);
+			evald_pack_num(pk, d.psi);
 			evald_pack_str(pk, "ks");
-			pack_num(pk, d.ks);
+			evald_pack_num(pk, d.ks);
 		}
 	}
 }
@@ -350,35 +350,35 @@ static void pack_confusion(msgpack_packer *pk, const struct evald_confusion *c,
 		msgpack_pack_double(pk, *target);
 	}
 	evald_pack_str(pk, "threshold");
-	pack_num(pk, c->threshold); /* nil for an operating point none meets */
+	evald_pack_num(pk, c->threshold); /* nil for an operating point none meets */
 	evald_pack_str(pk, "exact");
 	pack_bool(pk, c->exact);
 	evald_pack_str(pk, "tp");
-	pack_count(pk, c->tp);
+	evald_pack_count(pk, c->tp);
 	evald_pack_str(pk, "fp");
-	pack_count(pk, c->fp);
+	evald_pack_count(pk, c->fp);
 	evald_pack_str(pk, "tn");
-	pack_count(pk, c->tn);
+	evald_pack_count(pk, c->tn);
 	evald_pack_str(pk, "fn");
-	pack_count(pk, c->fn);
+	evald_pack_count(pk, c->fn);
 	evald_pack_str(pk, "precision");
-	pack_num(pk, c->precision);
+	evald_pack_num(pk, c->precision);
 	evald_pack_str(pk, "recall");
-	pack_num(pk, c->recall);
+	evald_pack_num(pk, c->recall);
 	evald_pack_str(pk, "f1");
-	pack_num(pk, c->f1);
+	evald_pack_num(pk, c->f1);
 	evald_pack_str(pk, "accuracy");
-	pack_num(pk, c->accuracy);
+	evald_pack_num(pk, c->accuracy);
 	evald_pack_str(pk, "fpr");
-	pack_num(pk, c->fpr);
+	evald_pack_num(pk, c->fpr);
 	evald_pack_str(pk, "specificity");
-	pack_num(pk, c->specificity);
+	evald_pack_num(pk, c->specificity);
 	evald_pack_str(pk, "precision_ci");
-	pack_pair(pk, c->precision_ci[0], c->precision_ci[1]);
+	evald_pack_pair(pk, c->precision_ci[0], c->precision_ci[1]);
 	evald_pack_str(pk, "recall_ci");
-	pack_pair(pk, c->recall_ci[0], c->recall_ci[1]);
+	evald_pack_pair(pk, c->recall_ci[0], c->recall_ci[1]);
 	evald_pack_str(pk, "specificity_ci");
-	pack_pair(pk, c->specificity_ci[0], c->specificity_ci[1]);
+	evald_pack_pair(pk, c->specificity_ci[0], c->specificity_ci[1]);
 	evald_pack_str(pk, "insufficient");
 	pack_bool(pk, c->insufficient);
 }
@@ -411,9 +411,9 @@ static void pack_curve(msgpack_packer *pk, const evald_hist *s)
 		while (evald_curve_next(&it, &p)) {
 			double v = *(const double *)((const char *)&p + curve_columns[c].offset);
 			if (curve_columns[c].count)
-				pack_count(pk, v);
+				evald_pack_count(pk, v);
 			else
-				pack_num(pk, v);
+				evald_pack_num(pk, v);
 		}
 	}
 }
@@ -441,31 +441,31 @@ static void pack_figure_fields(msgpack_packer *pk, const evald_hist *s,
 		pack_confusion(pk, &c, NULL);
 	}
 	evald_pack_str(pk, "average_precision");
-	pack_num(pk, sum->average_precision.value);
+	evald_pack_num(pk, sum->average_precision.value);
 	evald_pack_str(pk, "average_precision_bounds");
-	pack_pair(pk, sum->average_precision.lo, sum->average_precision.hi);
+	evald_pack_pair(pk, sum->average_precision.lo, sum->average_precision.hi);
 	evald_pack_str(pk, "roc_auc");
-	pack_num(pk, sum->roc_auc.value);
+	evald_pack_num(pk, sum->roc_auc.value);
 	evald_pack_str(pk, "roc_auc_bounds");
-	pack_pair(pk, sum->roc_auc.lo, sum->roc_auc.hi);
+	evald_pack_pair(pk, sum->roc_auc.lo, sum->roc_auc.hi);
 	evald_pack_str(pk, "roc_auc_ci");
-	pack_pair(pk, sum->roc_auc_ci[0], sum->roc_auc_ci[1]);
+	evald_pack_pair(pk, sum->roc_auc_ci[0], sum->roc_auc_ci[1]);
 	evald_pack_str(pk, "effective_n");
-	pack_pair(pk, sum->effective_n[0], sum->effective_n[1]);
+	evald_pack_pair(pk, sum->effective_n[0], sum->effective_n[1]);
 	evald_pack_str(pk, "brier");
-	pack_num(pk, sum->brier);
+	evald_pack_num(pk, sum->brier);
 	evald_pack_str(pk, "log_loss");
-	pack_num(pk, sum->log_loss);
+	evald_pack_num(pk, sum->log_loss);
 	evald_pack_str(pk, "best_f1");
 	msgpack_pack_map(pk, 4);
 	evald_pack_str(pk, "threshold");
-	pack_num(pk, sum->best_f1.threshold);
+	evald_pack_num(pk, sum->best_f1.threshold);
 	evald_pack_str(pk, "precision");
-	pack_num(pk, sum->best_f1.precision);
+	evald_pack_num(pk, sum->best_f1.precision);
 	evald_pack_str(pk, "recall");
-	pack_num(pk, sum->best_f1.recall);
+	evald_pack_num(pk, sum->best_f1.recall);
 	evald_pack_str(pk, "f1");
-	pack_num(pk, sum->best_f1.f1);
+	evald_pack_num(pk, sum->best_f1.f1);
 }
 
 void evald_pack_figures(msgpack_packer *pk, const evald_hist *s, const double *thresholds,
@@ -554,9 +554,9 @@ void evald_reply_drift(msgpack_packer *pk, const msgpack_object *id, const char 
 	evald_pack_str(pk, "window");
 	pack_window(pk, ref_window, ref_window_len);
 	evald_pack_str(pk, "n");
-	pack_count(pk, d->n);
+	evald_pack_count(pk, d->n);
 	evald_pack_str(pk, "reference_n");
-	pack_count(pk, d->reference_n);
+	evald_pack_count(pk, d->reference_n);
 	evald_pack_str(pk, "groups");
 	msgpack_pack_uint64(pk, d->groups);
 	for (size_t i = 0; i < sizeof(drift_fields) / sizeof(drift_fields[0]); i++) {
@@ -564,9 +564,9 @@ void evald_reply_drift(msgpack_packer *pk, const msgpack_object *id, const char 
 		        (const double *)(const void *)((const char *)d + drift_fields[i].offset);
 		evald_pack_str(pk, drift_fields[i].name);
 		if (drift_fields[i].pair)
-			pack_pair(pk, v[0], v[1]);
+			evald_pack_pair(pk, v[0], v[1]);
 		else
-			pack_num(pk, v[0]);
+			evald_pack_num(pk, v[0]);
 	}
 }
 
@@ -608,21 +608,21 @@ void evald_pack_calibration(msgpack_packer *pk, const evald_hist *s,
 			                                           group_fields[i].offset);
 			evald_pack_str(pk, group_fields[i].name);
 			if (i == 2)
-				pack_count(pk, v);
+				evald_pack_count(pk, v);
 			else
-				pack_num(pk, v);
+				evald_pack_num(pk, v);
 		}
 		evald_pack_str(pk, "fraction_positive_ci");
-		pack_pair(pk, g.fraction_positive_ci[0], g.fraction_positive_ci[1]);
+		evald_pack_pair(pk, g.fraction_positive_ci[0], g.fraction_positive_ci[1]);
 		evald_pack_str(pk, "exact");
 		pack_bool(pk, g.exact);
 	}
 	evald_pack_str(pk, "ece");
-	pack_num(pk, sum.ece);
+	evald_pack_num(pk, sum.ece);
 	evald_pack_str(pk, "ece_bounds");
-	pack_pair(pk, sum.ece_lo, sum.ece_hi);
+	evald_pack_pair(pk, sum.ece_lo, sum.ece_hi);
 	evald_pack_str(pk, "mce");
-	pack_num(pk, sum.mce);
+	evald_pack_num(pk, sum.mce);
 }
 
 void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
@@ -657,12 +657,12 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
 	evald_pack_str(pk, "bins");
 	msgpack_pack_uint32(pk, cfg->bins);
 	evald_pack_str(pk, "range");
-	pack_pair(pk, cfg->lo, cfg->hi);
+	evald_pack_pair(pk, cfg->lo, cfg->hi);
 	evald_pack_str(pk, "spacing");
 	evald_pack_str(pk, evald_spacing_name(cfg->spacing));
 	if (logit) {
 		evald_pack_str(pk, "logit_limits");
-		pack_pair(pk, cfg->logit_lo, cfg->logit_hi);
+		evald_pack_pair(pk, cfg->logit_lo, cfg->logit_hi);
 	}
 	pack_figure_fields(pk, snap->s, &sum, snap->thresholds, snap->nthresholds, true);
 	if (snap->curve) {

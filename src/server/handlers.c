@@ -472,6 +472,158 @@ bool evald__drift_reference(const void *ctx, const char *name, const evald_serie
 	return ok;
 }
 
+/*
+ * The interval's scores (its predictions' for a stream that takes them)
+ * against the total of the stream's drift_reference: false if it has none,
+ * or the two cannot be compared.
+ */
+bool evald__interval_drift(struct evald_server *s, const char *name, const evald_series *series,
+                           double from, double to, const evald_hist *interval,
+                           struct evald_drift *out, const char **reference)
+{
+	const struct evald_stream_config *sc =
+	        evald_server_config_stream(s->cfg, name, strlen(name));
+	const evald_series *ref;
+	evald_hist *predicted = NULL;
+	const evald_hist *a = interval;
+	bool ok;
+
+	if (!interval || !sc->drift_reference[0] ||
+	    !(ref = evald_registry_find(s->streams, sc->drift_reference,
+	                                strlen(sc->drift_reference))))
+		return false;
+	if (evald_series_join(series)) {
+		struct evald_label_stats labels;
+		if (evald_series_labels_window(series, from, to, &labels, &predicted) != 0)
+			return false;
+		a = predicted;
+	}
+	ok = evald_drift(a, evald_series_scores(ref), out) == 0;
+	evald_hist_free(predicted);
+	*reference = sc->drift_reference;
+	return ok;
+}
+
+/* One point of /series: the figures of the slots of [from, to). */
+static int series_point(struct evald_server *s, const char *name, const evald_series *series,
+                        double from, double to, msgpack_packer *pk)
+{
+	const struct evald_config *cfg = evald_hist_config(evald_series_total(series));
+	bool joins = evald_series_join(series) != NULL;
+	struct evald_summary sum;
+	struct evald_drift d;
+	const char *reference;
+	evald_hist *h = NULL;
+	int err = evald_series_merge(series, from, to, &h);
+	bool drifted;
+
+	if (err)
+		return err;
+	evald_hist_summarize(h, &sum);
+	drifted = evald__interval_drift(s, name, series, from, to, h, &d, &reference);
+	msgpack_pack_map(pk, 9 + joins + drifted);
+	evald_pack_str(pk, "from");
+	msgpack_pack_double(pk, from);
+	evald_pack_str(pk, "to");
+	msgpack_pack_double(pk, to);
+	evald_pack_str(pk, "n");
+	evald_pack_count(pk, sum.n);
+	evald_pack_str(pk, "positives");
+	evald_pack_count(pk, sum.positives);
+	evald_pack_str(pk, "average_precision");
+	evald_pack_num(pk, sum.average_precision.value);
+	evald_pack_str(pk, "average_precision_bounds");
+	evald_pack_pair(pk, sum.average_precision.lo, sum.average_precision.hi);
+	evald_pack_str(pk, "roc_auc");
+	evald_pack_num(pk, sum.roc_auc.value);
+	evald_pack_str(pk, "roc_auc_bounds");
+	evald_pack_pair(pk, sum.roc_auc.lo, sum.roc_auc.hi);
+	evald_pack_str(pk, "thresholds");
+	msgpack_pack_array(pk, cfg->nthresholds);
+	for (uint32_t i = 0; i < cfg->nthresholds; i++) {
+		struct evald_confusion c;
+		evald_hist_confusion(h, cfg->thresholds[i], &c);
+		msgpack_pack_map(pk, 3);
+		evald_pack_str(pk, "threshold");
+		msgpack_pack_double(pk, c.threshold);
+		evald_pack_str(pk, "precision");
+		evald_pack_num(pk, c.precision);
+		evald_pack_str(pk, "recall");
+		evald_pack_num(pk, c.recall);
+	}
+	if (joins) {
+		struct evald_label_stats labels;
+		evald_series_labels_merge(series, from, to, &labels, NULL);
+		evald_pack_str(pk, "coverage");
+		evald_pack_num(pk, evald_label_stats_coverage(&labels));
+	}
+	if (drifted) {
+		evald_pack_str(pk, "drift");
+		msgpack_pack_map(pk, 3);
+		evald_pack_str(pk, "psi");
+		evald_pack_num(pk, d.psi);
+		evald_pack_str(pk, "ks");
+		evald_pack_num(pk, d.ks);
+		evald_pack_str(pk, "js");
+		evald_pack_num(pk, d.js);
+	}
+	evald_hist_free(h);
+	return 0;
+}
+
+int evald__series(struct evald_server *s, const struct evald_series_query *q, msgpack_packer *pk,
+                  char *message, size_t msglen)
+{
+	const evald_series *series = evald_registry_find(s->streams, q->stream, strlen(q->stream));
+	const struct evald_window_config *w;
+	double end, start;
+	uint32_t points;
+
+	if (!series) {
+		snprintf(message, msglen, "no stream called '%s'", q->stream);
+		return EVALD_ENOSTREAM;
+	}
+	w = evald_series_window_config(series);
+	if (!w->max || !q->step || q->step % w->slot || q->window % q->step ||
+	    q->window > w->max + w->slot) {
+		snprintf(message, msglen,
+		         "step must be a multiple of the stream's window_slot (%us) and window a "
+		         "multiple of step, at most window_max (%us)",
+		         w->slot, w->max);
+		return EVALD_EWINDOW;
+	}
+	points = q->window / q->step;
+	if (points > EVALD_SERIES_POINTS_MAX) {
+		snprintf(message, msglen,
+		         "%u points asked for; at most %d: a longer step, or a "
+		         "shorter window",
+		         points, EVALD_SERIES_POINTS_MAX);
+		return EVALD_EWINDOW;
+	}
+	end = (floor(s->now / w->slot) + 1) * w->slot; /* the current slot's end */
+	start = end - (double)q->window;
+	msgpack_pack_map(pk, 5);
+	evald_pack_str(pk, "ok");
+	msgpack_pack_true(pk);
+	evald_pack_str(pk, "stream");
+	evald_pack_str(pk, q->stream);
+	evald_pack_str(pk, "window");
+	msgpack_pack_uint32(pk, q->window);
+	evald_pack_str(pk, "step");
+	msgpack_pack_uint32(pk, q->step);
+	evald_pack_str(pk, "points");
+	msgpack_pack_array(pk, points);
+	for (uint32_t i = 0; i < points; i++) {
+		int err = series_point(s, q->stream, series, start + (double)i * q->step,
+		                       start + (double)(i + 1) * q->step, pk);
+		if (err) {
+			snprintf(message, msglen, "out of memory");
+			return err; /* the caller drops what was packed */
+		}
+	}
+	return 0;
+}
+
 /* Compares a window's scores with a reference's: another stream, or another window. */
 static void drift(struct evald_conn *c, const struct evald_request *req)
 {

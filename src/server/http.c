@@ -8,6 +8,7 @@
 #include <evald/json.h>
 #include <evald/prometheus.h>
 
+#include "assets.h"
 #include "handlers.h"
 #include "http.h"
 #include "http_request.h"
@@ -34,16 +35,19 @@ static void closed(struct evald_peer *p)
 
 static const struct evald_peer_ops http_ops = {closed, NULL};
 
-/* Queues one response; a client whose unread responses pile up is dropped. */
-static void respond(struct evald_http_conn *c, int status, const char *type, const char *body,
-                    size_t len, bool keep_alive, bool head)
+/*
+ * Queues one response, with extra header lines (each ending in CRLF, or
+ * ""); a client whose unread responses pile up is dropped.
+ */
+static void respond_with(struct evald_http_conn *c, int status, const char *type, const char *extra,
+                         const char *body, size_t len, bool keep_alive, bool head)
 {
-	char header[512], *data;
-	int hlen = snprintf(header, sizeof(header),
-	                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-	                    status, evald__http_reason(status), type, len,
-	                    status == 405 ? "Allow: GET, HEAD\r\n" : "",
-	                    keep_alive ? "" : "Connection: close\r\n");
+	char header[768], *data;
+	int hlen = snprintf(
+	        header, sizeof(header),
+	        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s\r\n", status,
+	        evald__http_reason(status), type, len, status == 405 ? "Allow: GET, HEAD\r\n" : "",
+	        extra, keep_alive ? "" : "Connection: close\r\n");
 	size_t total = (size_t)hlen + (head ? 0 : len);
 
 	if (!(data = malloc(total))) {
@@ -64,6 +68,35 @@ static void respond(struct evald_http_conn *c, int status, const char *type, con
 	} else if (!keep_alive) {
 		evald__peer_close(&c->peer, false);
 	}
+}
+
+static void respond(struct evald_http_conn *c, int status, const char *type, const char *body,
+                    size_t len, bool keep_alive, bool head)
+{
+	respond_with(c, status, type, "", body, len, keep_alive, head);
+}
+
+/*
+ * A file of the dashboard: gzipped if the client takes it, always with
+ * its ETag and no-cache (so a browser asks again, and gets a 304 while
+ * the file is the same: a new evald's page is never mixed with an old one's).
+ */
+static void serve_asset(struct evald_http_conn *c, const struct evald_http_route *route)
+{
+	const struct evald_served_asset *a = route->asset;
+	bool gzip = route->gzip && a->gzip;
+	char extra[256];
+
+	snprintf(extra, sizeof(extra),
+	         "ETag: %s\r\nCache-Control: no-cache\r\nVary: Accept-Encoding\r\n%s", a->etag,
+	         gzip ? "Content-Encoding: gzip\r\n" : "");
+	if (strcmp(route->if_none_match, a->etag) == 0) {
+		respond_with(c, 304, a->asset->type, extra, "", 0, route->keep_alive, true);
+		return;
+	}
+	respond_with(c, 200, a->asset->type, extra,
+	             gzip ? (const char *)a->gzip : (const char *)a->asset->data,
+	             gzip ? a->gzip_len : a->asset->len, route->keep_alive, route->head);
 }
 
 /* A plain-text response; its length is the text's. */
@@ -109,6 +142,46 @@ static void serve_snapshot(struct evald_http_conn *c, const struct evald_http_ro
 		q.calibration = a.has_calibration ? &a.calibration : NULL;
 		err = evald__snapshot(c->peer.server, &q, &pk, NULL, message, sizeof(message));
 	}
+	if (err)
+		evald_reply_error(&pk, NULL, err, message, SIZE_MAX);
+	respond_json(c,
+	             err == 0                 ? 200
+	             : err == EVALD_ENOSTREAM ? 404
+	                                      : 400,
+	             evald_packed_to_json(sb.data, sb.size), route->keep_alive, route->head);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* /series?stream=S&window=1h&step=1m: the figures of each step of a window. */
+static void serve_series(struct evald_http_conn *c, const struct evald_http_route *route)
+{
+	char name[EVALD_STREAM_NAME_MAX + 2], window[40] = "1h", step[40] = "", message[300];
+	struct evald_series_query q = {.stream = name};
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int err = 0;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (!evald__http_query_get(route->query, route->query_len, "stream", 0, name,
+	                           sizeof(name)) ||
+	    evald_stream_name_check(name, strlen(name)) != 0) {
+		err = EVALD_ESTREAM;
+		snprintf(message, sizeof(message), "stream= must name a stream: %s",
+		         evald_strerror(EVALD_ESTREAM));
+	}
+	evald__http_query_get(route->query, route->query_len, "window", 0, window, sizeof(window));
+	evald__http_query_get(route->query, route->query_len, "step", 0, step, sizeof(step));
+	if (!err && (evald_duration_parse(window, strlen(window), &q.window) != 0 ||
+	             (step[0] && evald_duration_parse(step, strlen(step), &q.step) != 0))) {
+		err = EVALD_EWINDOW;
+		snprintf(message, sizeof(message), "window=%s&step=%s: durations such as 1h and 1m",
+		         window, step);
+	}
+	if (!err && !step[0]) /* by default, 60 points */
+		q.step = q.window / 60;
+	if (!err && (err = evald__series(c->peer.server, &q, &pk, message, sizeof(message))) != 0)
+		msgpack_sbuffer_clear(&sb);
 	if (err)
 		evald_reply_error(&pk, NULL, err, message, SIZE_MAX);
 	respond_json(c,
@@ -169,6 +242,12 @@ static void route(struct evald_http_request *r, void *ctx)
 		break;
 	case EVALD_HTTP_SNAPSHOT:
 		serve_snapshot(c, &route);
+		break;
+	case EVALD_HTTP_ASSET:
+		serve_asset(c, &route);
+		break;
+	case EVALD_HTTP_SERIES:
+		serve_series(c, &route);
 		break;
 	case EVALD_HTTP_STREAMS:
 	case EVALD_HTTP_HEALTHZ:
@@ -286,6 +365,7 @@ void evald__http_stop(struct evald_server *s)
 {
 	if (s->http_open)
 		uv_close((uv_handle_t *)&s->http, NULL);
+	evald__assets_free();
 	for (struct evald_peer *p = s->http_conns; p; p = p->next)
 		evald__peer_close(p, false);
 }

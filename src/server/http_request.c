@@ -3,9 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <evald/error.h>
 
+#include "assets.h"
 #include "http_request.h"
 
 #define HEADERS_MAX      64
@@ -18,7 +20,25 @@ static int on_message_begin(http_parser *p)
 	r->url_len = r->header_bytes = 0;
 	r->headers = 0;
 	r->refuse = 0;
+	r->field_len = r->accept_encoding_len = r->if_none_match_len = 0;
+	r->accept_encoding[0] = r->if_none_match[0] = '\0';
+	r->in_value = false;
 	return 0;
+}
+
+/* Appends a piece of a header to buf (cap bytes with its NUL), dropping what does not fit. */
+static void append(char *buf, size_t *len, size_t cap, const char *at, size_t n)
+{
+	n = *len + n < cap ? n : cap - 1 - *len;
+	memcpy(buf + *len, at, n);
+	*len += n;
+	buf[*len] = '\0';
+}
+
+/* True if the header being read is called name (any case). */
+static bool field_is(const struct evald_http_request *r, const char *name)
+{
+	return strlen(name) == r->field_len && strncasecmp(r->field, name, r->field_len) == 0;
 }
 
 static int on_url(http_parser *p, const char *at, size_t len)
@@ -49,8 +69,26 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 {
 	struct evald_http_request *r = p->data;
 
-	if (++r->headers > HEADERS_MAX)
-		r->refuse = 431;
+	if (r->in_value || !r->headers) { /* a new header's name begins */
+		r->in_value = false;
+		r->field_len = 0;
+		if (++r->headers > HEADERS_MAX)
+			r->refuse = 431;
+	}
+	append(r->field, &r->field_len, sizeof(r->field), at, len);
+	return on_header(p, at, len);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct evald_http_request *r = p->data;
+
+	r->in_value = true;
+	if (field_is(r, "accept-encoding"))
+		append(r->accept_encoding, &r->accept_encoding_len, sizeof(r->accept_encoding), at,
+		       len);
+	else if (field_is(r, "if-none-match"))
+		append(r->if_none_match, &r->if_none_match_len, sizeof(r->if_none_match), at, len);
 	return on_header(p, at, len);
 }
 
@@ -74,7 +112,7 @@ static const http_parser_settings settings = {
         .on_message_begin = on_message_begin,
         .on_url = on_url,
         .on_header_field = on_header_field,
-        .on_header_value = on_header,
+        .on_header_value = on_header_value,
         .on_body = on_body,
         .on_message_complete = on_message_complete,
 };
@@ -104,6 +142,8 @@ const char *evald__http_reason(int status)
 	switch (status) {
 	case 200:
 		return "OK";
+	case 304:
+		return "Not Modified";
 	case 400:
 		return "Bad Request";
 	case 404:
@@ -120,14 +160,22 @@ const char *evald__http_reason(int status)
 	return "Internal Server Error";
 }
 
+/* True if an Accept-Encoding value names gzip (any case). */
+static bool names_gzip(const char *v)
+{
+	for (; *v; v++)
+		if (strncasecmp(v, "gzip", 4) == 0)
+			return true;
+	return false;
+}
+
 /* The endpoints, by path. */
 static const struct {
 	const char *path;
 	enum evald_http_endpoint endpoint;
 } endpoints[] = {
-        {"/metrics", EVALD_HTTP_METRICS},
-        {"/snapshot", EVALD_HTTP_SNAPSHOT},
-        {"/streams", EVALD_HTTP_STREAMS},
+        {"/metrics", EVALD_HTTP_METRICS}, {"/snapshot", EVALD_HTTP_SNAPSHOT},
+        {"/streams", EVALD_HTTP_STREAMS}, {"/series", EVALD_HTTP_SERIES},
         {"/healthz", EVALD_HTTP_HEALTHZ},
 };
 
@@ -163,9 +211,19 @@ void evald__http_route(const struct evald_http_request *r, struct evald_http_rou
 	while (i < sizeof(endpoints) / sizeof(endpoints[0]) &&
 	       !(strlen(endpoints[i].path) == plen && memcmp(endpoints[i].path, path, plen) == 0))
 		i++;
-	if (i == sizeof(endpoints) / sizeof(endpoints[0])) {
+	out->gzip = names_gzip(r->accept_encoding);
+	out->if_none_match = r->if_none_match;
+	if (i == sizeof(endpoints) / sizeof(endpoints[0]) &&
+	    (out->asset = evald__asset_find(path, plen)) != NULL) {
+		out->endpoint = EVALD_HTTP_ASSET;
+		if (p->method != HTTP_GET && p->method != HTTP_HEAD) {
+			out->status = 405;
+			out->text = "only GET and HEAD\n";
+		}
+	} else if (i == sizeof(endpoints) / sizeof(endpoints[0])) {
 		out->status = 404;
-		out->text = "not found; try /metrics, /snapshot?stream=S, /streams or /healthz\n";
+		out->text = "not found; try /, /metrics, /snapshot?stream=S, /series?stream=S, "
+		            "/streams or /healthz\n";
 	} else if (p->method != HTTP_GET && p->method != HTTP_HEAD) {
 		out->status = 405;
 		out->text = "only GET and HEAD\n";

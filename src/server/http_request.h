@@ -30,6 +30,10 @@ struct evald_http_request {
 	char url[EVALD_HTTP_URL_MAX];
 	size_t url_len, header_bytes;
 	unsigned headers;
+	/* The headers the static files read: the name being read, and two values. */
+	char field[24], accept_encoding[128], if_none_match[72];
+	size_t field_len, accept_encoding_len, if_none_match_len;
+	bool in_value;
 	int refuse; /* a status to answer instead of routing, 0 if none */
 	evald_http_complete_cb *complete;
 	void *ctx;
@@ -50,14 +54,21 @@ enum evald_http_endpoint {
 	EVALD_HTTP_SNAPSHOT,
 	EVALD_HTTP_STREAMS,
 	EVALD_HTTP_HEALTHZ,
+	EVALD_HTTP_SERIES,
+	EVALD_HTTP_ASSET, /* a file of the dashboard */
 };
+
+struct evald_served_asset;
 
 /* What a complete request asks for. */
 struct evald_http_route {
 	int status;       /* 0 to serve the endpoint, else the status to answer with text */
 	const char *text; /* the body of that answer */
 	enum evald_http_endpoint endpoint;
-	const char *query; /* into the request's URL; "" if none */
+	const char *query;                      /* into the request's URL; "" if none */
+	const struct evald_served_asset *asset; /* EVALD_HTTP_ASSET: the file */
+	bool gzip;                              /* Accept-Encoding names gzip */
+	const char *if_none_match;              /* "" if absent */
 	size_t query_len;
 	bool keep_alive, head;
 };

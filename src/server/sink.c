@@ -12,6 +12,7 @@
 #include <evald/json.h>
 
 #include "server_impl.h"
+#include "handlers.h"
 #include "sink.h"
 
 static int open_file(const char *path)
@@ -124,38 +125,6 @@ static void pack_labels(msgpack_packer *pk, const evald_series *series,
 }
 
 /*
- * The interval's scores (its predictions' for a stream that takes them)
- * against the total of the stream's drift_reference: false if it has none,
- * or the two cannot be compared.
- */
-static bool interval_drift(struct evald_server *s, const char *name, const evald_series *series,
-                           double from, double to, const evald_hist *interval,
-                           struct evald_drift *out, const char **reference)
-{
-	const struct evald_stream_config *sc =
-	        evald_server_config_stream(s->cfg, name, strlen(name));
-	const evald_series *ref;
-	evald_hist *predicted = NULL;
-	const evald_hist *a = interval;
-	bool ok;
-
-	if (!interval || !sc->drift_reference[0] ||
-	    !(ref = evald_registry_find(s->streams, sc->drift_reference,
-	                                strlen(sc->drift_reference))))
-		return false;
-	if (evald_series_join(series)) {
-		struct evald_label_stats labels;
-		if (evald_series_labels_window(series, from, to, &labels, &predicted) != 0)
-			return false;
-		a = predicted;
-	}
-	ok = evald_drift(a, evald_series_scores(ref), out) == 0;
-	evald_hist_free(predicted);
-	*reference = sc->drift_reference;
-	return ok;
-}
-
-/*
  * One line for a series over [from, to): the interval's figures from its
  * slots, and the total's. Nothing if the interval saw no records, and no
  * predictions or labels.
@@ -195,8 +164,8 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 	bool incomplete = interval && !evald_series_complete(series, from, slots_end);
 	struct evald_drift drift;
 	const char *reference;
-	bool drifted =
-	        interval_drift(s, name, series, from, slots_end, interval, &drift, &reference);
+	bool drifted = evald__interval_drift(s, name, series, from, slots_end, interval, &drift,
+	                                     &reference);
 	msgpack_pack_map(&pk, 6 + partial + incomplete + joins + drifted);
 	evald_pack_str(&pk, "from");
 	msgpack_pack_double(&pk, from);

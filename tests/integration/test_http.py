@@ -167,7 +167,8 @@ def test_http_edge_cases(tmp_path):
     d = Daemon(tmp_path)
     try:
         status, body = get(d, "/nowhere")
-        assert status == 404 and body == b"not found; try /metrics, /snapshot?stream=S, /streams or /healthz\n"
+        assert status == 404 and body == (b"not found; try /, /metrics, /snapshot?stream=S, "
+                                          b"/series?stream=S, /streams or /healthz\n")
         for path in ("/metrics", "/nowhere", "/%zz"):  # every length is the body's own
             head = raw(d, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
             header, _, rest = head.partition(b"\r\n\r\n")
