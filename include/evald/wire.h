@@ -246,6 +246,9 @@ void evald_pack_num(msgpack_packer *pk, double v);
 /* A count (a weight sum): an integer when it is a whole number below 2^53, else a float. */
 void evald_pack_count(msgpack_packer *pk, double v);
 
+/* n metrics as keys and values of an open map: names[i], then values[i] (nil if NaN). */
+void evald_pack_named(msgpack_packer *pk, size_t n, const char *const *names, const double *values);
+
 /* Two metrics as an array, such as bounds or an interval. */
 void evald_pack_pair(msgpack_packer *pk, double a, double b);
 

@@ -40,6 +40,14 @@ void evald_pack_count(msgpack_packer *pk, double v)
 		evald_pack_num(pk, v);
 }
 
+void evald_pack_named(msgpack_packer *pk, size_t n, const char *const *names, const double *values)
+{
+	for (size_t i = 0; i < n; i++) {
+		evald_pack_str(pk, names[i]);
+		evald_pack_num(pk, values[i]);
+	}
+}
+
 void evald_pack_pair(msgpack_packer *pk, double a, double b)
 {
 	msgpack_pack_array(pk, 2);
@@ -243,10 +251,8 @@ void evald_reply_streams(msgpack_packer *pk, const msgpack_object *id, const eva
 			msgpack_pack_map(pk, 3);
 			evald_pack_str(pk, "reference");
 			evald_pack_str(pk, reference);
-			evald_pack_str(pk, "psi");
-			evald_pack_num(pk, d.psi);
-			evald_pack_str(pk, "ks");
-			evald_pack_num(pk, d.ks);
+			evald_pack_named(pk, 2, (const char *[]){"psi", "ks"},
+			                 (const double[]){d.psi, d.ks});
 		}
 	}
 }

@@ -544,12 +544,8 @@ static int series_point(struct evald_server *s, const char *name, const evald_se
 		struct evald_confusion c;
 		evald_hist_confusion(h, cfg->thresholds[i], &c);
 		msgpack_pack_map(pk, 3);
-		evald_pack_str(pk, "threshold");
-		msgpack_pack_double(pk, c.threshold);
-		evald_pack_str(pk, "precision");
-		evald_pack_num(pk, c.precision);
-		evald_pack_str(pk, "recall");
-		evald_pack_num(pk, c.recall);
+		evald_pack_named(pk, 3, (const char *[]){"threshold", "precision", "recall"},
+		                 (const double[]){c.threshold, c.precision, c.recall});
 	}
 	if (joins) {
 		struct evald_label_stats labels;
@@ -560,12 +556,8 @@ static int series_point(struct evald_server *s, const char *name, const evald_se
 	if (drifted) {
 		evald_pack_str(pk, "drift");
 		msgpack_pack_map(pk, 3);
-		evald_pack_str(pk, "psi");
-		evald_pack_num(pk, d.psi);
-		evald_pack_str(pk, "ks");
-		evald_pack_num(pk, d.ks);
-		evald_pack_str(pk, "js");
-		evald_pack_num(pk, d.js);
+		evald_pack_named(pk, 3, (const char *[]){"psi", "ks", "js"},
+		                 (const double[]){d.psi, d.ks, d.js});
 	}
 	evald_hist_free(h);
 	return 0;

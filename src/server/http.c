@@ -119,6 +119,23 @@ static void respond_json(struct evald_http_conn *c, int status, json_t *j, bool 
 	json_decref(j);
 }
 
+/*
+ * Answers with what sb holds as JSON (200), or, if err, with the error
+ * reply: 404 for an unknown stream, else 400. Frees sb.
+ */
+static void respond_packed(struct evald_http_conn *c, const struct evald_http_route *route,
+                           msgpack_sbuffer *sb, msgpack_packer *pk, int err, const char *message)
+{
+	if (err)
+		evald_reply_error(pk, NULL, err, message, SIZE_MAX);
+	respond_json(c,
+	             err == 0                 ? 200
+	             : err == EVALD_ENOSTREAM ? 404
+	                                      : 400,
+	             evald_packed_to_json(sb->data, sb->size), route->keep_alive, route->head);
+	msgpack_sbuffer_destroy(sb);
+}
+
 static void serve_snapshot(struct evald_http_conn *c, const struct evald_http_route *route)
 {
 	struct evald_http_snapshot_args a;
@@ -142,14 +159,7 @@ static void serve_snapshot(struct evald_http_conn *c, const struct evald_http_ro
 		q.calibration = a.has_calibration ? &a.calibration : NULL;
 		err = evald__snapshot(c->peer.server, &q, &pk, NULL, message, sizeof(message));
 	}
-	if (err)
-		evald_reply_error(&pk, NULL, err, message, SIZE_MAX);
-	respond_json(c,
-	             err == 0                 ? 200
-	             : err == EVALD_ENOSTREAM ? 404
-	                                      : 400,
-	             evald_packed_to_json(sb.data, sb.size), route->keep_alive, route->head);
-	msgpack_sbuffer_destroy(&sb);
+	respond_packed(c, route, &sb, &pk, err, message);
 }
 
 /* /series?stream=S&window=1h&step=1m: the figures of each step of a window. */
@@ -182,14 +192,7 @@ static void serve_series(struct evald_http_conn *c, const struct evald_http_rout
 		q.step = q.window / 60;
 	if (!err && (err = evald__series(c->peer.server, &q, &pk, message, sizeof(message))) != 0)
 		msgpack_sbuffer_clear(&sb);
-	if (err)
-		evald_reply_error(&pk, NULL, err, message, SIZE_MAX);
-	respond_json(c,
-	             err == 0                 ? 200
-	             : err == EVALD_ENOSTREAM ? 404
-	                                      : 400,
-	             evald_packed_to_json(sb.data, sb.size), route->keep_alive, route->head);
-	msgpack_sbuffer_destroy(&sb);
+	respond_packed(c, route, &sb, &pk, err, message);
 }
 
 static void serve_metrics(struct evald_http_conn *c, bool keep, bool head)

@@ -198,15 +198,8 @@ static void emit(struct evald_server *s, const char *name, const evald_series *s
 		msgpack_pack_map(&pk, 4);
 		evald_pack_str(&pk, "reference");
 		evald_pack_str(&pk, reference);
-		const char *names[3] = {"psi", "psi_expected", "ks"};
-		const double values[3] = {drift.psi, drift.psi_expected, drift.ks};
-		for (int i = 0; i < 3; i++) {
-			evald_pack_str(&pk, names[i]);
-			if (isnan(values[i]))
-				msgpack_pack_nil(&pk); /* no scores in the interval */
-			else
-				msgpack_pack_double(&pk, values[i]);
-		}
+		evald_pack_named(&pk, 3, (const char *[]){"psi", "psi_expected", "ks"},
+		                 (const double[]){drift.psi, drift.psi_expected, drift.ks});
 	}
 	j = evald_packed_to_json(sb.data, sb.size);
 	line = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
