@@ -278,3 +278,36 @@ def test_screenshots_at_desktop_and_phone_widths_are_not_blank_and_nothing_leave
     assert set(os.listdir(SHOTS)) >= {f"{p}-{w}.png" for p in ("overview", "stream")
                                       for w in ("desktop", "phone", "dark") if p == "stream" or
                                       w != "dark"}
+
+
+def test_the_page_refreshes_every_5_s_keeps_the_threshold_and_pauses_while_hidden(fed):
+    d, port, _ = fed
+    drv = browser()
+    try:
+        drv.get(f"http://127.0.0.1:{port}/#/stream/fraud")
+        wait_for(lambda: drv.find_element("id", "t-value").text == "0.5", "the first threshold")
+        box = drv.find_element("id", "threshold")
+        box.clear()
+        box.send_keys("0.3", Keys.ENTER)
+        wait_for(lambda: drv.find_element("id", "t-value").text == "0.3", "a typed threshold")
+        first = int(drv.find_element("tag name", "body").get_attribute("data-loaded"))
+        later = int(wait_for(lambda: int(drv.find_element("tag name", "body").get_attribute(
+            "data-loaded")) > first and drv.find_element("tag name", "body").get_attribute(
+            "data-loaded"), "a refresh"))
+        assert later > first
+        assert drv.find_element("id", "t-value").text == "0.3"  # the threshold kept
+        # A hidden tab: no refresh while it is hidden, one as soon as it shows again.
+        drv.execute_script("Object.defineProperty(document, 'hidden', {value: true, "
+                           "configurable: true})")
+        hidden_at = int(drv.find_element("tag name", "body").get_attribute("data-loaded"))
+        time.sleep(6)
+        assert int(drv.find_element("tag name", "body").get_attribute("data-loaded")) == hidden_at
+        drv.execute_script("Object.defineProperty(document, 'hidden', {value: false, "
+                           "configurable: true}); document.dispatchEvent(new Event("
+                           "'visibilitychange'))")
+        wait_for(lambda: int(drv.find_element("tag name", "body").get_attribute(
+            "data-loaded")) > hidden_at, "a refresh once visible")
+        assert console_errors(drv) == []
+    finally:
+        drv.quit()
+
