@@ -44,6 +44,9 @@ struct evald_sink_config {
 struct evald_server_config {
 	char listen[EVALD_ADDR_MAX];    /* HOST:PORT, empty = no TCP listener */
 	char unix_path[EVALD_PATH_MAX]; /* empty = no Unix socket */
+	uint32_t unix_mode;             /* the socket file's permission bits */
+	char unix_group[64];            /* its group, a name or a gid; empty = evald's own */
+	char unix_peers[512];           /* uids or user names that may connect; empty = any */
 	enum evald_log_level log_level;
 	uint64_t max_streams;
 	uint64_t max_connections;

@@ -38,7 +38,8 @@ enum evald_error {
 	EVALD_ETIME = -23, /* bad_time: not finite, negative, or too far ahead of evald's clock */
 	EVALD_EID = -24,   /* bad_id: not a string of 1 to 128 bytes or an integer >= 0 */
 	EVALD_EREFERENCE = -25, /* bad_reference: a drift reference with other bins */
-	EVALD_ERROR_END = -26,  /* not a code: one past the last */
+	EVALD_EFORBIDDEN = -26, /* forbidden: a peer or token without the right to do this */
+	EVALD_ERROR_END = -27,  /* not a code: one past the last */
 };
 
 /* How many codes there are, EVALD_OK included: counters indexed by -code have this many. */

@@ -42,6 +42,7 @@ static const struct {
         [-EVALD_EID] = {"bad_id", "an id must be a string of 1 to 128 bytes or an integer from "
                                   "0 to 2^64-1"},
         [-EVALD_EREFERENCE] = {"bad_reference", "a drift reference must have the stream's bins"},
+        [-EVALD_EFORBIDDEN] = {"forbidden", "not allowed"},
 };
 
 const char *evald_strerror(int err)

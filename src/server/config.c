@@ -25,6 +25,7 @@ enum key_type {
 	K_LIST,      /* at most EVALD_THRESHOLDS_MAX doubles, and their count (uint32_t) */
 	K_ON_EXPIRY, /* enum evald_on_expiry */
 	K_SIZE,      /* bytes, as a uint64_t, with an optional KiB, MiB, GiB or TiB; "0" too */
+	K_MODE,      /* permission bits in octal, 0 to 0777, as a uint32_t */
 };
 
 /* Where a key's value lives: the server configuration, or a stream's. */
@@ -61,6 +62,13 @@ static const struct key keys[] = {
         {"server", "unix", K_TEXT, SERVER(unix_path), 0, 0, 0, EVALD_EINVAL, "evald.sock",
          "Unix stream socket path; empty turns it off. A stale file left by a dead evald is "
          "replaced."},
+        {"server", "unix_mode", K_MODE, SERVER(unix_mode), 0, 0, 0777, EVALD_EINVAL, "0660",
+         "Permissions of the Unix socket, in octal; it is created with them, never wider."},
+        {"server", "unix_group", K_TEXT, SERVER(unix_group), 0, 0, 0, EVALD_EINVAL, "",
+         "Group of the Unix socket, a name or a gid; empty keeps evald's own."},
+        {"server", "unix_peers", K_TEXT, SERVER(unix_peers), 0, 0, 0, EVALD_EINVAL, "",
+         "Comma-separated uids or user names that may connect over the Unix socket; empty lets "
+         "any user the file's permissions allow."},
         {"server", "log_level", K_LOG_LEVEL, SERVER(log_level), 0, 0, 0, EVALD_EINVAL, "info",
          "Lowest level of log line written to stderr: debug, info, warn or error."},
         {"server", "max_streams", K_UINT, SERVER(max_streams), 0, 1, 10000000, EVALD_EINVAL,
@@ -378,6 +386,17 @@ static bool key_parse(const struct key *k, const char *v, char *at, char *count,
 			return false;
 		}
 		return true;
+	case K_MODE: {
+		char *end;
+		unsigned long m = strtoul(v, &end, 8);
+		if (!*v || *end || v[0] == '-' || m > k->hi) {
+			snprintf(what, len, "'%s' is not permission bits in octal, such as 0660",
+			         v);
+			return false;
+		}
+		*(uint32_t *)(void *)at = (uint32_t)m;
+		return true;
+	}
 	case K_SIZE:
 		if (!parse_size(v, (uint64_t *)(void *)at)) {
 			snprintf(what, len, "'%s' is not a size such as 0, 65536, 512MiB or 2GiB",
@@ -439,6 +458,9 @@ static void key_write(const struct key *k, const char *at, const char *count, FI
 			fprintf(out, "%um", u32 / 60);
 		else
 			fprintf(out, "%us", u32);
+		break;
+	case K_MODE:
+		fprintf(out, "0%03o", *(const uint32_t *)(const void *)at);
 		break;
 	case K_SIZE: {
 		uint64_t v = *(const uint64_t *)(const void *)at;

@@ -1,4 +1,7 @@
+/* SO_PEERCRED and struct ucred, for [server] unix_peers, are Linux's own. */
+#define _GNU_SOURCE
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #include <evald/error.h>
@@ -238,6 +241,39 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		yield(c);
 }
 
+/*
+ * True if a Unix socket peer's uid is in [server] unix_peers (or the list
+ * is empty); else it is told why, with forbidden, and logged.
+ */
+static bool peer_allowed(struct evald_server *s, struct evald_conn *c)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	uv_os_fd_t fd;
+	char message[160];
+	uint64_t suppressed;
+
+	if (!s->nunix_peers)
+		return true;
+	if (uv_fileno(&c->peer.h.handle, &fd) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && len == sizeof(cred)) {
+		for (size_t i = 0; i < s->nunix_peers; i++)
+			if (s->unix_peers[i] == cred.uid)
+				return true;
+	} else {
+		cred.uid = (uid_t)-1;
+	}
+	s->stats.errors[-EVALD_EFORBIDDEN]++;
+	if (evald_ratelimit_allow(&s->bad_input_log, uv_now(s->loop), &suppressed))
+		evald_log(EVALD_LOG_WARN, "connection_refused",
+		          "reason=unix_peers uid=%ld suppressed=%llu", (long)cred.uid,
+		          (unsigned long long)suppressed);
+	snprintf(message, sizeof(message),
+	         "uid %ld may not connect: it is not in [server] unix_peers", (long)cred.uid);
+	evald_reply_error(&c->pk, NULL, EVALD_EFORBIDDEN, message, SIZE_MAX);
+	return false;
+}
+
 void evald__accept(uv_stream_t *listener, int status)
 {
 	struct evald_server *s = listener->data;
@@ -264,6 +300,11 @@ void evald__accept(uv_stream_t *listener, int status)
 	s->stats.connections_total++;
 	if (evald__peer_accept(&c->peer, s, listener, &s->conns, &conn_ops) != 0)
 		return;
+	if (listener == (uv_stream_t *)&s->pipe && !peer_allowed(s, c)) {
+		flush(c);
+		evald__conn_close(c, false);
+		return;
+	}
 	if (s->stats.connections > s->max_connections) {
 		uint64_t suppressed;
 		s->stats.errors[-EVALD_ECONNLIMIT]++;

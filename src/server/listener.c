@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <grp.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <evald/error.h>
@@ -119,22 +121,97 @@ static int probe_socket_file(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* A group given as a name or a number; false if this machine has no such group. */
+static bool group_id(const char *text, gid_t *out)
+{
+	struct group *g = getgrnam(text);
+	char *end;
+	unsigned long n;
+
+	if (g) {
+		*out = g->gr_gid;
+		return true;
+	}
+	n = strtoul(text, &end, 10);
+	if (!*text || *end || !getgrgid((gid_t)n))
+		return false;
+	*out = (gid_t)n;
+	return true;
+}
+
+/* [server] unix_peers as uids: each a user name or a number. */
+static int peers_resolve(struct evald_server *s, char *err, size_t errlen)
+{
+	char list[sizeof(s->cfg->unix_peers)], *save = NULL;
+
+	snprintf(list, sizeof(list), "%s", s->cfg->unix_peers);
+	s->nunix_peers = 0;
+	for (char *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+		struct passwd *pw = getpwnam(t);
+		char *end;
+		unsigned long n = strtoul(t, &end, 10);
+		if (!pw && *end) {
+			snprintf(err, errlen,
+			         "[server] unix_peers: '%s' is no user on this machine", t);
+			return EVALD_EINVAL;
+		}
+		if (s->nunix_peers == EVALD_UNIX_PEERS_MAX) {
+			snprintf(err, errlen, "[server] unix_peers: more than %d users",
+			         EVALD_UNIX_PEERS_MAX);
+			return EVALD_EINVAL;
+		}
+		s->unix_peers[s->nunix_peers++] = pw ? pw->pw_uid : (uid_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Binds the socket file with its permissions from the start: created
+ * under a umask that leaves only unix_mode (only its owner bits while a
+ * group is still to be given), so that it is never open to more than asked.
+ */
+static int bind_unix(struct evald_server *s, const char *path, char *err, size_t errlen)
+{
+	const struct evald_server_config *cfg = s->cfg;
+	mode_t mode = (mode_t)cfg->unix_mode, first = cfg->unix_group[0] ? mode & 0700 : mode;
+	gid_t gid = 0;
+	mode_t old;
+	int r;
+
+	if (cfg->unix_group[0] && !group_id(cfg->unix_group, &gid)) {
+		snprintf(err, errlen, "[server] unix_group: '%s' is no group on this machine",
+		         cfg->unix_group);
+		return EVALD_EINVAL;
+	}
+	old = umask((mode_t)(~first & 0777));
+	r = uv_pipe_bind(&s->pipe, path);
+	umask(old);
+	if (r)
+		return evald_sys_error(r, err, errlen, "bind %s", path);
+	s->pipe_bound = true;
+	if (cfg->unix_group[0] && chown(path, (uid_t)-1, gid) != 0)
+		return evald_sys_error(errno, err, errlen, "give %s to group %s", path,
+		                       cfg->unix_group);
+	if (chmod(path, mode) != 0)
+		return evald_sys_error(errno, err, errlen, "chmod %s", path);
+	return 0;
+}
+
 static int listen_unix(struct evald_server *s, char *err, size_t errlen)
 {
 	const char *path = s->cfg->unix_path;
 	int r = probe_socket_file(path, err, errlen);
 
-	if (r)
+	if (r || (r = peers_resolve(s, err, errlen)) != 0)
 		return r;
 	r = uv_pipe_init(s->loop, &s->pipe, 0);
 	if (r)
 		return evald_sys_error(r, err, errlen, "socket for %s", path);
 	s->pipe.data = s;
 	s->pipe_open = true;
-	r = uv_pipe_bind(&s->pipe, path);
+	r = bind_unix(s, path, err, errlen);
 	if (r)
-		return evald_sys_error(r, err, errlen, "bind %s", path);
-	s->pipe_bound = true;
+		return r;
 	r = uv_listen((uv_stream_t *)&s->pipe, 511, evald__accept);
 	if (r)
 		return evald_sys_error(r, err, errlen, "listen on %s", path);

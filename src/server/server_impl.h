@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 #include <uv.h>
 
 #include <evald/clock.h>
@@ -21,6 +23,8 @@ struct evald_conn;
 struct evald_peer;
 
 /* The daemon's state: what every part of the server reads. */
+#define EVALD_UNIX_PEERS_MAX 64
+
 struct evald_server {
 	uv_loop_t *loop;
 	const struct evald_server_config *cfg;
@@ -30,6 +34,9 @@ struct evald_server {
 	uv_pipe_t pipe;
 	bool tcp_open, pipe_open;
 	bool pipe_bound; /* the socket file is ours to remove */
+	/* [server] unix_peers, resolved at start: the uids that may connect; none = any */
+	uid_t unix_peers[EVALD_UNIX_PEERS_MAX];
+	size_t nunix_peers;
 	uv_tcp_t http;
 	bool http_open;
 	struct evald_peer *conns;      /* every open protocol connection */
