@@ -42,11 +42,13 @@ struct evald_sink_config {
 
 /* Everything evald.ini can say; conf/evald.ini lists every key with its default. */
 struct evald_server_config {
-	char listen[EVALD_ADDR_MAX];    /* HOST:PORT, empty = no TCP listener */
-	char unix_path[EVALD_PATH_MAX]; /* empty = no Unix socket */
-	uint32_t unix_mode;             /* the socket file's permission bits */
-	char unix_group[64];            /* its group, a name or a gid; empty = evald's own */
-	char unix_peers[512];           /* uids or user names that may connect; empty = any */
+	char listen[EVALD_ADDR_MAX];      /* HOST:PORT, empty = no TCP listener */
+	char unix_path[EVALD_PATH_MAX];   /* empty = no Unix socket */
+	uint32_t unix_mode;               /* the socket file's permission bits */
+	char unix_group[64];              /* its group, a name or a gid; empty = evald's own */
+	char unix_peers[512];             /* uids or user names that may connect; empty = any */
+	char tokens_file[EVALD_PATH_MAX]; /* [auth]: ROLE TOKEN lines; empty = no tokens */
+	char auth_unix[8];                /* [auth] unix: "trust" or "token" */
 	enum evald_log_level log_level;
 	uint64_t max_streams;
 	uint64_t max_connections;

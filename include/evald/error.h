@@ -39,7 +39,8 @@ enum evald_error {
 	EVALD_EID = -24,   /* bad_id: not a string of 1 to 128 bytes or an integer >= 0 */
 	EVALD_EREFERENCE = -25, /* bad_reference: a drift reference with other bins */
 	EVALD_EFORBIDDEN = -26, /* forbidden: a peer or token without the right to do this */
-	EVALD_ERROR_END = -27,  /* not a code: one past the last */
+	EVALD_EUNAUTH = -27,    /* unauthorized: no token given yet, or a wrong one */
+	EVALD_ERROR_END = -28,  /* not a code: one past the last */
 };
 
 /* How many codes there are, EVALD_OK included: counters indexed by -code have this many. */

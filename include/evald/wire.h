@@ -65,6 +65,7 @@ enum evald_op {
 	EVALD_OP_ADVANCE_CLOCK, /* tests: moves a manual clock */
 	EVALD_OP_CHECKPOINT,    /* tests: starts a checkpoint now */
 	EVALD_OP_DRIFT,         /* compares a window's scores with a reference's */
+	EVALD_OP_AUTH,          /* presents a token: [auth] tokens_file */
 	EVALD_OP_COUNT
 };
 
@@ -126,7 +127,9 @@ struct evald_request {
 	/* drift: the reference, a stream (NULL: the same) and a window (NULL: "total") */
 	const char *ref_stream, *ref_window;
 	size_t ref_stream_len, ref_window_len;
-	double seconds; /* advance_clock */
+	double seconds;    /* advance_clock */
+	const char *token; /* auth: never logged nor echoed */
+	size_t token_len;
 	/* A request that failed to decode: error != 0, and nothing is to be done. */
 	int error;
 	const char *message;
@@ -192,6 +195,7 @@ struct evald_stats {
 	uint64_t slots_refused;    /* records kept in totals that their window slot could not */
 	uint64_t pending_evicted_memory; /* pending entries evicted for max_memory */
 	uint64_t sink_lines, sink_write_errors;
+	uint64_t auth_failures; /* wrong or missing tokens, over the protocol and HTTP */
 	uint64_t checkpoints, checkpoint_errors;
 	uint64_t slow_clients_dropped; /* closed at twice max_output_bytes of unread replies */
 	uint64_t errors_unsent;        /* error replies not queued to a client over its watermark */
@@ -277,6 +281,10 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
                           const struct evald_snapshot *snap);
 
 void evald_reply_clock(msgpack_packer *pk, const msgpack_object *id, double now);
+
+/* An auth reply: the roles the token gives, by name. */
+void evald_reply_roles(msgpack_packer *pk, const msgpack_object *id, const char *const *roles,
+                       size_t n);
 
 /*
  * A map of a stream's figures: n, positives, negatives, the confusion at

@@ -43,6 +43,8 @@ static const struct {
                                   "0 to 2^64-1"},
         [-EVALD_EREFERENCE] = {"bad_reference", "a drift reference must have the stream's bins"},
         [-EVALD_EFORBIDDEN] = {"forbidden", "not allowed"},
+        [-EVALD_EUNAUTH] = {"unauthorized", "authenticate first: {\"op\": \"auth\", "
+                                            "\"token\": T}"},
 };
 
 const char *evald_strerror(int err)

@@ -337,6 +337,9 @@ static const struct {
         {"evald_memory_refused_total", NULL, NULL, "what=\"slot_record\"", STAT(slots_refused)},
         {"evald_memory_refused_total", NULL, NULL, "what=\"pending\"",
          STAT(pending_evicted_memory)},
+        {"evald_auth_failures_total", "counter",
+         "Requests refused for a missing or wrong token ([auth] tokens_file).", NULL,
+         STAT(auth_failures)},
 };
 #undef STAT
 

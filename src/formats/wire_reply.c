@@ -275,7 +275,7 @@ static void pack_by_code(msgpack_packer *pk, const uint64_t *counts)
 
 void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struct evald_stats *st)
 {
-	open_reply(pk, id, true, 34);
+	open_reply(pk, id, true, 35);
 	evald_pack_str(pk, "uptime");
 	msgpack_pack_double(pk, st->uptime);
 	evald_pack_str(pk, "connections");
@@ -318,6 +318,8 @@ void evald_reply_stats(msgpack_packer *pk, const msgpack_object *id, const struc
 	msgpack_pack_uint64(pk, st->sink_lines);
 	evald_pack_str(pk, "sink_write_errors");
 	msgpack_pack_uint64(pk, st->sink_write_errors);
+	evald_pack_str(pk, "auth_failures");
+	msgpack_pack_uint64(pk, st->auth_failures);
 	evald_pack_str(pk, "checkpoints");
 	msgpack_pack_uint64(pk, st->checkpoints);
 	evald_pack_str(pk, "checkpoint_errors");
@@ -688,6 +690,16 @@ void evald_reply_snapshot(msgpack_packer *pk, const msgpack_object *id,
 			pack_score_histogram(pk, snap->predicted);
 		}
 	}
+}
+
+void evald_reply_roles(msgpack_packer *pk, const msgpack_object *id, const char *const *roles,
+                       size_t n)
+{
+	open_reply(pk, id, true, 1);
+	evald_pack_str(pk, "roles");
+	msgpack_pack_array(pk, n);
+	for (size_t i = 0; i < n; i++)
+		evald_pack_str(pk, roles[i]);
 }
 
 void evald_reply_clock(msgpack_packer *pk, const msgpack_object *id, double now)

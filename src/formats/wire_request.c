@@ -27,6 +27,7 @@ enum field {
 	FIELD_IDS,
 	FIELD_OPERATING_POINTS,
 	FIELD_CALIBRATION,
+	FIELD_TOKEN,
 	FIELD_REFERENCE,
 	NFIELDS
 };
@@ -48,6 +49,7 @@ static const char *const field_names[NFIELDS] = {
         [FIELD_IDS] = "ids",
         [FIELD_OPERATING_POINTS] = "operating_points",
         [FIELD_CALIBRATION] = "calibration",
+        [FIELD_TOKEN] = "token",
         [FIELD_REFERENCE] = "reference",
 };
 
@@ -108,6 +110,7 @@ static const struct op_spec {
         {"advance_clock", EVALD_OP_ADVANCE_CLOCK, F(FIELD_SECONDS), 0, 0},
         {"checkpoint", EVALD_OP_CHECKPOINT, 0, 0, 0},
         {"drift", EVALD_OP_DRIFT, F(FIELD_STREAM) | F(FIELD_WINDOW) | F(FIELD_REFERENCE), 0, 0},
+        {"auth", EVALD_OP_AUTH, F(FIELD_TOKEN), 0, 0},
 };
 
 struct ctx {
@@ -1003,6 +1006,15 @@ static void decode_map(struct ctx *c, const msgpack_object *o)
 		break;
 	case EVALD_OP_DRIFT:
 		decode_drift(c, f);
+		break;
+	case EVALD_OP_AUTH: /* the token is checked by the server; its text is never echoed */
+		if (!f[FIELD_TOKEN] || f[FIELD_TOKEN]->type != MSGPACK_OBJECT_STR ||
+		    f[FIELD_TOKEN]->via.str.size == 0) {
+			fail(c, EVALD_EBADREQ, SIZE_MAX, "auth needs a token, a string");
+			break;
+		}
+		req->token = f[FIELD_TOKEN]->via.str.ptr;
+		req->token_len = f[FIELD_TOKEN]->via.str.size;
 		break;
 	case EVALD_OP_ADVANCE_CLOCK:
 		if (!f[FIELD_SECONDS] || !as_double(f[FIELD_SECONDS], &req->seconds) ||

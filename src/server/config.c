@@ -166,6 +166,12 @@ static const struct key keys[] = {
          "Thresholds reported in each line; empty means each stream's own thresholds."},
         {"sink", "streams", K_TEXT, SERVER(sink.streams), 0, 0, 0, EVALD_EINVAL, "",
          "Comma-separated glob patterns of the streams to write; empty means every stream."},
+        {"auth", "tokens_file", K_TEXT, SERVER(tokens_file), 0, 0, 0, EVALD_EINVAL, "",
+         "File of ROLE TOKEN lines (roles write, read, admin) that clients must present; "
+         "empty lets every client do everything. Only its owner may read it."},
+        {"auth", "unix", K_TEXT, SERVER(auth_unix), 0, 0, 0, EVALD_EINVAL, "trust",
+         "trust: Unix socket peers need no token (the socket's permissions decide); token: "
+         "they authenticate as TCP clients do."},
         {"sink", "calibration", K_UINT, SERVER(sink.calibration), 0, 0,
          EVALD_CALIBRATION_GROUPS_MAX, EVALD_EINVAL, "10",
          "Uniform calibration groups in each line's interval figures (scores on [0, 1] only); "
@@ -595,7 +601,7 @@ static int handler(void *user, const char *section, const char *name, const char
 			return fail(
 			        p, EVALD_EINVAL, section, name,
 			        "unknown section; expected [server], [defaults], [http], [state], "
-			        "[sink] or [stream \"NAME\"]");
+			        "[sink], [auth] or [stream \"NAME\"]");
 		return fail(p, EVALD_EINVAL, section, name, "unknown key; expected %s", what);
 	}
 	if (!key_parse(&keys[i], value, key_at(&keys[i], &t), key_count(&keys[i], &t), what,
@@ -659,6 +665,11 @@ static int finish(struct parse *p, const char *name)
 
 	if (err)
 		return err;
+	if (strcmp(cfg->auth_unix, "trust") != 0 && strcmp(cfg->auth_unix, "token") != 0) {
+		snprintf(p->err, p->errlen, "%s: [auth]: unix = '%s' is neither trust nor token",
+		         name, cfg->auth_unix);
+		return EVALD_EINVAL;
+	}
 	if (cfg->sink.path[0] && cfg->sink.interval % cfg->defaults.window.slot != 0) {
 		snprintf(p->err, p->errlen,
 		         "%s: [sink]: interval must be a multiple of window_slot (%us)", name,
@@ -762,7 +773,8 @@ static void write_section(const struct target *t, const char *kind, FILE *out)
 
 void evald_server_config_write(struct evald_server_config *cfg, FILE *out)
 {
-	static const char *const sections[] = {"server", "defaults", "http", "state", "sink"};
+	static const char *const sections[] = {"server", "defaults", "http",
+	                                       "state",  "sink",     "auth"};
 	struct target t = {cfg, &cfg->defaults};
 
 	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {

@@ -179,6 +179,8 @@ static void serve(struct evald_conn *c)
 	c->backlog = false;
 	while ((r = evald_decoder_next(&c->decoder, &req)) == 1) {
 		evald__handle(c, &req);
+		if (c->close_after)
+			break;
 		/* Requests already read may still ask for more than a client that
 		   does not read may hold (a snapshot with a curve is large). */
 		if (evald__output_drop(evald__conn_unread(c), s->cfg->max_output_bytes)) {
@@ -213,7 +215,7 @@ static void serve(struct evald_conn *c)
 		          (unsigned long long)c->id, evald_error_name(r));
 	}
 	flush(c);
-	if (r < 0)
+	if (r < 0 || c->close_after)
 		evald__conn_close(c, false);
 	else if (c->backlog)
 		yield(c);
@@ -300,6 +302,11 @@ void evald__accept(uv_stream_t *listener, int status)
 	s->stats.connections_total++;
 	if (evald__peer_accept(&c->peer, s, listener, &s->conns, &conn_ops) != 0)
 		return;
+	/* Without tokens every client may do everything; with them, a trusted Unix peer too. */
+	c->roles = !s->auth || (listener == (uv_stream_t *)&s->pipe &&
+	                        strcmp(s->cfg->auth_unix, "trust") == 0)
+	                   ? EVALD_ROLES_ALL
+	                   : 0;
 	if (listener == (uv_stream_t *)&s->pipe && !peer_allowed(s, c)) {
 		flush(c);
 		evald__conn_close(c, false);

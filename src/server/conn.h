@@ -28,6 +28,9 @@ struct evald_conn {
 	bool yielded;                  /* waiting in the server's queue for its turn */
 	bool backlog;                  /* holds requests read but not yet served */
 	struct evald_conn *yield_next; /* in the server's queue of yielded connections */
+	unsigned roles;                /* what it may do: all without tokens, else its token's */
+	unsigned auth_failures;        /* wrong tokens it sent; the third closes it */
+	bool close_after;              /* close once the replies so far are written */
 };
 
 /* Takes one connection from a listener; refuses it past max_connections. */

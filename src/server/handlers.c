@@ -749,6 +749,8 @@ static void ping(struct evald_conn *c, const struct evald_request *req)
 	evald_reply_ping(&c->pk, req->id, EVALD_VERSION, &limits);
 }
 
+static void auth(struct evald_conn *c, const struct evald_request *req);
+
 /* One function per op: adding an op means a row here and one in the decoder's table. */
 static void (*const handlers[EVALD_OP_COUNT])(struct evald_conn *c,
                                               const struct evald_request *req) = {
@@ -765,12 +767,71 @@ static void (*const handlers[EVALD_OP_COUNT])(struct evald_conn *c,
         [EVALD_OP_ADVANCE_CLOCK] = advance_clock,
         [EVALD_OP_CHECKPOINT] = checkpoint_now,
         [EVALD_OP_DRIFT] = drift,
+        [EVALD_OP_AUTH] = auth,
 };
+
+/* A wrong or missing token: counted, logged (rate-limited, never the token), and the third closes.
+ */
+static void auth_failed(struct evald_conn *c, const struct evald_request *req, const char *why)
+{
+	struct evald_server *s = c->peer.server;
+	char message[200], peer[64] = "unix";
+	uint64_t suppressed;
+
+	s->stats.auth_failures++;
+	c->auth_failures++;
+	evald__peer_name(&c->peer, peer, sizeof(peer));
+	if (evald_ratelimit_allow(&s->auth_log, uv_now(s->loop), &suppressed))
+		evald_log(EVALD_LOG_WARN, "auth_failed",
+		          "conn=%llu peer=%s reason=\"%s\" suppressed=%llu",
+		          (unsigned long long)c->id, peer, why, (unsigned long long)suppressed);
+	snprintf(message, sizeof(message), "%s%s", why,
+	         c->auth_failures >= 3 ? "; three failures: closing the connection" : "");
+	count_error(c, req, EVALD_EUNAUTH, req->records.n, message);
+	c->close_after = c->auth_failures >= 3;
+}
+
+/* {"op": "auth", "token": T}: the token's roles, or a failure. */
+static void auth(struct evald_conn *c, const struct evald_request *req)
+{
+	struct evald_server *s = c->peer.server;
+	unsigned roles = s->auth ? evald_tokens_roles(&s->tokens, req->token, req->token_len) : 0;
+	const char *names[3];
+	size_t n = 0;
+
+	if (!s->auth) {
+		count_error(c, req, EVALD_EBADREQ, 0,
+		            "evald has no [auth] tokens_file: every client "
+		            "may do everything, no token needed");
+		return;
+	}
+	if (!roles) {
+		auth_failed(c, req, "unknown token");
+		return;
+	}
+	c->roles = roles;
+	c->auth_failures = 0;
+	for (unsigned r = 1; r <= EVALD_ROLE_ADMIN; r <<= 1)
+		if (roles & r)
+			names[n++] = evald_role_name((enum evald_role)r);
+	evald_reply_roles(&c->pk, req->id, names, n);
+}
 
 void evald__handle(struct evald_conn *c, const struct evald_request *req)
 {
-	if (req->error)
+	char message[120];
+
+	if (!c->roles && req->op != EVALD_OP_AUTH) {
+		auth_failed(c, req, "authenticate first: {\"op\": \"auth\", \"token\": T}");
+		return;
+	}
+	if (req->error) {
 		count_error(c, req, req->error, req->records.n, req->message);
-	else
+	} else if (!evald_roles_allow(c->roles, req->op)) {
+		snprintf(message, sizeof(message), "this needs the %s role, which the token lacks",
+		         evald_role_name(evald_op_role(req->op)));
+		count_error(c, req, EVALD_EFORBIDDEN, req->records.n, message);
+	} else {
 		handlers[req->op](c, req);
+	}
 }

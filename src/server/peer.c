@@ -28,6 +28,27 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 	uv_close((uv_handle_t *)req->handle, on_close);
 }
 
+void evald__peer_name(const struct evald_peer *p, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	int n = sizeof(ss);
+	char host[64] = "?";
+
+	snprintf(buf, len, "unix");
+	if (p->h.handle.type != UV_TCP ||
+	    uv_tcp_getpeername(&p->h.tcp, (struct sockaddr *)&ss, &n) != 0)
+		return;
+	if (ss.ss_family == AF_INET6) {
+		uv_ip6_name((const struct sockaddr_in6 *)&ss, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host,
+		         (unsigned)ntohs(((const struct sockaddr_in6 *)&ss)->sin6_port));
+	} else {
+		uv_ip4_name((const struct sockaddr_in *)&ss, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host,
+		         (unsigned)ntohs(((const struct sockaddr_in *)&ss)->sin_port));
+	}
+}
+
 void evald__peer_close(struct evald_peer *p, bool force)
 {
 	if (p->closing) {

@@ -70,4 +70,7 @@ void evald__peer_write(struct evald_peer *p, char *data, size_t len);
 /* Bytes handed to libuv that the client has not read yet. */
 size_t evald__peer_queued(const struct evald_peer *p);
 
+/* Where a peer connects from, "HOST:PORT" over TCP or "unix", for logs. */
+void evald__peer_name(const struct evald_peer *p, char *buf, size_t len);
+
 #endif

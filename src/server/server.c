@@ -209,8 +209,16 @@ static void on_signal(uv_signal_t *h, int signum)
 	struct evald_server *s = h->data;
 
 	if (signum == SIGHUP) {
-		evald_log(EVALD_LOG_INFO, "signal", "signal=SIGHUP action=reopen_sink");
+		char err[512];
+		evald_log(EVALD_LOG_INFO, "signal",
+		          "signal=SIGHUP action=reopen_sink,reload_tokens");
 		evald__sink_reopen(s);
+		if (s->auth &&
+		    evald_tokens_load(s->cfg->tokens_file, &s->tokens, err, sizeof(err)) != 0)
+			evald_log(EVALD_LOG_ERROR, "tokens_not_reloaded",
+			          "reason=\"%s\" action=\"the tokens already read stay\"", err);
+		else if (s->auth)
+			evald_log(EVALD_LOG_INFO, "tokens_reloaded", "tokens=%zu", s->tokens.n);
 		return;
 	}
 	evald_log(EVALD_LOG_INFO, "signal", "signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -412,6 +420,12 @@ int evald_server_new(uv_loop_t *loop, const struct evald_server_config *cfg,
 	s->accept_log.burst = 5;
 	s->memory_log.burst = 5;
 	s->budget_log.burst = 5;
+	s->auth_log.burst = 5;
+	s->auth = cfg->tokens_file[0] != '\0';
+	if (s->auth && (r = evald_tokens_load(cfg->tokens_file, &s->tokens, err, errlen)) != 0) {
+		free(s);
+		return r;
+	}
 	evald_mem_init(&s->mem, 0); /* no limit until the state file is restored */
 	evald_mem_init(&s->copy_mem, 0);
 	fd_budget(s);
@@ -461,5 +475,6 @@ void evald_server_free(evald_server *s)
 		evald_log(EVALD_LOG_DEBUG, "socket_removed", "path=%s", s->cfg->unix_path);
 	evald_registry_free(s->streams);
 	evald_scratch_destroy(&s->scratch);
+	evald_tokens_free(&s->tokens);
 	free(s);
 }

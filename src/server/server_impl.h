@@ -8,6 +8,8 @@
 
 #include <uv.h>
 
+#include "auth.h"
+
 #include <evald/clock.h>
 #include <evald/config.h>
 #include <evald/log.h>
@@ -37,6 +39,9 @@ struct evald_server {
 	/* [server] unix_peers, resolved at start: the uids that may connect; none = any */
 	uid_t unix_peers[EVALD_UNIX_PEERS_MAX];
 	size_t nunix_peers;
+	struct evald_tokens tokens; /* [auth] tokens_file, reloaded on SIGHUP */
+	bool auth;                  /* a tokens file is set: clients must present a token */
+	struct evald_ratelimit auth_log;
 	uv_tcp_t http;
 	bool http_open;
 	struct evald_peer *conns;      /* every open protocol connection */

@@ -68,3 +68,144 @@ def test_a_peer_outside_unix_peers_is_refused(tmp_path):
 def test_bad_socket_settings_stop_the_start(tmp_path, lines, says):
     code, err = start_fails(tmp_path, lines)
     assert code == 2 and says in err, err
+
+
+TOKENS = {"write": "w-7f3a9c1e5b", "read": "r-2d8b6e4f0a", "admin": "a-9c5e1b7d3f",
+          "both": "rw-4a6c8e0b2d"}
+
+
+def tokens_file(tmp_path, mode=0o600, lines=None):
+    path = tmp_path / "tokens"
+    path.write_text(lines if lines is not None else (
+        "# role token\n"
+        f"write {TOKENS['write']}\nread {TOKENS['read']}\nadmin {TOKENS['admin']}\n\n"
+        f"read {TOKENS['both']}\nwrite {TOKENS['both']}\n"))
+    os.chmod(path, mode)
+    return path
+
+
+def auth_daemon(tmp_path, unix="trust"):
+    return Daemon(tmp_path, args=["--clock", "manual"],
+                  extra=f"[auth]\ntokens_file = {tokens_file(tmp_path)}\nunix = {unix}\n")
+
+
+OPS = {  # each op, and the role it needs ("any": write or read)
+    "observe": ("write", {"op": "observe", "stream": "s", "label": 1, "score": 0.5}),
+    "predict": ("write", {"op": "predict", "stream": "s", "id": "p1", "score": 0.5}),
+    "label": ("write", {"op": "label", "stream": "s", "id": "p1", "label": 1}),
+    "use": ("write", {"op": "use", "stream": "s"}),
+    "snapshot": ("read", {"op": "snapshot", "stream": "s"}),
+    "streams": ("read", {"op": "streams"}),
+    "stats": ("read", {"op": "stats"}),
+    "drift": ("read", {"op": "drift", "stream": "s", "reference": {"stream": "s"}}),
+    "ping": ("any", {"op": "ping"}),
+    "reset": ("admin", {"op": "reset", "stream": "s"}),
+}
+
+
+def allowed(role, need):
+    return role == "admin" or need == "any" and role in ("write", "read", "both") or \
+        need == role or role == "both" and need in ("write", "read")
+
+
+@pytest.mark.parametrize("transport", ["tcp", "unix"])
+def test_every_op_against_every_identity(tmp_path, transport):
+    d = auth_daemon(tmp_path, unix="token")
+    try:
+        with d.client(transport) as c:  # a stream to read, made by an admin
+            assert c.request({"op": "auth", "token": TOKENS["admin"], "id": 0})["roles"] == [
+                "admin"]
+            assert c.request({"op": "observe", "stream": "s", "label": 0, "score": 0.1,
+                              "id": 1})["ok"]
+        for who in ("none", "wrong", "write", "read", "admin", "both"):
+            for name, (need, request) in OPS.items():
+                with d.client(transport) as c:
+                    if who != "none":
+                        token = TOKENS.get(who, "not-a-token")
+                        reply = c.request({"op": "auth", "token": token, "id": "a"})
+                        assert reply["ok"] == (who != "wrong"), (who, reply)
+                    reply = c.request(dict(request) if "id" in request
+                                      else dict(request, id=name))
+                    if who in ("none", "wrong"):
+                        want = "unauthorized"
+                    else:
+                        want = None if allowed(who, need) else "forbidden"
+                    got = None if reply.get("ok") else reply["error"]["code"]
+                    assert got == want, (transport, who, name, reply)
+                    if want == "forbidden":
+                        assert f"needs the {need} role" in reply["error"]["message"]
+        with d.client(transport) as c:
+            c.request({"op": "auth", "token": TOKENS["admin"], "id": 0})
+            stats = c.request({"op": "stats", "id": 1})
+            # the admin's first record, then one from each identity that may observe
+            # (write, admin, both): nothing from a refused request
+            assert stats["records_accepted"] == 1 + 3
+            # no token: the op refused; a wrong one: the auth and then the op
+            assert stats["auth_failures"] == len(OPS) + 2 * len(OPS)
+    finally:
+        assert d.stop() == 0, d.log_text()[-2000:]
+        log = d.log.read_text()
+        assert not any(t in log for t in TOKENS.values())  # never logged
+
+
+def test_three_failures_close_the_connection_and_trusted_unix_needs_no_token(tmp_path):
+    d = auth_daemon(tmp_path)  # [auth] unix = trust
+    try:
+        with d.client("tcp") as c:
+            for i in range(2):
+                reply = c.request({"op": "auth", "token": "nope", "id": i})
+                assert reply["error"]["code"] == "unauthorized"
+            reply = c.request({"op": "snapshot", "stream": "s", "id": 2})
+            assert reply["error"]["code"] == "unauthorized"
+            assert "three failures: closing" in reply["error"]["message"]
+            assert c.recv() is None
+        with d.client("unix") as c:
+            assert c.request({"op": "observe", "stream": "u", "label": 1, "score": 0.9,
+                              "id": 1})["ok"]
+            assert c.request({"op": "reset", "stream": "u", "id": 2})["ok"]
+    finally:
+        assert d.stop() == 0, d.log_text()[-2000:]
+    assert "peer=127.0.0.1:" in d.log.read_text()  # failures are logged with the peer
+
+
+@pytest.mark.parametrize("mode,lines,says", [
+    (0o644, None, "may be read by others than its owner (mode 644); chmod 600 it"),
+    (0o600, "write ok-token\nreader bad-role\n", "line 2: the role is not write, read or admin"),
+    (0o600, "write one two\n", "line 1: a line is a role and one token"),
+])
+def test_a_bad_tokens_file_stops_the_start(tmp_path, mode, lines, says):
+    path = tokens_file(tmp_path, mode, lines)
+    code, err = start_fails(tmp_path, f"\n[auth]\ntokens_file = {path}")
+    assert code == 2 and says in err, err
+    assert "ok-token" not in err and "two" not in err
+
+
+def test_sighup_reloads_the_tokens_and_a_bad_file_keeps_the_old(tmp_path):
+    import signal
+    import time
+    d = auth_daemon(tmp_path)
+    path = tmp_path / "tokens"
+    try:
+        def roles(token):
+            with d.client("tcp") as c:
+                reply = c.request({"op": "auth", "token": token, "id": 1})
+                return reply.get("roles") or reply["error"]["code"]
+
+        assert roles("new-token-1") == "unauthorized" and roles(TOKENS["read"]) == ["read"]
+        path.write_text("admin new-token-1\n")
+        d.proc.send_signal(signal.SIGHUP)
+        for _ in range(100):  # bounded: up to 10 s for the reload
+            if "tokens_reloaded" in d.log.read_text():
+                break
+            time.sleep(0.1)
+        assert roles("new-token-1") == ["admin"] and roles(TOKENS["read"]) == "unauthorized"
+        os.chmod(path, 0o644)  # a bad file: the tokens already read stay
+        d.proc.send_signal(signal.SIGHUP)
+        for _ in range(100):
+            if "tokens_not_reloaded" in d.log.read_text():
+                break
+            time.sleep(0.1)
+        assert roles("new-token-1") == ["admin"]
+    finally:
+        assert d.stop() == 0, d.log_text()[-2000:]
+    assert "new-token-1" not in d.log.read_text()
