@@ -1,5 +1,6 @@
 /* evalctl: the command-line client of evald. */
 #define _DEFAULT_SOURCE
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
@@ -24,8 +25,8 @@
 enum { EXIT_SERVER_ERROR = 1, EXIT_USAGE = 2 };
 
 static const char usage[] =
-        "usage: evalctl [--connect tcp://HOST:PORT | unix:PATH | HOST:PORT | PATH] COMMAND "
-        "[options]\n"
+        "usage: evalctl [--connect tcp://HOST:PORT | unix:PATH | HOST:PORT | PATH] "
+        "[--token-file FILE] COMMAND [options]\n"
         "commands:\n"
         "  send [--stream S] [--batch N] [FILE]   send label,score[,weight] lines (CSV or TSV)\n"
         "  send --predictions [...] [FILE]        send id,score[,weight][,time] lines\n"
@@ -45,6 +46,7 @@ static const char usage[] =
 struct options {
 	const char *connect, *stream, *window, *file;
 	const char *ref_stream, *ref_window; /* drift's reference */
+	const char *token_file;              /* --token-file or $EVALD_TOKEN_FILE */
 	double thresholds[THRESHOLDS_MAX];
 	size_t nthresholds;
 	struct evald_targets targets; /* --operating-point, by kind */
@@ -379,6 +381,47 @@ static int rpc(struct evald_client *c, msgpack_sbuffer *req, const msgpack_objec
 		return EXIT_USAGE;
 	}
 	return 0;
+}
+
+/*
+ * Sends the token of a token file (its first line, spaces trimmed) before
+ * any request; 0 without a file. The token is never printed.
+ */
+static int authenticate(struct evald_client *c, const char *path)
+{
+	char token[512] = "";
+	FILE *f;
+	size_t n;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	const msgpack_object *reply;
+	int rc;
+
+	if (!path)
+		return 0;
+	if (!(f = fopen(path, "r")) || !fgets(token, sizeof(token), f)) {
+		fprintf(stderr, "evalctl: cannot read a token from %s: %s\n", path,
+		        f ? "the file is empty" : strerror(errno));
+		if (f)
+			fclose(f);
+		return EXIT_USAGE;
+	}
+	fclose(f);
+	n = strcspn(token, " \t\r\n");
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	evald_pack_str(&pk, "op");
+	evald_pack_str(&pk, "auth");
+	evald_pack_str(&pk, "token");
+	msgpack_pack_str(&pk, n);
+	msgpack_pack_str_body(&pk, token, n);
+	memset(token, 0, sizeof(token));
+	rc = rpc(c, &sb, &reply);
+	msgpack_sbuffer_destroy(&sb);
+	if (rc)
+		return rc;
+	return report_error(reply, "auth ") ? EXIT_SERVER_ERROR : 0;
 }
 
 /* A target as a request asks for it: the number alone. */
@@ -772,6 +815,7 @@ int main(int argc, char **argv)
 	        {"threshold", required_argument, NULL, 't'},
 	        {"operating-point", required_argument, NULL, 'o'},
 	        {"calibration", optional_argument, NULL, 'A'},
+	        {"token-file", required_argument, NULL, 'T'},
 	        {"strategy", required_argument, NULL, 'S'},
 	        {"reference-stream", required_argument, NULL, 'R'},
 	        {"reference-window", required_argument, NULL, 'W'},
@@ -792,6 +836,7 @@ int main(int argc, char **argv)
 	int opt, rc;
 
 	o.connect = getenv("EVALD_CONNECT") ? getenv("EVALD_CONNECT") : DEFAULT_CONNECT;
+	o.token_file = getenv("EVALD_TOKEN_FILE");
 	o.batch = 1000;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -832,6 +877,9 @@ int main(int argc, char **argv)
 			o.ntargets++;
 			break;
 		}
+		case 'T':
+			o.token_file = optarg;
+			break;
 		case 'A':
 			if (optarg && (!parse_double(optarg, &v) || v < 1 ||
 			               v > EVALD_CALIBRATION_GROUPS_MAX || v != floor(v)))
@@ -913,7 +961,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "evalctl: %s\n", err);
 		return EXIT_USAGE;
 	}
-	rc = strcmp(cmd, "send") == 0 ? send_command(&c, &o) : simple_command(&c, cmd, &o);
+	rc = authenticate(&c, o.token_file);
+	if (rc == 0)
+		rc = strcmp(cmd, "send") == 0 ? send_command(&c, &o) : simple_command(&c, cmd, &o);
 	evald_client_close(&c);
 	return rc;
 }

@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -220,6 +221,46 @@ static void serve_metrics(struct evald_http_conn *c, bool keep, bool head)
 	free(text);
 }
 
+/*
+ * With [auth] tokens_file set, every endpoint but /healthz and the page's
+ * own files needs "Authorization: Bearer T" with the read role: else 401
+ * (no or an unknown token, with WWW-Authenticate) or 403, answered here.
+ */
+static bool http_allowed(struct evald_http_conn *c, const struct evald_http_route *route)
+{
+	struct evald_server *s = c->peer.server;
+	const char *a = route->authorization;
+	unsigned roles = 0;
+	uint64_t suppressed;
+	char peer[64];
+
+	if (!s->auth || route->endpoint == EVALD_HTTP_HEALTHZ ||
+	    route->endpoint == EVALD_HTTP_ASSET)
+		return true;
+	if (strncasecmp(a, "Bearer ", 7) == 0)
+		roles = evald_tokens_roles(&s->tokens, a + 7, strlen(a + 7));
+	if (roles & (EVALD_ROLE_READ | EVALD_ROLE_ADMIN))
+		return true;
+	if (roles) {
+		respond_text(c, 403, "forbidden: this needs the read role, which the token lacks\n",
+		             route->keep_alive, route->head);
+		return false;
+	}
+	s->stats.auth_failures++;
+	evald__peer_name(&c->peer, peer, sizeof(peer));
+	if (evald_ratelimit_allow(&s->auth_log, uv_now(s->loop), &suppressed))
+		evald_log(EVALD_LOG_WARN, "auth_failed",
+		          "transport=http peer=%s reason=\"%s\" "
+		          "suppressed=%llu",
+		          peer, a[0] ? "unknown token" : "no token",
+		          (unsigned long long)suppressed);
+	respond_with(c, 401, "text/plain", "WWW-Authenticate: Bearer realm=\"evald\"\r\n",
+	             "unauthorized: send Authorization: Bearer TOKEN\n",
+	             strlen("unauthorized: send Authorization: Bearer TOKEN\n"), route->keep_alive,
+	             route->head);
+	return false;
+}
+
 /* Answers the request that just completed on c. */
 static void route(struct evald_http_request *r, void *ctx)
 {
@@ -239,6 +280,8 @@ static void route(struct evald_http_request *r, void *ctx)
 		return;
 	}
 	s->now = evald_clock_now(&s->clock);
+	if (!http_allowed(c, &route))
+		return;
 	switch (route.endpoint) {
 	case EVALD_HTTP_METRICS:
 		serve_metrics(c, route.keep_alive, route.head);

@@ -20,8 +20,8 @@ static int on_message_begin(http_parser *p)
 	r->url_len = r->header_bytes = 0;
 	r->headers = 0;
 	r->refuse = 0;
-	r->field_len = r->accept_encoding_len = r->if_none_match_len = 0;
-	r->accept_encoding[0] = r->if_none_match[0] = '\0';
+	r->field_len = r->accept_encoding_len = r->if_none_match_len = r->authorization_len = 0;
+	r->accept_encoding[0] = r->if_none_match[0] = r->authorization[0] = '\0';
 	r->in_value = false;
 	return 0;
 }
@@ -89,6 +89,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 		       len);
 	else if (field_is(r, "if-none-match"))
 		append(r->if_none_match, &r->if_none_match_len, sizeof(r->if_none_match), at, len);
+	else if (field_is(r, "authorization"))
+		append(r->authorization, &r->authorization_len, sizeof(r->authorization), at, len);
 	return on_header(p, at, len);
 }
 
@@ -144,6 +146,10 @@ const char *evald__http_reason(int status)
 		return "OK";
 	case 304:
 		return "Not Modified";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
 	case 400:
 		return "Bad Request";
 	case 404:
@@ -213,6 +219,7 @@ void evald__http_route(const struct evald_http_request *r, struct evald_http_rou
 		i++;
 	out->gzip = names_gzip(r->accept_encoding);
 	out->if_none_match = r->if_none_match;
+	out->authorization = r->authorization;
 	if (i == sizeof(endpoints) / sizeof(endpoints[0]) &&
 	    (out->asset = evald__asset_find(path, plen)) != NULL) {
 		out->endpoint = EVALD_HTTP_ASSET;

@@ -31,8 +31,8 @@ struct evald_http_request {
 	size_t url_len, header_bytes;
 	unsigned headers;
 	/* The headers the static files read: the name being read, and two values. */
-	char field[24], accept_encoding[128], if_none_match[72];
-	size_t field_len, accept_encoding_len, if_none_match_len;
+	char field[24], accept_encoding[128], if_none_match[72], authorization[300];
+	size_t field_len, accept_encoding_len, if_none_match_len, authorization_len;
 	bool in_value;
 	int refuse; /* a status to answer instead of routing, 0 if none */
 	evald_http_complete_cb *complete;
@@ -69,6 +69,7 @@ struct evald_http_route {
 	const struct evald_served_asset *asset; /* EVALD_HTTP_ASSET: the file */
 	bool gzip;                              /* Accept-Encoding names gzip */
 	const char *if_none_match;              /* "" if absent */
+	const char *authorization;              /* "" if absent; never logged */
 	size_t query_len;
 	bool keep_alive, head;
 };

@@ -209,3 +209,125 @@ def test_sighup_reloads_the_tokens_and_a_bad_file_keeps_the_old(tmp_path):
     finally:
         assert d.stop() == 0, d.log_text()[-2000:]
     assert "new-token-1" not in d.log.read_text()
+
+
+def test_http_needs_a_bearer_token_with_the_read_role_and_prometheus_sends_one(tmp_path):
+    import http.client
+    import json
+    import shutil
+    import socket
+    import time
+    import urllib.parse
+    import urllib.request
+    d = auth_daemon(tmp_path)
+    prom = None
+    try:
+        with d.client("unix") as c:  # trusted
+            c.request({"op": "observe", "stream": "m", "label": 1, "score": 0.9, "id": 1})
+
+        def get(path, token=None):
+            conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=30)
+            conn.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token
+                         else {})
+            r = conn.getresponse()
+            body = r.read()
+            conn.close()
+            return r.status, dict(r.getheaders()), body
+
+        for path in ("/metrics", "/snapshot?stream=m", "/streams", "/series?stream=m"):
+            status, headers, _ = get(path)
+            assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer"), path
+            assert get(path, "wrong-token")[0] == 401
+            assert get(path, TOKENS["write"])[0] == 403
+            assert get(path, TOKENS["read"])[0] == 200
+            assert get(path, TOKENS["admin"])[0] == 200
+        assert get("/healthz")[0] == 200 and get("/")[0] == 200  # the page asks for a token
+        status, _, body = get("/snapshot?stream=m", TOKENS["both"])
+        assert status == 200 and json.loads(body)["n"] == 1
+        # A real Prometheus scrapes with its authorization setting; without it, it cannot.
+        prometheus = shutil.which("prometheus")
+        with socket.socket() as sk:
+            sk.bind(("127.0.0.1", 0))
+            port = sk.getsockname()[1]
+        config = tmp_path / "prometheus.yml"
+        target = f"static_configs: [{{targets: ['127.0.0.1:{d.http_port}']}}]"
+        config.write_text(
+            "global: {scrape_interval: 1s}\nscrape_configs:\n"
+            f"  - job_name: with_token\n    authorization: {{credentials: {TOKENS['read']}}}\n"
+            f"    {target}\n"
+            f"  - job_name: without\n    {target}\n")
+        prom = subprocess.Popen(
+            [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path}/tsdb",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "prometheus.log", "w"))
+
+        def query(q):
+            url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": q})
+            result = json.load(urllib.request.urlopen(url, timeout=10))["data"]["result"]
+            return {r["metric"].get("job"): float(r["value"][1]) for r in result}
+
+        up = {}
+        for _ in range(120):  # bounded: up to 60 s for both jobs' first scrapes
+            try:
+                up = query("up")
+                if len(up) == 2 and query("evald_records_total"):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        assert up == {"with_token": 1.0, "without": 0.0}
+        assert query('evald_records_total{stream="m"}') == {"with_token": 1.0}
+    finally:
+        if prom:
+            prom.terminate()
+            prom.wait(30)
+        assert d.stop() == 0, d.log_text()[-2000:]
+    log = d.log.read_text()
+    assert "transport=http" in log and not any(t in log for t in TOKENS.values())
+
+
+def test_evalctl_and_the_python_client_present_their_tokens(tmp_path):
+    import sys
+    from conftest import EVALCTL
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../clients/python/src"))
+    import evald
+    d = auth_daemon(tmp_path)
+    try:
+        def token_file(name):
+            path = tmp_path / f"{name}.token"
+            path.write_text(TOKENS[name] + "\n")
+            return str(path)
+
+        target = f"tcp://127.0.0.1:{d.port}"
+
+        def evalctl(*args, env=None):
+            return subprocess.run([EVALCTL, "--connect", target, *args], capture_output=True,
+                                  text=True, timeout=60, env=env)
+
+        refused = evalctl("streams")
+        assert refused.returncode == 1 and "unauthorized" in refused.stderr
+        ok = evalctl("--token-file", token_file("read"), "streams")
+        assert ok.returncode == 0, ok.stderr
+        env = dict(os.environ, EVALD_TOKEN_FILE=token_file("write"))
+        forbidden = evalctl("streams", env=env)
+        assert forbidden.returncode == 1 and "forbidden" in forbidden.stderr
+        assert "needs the read role" in forbidden.stderr
+        for out in (refused, ok, forbidden):
+            assert not any(t in out.stdout + out.stderr for t in TOKENS.values())
+        # The Python client, and its sender, on every connection.
+        with evald.Client(target, token=TOKENS["both"]) as c:
+            assert c.observe([1, 0], [0.9, 0.2], stream="py") == 2
+            assert c.snapshot(stream="py").n == 2
+        with pytest.raises(evald.AuthError) as e:
+            with evald.Client(target, token="wrong") as c:
+                c.ping()
+        assert e.value.code == "unauthorized"
+        with pytest.raises(evald.AuthError) as e:
+            with evald.Client(target, token=TOKENS["read"]) as c:
+                c.observe([1], [0.5], stream="py")
+        assert e.value.code == "forbidden"
+        with evald.Sender(target, stream="py", token=TOKENS["write"]) as sender:
+            sender.observe([1], [0.7])
+            assert sender.flush(30) and sender.stats()["sent"] == 1
+    finally:
+        assert d.stop() == 0, d.log_text()[-2000:]

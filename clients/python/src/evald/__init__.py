@@ -1,7 +1,7 @@
 """evald's Python client: send records to evald, read its snapshots as scikit-learn's."""
 
 from ._client import Client, LabelResult, Limits, PredictResult
-from ._errors import (BadInputError, EvaldConnectionError, EvaldError, LimitError,
+from ._errors import (AuthError, BadInputError, EvaldConnectionError, EvaldError, LimitError,
                       UnknownStreamError)
 from ._sender import Sender
 from ._snapshot import Snapshot, ThresholdRow
@@ -9,6 +9,7 @@ from ._snapshot import Snapshot, ThresholdRow
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthError",
     "BadInputError",
     "Client",
     "EvaldConnectionError",

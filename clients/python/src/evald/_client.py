@@ -65,6 +65,8 @@ class Client:
         or a socket path. Default: ``$EVALD_CONNECT``, then ``tcp://127.0.0.1:7390``.
     timeout : float or None, default=30.0
         Seconds to wait for evald to connect or answer; None waits for ever.
+    token : str, optional
+        The token to present ([auth] tokens_file), on every connection.
 
     Notes
     -----
@@ -81,9 +83,10 @@ class Client:
     ...     precision, recall, thresholds = snap.precision_recall_curve()
     """
 
-    def __init__(self, address: str | None = None, *, timeout: float | None = 30.0) -> None:
+    def __init__(self, address: str | None = None, *, timeout: float | None = 30.0,
+                 token: str | None = None) -> None:
         self.address = _wire.parse_address(address)
-        self._conn = _wire.Connection(self.address, timeout)
+        self._conn = _wire.Connection(self.address, timeout, token)
         self._ids = itertools.count(1)
         self._limits: Limits | None = None
 

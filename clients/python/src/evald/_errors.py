@@ -41,6 +41,11 @@ class LimitError(EvaldError):
     too large, too many connections."""
 
 
+class AuthError(EvaldError, PermissionError):
+    """A missing or unknown token (``unauthorized``), or one without the role an
+    op needs (``forbidden``)."""
+
+
 class EvaldConnectionError(EvaldError, ConnectionError):
     """evald could not be reached, or the connection broke mid-request."""
 
@@ -54,6 +59,8 @@ _FAMILIES: dict[str, type[EvaldError]] = {
          "bad_id", "length_mismatch", "bad_stream", "bad_window", "bad_threshold",
          "bad_reference", "invalid_msgpack"), BadInputError),
     "unknown_stream": UnknownStreamError,
+    "unauthorized": AuthError,
+    "forbidden": AuthError,
     **dict.fromkeys(
         ("too_many_streams", "out_of_memory", "message_too_large", "too_many_connections"),
         LimitError),

@@ -57,6 +57,8 @@ class Sender:
         Seconds the thread waits to gather records into one request.
     timeout : float, default=10.0
         Seconds to wait for evald on a connection before it counts as broken.
+    token : str, optional
+        The token to present ([auth] tokens_file), on every connection.
 
     Notes
     -----
@@ -72,7 +74,8 @@ class Sender:
 
     def __init__(self, address: str | None = None, *, stream: str = "default",
                  max_queue: int = 1_000_000, on_full: Literal["drop", "block"] = "drop",
-                 flush_interval: float = 0.1, timeout: float = 10.0) -> None:
+                 flush_interval: float = 0.1, timeout: float = 10.0,
+                 token: str | None = None) -> None:
         if on_full not in ("drop", "block"):
             raise ValueError(f"on_full must be 'drop' or 'block', not {on_full!r}")
         self.address = _wire.parse_address(address)
@@ -81,6 +84,7 @@ class Sender:
         self.on_full = on_full
         self.flush_interval = float(flush_interval)
         self.timeout = timeout
+        self.token = token
         self._start()
         _live.add(self)
 
@@ -224,7 +228,7 @@ class Sender:
         return int(reply.get("max_batch", 100_000)), int(reply.get("max_message_bytes", 1 << 20))
 
     def _run(self) -> None:
-        conn = _wire.Connection(self.address, self.timeout)
+        conn = _wire.Connection(self.address, self.timeout, self.token)
         limits: tuple[int, int] | None = None
         backoff, connected_once = 0.05, False
         while True:

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import msgpack
 import numpy as np
 
-from ._errors import BadInputError, EvaldConnectionError
+from ._errors import BadInputError, EvaldConnectionError, from_reply
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:7390"
 WEIGHT_MAX = 1e12
@@ -50,9 +50,11 @@ def parse_address(address: str | None) -> Address:
 class Connection:
     """One socket to evald, and the replies read from it."""
 
-    def __init__(self, address: Address, timeout: float | None) -> None:
+    def __init__(self, address: Address, timeout: float | None,
+                 token: str | None = None) -> None:
         self.address = address
         self.timeout = timeout
+        self.token = token
         self.sock: socket.socket | None = None
         self.unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
 
@@ -73,6 +75,12 @@ class Connection:
             raise EvaldConnectionError(f"cannot connect to evald at {self.address}: {e}") from e
         self.sock = sock
         self.unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+        if self.token is not None:  # on every connection, a reconnection too
+            self.send(msgpack.packb({"op": "auth", "token": self.token, "id": "auth"}))
+            reply = self.recv()
+            if not reply.get("ok"):
+                self.close()
+                raise from_reply(reply.get("error", {}))
 
     def close(self) -> None:
         if self.sock is not None:
