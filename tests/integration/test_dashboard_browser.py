@@ -311,3 +311,33 @@ def test_the_page_refreshes_every_5_s_keeps_the_threshold_and_pauses_while_hidde
     finally:
         drv.quit()
 
+
+
+def test_the_page_asks_for_a_token_and_keeps_it_for_the_session(tmp_path):
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+    tokens = tmp_path / "tokens"
+    tokens.write_text("read page-read-token-1\n")
+    os.chmod(tokens, 0o600)
+    d = Daemon(tmp_path, extra=f"[auth]\ntokens_file = {tokens}\n")
+    drv = browser()
+    try:
+        with d.client("unix") as c:  # a trusted Unix peer
+            c.request({"op": "observe", "stream": "guarded", "label": 1, "score": 0.9, "id": 1})
+        drv.get(f"http://127.0.0.1:{d.http_port}/")
+        alert = WebDriverWait(drv, WAIT).until(expected_conditions.alert_is_present())
+        alert.send_keys("page-read-token-1")
+        alert.accept()
+        wait_for(lambda: [r.get_attribute("data-stream") for r in drv.find_elements(
+            "css selector", "#streams tbody tr")] == ["guarded"], "the stream, with a token")
+        assert drv.execute_script("return sessionStorage.getItem('evald-token')") == \
+            "page-read-token-1"
+        assert drv.execute_script("return localStorage.length") == 0
+        drv.get(f"http://127.0.0.1:{d.http_port}/#/stream/guarded")  # no second prompt
+        wait_for(lambda: drv.find_element("id", "headline").text.startswith("n 1 "),
+                 "the stream's page")
+        assert [e for e in console_errors(drv) if "401" not in e["message"]] == []
+    finally:
+        drv.quit()
+        assert d.stop() == 0, d.log_text()[-2000:]
+    assert "page-read-token-1" not in d.log.read_text()

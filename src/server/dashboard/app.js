@@ -24,11 +24,36 @@ function fmtPair(p) { return p ? `[${fmt(p[0])}, ${fmt(p[1])}]` : DASH; }
 function num(v) { return v === null || v === undefined ? NaN : v; }
 function setText(id, text) { const e = $(id); if (e && e.textContent !== text) e.textContent = text; }
 
+/* With [auth] tokens_file set, the endpoints need a read token: asked for once, on the
+   first 401, and kept for this browser session only (sessionStorage). */
+const TOKEN_KEY = "evald-token";
+let asking = false;
+
+function askToken(status) {
+  if (asking) return false;
+  asking = true;
+  const t = window.prompt(status === 401 ? "evald needs a token with the read role:"
+    : "That token lacks the read role. Another token:");
+  asking = false;
+  if (!t || !t.trim()) return false;
+  sessionStorage.setItem(TOKEN_KEY, t.trim());
+  return true;
+}
+
 async function getJSON(path) {
-  const r = await fetch(path, { cache: "no-store" });
-  const body = await r.json();
-  if (!r.ok) throw new Error(body.error ? body.error.message : `${r.status}`);
-  return body;
+  for (let attempt = 0; ; attempt++) {
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    const r = await fetch(path, { cache: "no-store",
+      headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    if (r.status === 401 || r.status === 403) {
+      if (r.status === 401) sessionStorage.removeItem(TOKEN_KEY);
+      if (attempt === 0 && askToken(r.status)) continue;
+      throw new Error(r.status === 401 ? "a token is needed" : "the token lacks the read role");
+    }
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.error ? body.error.message : `${r.status}`);
+    return body;
+  }
 }
 
 function status(text) { setText("status", text); }
