@@ -28,6 +28,7 @@
  *                        repredict,tpredict,tlabel (default: the first six)
  *     --rounds N         snapshot round trips per latency row (3000; 0 skips)
  *     --flood N          clients streaming batches during the "under ingest" rows (1)
+ *     --token-file FILE  a token presented on every connection ([auth] tokens_file)
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -397,6 +398,7 @@ struct target {
 	bool tcp;
 	struct evald_client_address a;
 	char text[256];
+	bool evald; /* the daemon, not the raw socket sink: --token-file goes to it */
 };
 
 static void target_parse(const char *text, struct target *t)
@@ -412,6 +414,10 @@ static void target_parse(const char *text, struct target *t)
 	t->tcp = t->a.ss.ss_family != AF_UNIX;
 }
 
+static char token[512]; /* --token-file: presented on every connection; "" for none */
+
+static void authenticate(int fd);
+
 static int dial(const struct target *t)
 {
 	char err[512];
@@ -421,6 +427,8 @@ static int dial(const struct target *t)
 		fprintf(stderr, "evald-bench: %s\n", err);
 		exit(2);
 	}
+	if (token[0] && t->evald) /* not the raw socket sink, which answers nothing */
+		authenticate(fd);
 	return fd;
 }
 
@@ -447,6 +455,37 @@ static void call(int fd, const msgpack_sbuffer *req, msgpack_unpacker *u, msgpac
 			exit(2);
 		msgpack_unpacker_buffer_consumed(u, (size_t)got);
 	}
+}
+
+/* Presents the token; a refusal ends the benchmark. */
+static void authenticate(int fd)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacker u;
+	msgpack_unpacked r;
+	const msgpack_object *ok;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	evald_pack_str(&pk, "op");
+	evald_pack_str(&pk, "auth");
+	evald_pack_str(&pk, "id");
+	evald_pack_str(&pk, "auth");
+	evald_pack_str(&pk, "token");
+	evald_pack_str(&pk, token);
+	msgpack_unpacker_init(&u, 1 << 16);
+	msgpack_unpacked_init(&r);
+	call(fd, &sb, &u, &r);
+	ok = evald_map_get(&r.data, "ok");
+	if (!ok || ok->type != MSGPACK_OBJECT_BOOLEAN || !ok->via.boolean) {
+		fprintf(stderr, "evald-bench: evald refused the token of --token-file\n");
+		exit(2);
+	}
+	msgpack_unpacked_destroy(&r);
+	msgpack_unpacker_destroy(&u);
+	msgpack_sbuffer_destroy(&sb);
 }
 
 /* One of the daemon's stats counters. */
@@ -720,7 +759,7 @@ static void usage(void)
 	        "usage: evald-bench [--records N] [--clients 1,4,32] "
 	        "[--shapes batch64,batch32,typed64,typed32,compact,maps,predict,label,repredict,"
 	        "tpredict,tlabel] [--rounds N] "
-	        "[--flood N] "
+	        "[--flood N] [--token-file FILE] "
 	        "ADDRESS\n");
 	exit(2);
 }
@@ -732,6 +771,7 @@ int main(int argc, char **argv)
 	                                     {"shapes", required_argument, NULL, 's'},
 	                                     {"rounds", required_argument, NULL, 'r'},
 	                                     {"flood", required_argument, NULL, 'f'},
+	                                     {"token-file", required_argument, NULL, 't'},
 	                                     {NULL, 0, NULL, 0}};
 	size_t records = 4000000;
 	int clients[8] = {1, 4, 32}, nclients = 3, rounds = 3000, flooders = 1, opt;
@@ -767,6 +807,17 @@ int main(int argc, char **argv)
 		case 'r':
 			rounds = atoi(optarg);
 			break;
+		case 't': {
+			FILE *f = fopen(optarg, "r");
+			if (!f || !fgets(token, sizeof(token), f)) {
+				fprintf(stderr, "evald-bench: cannot read a token from %s\n",
+				        optarg);
+				exit(2);
+			}
+			fclose(f);
+			token[strcspn(token, " \t\r\n")] = '\0';
+			break;
+		}
 		case 'f':
 			flooders = atoi(optarg);
 			if (flooders < 1 || flooders > CLIENTS_MAX)
@@ -780,6 +831,7 @@ int main(int argc, char **argv)
 		usage();
 	signal(SIGPIPE, SIG_IGN); /* a closed connection is reported by write() */
 	target_parse(argv[optind], &t);
+	t.evald = true;
 	raw_sink_open(&sink, t.tcp);
 	printf("%-24s %3s %6s %11s %11s %11s %11s %11s %7s %7s %7s\n", "payload", "cl", "MB",
 	       "msgpack-c/s", "in-proc/s", "engine/s", "raw sock/s", "evald/s", "/mpack", "/engine",

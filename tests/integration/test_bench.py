@@ -63,3 +63,21 @@ def test_startup_bench_restores_a_state_file():
                          timeout=300)
     assert out.returncode == 0, out.stderr
     assert "5 streams x 1000 bins restored" in out.stdout
+
+
+def test_ingest_bench_presents_a_token(start_daemon, tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("admin bench-token-1\n")
+    os.chmod(tokens, 0o600)
+    (tmp_path / "bench.token").write_text("bench-token-1\n")
+    d = start_daemon(extra=f"[auth]\ntokens_file = {tokens}\nunix = token\n")
+    args = [BENCH, "--records", "2000", "--clients", "1", "--rounds", "10", "--shapes", "typed64",
+            d.sock]
+    (tmp_path / "wrong.token").write_text("not-the-token\n")
+    refused = subprocess.run(args[:-1] + ["--token-file", str(tmp_path / "wrong.token"), d.sock],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "refused the token" in refused.stderr
+    out = subprocess.run(args[:-1] + ["--token-file", str(tmp_path / "bench.token"), d.sock],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "typed 1000, f8" in out.stdout and "bench-token-1" not in out.stdout + out.stderr
