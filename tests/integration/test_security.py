@@ -331,3 +331,15 @@ def test_evalctl_and_the_python_client_present_their_tokens(tmp_path):
             assert sender.flush(30) and sender.stats()["sent"] == 1
     finally:
         assert d.stop() == 0, d.log_text()[-2000:]
+
+
+def test_a_token_is_harmless_without_a_tokens_file(tmp_path):
+    d = Daemon(tmp_path)
+    try:
+        with d.client("tcp") as c:
+            reply = c.request({"op": "auth", "token": "anything", "id": 1})
+            assert reply["roles"] == ["write", "read", "admin"]
+            assert c.request({"op": "reset", "stream": "x", "id": 2})["error"]["code"] == \
+                "unknown_stream"  # allowed, and answered as without a token
+    finally:
+        assert d.stop() == 0, d.log_text()[-2000:]
