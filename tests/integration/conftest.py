@@ -148,3 +148,34 @@ def start_daemon(tmp_path_factory):
     yield start
     for d in started:
         d.stop()
+
+
+class Prometheus:
+    """Debian's Prometheus on a run-time port, scraping as config_yaml says; stopped by stop()."""
+
+    def __init__(self, tmp_path, config_yaml):
+        import shutil
+        binary = shutil.which("prometheus")
+        assert binary, "scripts/deps installs Debian's prometheus"
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        config = tmp_path / "prometheus.yml"
+        config.write_text(config_yaml)
+        self.proc = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path}/tsdb",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "prometheus.log", "w"))
+
+    def query(self, q):
+        """The result vector of a PromQL query: a list of {"metric", "value"}."""
+        import json
+        import urllib.parse
+        import urllib.request
+        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": q})
+        return json.load(urllib.request.urlopen(url, timeout=10))["data"]["result"]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(30)
+

@@ -3,7 +3,6 @@ and a real Prometheus server summing two evald instances."""
 import http.client
 import json
 import math
-import os
 import re
 import shutil
 import socket
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import precision_score, recall_score
 
-from conftest import Daemon
+from conftest import Daemon, Prometheus
 
 SAMPLE = re.compile(r'^(\w+)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -241,15 +240,7 @@ def test_streams_past_max_exported_streams_are_left_out_and_logged_once(tmp_path
         assert d.stop() == 0
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_prometheus_sums_two_instances_to_sklearns_precision_and_recall(tmp_path):
-    prometheus = shutil.which("prometheus")
-    assert prometheus, "scripts/deps installs Debian's prometheus"
     y, s = data(6, 40_000)
     half = len(y) // 2
     (tmp_path / "a").mkdir()
@@ -259,21 +250,14 @@ def test_prometheus_sums_two_instances_to_sklearns_precision_and_recall(tmp_path
     try:
         feed(a, "m", y[:half], s[:half])
         feed(b, "m", y[half:], s[half:])
-        port = free_port()
-        config = tmp_path / "prometheus.yml"
-        config.write_text(
+        prom = Prometheus(tmp_path, (
             "global: {scrape_interval: 1s}\n"
             "scrape_configs:\n"
             "  - job_name: evald\n"
-            f"    static_configs: [{{targets: ['127.0.0.1:{a.http_port}', '127.0.0.1:{b.http_port}']}}]\n")
-        prom = subprocess.Popen(
-            [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path}/tsdb",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "prometheus.log", "w"))
+            f"    static_configs: [{{targets: ['127.0.0.1:{a.http_port}', '127.0.0.1:{b.http_port}']}}]\n"))
 
         def query(q):
-            url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": q})
-            result = json.load(urllib.request.urlopen(url, timeout=10))["data"]["result"]
+            result = prom.query(q)
             return float(result[0]["value"][1]) if result else None
 
         le = repr(float(np.nextafter(0.5, 0)))
@@ -298,6 +282,5 @@ def test_prometheus_sums_two_instances_to_sklearns_precision_and_recall(tmp_path
         assert query(f"{tp} / ({tp} + {fp})") == pytest.approx(precision_score(y, pred), abs=1e-12)
     finally:
         if prom:
-            prom.terminate()
-            prom.wait(30)
+            prom.stop()
         assert a.stop() == 0 and b.stop() == 0

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import EVALD, Daemon
+from conftest import EVALD, Daemon, Prometheus
 
 
 def start_fails(tmp_path, server_lines):
@@ -214,11 +214,7 @@ def test_sighup_reloads_the_tokens_and_a_bad_file_keeps_the_old(tmp_path):
 def test_http_needs_a_bearer_token_with_the_read_role_and_prometheus_sends_one(tmp_path):
     import http.client
     import json
-    import shutil
-    import socket
     import time
-    import urllib.parse
-    import urllib.request
     d = auth_daemon(tmp_path)
     prom = None
     try:
@@ -245,26 +241,15 @@ def test_http_needs_a_bearer_token_with_the_read_role_and_prometheus_sends_one(t
         status, _, body = get("/snapshot?stream=m", TOKENS["both"])
         assert status == 200 and json.loads(body)["n"] == 1
         # A real Prometheus scrapes with its authorization setting; without it, it cannot.
-        prometheus = shutil.which("prometheus")
-        with socket.socket() as sk:
-            sk.bind(("127.0.0.1", 0))
-            port = sk.getsockname()[1]
-        config = tmp_path / "prometheus.yml"
         target = f"static_configs: [{{targets: ['127.0.0.1:{d.http_port}']}}]"
-        config.write_text(
+        prom = Prometheus(tmp_path, (
             "global: {scrape_interval: 1s}\nscrape_configs:\n"
             f"  - job_name: with_token\n    authorization: {{credentials: {TOKENS['read']}}}\n"
             f"    {target}\n"
-            f"  - job_name: without\n    {target}\n")
-        prom = subprocess.Popen(
-            [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path}/tsdb",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "prometheus.log", "w"))
+            f"  - job_name: without\n    {target}\n"))
 
         def query(q):
-            url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": q})
-            result = json.load(urllib.request.urlopen(url, timeout=10))["data"]["result"]
-            return {r["metric"].get("job"): float(r["value"][1]) for r in result}
+            return {r["metric"].get("job"): float(r["value"][1]) for r in prom.query(q)}
 
         up = {}
         for _ in range(120):  # bounded: up to 60 s for both jobs' first scrapes
@@ -279,8 +264,7 @@ def test_http_needs_a_bearer_token_with_the_read_role_and_prometheus_sends_one(t
         assert query('evald_records_total{stream="m"}') == {"with_token": 1.0}
     finally:
         if prom:
-            prom.terminate()
-            prom.wait(30)
+            prom.stop()
         assert d.stop() == 0, d.log_text()[-2000:]
     log = d.log.read_text()
     assert "transport=http" in log and not any(t in log for t in TOKENS.values())
