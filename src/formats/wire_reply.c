@@ -391,38 +391,62 @@ static void pack_confusion(msgpack_packer *pk, const struct evald_confusion *c,
 	pack_bool(pk, c->insufficient);
 }
 
-static const struct {
+/* A double of a struct a reply packs by name: how it is written. */
+enum field_kind { FIELD_NUM, FIELD_COUNT, FIELD_PAIR };
+
+struct field {
 	const char *name;
-	size_t offset;
-	bool count;
-} curve_columns[] = {
-        {"threshold", offsetof(struct evald_curve_point, threshold), false},
-        {"precision", offsetof(struct evald_curve_point, precision), false},
-        {"recall", offsetof(struct evald_curve_point, recall), false},
-        {"fpr", offsetof(struct evald_curve_point, fpr), false},
-        {"tp", offsetof(struct evald_curve_point, tp), true},
-        {"fp", offsetof(struct evald_curve_point, fp), true},
+	size_t offset; /* of the double (the first of two for FIELD_PAIR) */
+	enum field_kind kind;
+};
+
+/* Packs one field's value(s) read from base. */
+static void pack_value(msgpack_packer *pk, const void *base, const struct field *f)
+{
+	const double *v = (const double *)(const void *)((const char *)base + f->offset);
+
+	if (f->kind == FIELD_PAIR)
+		evald_pack_pair(pk, v[0], v[1]);
+	else if (f->kind == FIELD_COUNT)
+		evald_pack_count(pk, v[0]);
+	else
+		evald_pack_num(pk, v[0]);
+}
+
+/* Packs n fields of base as keys and values of an open map. */
+static void pack_fields(msgpack_packer *pk, const void *base, const struct field *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		evald_pack_str(pk, f[i].name);
+		pack_value(pk, base, &f[i]);
+	}
+}
+
+#define NFIELDS(table) (sizeof(table) / sizeof((table)[0]))
+
+static const struct field curve_columns[] = {
+        {"threshold", offsetof(struct evald_curve_point, threshold), FIELD_NUM},
+        {"precision", offsetof(struct evald_curve_point, precision), FIELD_NUM},
+        {"recall", offsetof(struct evald_curve_point, recall), FIELD_NUM},
+        {"fpr", offsetof(struct evald_curve_point, fpr), FIELD_NUM},
+        {"tp", offsetof(struct evald_curve_point, tp), FIELD_COUNT},
+        {"fp", offsetof(struct evald_curve_point, fp), FIELD_COUNT},
 };
 
 /* The curve as columns, one walk of the bins per column: no allocation. */
 static void pack_curve(msgpack_packer *pk, const evald_hist *s)
 {
-	size_t n = evald_curve_length(s), ncols = sizeof(curve_columns) / sizeof(curve_columns[0]);
+	size_t n = evald_curve_length(s);
 
-	msgpack_pack_map(pk, ncols);
-	for (size_t c = 0; c < ncols; c++) {
+	msgpack_pack_map(pk, NFIELDS(curve_columns));
+	for (size_t c = 0; c < NFIELDS(curve_columns); c++) {
 		struct evald_curve_iter it;
 		struct evald_curve_point p;
 		evald_pack_str(pk, curve_columns[c].name);
 		msgpack_pack_array(pk, n);
 		evald_curve_begin(&it, s);
-		while (evald_curve_next(&it, &p)) {
-			double v = *(const double *)((const char *)&p + curve_columns[c].offset);
-			if (curve_columns[c].count)
-				evald_pack_count(pk, v);
-			else
-				evald_pack_num(pk, v);
-		}
+		while (evald_curve_next(&it, &p))
+			pack_value(pk, &p, &curve_columns[c]);
 	}
 }
 
@@ -530,20 +554,16 @@ static void pack_window(msgpack_packer *pk, const char *window, size_t len)
 }
 
 /* A drift reply's figures, one row each: a number, or a pair of bounds. */
-static const struct {
-	const char *name;
-	size_t offset;
-	bool pair;
-} drift_fields[] = {
-        {"psi", offsetof(struct evald_drift, psi), false},
-        {"psi_expected", offsetof(struct evald_drift, psi_expected), false},
-        {"js", offsetof(struct evald_drift, js), false},
-        {"hellinger", offsetof(struct evald_drift, hellinger), false},
-        {"ks", offsetof(struct evald_drift, ks), false},
-        {"ks_bounds", offsetof(struct evald_drift, ks_bounds), true},
-        {"ks_p_value", offsetof(struct evald_drift, ks_p_value), false},
-        {"w1_std", offsetof(struct evald_drift, w1_std), false},
-        {"w1_std_bounds", offsetof(struct evald_drift, w1_std_bounds), true},
+static const struct field drift_fields[] = {
+        {"psi", offsetof(struct evald_drift, psi), FIELD_NUM},
+        {"psi_expected", offsetof(struct evald_drift, psi_expected), FIELD_NUM},
+        {"js", offsetof(struct evald_drift, js), FIELD_NUM},
+        {"hellinger", offsetof(struct evald_drift, hellinger), FIELD_NUM},
+        {"ks", offsetof(struct evald_drift, ks), FIELD_NUM},
+        {"ks_bounds", offsetof(struct evald_drift, ks_bounds), FIELD_PAIR},
+        {"ks_p_value", offsetof(struct evald_drift, ks_p_value), FIELD_NUM},
+        {"w1_std", offsetof(struct evald_drift, w1_std), FIELD_NUM},
+        {"w1_std_bounds", offsetof(struct evald_drift, w1_std_bounds), FIELD_PAIR},
 };
 
 void evald_reply_drift(msgpack_packer *pk, const msgpack_object *id, const char *stream,
@@ -567,26 +587,19 @@ void evald_reply_drift(msgpack_packer *pk, const msgpack_object *id, const char 
 	evald_pack_count(pk, d->reference_n);
 	evald_pack_str(pk, "groups");
 	msgpack_pack_uint64(pk, d->groups);
-	for (size_t i = 0; i < sizeof(drift_fields) / sizeof(drift_fields[0]); i++) {
-		const double *v =
-		        (const double *)(const void *)((const char *)d + drift_fields[i].offset);
-		evald_pack_str(pk, drift_fields[i].name);
-		if (drift_fields[i].pair)
-			evald_pack_pair(pk, v[0], v[1]);
-		else
-			evald_pack_num(pk, v[0]);
-	}
+	pack_fields(pk, d, drift_fields, NFIELDS(drift_fields));
 }
 
-static const struct {
-	const char *name;
-	size_t offset;
-} group_fields[] = {
-        {"lo", offsetof(struct evald_calibration_group, lo)},
-        {"hi", offsetof(struct evald_calibration_group, hi)},
-        {"n", offsetof(struct evald_calibration_group, n)},
-        {"mean_score", offsetof(struct evald_calibration_group, mean_score)},
-        {"fraction_positive", offsetof(struct evald_calibration_group, fraction_positive)},
+/* A calibration group's figures; its exact flag is packed beside them. */
+static const struct field group_fields[] = {
+        {"lo", offsetof(struct evald_calibration_group, lo), FIELD_NUM},
+        {"hi", offsetof(struct evald_calibration_group, hi), FIELD_NUM},
+        {"n", offsetof(struct evald_calibration_group, n), FIELD_COUNT},
+        {"mean_score", offsetof(struct evald_calibration_group, mean_score), FIELD_NUM},
+        {"fraction_positive", offsetof(struct evald_calibration_group, fraction_positive),
+         FIELD_NUM},
+        {"fraction_positive_ci", offsetof(struct evald_calibration_group, fraction_positive_ci),
+         FIELD_PAIR},
 };
 
 void evald_pack_calibration(msgpack_packer *pk, const evald_hist *s,
@@ -595,7 +608,6 @@ void evald_pack_calibration(msgpack_packer *pk, const evald_hist *s,
 	struct evald_calibration_summary sum;
 	struct evald_calibration_iter it;
 	struct evald_calibration_group g;
-	size_t nfields = sizeof(group_fields) / sizeof(group_fields[0]);
 
 	evald_pack_str(pk, "calibration");
 	if (!evald_calibration_defined(s)) {
@@ -610,18 +622,8 @@ void evald_pack_calibration(msgpack_packer *pk, const evald_hist *s,
 	msgpack_pack_array(pk, sum.groups);
 	evald_calibration_begin(&it, s, spec);
 	while (evald_calibration_next(&it, &g)) {
-		msgpack_pack_map(pk, nfields + 2);
-		for (size_t i = 0; i < nfields; i++) {
-			double v = *(const double *)(const void *)((const char *)&g +
-			                                           group_fields[i].offset);
-			evald_pack_str(pk, group_fields[i].name);
-			if (i == 2)
-				evald_pack_count(pk, v);
-			else
-				evald_pack_num(pk, v);
-		}
-		evald_pack_str(pk, "fraction_positive_ci");
-		evald_pack_pair(pk, g.fraction_positive_ci[0], g.fraction_positive_ci[1]);
+		msgpack_pack_map(pk, NFIELDS(group_fields) + 1);
+		pack_fields(pk, &g, group_fields, NFIELDS(group_fields));
 		evald_pack_str(pk, "exact");
 		pack_bool(pk, g.exact);
 	}
