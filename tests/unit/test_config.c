@@ -133,13 +133,14 @@ static void test_join_keys(void **state)
 	assert_int_equal(evald_server_config_stream(&cfg, "other", 5)->join.max_pending, 1000000);
 }
 
-/* Each bad file is refused, and the message names the line and the key. */
 /* 193 bytes: "path =" and these make a line of 199, the most inih reads. */
 #define X193                                                                                       \
 	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
 	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
 	"xxxxxxxxxxxxxxxxx"
+_Static_assert(sizeof(X193) == 193 + 1, "X193 holds 193 bytes");
 
+/* Each bad file is refused, and the message names the line and the key. */
 static void test_errors_name_file_line_and_key(void **state)
 {
 	(void)state;
