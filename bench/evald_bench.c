@@ -460,32 +460,12 @@ static void call(int fd, const msgpack_sbuffer *req, msgpack_unpacker *u, msgpac
 /* Presents the token; a refusal ends the benchmark. */
 static void authenticate(int fd)
 {
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	msgpack_unpacker u;
-	msgpack_unpacked r;
-	const msgpack_object *ok;
+	char err[600];
 
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 3);
-	evald_pack_str(&pk, "op");
-	evald_pack_str(&pk, "auth");
-	evald_pack_str(&pk, "id");
-	evald_pack_str(&pk, "auth");
-	evald_pack_str(&pk, "token");
-	evald_pack_str(&pk, token);
-	msgpack_unpacker_init(&u, 1 << 16);
-	msgpack_unpacked_init(&r);
-	call(fd, &sb, &u, &r);
-	ok = evald_map_get(&r.data, "ok");
-	if (!ok || ok->type != MSGPACK_OBJECT_BOOLEAN || !ok->via.boolean) {
-		fprintf(stderr, "evald-bench: evald refused the token of --token-file\n");
+	if (evald_client_auth(fd, token, err, sizeof(err)) != 0) {
+		fprintf(stderr, "evald-bench: evald refused the token of --token-file: %s\n", err);
 		exit(2);
 	}
-	msgpack_unpacked_destroy(&r);
-	msgpack_unpacker_destroy(&u);
-	msgpack_sbuffer_destroy(&sb);
 }
 
 /* One of the daemon's stats counters. */
@@ -808,14 +788,12 @@ int main(int argc, char **argv)
 			rounds = atoi(optarg);
 			break;
 		case 't': {
-			FILE *f = fopen(optarg, "r");
-			if (!f || !fgets(token, sizeof(token), f)) {
-				fprintf(stderr, "evald-bench: cannot read a token from %s\n",
-				        optarg);
+			char err[600];
+			if (evald_client_token_file(optarg, token, sizeof(token), err,
+			                            sizeof(err))) {
+				fprintf(stderr, "evald-bench: %s\n", err);
 				exit(2);
 			}
-			fclose(f);
-			token[strcspn(token, " \t\r\n")] = '\0';
 			break;
 		}
 		case 'f':

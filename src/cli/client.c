@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
@@ -147,4 +149,81 @@ int evald_client_recv(struct evald_client *c, const msgpack_object **reply)
 			return EVALD_ESYS;
 		msgpack_unpacker_buffer_consumed(&c->unpacker, (size_t)n);
 	}
+}
+
+int evald_client_token_file(const char *path, char *token, size_t cap, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	bool read = f && fgets(token, (int)cap, f);
+
+	if (f)
+		fclose(f);
+	if (read)
+		token[strcspn(token, " \t\r\n")] = '\0';
+	if (!read || !token[0]) {
+		snprintf(err, errlen, "cannot read a token from %s: %s", path,
+		         f ? "the file has none" : strerror(errno));
+		return EVALD_EINVAL;
+	}
+	return 0;
+}
+
+/* The value of key in a reply map, or NULL. */
+static const msgpack_object *reply_get(const msgpack_object *o, const char *key)
+{
+	size_t len = strlen(key);
+
+	for (uint32_t i = 0; o && o->type == MSGPACK_OBJECT_MAP && i < o->via.map.size; i++) {
+		const msgpack_object *k = &o->via.map.ptr[i].key;
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == len &&
+		    memcmp(k->via.str.ptr, key, len) == 0)
+			return &o->via.map.ptr[i].val;
+	}
+	return NULL;
+}
+
+int evald_client_auth(int fd, const char *token, char *err, size_t errlen)
+{
+	struct evald_client c = {.fd = fd};
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	const msgpack_object *reply, *ok, *code, *message;
+	int r;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	msgpack_pack_str_with_body(&pk, "op", 2);
+	msgpack_pack_str_with_body(&pk, "auth", 4);
+	msgpack_pack_str_with_body(&pk, "token", 5);
+	msgpack_pack_str_with_body(&pk, token, strlen(token));
+	if (!msgpack_unpacker_init(&c.unpacker, MSGPACK_UNPACKER_INIT_BUFFER_SIZE)) {
+		msgpack_sbuffer_destroy(&sb);
+		snprintf(err, errlen, "out of memory");
+		return EVALD_ENOMEM;
+	}
+	msgpack_unpacked_init(&c.reply);
+	r = evald_client_send(&c, sb.data, sb.size);
+	memset(sb.data, 0, sb.size); /* the token leaves no copy behind */
+	msgpack_sbuffer_destroy(&sb);
+	if (r == 0)
+		r = evald_client_recv(&c, &reply);
+	if (r) {
+		snprintf(err, errlen, "the connection to evald broke");
+	} else if (!(ok = reply_get(reply, "ok")) || ok->type != MSGPACK_OBJECT_BOOLEAN ||
+	           !ok->via.boolean) {
+		code = reply_get(reply_get(reply, "error"), "code");
+		message = reply_get(reply_get(reply, "error"), "message");
+		snprintf(err, errlen, "auth: %.*s: %.*s",
+		         code && code->type == MSGPACK_OBJECT_STR ? (int)code->via.str.size : 0,
+		         code && code->type == MSGPACK_OBJECT_STR ? code->via.str.ptr : "",
+		         message && message->type == MSGPACK_OBJECT_STR ? (int)message->via.str.size
+		                                                        : 0,
+		         message && message->type == MSGPACK_OBJECT_STR ? message->via.str.ptr
+		                                                        : "");
+		r = EVALD_EFORBIDDEN;
+	}
+	msgpack_unpacked_destroy(&c.reply);
+	msgpack_unpacker_destroy(&c.unpacker);
+	return r;
 }

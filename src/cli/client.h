@@ -41,4 +41,15 @@ int evald_client_send(struct evald_client *c, const char *data, size_t len);
 /* The next reply, valid until the next call; EVALD_ESYS if the connection ended or broke. */
 int evald_client_recv(struct evald_client *c, const msgpack_object **reply);
 
+/* The token of a token file: its first line up to a space; EVALD_EINVAL and err[] if none. */
+int evald_client_token_file(const char *path, char *token, size_t cap, char *err, size_t errlen);
+
+/*
+ * Presents a token on a new connection's socket, before any request, and
+ * reads evald's answer: 0 if it took the token; else EVALD_EFORBIDDEN (or
+ * EVALD_ESYS if the connection broke) with err[] holding evald's code and
+ * message, never the token.
+ */
+int evald_client_auth(int fd, const char *token, char *err, size_t errlen);
+
 #endif

@@ -389,39 +389,20 @@ static int rpc(struct evald_client *c, msgpack_sbuffer *req, const msgpack_objec
  */
 static int authenticate(struct evald_client *c, const char *path)
 {
-	char token[512] = "";
-	FILE *f;
-	size_t n;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	const msgpack_object *reply;
-	int rc;
+	char token[512], err[600];
+	int r;
 
 	if (!path)
 		return 0;
-	if (!(f = fopen(path, "r")) || !fgets(token, sizeof(token), f)) {
-		fprintf(stderr, "evalctl: cannot read a token from %s: %s\n", path,
-		        f ? "the file is empty" : strerror(errno));
-		if (f)
-			fclose(f);
+	if (evald_client_token_file(path, token, sizeof(token), err, sizeof(err)) != 0) {
+		fprintf(stderr, "evalctl: %s\n", err);
 		return EXIT_USAGE;
 	}
-	fclose(f);
-	n = strcspn(token, " \t\r\n");
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 2);
-	evald_pack_str(&pk, "op");
-	evald_pack_str(&pk, "auth");
-	evald_pack_str(&pk, "token");
-	msgpack_pack_str(&pk, n);
-	msgpack_pack_str_body(&pk, token, n);
+	r = evald_client_auth(c->fd, token, err, sizeof(err));
 	memset(token, 0, sizeof(token));
-	rc = rpc(c, &sb, &reply);
-	msgpack_sbuffer_destroy(&sb);
-	if (rc)
-		return rc;
-	return report_error(reply, "auth ") ? EXIT_SERVER_ERROR : 0;
+	if (r)
+		fprintf(stderr, "evalctl: %s\n", err);
+	return r == 0 ? 0 : r == EVALD_EFORBIDDEN ? EXIT_SERVER_ERROR : EXIT_USAGE;
 }
 
 /* A target as a request asks for it: the number alone. */
