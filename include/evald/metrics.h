@@ -152,6 +152,7 @@ struct evald_calibration_iter {
 	bool placed;      /* the next group's lower boundary was placed at a bin edge */
 	double cum;       /* weight in the bins before bin (quantile) */
 	double misplaced; /* sum of weight * |label - score| in the bins placed whole */
+	double design;    /* the stream's Kish ratio: effective records over records */
 };
 
 /* The expected and maximum calibration errors over every non-empty group. */

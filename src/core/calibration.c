@@ -34,6 +34,9 @@ void evald_calibration_begin(struct evald_calibration_iter *it, const evald_hist
 	it->placed = false;
 	it->cum = 0.0;
 	it->misplaced = 0.0;
+	/* Once per walk: each group's interval takes its effective number from it. */
+	double n = s->weight[0] + s->weight[1];
+	it->design = n > 0.0 ? evald__effective(s, s->weight[1], s->weight[0]) / n : 1.0;
 }
 
 /* The bin's weight of both classes. */
@@ -98,8 +101,6 @@ static uint32_t quantile_end(struct evald_calibration_iter *it, uint32_t g)
 bool evald_calibration_next(struct evald_calibration_iter *it, struct evald_calibration_group *out)
 {
 	const evald_hist *s = it->s;
-	double n_all = s->weight[0] + s->weight[1];
-	double design = n_all > 0.0 ? evald__effective(s, s->weight[1], s->weight[0]) / n_all : 1.0;
 
 	while (it->g < it->spec.groups && it->bin < s->cfg.bins) {
 		bool placed_below = it->placed, placed_above = false;
@@ -129,7 +130,7 @@ bool evald_calibration_next(struct evald_calibration_iter *it, struct evald_cali
 		out->positives = pos;
 		out->mean_score = sum / n;
 		out->fraction_positive = pos / n;
-		evald__wilson(out->fraction_positive, n * design, out->fraction_positive_ci);
+		evald__wilson(out->fraction_positive, n * it->design, out->fraction_positive_ci);
 		out->exact = !placed_below && !placed_above;
 		return true;
 	}
